@@ -1,0 +1,228 @@
+/**
+ * The validated, normalised form of a job file. The loader turns YAML into
+ * this: `${ENV:-default}` references resolved, durations in milliseconds,
+ * timestamps in epoch milliseconds, defaults filled in. Everything downstream
+ * of `engine/config` works on these types only.
+ *
+ * YAML shape (see jobs/*.yaml and docs in README):
+ *
+ *   job: tides-30m-average
+ *   source: { kafka: {...} } | { file: {...} } | { generator: {...} }
+ *   eventTime: { field: t, maxOutOfOrder: 10m, idleTimeout: 1m }
+ *   steps:
+ *     - filter: { when: "v != null" }
+ *     - map: { set: { v_ft: "v * 3.28084" }, drop: [q] }
+ *     - dedupe: { id: dedupe, key: [station, t], horizon: 2h }
+ *     - window: { id: avg, key: [station], tumbling: { size: 30m }, aggregate: { avg: avg(v) } }
+ *     - route: { routes: [ { when: "range > 3", to: alerts } ] }
+ *   sink: { cassandra: {...} } | { jsonl: {...} } | { console: {} } | { kafka: {...} }
+ *   sinks: { alerts: { jsonl: { path: out/alerts.jsonl } } }
+ *   deadLetters: { jsonl: { path: ... } } | { kafka: { topic: ... } }
+ *   late: same as deadLetters
+ *   checkpoint: { dir: .tideflow/checkpoints, interval: 5s }
+ */
+
+export interface JobSpec {
+  /** Job id; names checkpoints and the Kafka consumer group default. */
+  job: string;
+  description?: string;
+  /** The file the job came from (for messages). */
+  file: string;
+  source: SourceSpec;
+  eventTime: EventTimeSpec;
+  steps: StepSpec[];
+  sink: SinkSpec;
+  /** Extra named sinks, targets of `route`. */
+  sinks: Record<string, SinkSpec>;
+  deadLetters?: SinkSpec;
+  late?: SinkSpec;
+  checkpoint: CheckpointSpec;
+}
+
+export interface EventTimeSpec {
+  field: string;
+  maxOutOfOrderMs: number;
+  idleTimeoutMs: number;
+}
+
+// ---------------------------------------------------------------- sources
+
+export type SourceSpec =
+  | { kind: 'kafka'; kafka: KafkaSourceSpec }
+  | { kind: 'file'; file: FileSourceSpec }
+  | { kind: 'generator'; generator: GeneratorSourceSpec };
+
+export interface KafkaConnectionSpec {
+  brokers: string[];
+  clientId: string;
+  ssl?: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export interface KafkaSourceSpec extends KafkaConnectionSpec {
+  topic: string;
+  /** Consumer group; default `tideflow-<job>`. */
+  group: string;
+  startFrom: 'earliest' | 'latest';
+  format: AvroRegistryFormatSpec;
+  /** Stop once the end offsets seen at start-up are reached (bounded run; used by tests and benchmarks). */
+  stopAtEnd: boolean;
+}
+
+export interface AvroRegistryFormatSpec {
+  kind: 'avro-registry';
+  registryUrl: string;
+  /** Reader schema file (writer schemas come from the registry by id). */
+  readerSchema: string;
+  basicAuth?: { username: string; password: string };
+}
+
+export type FileFormat = 'jsonl' | 'csv' | 'avro';
+
+export interface FileSourceSpec {
+  path: string;
+  /** Default: from the file extension. */
+  format?: FileFormat;
+  /** For CSV files that do not name their station. */
+  station?: string;
+  /** Rows per batch (default 4096). */
+  batchSize: number;
+}
+
+export interface GeneratorSourceSpec {
+  stations: string[];
+  /** Epoch ms of the first observation. */
+  startMs: number;
+  /** Observations per station. */
+  count: number;
+  intervalMs: number;
+  duplicateRate: number;
+  /** Maximum disorder; must stay within the job's maxOutOfOrder to avoid late records. */
+  disorderMs: number;
+  lateRate: number;
+  nullRate: number;
+  seed: number;
+  batchSize: number;
+}
+
+// ---------------------------------------------------------------- steps
+
+export type StepSpec = FilterStepSpec | MapStepSpec | DedupeStepSpec | WindowStepSpec | RouteStepSpec;
+
+/** Where a step was written (for runtime messages that point into the job file). */
+export interface SourceLocation {
+  line: number;
+  col: number;
+}
+
+export interface FilterStepSpec {
+  kind: 'filter';
+  id: string;
+  /** Expression text; rows where it is truthy pass. */
+  when: string;
+  at: SourceLocation;
+}
+
+export interface MapStepSpec {
+  kind: 'map';
+  id: string;
+  /** Output field -> expression over the input row. */
+  set: Record<string, string>;
+  drop: string[];
+  at: SourceLocation;
+}
+
+export interface DedupeStepSpec {
+  kind: 'dedupe';
+  id: string;
+  key: string[];
+  horizonMs: number;
+  at: SourceLocation;
+}
+
+export type WindowKindSpec =
+  | { kind: 'tumbling'; sizeMs: number; anchorMs: number }
+  | { kind: 'hopping'; sizeMs: number; slideMs: number; anchorMs: number }
+  | { kind: 'session'; gapMs: number }
+  | { kind: 'lunarDay'; mode: 'mean'; anchorMs: number }
+  /** `lonField` / `latField`: the row fields giving the station's position. */
+  | { kind: 'lunarDay'; mode: 'transit'; lonField: string; latField: string };
+
+export type AggregateFunction =
+  | 'count'
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'range'
+  | 'first'
+  | 'last'
+  | 'stddev'
+  | 'time_of_max'
+  | 'time_of_min';
+
+export interface AggregateSpec {
+  /** Output field name. */
+  name: string;
+  fn: AggregateFunction;
+  /** Input field the function reads. */
+  field: string;
+}
+
+export interface WindowStepSpec {
+  kind: 'window';
+  id: string;
+  key: string[];
+  window: WindowKindSpec;
+  allowedLatenessMs: number;
+  emit: 'final' | 'update';
+  aggregates: AggregateSpec[];
+  at: SourceLocation;
+}
+
+export interface RouteStepSpec {
+  kind: 'route';
+  id: string;
+  routes: Array<{ when: string; to: string }>;
+  /** Where rows matching no route go: `main` (default) continues down the job; `drop` discards them. */
+  otherwise: 'main' | 'drop';
+  at: SourceLocation;
+}
+
+// ---------------------------------------------------------------- sinks
+
+export type SinkSpec =
+  | { kind: 'cassandra'; cassandra: CassandraSinkSpec }
+  | { kind: 'jsonl'; jsonl: { path: string } }
+  | { kind: 'console'; console: { format: 'table' | 'jsonl' } }
+  | { kind: 'kafka'; kafka: KafkaSinkSpec }
+  | { kind: 'null' };
+
+export interface CassandraSinkSpec {
+  contactPoints: string[];
+  localDataCenter: string;
+  keyspace: string;
+  table: string;
+  /** Column -> row field. Default: each output field to the column of the same name. */
+  columns: Record<string, string>;
+  /** Partition key and clustering columns, used when `createTable` is on. */
+  primaryKey: { partition: string[]; clustering: string[] };
+  createTable: boolean;
+  replicationFactor: number;
+  /** Concurrent in-flight writes. */
+  concurrency: number;
+  auth?: { username: string; password: string };
+  ssl?: boolean;
+}
+
+export interface KafkaSinkSpec extends KafkaConnectionSpec {
+  topic: string;
+  format: AvroRegistryFormatSpec | { kind: 'json' };
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+export type CheckpointSpec =
+  | { kind: 'file'; dir: string; intervalMs: number }
+  | { kind: 'cassandra'; intervalMs: number; keyspace: string; table: string }
+  | { kind: 'none' };
