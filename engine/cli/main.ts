@@ -1,0 +1,144 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { lintJobFiles, loadJobFile } from '../config';
+import { ConfigError, formatProblem, StateIncompatibleError, TideflowError, UsageError } from '../errors';
+import { assemble } from '../runtime/assemble';
+import { runJob } from '../runtime/run-job';
+import { registerGenerate } from './generate';
+import { formatSummary, ProgressLine } from './progress';
+
+/** Exit codes (DESIGN.md section 4). */
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_INVALID = 2;
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return value;
+}
+
+/**
+ * Entry point of the `tideflow` command. Returns the exit code; never throws
+ * for user mistakes (they get a message and exit code 2, no stack trace).
+ */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = new Command('tideflow')
+    .description('Stream processing for tide gauges and other event streams: Kafka + Avro in, windows and dedupe, Cassandra out.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run a job file (by default against its own source and sink; --input/--output switch to local files)')
+    .argument('<job>', 'job file (YAML)')
+    .option('--input <file>', 'read this file instead of the job source (.jsonl, .csv, .avro)')
+    .option('--output <file>', "write results to this .jsonl file instead of the job sink ('console' for a table, '-' for JSONL on stdout)")
+    .option('--station <id>', 'station id for CSV inputs that do not name one')
+    .addOption(new Option('--workers <n>', 'worker threads for decoding (default: available cores)').argParser(positiveInteger))
+    .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
+    .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
+    .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
+    .addOption(new Option('--batch-size <n>', 'records per batch for file inputs').argParser(positiveInteger))
+    .option('--quiet', 'no progress line or summary')
+    .action(async (jobPath: string, options: RunCommandOptions) => {
+      exitCode = await runCommand(jobPath, options);
+    });
+
+  program
+    .command('lint')
+    .description('check job files; prints every problem as file:line:col message')
+    .argument('<jobs...>', 'job files')
+    .action((paths: string[]) => {
+      const problems = lintJobFiles(paths);
+      for (const problem of problems) process.stderr.write(formatProblem(problem) + '\n');
+      if (problems.length === 0) process.stderr.write(`${paths.length} job file${paths.length === 1 ? '' : 's'} OK\n`);
+      exitCode = problems.length === 0 ? EXIT_OK : EXIT_INVALID;
+    });
+
+  registerGenerate(program);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+interface RunCommandOptions {
+  input?: string;
+  output?: string;
+  station?: string;
+  workers?: number;
+  emit?: 'final' | 'update';
+  resetState?: boolean;
+  checkpointDir: string;
+  batchSize?: number;
+  quiet?: boolean;
+}
+
+async function runCommand(jobPath: string, options: RunCommandOptions): Promise<number> {
+  const job = loadJobFile(jobPath);
+  const parts = await assemble(job, {
+    input: options.input,
+    output: options.output,
+    station: options.station,
+    emit: options.emit,
+    checkpointDir: options.checkpointDir,
+    batchSize: options.batchSize,
+  });
+  const progress = options.quiet ? null : new ProgressLine(job.job);
+  const controller = new AbortController();
+  // First SIGINT/SIGTERM: finish the batch, checkpoint, exit 0. A second one: leave now.
+  const stop = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    const result = await runJob(parts, {
+      resetState: options.resetState,
+      signal: controller.signal,
+      onProgress: progress ? (p) => progress.update(p) : undefined,
+      log: (line) => {
+        progress?.clear();
+        process.stderr.write(`${line}\n`);
+      },
+    });
+    progress?.clear();
+    if (!options.quiet) {
+      const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
+      process.stderr.write(formatSummary(parts.job.job, result, outputs) + '\n');
+    }
+    return EXIT_OK;
+  } finally {
+    progress?.clear();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander already printed its message; help/version are not failures.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT_OK;
+    return EXIT_INVALID;
+  }
+  if (error instanceof ConfigError) {
+    for (const problem of error.problems) process.stderr.write(formatProblem(problem) + '\n');
+    return EXIT_INVALID;
+  }
+  if (error instanceof UsageError || error instanceof StateIncompatibleError) {
+    process.stderr.write(`tideflow: ${error.message}\n`);
+    return EXIT_INVALID;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`tideflow: ${message}\n`);
+  if (error instanceof TideflowError && error.domain === 'external') {
+    process.stderr.write('  (an external system failed; check that it is running and reachable, then run again: the job resumes from its last checkpoint)\n');
+  }
+  if (process.env.TIDEFLOW_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  return EXIT_RUNTIME;
+}

@@ -1,0 +1,77 @@
+import type { Progress, RunResult } from '../runtime/run-job';
+
+const number = new Intl.NumberFormat('en-US');
+
+/** `2019-05-02 10:00Z`, or `-` before the first record / `end` after the input ended. */
+export function formatWatermark(watermark: number): string {
+  if (watermark === Number.POSITIVE_INFINITY) return 'end of input';
+  if (!Number.isFinite(watermark)) return '-';
+  return new Date(watermark).toISOString().slice(0, 16).replace('T', ' ') + 'Z';
+}
+
+/**
+ * The line shown while a job runs: records, rate, watermark, lag, side outputs.
+ * On a terminal it rewrites itself in place; in a log it is printed every
+ * `logEveryMs` so CI logs show life without drowning in lines.
+ */
+export class ProgressLine {
+  private lastLoggedAt = 0;
+  private visible = false;
+
+  constructor(
+    private readonly job: string,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly logEveryMs = 5000,
+  ) {}
+
+  update(progress: Progress): void {
+    const { counters } = progress;
+    const parts = [
+      `${this.job}`,
+      `${number.format(progress.recordsIn)} records`,
+      `${number.format(Math.round(progress.recordsPerSecond))} rec/s`,
+      `watermark ${formatWatermark(progress.watermark)}`,
+      `${number.format(counters.resultsOut)} results`,
+    ];
+    const lag = progress.lag ? Object.values(progress.lag).reduce((sum, value) => sum + value, 0) : undefined;
+    if (lag !== undefined) parts.push(`lag ${number.format(lag)}`);
+    if (counters.duplicatesDropped) parts.push(`${number.format(counters.duplicatesDropped)} dup`);
+    if (counters.late) parts.push(`${number.format(counters.late)} late`);
+    if (counters.deadLetters) parts.push(`${number.format(counters.deadLetters)} dead`);
+    if (progress.epoch) parts.push(`epoch ${progress.epoch}`);
+    const line = parts.join('  ');
+    if (this.stream.isTTY) {
+      this.stream.write(`\r\x1b[2K${line}`);
+      this.visible = true;
+    } else if (progress.elapsedMs - this.lastLoggedAt >= this.logEveryMs) {
+      this.stream.write(`${line}\n`);
+      this.lastLoggedAt = progress.elapsedMs;
+    }
+  }
+
+  /** Clear the in-place line before other output. */
+  clear(): void {
+    if (this.visible) this.stream.write('\r\x1b[2K');
+    this.visible = false;
+  }
+}
+
+/** The closing summary: what came in, where every record went, and how fast. */
+export function formatSummary(job: string, result: RunResult, outputs: Array<{ name: string; description: string }>): string {
+  const c = result.counters;
+  const seconds = result.elapsedMs / 1000;
+  const rate = c.recordsIn / Math.max(seconds, 1e-3);
+  const lines = [
+    `${job}: ${number.format(c.recordsIn)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
+      (result.resumedFromEpoch !== null ? `, resumed from checkpoint epoch ${result.resumedFromEpoch}` : '') +
+      (result.stopped ? ', stopped before the end of input (checkpoint written)' : ''),
+    `  ${number.format(c.resultsOut)} results, ${number.format(c.duplicatesDropped)} duplicates dropped, ` +
+      `${number.format(c.nullReadings)} null readings, ${number.format(c.filteredOut)} filtered out, ` +
+      `${number.format(c.late)} late, ${number.format(c.deadLetters)} dead letters`,
+  ];
+  for (const output of outputs) {
+    const rows = result.rowsBySink[output.name] ?? 0;
+    if (rows > 0 || output.name === 'main') lines.push(`  ${output.name}: ${number.format(rows)} rows -> ${output.description}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import type { JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
+import { ConsoleSink } from '../sinks/console-sink';
+import { JsonlSink } from '../sinks/jsonl-sink';
+import { NullSink } from '../sinks/null-sink';
+import type { Sink, SinkOptions } from '../sinks/sink';
+import { fileSource, generatorSource } from '../sources/local-sources';
+import type { Source } from '../sources/source';
+import type { CheckpointStore } from '../state/checkpoint';
+import { FileCheckpointStore } from '../state/file-checkpoint-store';
+import { createExternalParts, type ExternalParts } from './external-parts';
+import { DEAD_LETTERS, LATE, type JobParts } from './run-job';
+
+/** Command-line overrides (DESIGN.md section 4). */
+export interface Overrides {
+  /** Replace the job's source with this file (JSONL, CSV, Avro container). */
+  input?: string;
+  /** Station id for CSV inputs that do not name one. */
+  station?: string;
+  /** Replace the job's sink: a `.jsonl` path, `console` (a table) or `-` (JSONL on stdout). */
+  output?: string;
+  emit?: 'final' | 'update';
+  /** Directory for local checkpoints (default `.tideflow/checkpoints`). */
+  checkpointDir?: string;
+  /** Rows per batch for file inputs. */
+  batchSize?: number;
+  stdout?: NodeJS.WritableStream;
+}
+
+const DEFAULT_CHECKPOINT_DIR = '.tideflow/checkpoints';
+
+/** Applies CLI overrides to a validated job: the same job file runs on Kafka or on any data file. */
+export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
+  let result: JobSpec = { ...job };
+  if (overrides.emit) {
+    result.steps = result.steps.map((step) => (step.kind === 'window' ? { ...step, emit: overrides.emit! } : step));
+  }
+  if (overrides.input) {
+    result.source = {
+      kind: 'file',
+      file: { path: overrides.input, station: overrides.station, batchSize: overrides.batchSize ?? 4096 },
+    };
+  } else if (overrides.batchSize && result.source.kind === 'file') {
+    result.source = { kind: 'file', file: { ...result.source.file, batchSize: overrides.batchSize } };
+  }
+  if (overrides.output) {
+    const output = overrides.output;
+    const sink: SinkSpec =
+      output === 'console'
+        ? { kind: 'console', console: { format: 'table' } }
+        : output === '-'
+          ? { kind: 'console', console: { format: 'jsonl' } }
+          : { kind: 'jsonl', jsonl: { path: output } };
+    const base = output === 'console' || output === '-' ? join('.tideflow', 'output', job.job) : output.replace(/\.jsonl$/i, '');
+    result = {
+      ...result,
+      sink,
+      // With a local output, side outputs go next to it unless the job says otherwise.
+      deadLetters: { kind: 'jsonl', jsonl: { path: `${base}.dead-letters.jsonl` } },
+      late: { kind: 'jsonl', jsonl: { path: `${base}.late.jsonl` } },
+      sinks: Object.fromEntries(
+        Object.keys(result.sinks).map((name) => [name, { kind: 'jsonl', jsonl: { path: `${base}.${name}.jsonl` } } as SinkSpec]),
+      ),
+    };
+  }
+  // A local run must not write checkpoints into the production store.
+  if ((overrides.input || overrides.output) && result.checkpoint.kind === 'cassandra') {
+    result.checkpoint = { kind: 'file', dir: overrides.checkpointDir ?? DEFAULT_CHECKPOINT_DIR, intervalMs: result.checkpoint.intervalMs };
+  } else if (overrides.checkpointDir && result.checkpoint.kind === 'file') {
+    result.checkpoint = { ...result.checkpoint, dir: overrides.checkpointDir };
+  }
+  return result;
+}
+
+/**
+ * Builds source, decoder, validator, sinks and checkpoint store for a job file,
+ * with the command line's overrides applied.
+ */
+export async function assemble(original: JobSpec, overrides: Overrides = {}): Promise<JobParts> {
+  const job = applyOverrides(original, overrides);
+  const stdout = overrides.stdout ?? process.stdout;
+  // The reader schema validates input records whichever source replaced the job's own.
+  const readerSchema = original.source.kind === 'kafka' ? original.source.kafka.format.readerSchema : undefined;
+  const external: ExternalParts = await createExternalParts(job, readerSchema);
+  const timestampFields = new Set([job.eventTime.field]);
+  const sinkOptions: SinkOptions = { timestampFields };
+  const windowKey = lastWindowKey(job);
+  const createSink = (spec: SinkSpec, name: string): Sink => {
+    switch (spec.kind) {
+      case 'jsonl':
+        return new JsonlSink(spec.jsonl.path, sinkOptions);
+      case 'console':
+        return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy: windowKey, rowsPerGroup: 8, out: stdout });
+      case 'null':
+        return new NullSink();
+      case 'cassandra':
+      case 'kafka':
+        return external.createSink(spec, name, sinkOptions);
+    }
+  };
+  const sinks = new Map<string, Sink>();
+  sinks.set('main', createSink(job.sink, 'main'));
+  for (const [name, spec] of Object.entries(job.sinks)) sinks.set(name, createSink(spec, name));
+  const sideDefault = (suffix: string): SinkSpec => ({ kind: 'jsonl', jsonl: { path: join('.tideflow', 'output', job.job, `${suffix}.jsonl`) } });
+  sinks.set(DEAD_LETTERS, createSink(job.deadLetters ?? sideDefault(DEAD_LETTERS), DEAD_LETTERS));
+  sinks.set(LATE, createSink(job.late ?? sideDefault(LATE), LATE));
+
+  let source: Source;
+  switch (job.source.kind) {
+    case 'file':
+      source = fileSource(job.source.file);
+      break;
+    case 'generator':
+      source = generatorSource(job.source.generator);
+      break;
+    case 'kafka':
+      source = external.createSource(job.source.kafka);
+      break;
+  }
+
+  let checkpoints: CheckpointStore;
+  switch (job.checkpoint.kind) {
+    case 'file':
+      checkpoints = new FileCheckpointStore(job.checkpoint.dir);
+      break;
+    case 'cassandra':
+      checkpoints = external.createCheckpointStore(job.checkpoint);
+      break;
+    case 'none':
+      checkpoints = new FileCheckpointStore(overrides.checkpointDir ?? DEFAULT_CHECKPOINT_DIR);
+      break;
+  }
+
+  return {
+    job,
+    source,
+    decoder: job.source.kind === 'kafka' ? external.decoder : undefined,
+    validator: external.validator,
+    sinks,
+    checkpoints,
+    clearCheckpointOnCompletion: job.source.kind !== 'kafka',
+  };
+}
+
+/** The key of the last window step groups console tables (e.g. one table per station). */
+function lastWindowKey(job: JobSpec): string[] {
+  const windows = job.steps.filter((step): step is WindowStepSpec => step.kind === 'window');
+  return windows.length > 0 ? windows[windows.length - 1].key : [];
+}

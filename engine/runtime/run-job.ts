@@ -1,0 +1,406 @@
+import { Subject } from 'rxjs';
+import type { JobSpec } from '../config/job';
+import { StateIncompatibleError } from '../errors';
+import { createOperators } from '../operators/create-operator';
+import type { Sink } from '../sinks/sink';
+import type { Positions, Source } from '../sources/source';
+import { CHECKPOINT_FORMAT_VERSION, type Checkpoint, type CheckpointStore } from '../state/checkpoint';
+import type { RawBatch, RecordBatch, Row } from './batch';
+import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from './operator';
+import { emptyCounters } from './operator';
+import { toRx } from './operator-rx';
+import { WatermarkTracker } from './watermarks';
+
+/** Turns raw payloads into rows (Kafka values, ...). Sources that decode themselves need none. */
+export interface BatchDecoder {
+  decode(raw: RawBatch): Promise<{ rows: Row[]; offsets: Float64Array; deadLetters: DeadLetter[] }>;
+  close?(): Promise<void>;
+}
+
+/** Checks one decoded row; returns why it is invalid, or null. */
+export type RowValidator = (row: Row) => string | null;
+
+/** Everything a run is made of, built from the job spec by `engine/runtime/assemble.ts`. */
+export interface JobParts {
+  job: JobSpec;
+  source: Source;
+  decoder?: BatchDecoder;
+  validator?: RowValidator;
+  /** `main`, every named sink of `sinks:`, `dead-letters` and `late`. */
+  sinks: Map<string, Sink>;
+  checkpoints: CheckpointStore;
+  /** Finite inputs (files, generator) clear their checkpoint after a complete run, so a re-run starts fresh. */
+  clearCheckpointOnCompletion: boolean;
+}
+
+export interface Progress {
+  recordsIn: number;
+  recordsPerSecond: number;
+  watermark: number;
+  epoch: number;
+  counters: RunCounters;
+  lag?: Record<string, number>;
+  elapsedMs: number;
+}
+
+export interface RunOptions {
+  /** Ignore and delete saved state; start from the source's configured start. */
+  resetState?: boolean;
+  /** Graceful stop: finish the current batch, checkpoint, close. */
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+  progressIntervalMs?: number;
+  /** Informational lines (resumed from checkpoint, retries...). */
+  log?: (line: string) => void;
+  /** Wall clock for idle timeouts and epoch timing (tests inject one). */
+  now?: () => number;
+  /** Test hook: called after each batch was handed to the sinks (crash injection). */
+  afterBatch?: (batchNumber: number) => void | Promise<void>;
+}
+
+export interface RunResult {
+  counters: RunCounters;
+  epochs: number;
+  elapsedMs: number;
+  watermark: number;
+  resumedFromEpoch: number | null;
+  /** True when stopped by the signal before the input ended. */
+  stopped: boolean;
+  /** Rows written per sink name. */
+  rowsBySink: Record<string, number>;
+}
+
+const MAIN = 'main';
+export const DEAD_LETTERS = 'dead-letters';
+export const LATE = 'late';
+
+/**
+ * Runs a job to the end of its input (or until stopped).
+ *
+ * Per batch: decode -> validate -> assign watermarks -> operators (synchronous,
+ * an RxJS pipe over batches) -> hand results to sinks. The source is not read
+ * again until the sinks have taken the batch (backpressure).
+ *
+ * Per epoch (every `checkpoint.intervalMs`), in the order that makes results
+ * effectively-once:
+ *   1. the operators have processed exactly the batches up to the positions we
+ *      are about to save (processing is synchronous between source reads);
+ *   2. snapshot every stateful operator and the watermark tracker, now;
+ *   3. flush every sink and wait until all results so far are durable;
+ *   4. save the checkpoint (positions + state + sink positions);
+ *   5. only then tell the source (Kafka group commit, for lag monitoring).
+ * A crash before 4 replays the epoch from the previous checkpoint; results
+ * are idempotent upserts (or truncated files), so replay changes nothing.
+ */
+export async function runJob(parts: JobParts, options: RunOptions = {}): Promise<RunResult> {
+  const { job, source, sinks, checkpoints } = parts;
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  const started = now();
+  const counters = emptyCounters();
+  const operators = createOperators(job);
+  const tracker = new WatermarkTracker(job.eventTime.field, job.eventTime.maxOutOfOrderMs, job.eventTime.idleTimeoutMs, now);
+
+  // ---- restore
+  if (options.resetState) await checkpoints.clear(job.job);
+  const saved = options.resetState ? null : await checkpoints.load(job.job);
+  let positions: Positions = {};
+  let epoch = 0;
+  if (saved) {
+    restoreState(saved, job, operators, tracker, counters, log);
+    positions = { ...saved.positions };
+    epoch = saved.epoch;
+    log(`resuming ${job.job} from checkpoint epoch ${saved.epoch} (${saved.createdAt}, ${checkpoints.description})`);
+  }
+  for (const [name, sink] of sinks) await sink.open(saved?.sinks[name]);
+
+  // ---- wiring: operators as one RxJS pipe; outputs collected per sink between reads
+  const buffers = new Map<string, Row[]>();
+  for (const name of sinks.keys()) buffers.set(name, []);
+  const bufferOf = (name: string): Row[] => {
+    const buffer = buffers.get(name);
+    if (!buffer) throw new StateIncompatibleError(`route target '${name}' is not a sink of job ${job.job}`);
+    return buffer;
+  };
+  const context: OperatorContext = {
+    counters,
+    late: (record) => bufferOf(LATE).push(lateRow(record)),
+    deadLetter: (letter) => {
+      counters.deadLetters++;
+      bufferOf(DEAD_LETTERS).push(deadLetterRow(letter));
+    },
+    emitTo: (name, rows) => {
+      const buffer = bufferOf(name);
+      for (const row of rows) buffer.push(row);
+    },
+  };
+  const input = new Subject<RecordBatch>();
+  let failure: unknown = null;
+  const mainBuffer = bufferOf(MAIN);
+  // RxJS' pipe() is typed for a fixed number of arguments; reduce composes any count.
+  const output = operators.reduce((stream, operator) => stream.pipe(toRx(operator, context)), input.asObservable());
+  output.subscribe({
+    next: (batch) => {
+      for (const row of batch.rows) mainBuffer.push(row);
+    },
+    error: (error) => {
+      failure = error;
+    },
+  });
+
+  const rowsBySink: Record<string, number> = {};
+  const drain = async (): Promise<void> => {
+    for (const [name, buffer] of buffers) {
+      if (buffer.length === 0) continue;
+      const rows = buffer.splice(0, buffer.length);
+      if (name !== DEAD_LETTERS && name !== LATE) counters.resultsOut += rows.length;
+      rowsBySink[name] = (rowsBySink[name] ?? 0) + rows.length;
+      await sinks.get(name)!.write(rows);
+    }
+  };
+
+  const checkpoint = async (): Promise<void> => {
+    // Hand over what the operators produced so far first: it belongs to this epoch,
+    // and the counters saved below must include it. Writing does not touch operator state.
+    await drain();
+    // Steps 1-2: state at this batch boundary.
+    const operatorState: Checkpoint['operators'] = {};
+    for (const operator of operators) {
+      if (operator.snapshot) operatorState[operator.id] = { stateKey: operator.stateKey ?? operator.id, state: operator.snapshot() };
+    }
+    const watermarks = tracker.snapshot();
+    const savedPositions = { ...positions };
+    const savedCounters = { ...counters } as unknown as Record<string, number>;
+    // Step 3: results durable.
+    const sinkPositions: Record<string, unknown> = {};
+    for (const [name, sink] of sinks) {
+      await sink.flush();
+      if (sink.position) sinkPositions[name] = sink.position();
+    }
+    // Step 4: the checkpoint itself.
+    epoch++;
+    await checkpoints.save({
+      job: job.job,
+      formatVersion: CHECKPOINT_FORMAT_VERSION,
+      epoch,
+      createdAt: new Date(now()).toISOString(),
+      positions: savedPositions,
+      watermarks,
+      operators: operatorState,
+      sinks: sinkPositions,
+      counters: savedCounters,
+    });
+    // Step 5: upstream bookkeeping.
+    await source.commit?.(savedPositions);
+  };
+
+  const interval = job.checkpoint.kind === 'none' ? Number.POSITIVE_INFINITY : job.checkpoint.intervalMs;
+  let lastCheckpointAt = now();
+  let lastProgressAt = now();
+  let lastProgressCount = counters.recordsIn;
+  const progressInterval = options.progressIntervalMs ?? 1000;
+  const reportProgress = (force: boolean) => {
+    if (!options.onProgress) return;
+    const at = now();
+    if (!force && at - lastProgressAt < progressInterval) return;
+    const seconds = Math.max((at - lastProgressAt) / 1000, 1e-3);
+    options.onProgress({
+      recordsIn: counters.recordsIn,
+      recordsPerSecond: force ? counters.recordsIn / Math.max((at - started) / 1000, 1e-3) : (counters.recordsIn - lastProgressCount) / seconds,
+      watermark: tracker.watermark,
+      epoch,
+      counters,
+      lag: source.lag?.(),
+      elapsedMs: at - started,
+    });
+    lastProgressAt = at;
+    lastProgressCount = counters.recordsIn;
+  };
+
+  let stopped = false;
+  let batchNumber = 0;
+  let lastBatch: RecordBatch | null = null;
+  try {
+    for await (const raw of source.batches(positions)) {
+      const batch = await prepareBatch(raw, parts, tracker, context);
+      lastBatch = batch;
+      input.next(batch);
+      if (failure) throw failure;
+      positions[raw.source.partition] = raw.source.toOffset;
+      await drain();
+      batchNumber++;
+      if (options.afterBatch) await options.afterBatch(batchNumber);
+      if (now() - lastCheckpointAt >= interval) {
+        await checkpoint();
+        lastCheckpointAt = now();
+      }
+      reportProgress(false);
+      if (options.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+    }
+
+    if (!stopped) {
+      // End of a finite input: the watermark goes to +infinity and every open window closes.
+      const watermark = tracker.finish();
+      const partition = lastBatch?.source.partition ?? 'end';
+      const offset = lastBatch?.source.toOffset ?? 0;
+      input.next({
+        rows: [],
+        watermarks: new Float64Array(0),
+        offsets: new Float64Array(0),
+        watermark,
+        source: { partition, fromOffset: offset, toOffset: offset },
+      });
+      input.complete();
+      if (failure) throw failure;
+    }
+    if (job.checkpoint.kind !== 'none') await checkpoint();
+    else await drain();
+    if (!stopped && parts.clearCheckpointOnCompletion) await checkpoints.clear(job.job);
+  } finally {
+    reportProgress(true);
+    for (const sink of sinks.values()) await sink.close();
+    await parts.decoder?.close?.();
+    await source.close();
+    await checkpoints.close();
+  }
+
+  return {
+    counters,
+    epochs: epoch,
+    elapsedMs: now() - started,
+    watermark: tracker.watermark,
+    resumedFromEpoch: saved ? saved.epoch : null,
+    stopped,
+    rowsBySink,
+  };
+}
+
+/** Decode (if needed), validate, and give every row the watermark in force when it arrived. */
+async function prepareBatch(raw: RawBatch, parts: JobParts, tracker: WatermarkTracker, context: OperatorContext): Promise<RecordBatch> {
+  let rows: Row[];
+  let offsets: Float64Array;
+  const counters = context.counters;
+  if (raw.rows) {
+    rows = raw.rows;
+    offsets = raw.offsets;
+    counters.recordsIn += rows.length + (raw.deadLetters?.length ?? 0);
+    if (raw.deadLetters) for (const letter of raw.deadLetters) context.deadLetter(letter);
+  } else {
+    if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
+    const decoded = await parts.decoder.decode(raw);
+    rows = decoded.rows;
+    offsets = decoded.offsets;
+    counters.recordsIn += raw.offsets.length;
+    for (const letter of decoded.deadLetters) context.deadLetter(letter);
+  }
+  const field = parts.job.eventTime.field;
+  const validator = parts.validator;
+  let invalid = 0;
+  let keep: Uint8Array | null = null;
+  for (let i = 0; i < rows.length; i++) {
+    const t = rows[i][field];
+    let reason: string | null = null;
+    if (typeof t !== 'number' || !Number.isFinite(t)) reason = `event time field '${field}' is missing or not a timestamp`;
+    else if (validator) reason = validator(rows[i]);
+    if (reason !== null) {
+      keep ??= new Uint8Array(rows.length).fill(1);
+      keep[i] = 0;
+      invalid++;
+      context.deadLetter({ payload: rows[i], reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
+    }
+  }
+  if (keep) {
+    const validRows: Row[] = [];
+    const validOffsets = new Float64Array(rows.length - invalid);
+    for (let i = 0; i < rows.length; i++) {
+      if (keep[i] === 1) {
+        validOffsets[validRows.length] = offsets[i];
+        validRows.push(rows[i]);
+      }
+    }
+    rows = validRows;
+    offsets = validOffsets;
+  }
+  const watermarks = new Float64Array(rows.length);
+  const watermark = tracker.assign(raw.source.partition, rows, watermarks);
+  return { rows, watermarks, watermark, offsets, source: raw.source };
+}
+
+function restoreState(
+  saved: Checkpoint,
+  job: JobSpec,
+  operators: Operator[],
+  tracker: WatermarkTracker,
+  counters: RunCounters,
+  log: (line: string) => void,
+): void {
+  if (saved.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
+    throw new StateIncompatibleError(
+      `the checkpoint of job '${job.job}' has state format version ${saved.formatVersion}; this engine reads version ${CHECKPOINT_FORMAT_VERSION}. ` +
+        `Run with --reset-state to start fresh.`,
+    );
+  }
+  const problems: string[] = [];
+  for (const operator of operators) {
+    const state = saved.operators[operator.id];
+    if (!operator.snapshot) continue;
+    if (!state) {
+      log(`step '${operator.id}' has no saved state (new step?): it starts empty`);
+      continue;
+    }
+    const stateKey = operator.stateKey ?? operator.id;
+    if (state.stateKey !== stateKey) {
+      problems.push(`step '${operator.id}' changed in a way its saved state cannot follow (saved: ${state.stateKey}; now: ${stateKey})`);
+    }
+  }
+  for (const id of Object.keys(saved.operators)) {
+    if (!operators.some((operator) => operator.id === id)) log(`saved state of step '${id}' is ignored: the job has no such step any more`);
+  }
+  if (problems.length > 0) {
+    throw new StateIncompatibleError(
+      `cannot resume job '${job.job}' from its checkpoint:\n  ${problems.join('\n  ')}\n` +
+        `Run with --reset-state to discard the saved state and start from the source's configured start position.`,
+    );
+  }
+  for (const operator of operators) {
+    const state = saved.operators[operator.id];
+    if (state && operator.restore) operator.restore(state.state);
+  }
+  tracker.restore(saved.watermarks);
+  Object.assign(counters, saved.counters);
+}
+
+function lateRow(record: LateRecord): Row {
+  return {
+    reason: record.reason,
+    operator: record.operator,
+    window_start: record.windowStart === undefined ? null : new Date(record.windowStart),
+    window_end: record.windowEnd === undefined ? null : new Date(record.windowEnd),
+    watermark: Number.isFinite(record.watermark) ? new Date(record.watermark) : null,
+    record: record.row,
+  };
+}
+
+function deadLetterRow(letter: DeadLetter): Row {
+  const { payload } = letter;
+  let text: string | null = null;
+  let encoding = 'utf8';
+  if (payload === null) text = null;
+  else if (typeof payload === 'string') text = payload;
+  else if (Buffer.isBuffer(payload)) {
+    // Keep the exact bytes when they are not text (Avro), readable text otherwise.
+    const asText = payload.toString('utf8');
+    if (Buffer.from(asText, 'utf8').equals(payload) && !/[\u0000-\u0008\u000e-\u001f]/.test(asText)) text = asText;
+    else {
+      text = payload.toString('base64');
+      encoding = 'base64';
+    }
+  } else {
+    encoding = 'json';
+    text = JSON.stringify(payload);
+  }
+  return { reason: letter.reason, stage: letter.stage, partition: letter.partition, offset: letter.offset, payload: text, payload_encoding: encoding };
+}

@@ -1,0 +1,108 @@
+import type { Row } from './batch';
+
+/**
+ * Event-time watermarks (DESIGN.md section 2):
+ *
+ * - per source partition: max event time seen - maxOutOfOrder;
+ * - job watermark: min over partitions that are not idle; a partition silent
+ *   for `idleTimeout` of wall-clock time stops holding it back;
+ * - it never goes backwards, and jumps to +Infinity at the end of a finite input.
+ *
+ * The tracker assigns each row the watermark in force *before* that row, so
+ * lateness is decided per row and results do not depend on how rows were cut
+ * into batches.
+ */
+export class WatermarkTracker {
+  private readonly maxEventTime = new Map<string, number>();
+  private readonly lastSeenAt = new Map<string, number>();
+  private current = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly eventTimeField: string,
+    private readonly maxOutOfOrderMs: number,
+    private readonly idleTimeoutMs: number,
+    /** Wall clock, injectable for tests. */
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The job watermark now. */
+  get watermark(): number {
+    return this.current;
+  }
+
+  /**
+   * Fill `out[i]` with the job watermark in force before `rows[i]`, advancing
+   * the partition's maximum as it goes. Returns the watermark after the last row.
+   */
+  assign(partition: string, rows: readonly Row[], out: Float64Array): number {
+    const wallClock = this.now();
+    this.lastSeenAt.set(partition, wallClock);
+    // Other partitions do not move during this batch: compute their minimum once.
+    let othersMin = Number.POSITIVE_INFINITY;
+    for (const [other, max] of this.maxEventTime) {
+      if (other === partition) continue;
+      const seen = this.lastSeenAt.get(other) ?? wallClock;
+      if (wallClock - seen >= this.idleTimeoutMs) continue;
+      const candidate = max - this.maxOutOfOrderMs;
+      if (candidate < othersMin) othersMin = candidate;
+    }
+    let partitionMax = this.maxEventTime.get(partition) ?? Number.NEGATIVE_INFINITY;
+    let watermark = this.current;
+    const field = this.eventTimeField;
+    for (let i = 0; i < rows.length; i++) {
+      out[i] = watermark;
+      const t = rows[i][field] as number;
+      if (t > partitionMax) {
+        partitionMax = t;
+        const own = partitionMax - this.maxOutOfOrderMs;
+        const candidate = own < othersMin ? own : othersMin;
+        if (candidate > watermark) watermark = candidate;
+      }
+    }
+    this.maxEventTime.set(partition, partitionMax);
+    this.current = watermark;
+    return watermark;
+  }
+
+  /**
+   * Re-evaluate idleness without new data (a tick): if the partitions holding
+   * the watermark back went quiet, the watermark may advance.
+   */
+  tick(): number {
+    const wallClock = this.now();
+    let min = Number.POSITIVE_INFINITY;
+    let active = 0;
+    for (const [partition, max] of this.maxEventTime) {
+      const seen = this.lastSeenAt.get(partition) ?? wallClock;
+      if (wallClock - seen >= this.idleTimeoutMs) continue;
+      active++;
+      const candidate = max - this.maxOutOfOrderMs;
+      if (candidate < min) min = candidate;
+    }
+    if (active > 0 && min > this.current) this.current = min;
+    return this.current;
+  }
+
+  /** End of a finite input: everything is complete. */
+  finish(): number {
+    this.current = Number.POSITIVE_INFINITY;
+    return this.current;
+  }
+
+  snapshot(): { current: number | null; partitions: Record<string, number> } {
+    const partitions: Record<string, number> = {};
+    for (const [partition, max] of this.maxEventTime) partitions[partition] = max;
+    return { current: Number.isFinite(this.current) ? this.current : null, partitions };
+  }
+
+  restore(state: unknown): void {
+    const saved = state as { current: number | null; partitions: Record<string, number> } | undefined;
+    if (!saved) return;
+    this.current = saved.current ?? Number.NEGATIVE_INFINITY;
+    const wallClock = this.now();
+    for (const [partition, max] of Object.entries(saved.partitions)) {
+      this.maxEventTime.set(partition, max);
+      this.lastSeenAt.set(partition, wallClock);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import type { Row } from '../runtime/batch';
+
+/**
+ * Where results go. `write` may buffer; `flush` resolves only once everything
+ * written so far is durable — the runtime writes a checkpoint only after every
+ * sink's flush resolved, so a sink must never report success for rows it may
+ * still lose. Outages are retried inside the sink (retry and wait, not drop).
+ */
+export interface Sink {
+  readonly description: string;
+  /** Prepare (connect, create tables); `resume` is this sink's position from the checkpoint, if any. */
+  open(resume?: unknown): Promise<void>;
+  /** Hand rows over; resolves when the sink can take more (backpressure), not necessarily durable. */
+  write(rows: Row[]): Promise<void>;
+  /** Resolves when every row written so far is durable. */
+  flush(): Promise<void>;
+  /** This sink's position after the last flush, stored in the checkpoint (e.g. a file length). */
+  position?(): unknown;
+  close(): Promise<void>;
+}
+
+/** Fields holding event times as epoch-ms numbers that a sink should render as timestamps. */
+export interface SinkOptions {
+  timestampFields: ReadonlySet<string>;
+}

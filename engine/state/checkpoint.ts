@@ -1,0 +1,32 @@
+import type { Positions } from '../sources/source';
+
+/**
+ * Version of the checkpoint layout. Bump it whenever saved state written by an
+ * older engine can no longer be read; restoring then refuses with a message.
+ */
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+/** One epoch's consistent snapshot: where each partition resumes, and every stateful operator's state. */
+export interface Checkpoint {
+  job: string;
+  formatVersion: number;
+  epoch: number;
+  createdAt: string;
+  positions: Positions;
+  /** Watermark tracker state (per-partition maxima), so event time resumes exactly. */
+  watermarks: unknown;
+  operators: Record<string, { stateKey: string; state: unknown }>;
+  /** Sink positions (e.g. JSONL file lengths) for sinks that are not idempotent by key. */
+  sinks: Record<string, unknown>;
+  /** Engine counters at this checkpoint, so accounting survives restarts. */
+  counters: Record<string, number>;
+}
+
+export interface CheckpointStore {
+  readonly description: string;
+  load(job: string): Promise<Checkpoint | null>;
+  /** Durable when it resolves. */
+  save(checkpoint: Checkpoint): Promise<void>;
+  clear(job: string): Promise<void>;
+  close(): Promise<void>;
+}
