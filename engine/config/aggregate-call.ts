@@ -1,0 +1,53 @@
+import type { AggregateFunction } from './job';
+import { didYouMean } from './did-you-mean';
+
+/** Every aggregate a window can compute, as written in job files. */
+export const AGGREGATE_FUNCTIONS: readonly AggregateFunction[] = [
+  'count',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'range',
+  'first',
+  'last',
+  'stddev',
+  'time_of_max',
+  'time_of_min',
+];
+
+export type AggregateCallResult =
+  | { ok: true; fn: AggregateFunction; field: string }
+  | { ok: false; message: string; /** Offset in the text the message is about. */ index: number };
+
+const CALL = /^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*)\((\s*)([^()]*?)(\s*)\)\s*$/;
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Parse an aggregate written as `fn(field)`.
+ *
+ * @example
+ * parseAggregateCall('max(v)');  // { ok: true, fn: 'max', field: 'v' }
+ * parseAggregateCall('maxx(v)'); // { ok: false, message: "unknown aggregate function 'maxx' (did you mean 'max'?)...", index: 0 }
+ */
+export function parseAggregateCall(text: string): AggregateCallResult {
+  const match = CALL.exec(text);
+  if (match === null) {
+    return { ok: false, index: 0, message: `aggregate must look like fn(field), e.g. max(v); got ${JSON.stringify(text)}` };
+  }
+  const [, lead, name, space, innerLead, field] = match;
+  const fn = name as AggregateFunction;
+  if (!AGGREGATE_FUNCTIONS.includes(fn)) {
+    return {
+      ok: false,
+      index: lead.length,
+      message: `unknown aggregate function '${name}'${didYouMean(name, AGGREGATE_FUNCTIONS)}; use one of ${AGGREGATE_FUNCTIONS.join(', ')}`,
+    };
+  }
+  const fieldIndex = lead.length + name.length + space.length + 1 + innerLead.length;
+  if (field === '') return { ok: false, index: fieldIndex, message: `${name}() needs the field it reads, e.g. ${name}(v)` };
+  if (!FIELD.test(field)) {
+    return { ok: false, index: fieldIndex, message: `${name}(...) takes one field name (letters, digits, _), got ${JSON.stringify(field)}` };
+  }
+  return { ok: true, fn, field };
+}

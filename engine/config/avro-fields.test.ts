@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readAvscFields, readContainerFields } from './avro-fields';
+
+const schema = {
+  type: 'record',
+  name: 'TideObservation',
+  namespace: 'noaa.coops',
+  fields: [
+    { name: 'station', type: 'string' },
+    { name: 't', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    { name: 'v', type: ['null', 'double'], default: null },
+  ],
+};
+
+/** A minimal object container header: magic, metadata map, sync marker (no blocks needed). */
+function containerHeader(schemaJson: string): Buffer {
+  const long = (n: number) => {
+    let zigzag = n >= 0 ? n * 2 : -n * 2 - 1;
+    const bytes: number[] = [];
+    do {
+      let byte = zigzag % 128;
+      zigzag = Math.floor(zigzag / 128);
+      if (zigzag > 0) byte |= 0x80;
+      bytes.push(byte);
+    } while (zigzag > 0);
+    return Buffer.from(bytes);
+  };
+  const bytes = (b: Buffer) => Buffer.concat([long(b.length), b]);
+  return Buffer.concat([
+    Buffer.from('Obj\x01', 'latin1'),
+    long(2),
+    bytes(Buffer.from('avro.codec')),
+    bytes(Buffer.from('null')),
+    bytes(Buffer.from('avro.schema')),
+    bytes(Buffer.from(schemaJson)),
+    long(0),
+    Buffer.alloc(16, 7),
+  ]);
+}
+
+test('reads the field names of a reader schema file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
+  writeFileSync(join(dir, 'x.avsc'), JSON.stringify(schema));
+  assert.deepEqual(readAvscFields('x.avsc', dir), { ok: true, record: { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'] } });
+});
+
+test('says why a reader schema cannot be used', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
+  writeFileSync(join(dir, 'bad.avsc'), '{ not json');
+  writeFileSync(join(dir, 'enum.avsc'), JSON.stringify({ type: 'enum', name: 'E', symbols: ['A'] }));
+  const missing = readAvscFields('absent.avsc', dir);
+  assert.equal(missing.ok, false);
+  if (!missing.ok) assert.match(missing.message, /cannot read reader schema 'absent.avsc': no such file/);
+  const bad = readAvscFields('bad.avsc', dir);
+  assert.equal(!bad.ok && bad.message.startsWith("reader schema 'bad.avsc' is not valid JSON"), true);
+  const notRecord = readAvscFields('enum.avsc', dir);
+  assert.equal(!notRecord.ok && notRecord.message.includes('must be an Avro record schema'), true);
+});
+
+test('reads the writer schema from an Avro container header, and ignores files that are not one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
+  writeFileSync(join(dir, 'data.avro'), containerHeader(JSON.stringify(schema)));
+  writeFileSync(join(dir, 'text.avro'), 'station,t,v\n');
+  assert.deepEqual(readContainerFields('data.avro', dir), { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'] });
+  assert.equal(readContainerFields('text.avro', dir), undefined);
+  assert.equal(readContainerFields('absent.avro', dir), undefined);
+});

@@ -1,0 +1,44 @@
+import { durationMs, durationSchema } from './component';
+import type { JsonSchema } from './component';
+import type { EventTimeSpec } from './job';
+
+/**
+ * `eventTime:` — which field holds event time and how far out of order
+ * records may arrive before they count as late.
+ *
+ * @example
+ * eventTime: { field: t, maxOutOfOrder: 30m, idleTimeout: 1m }
+ */
+
+export interface EventTimeConfig {
+  field: string;
+  maxOutOfOrder?: string;
+  idleTimeout?: string;
+}
+
+const DEFAULTS = { maxOutOfOrder: '0s', idleTimeout: '1m' };
+
+export const schema: JsonSchema = {
+  title: 'eventTime',
+  description: 'Event time and watermark settings.',
+  type: 'object',
+  required: ['field'],
+  additionalProperties: false,
+  properties: {
+    field: { description: 'Row field with the event time (epoch ms or ISO-8601).', type: 'string', minLength: 1, examples: ['t'] },
+    maxOutOfOrder: durationSchema('Watermark = max event time seen - maxOutOfOrder.', { default: DEFAULTS.maxOutOfOrder, examples: ['30m'] }),
+    idleTimeout: durationSchema('A partition silent this long (wall clock) stops holding the watermark back.', {
+      default: DEFAULTS.idleTimeout,
+      positive: true,
+    }),
+  },
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(raw: EventTimeConfig): EventTimeSpec {
+  return {
+    field: raw.field,
+    maxOutOfOrderMs: durationMs(raw.maxOutOfOrder ?? DEFAULTS.maxOutOfOrder),
+    idleTimeoutMs: durationMs(raw.idleTimeout ?? DEFAULTS.idleTimeout),
+  };
+}

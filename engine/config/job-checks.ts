@@ -1,0 +1,109 @@
+import type { Reporter } from './component';
+import { didYouMean } from './did-you-mean';
+import { SINKS, SOURCES, STEPS } from './job-schema';
+import type { ProblemCollector } from './problems';
+import { childPointer } from './yaml-tree';
+
+/**
+ * Checks that span more than one component: step ids, route targets, the
+ * checkpoint store's needs. Like everything in validation they run on data
+ * that may be partly wrong, so they look before they trust.
+ */
+
+type Json = Record<string, unknown>;
+const isMap = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** The one kind key of a one-key map, if it has exactly one known one. */
+export function kindOf(value: unknown, kinds: Record<string, unknown>): string | undefined {
+  if (!isMap(value)) return undefined;
+  const present = Object.keys(value).filter((key) => Object.prototype.hasOwnProperty.call(kinds, key));
+  return present.length === 1 ? present[0] : undefined;
+}
+
+/** The id a step runs under: its own, or `<kind>-<position>` (1-based, as in messages). */
+export function stepId(step: Json, kind: string, index: number): string {
+  return typeof step.id === 'string' ? step.id : `${kind}-${index + 1}`;
+}
+
+/** Reporter for a component whose YAML node is at `base`. */
+export function reporterAt(collector: ProblemCollector, base: string): Reporter {
+  const pointer = (path: ReadonlyArray<string | number>) => path.reduce<string>((p, key) => childPointer(p, key), base);
+  return {
+    atValue: (path, message) => collector.atValue(pointer(path), message),
+    atKey: (path, message) => collector.atKey(pointer(path), message),
+    atOwner: (path, message) => collector.atOwner(pointer(path), message),
+  };
+}
+
+export function checkJob(data: Json, collector: ProblemCollector): void {
+  runComponentChecks(data, collector);
+  checkStepIds(data, collector);
+  checkRoutes(data, collector);
+  checkCheckpoint(data, collector);
+}
+
+function runComponentChecks(data: Json, collector: ProblemCollector): void {
+  const run = (value: unknown, pointer: string, modules: typeof SOURCES | typeof STEPS) => {
+    const kind = kindOf(value, modules);
+    if (kind === undefined) return;
+    const config = (value as Json)[kind];
+    const check = modules[kind].check;
+    if (check !== undefined && isMap(config)) check(config as never, reporterAt(collector, childPointer(pointer, kind)));
+  };
+  run(data.source, '/source', SOURCES);
+  if (Array.isArray(data.steps)) data.steps.forEach((step, index) => run(step, childPointer('/steps', index), STEPS));
+  for (const key of ['sink', 'deadLetters', 'late']) run(data[key], `/${key}`, SINKS);
+  if (isMap(data.sinks)) for (const [name, sink] of Object.entries(data.sinks)) run(sink, childPointer('/sinks', name), SINKS);
+}
+
+function checkStepIds(data: Json, collector: ProblemCollector): void {
+  if (!Array.isArray(data.steps)) return;
+  const firstUse = new Map<string, number>();
+  data.steps.forEach((item, index) => {
+    const kind = kindOf(item, STEPS);
+    if (kind === undefined) return;
+    const step = (item as Json)[kind];
+    if (!isMap(step)) return;
+    const id = stepId(step, kind, index);
+    const pointer = childPointer(childPointer(childPointer('/steps', index), kind), 'id');
+    const earlier = firstUse.get(id);
+    if (earlier === undefined) {
+      firstUse.set(id, index);
+      return;
+    }
+    const where = collector.position(childPointer('/steps', earlier));
+    const message = `step id '${id}' is already used by step ${earlier + 1}${where === undefined ? '' : ` (line ${where.line})`}; ids name checkpointed state, so each must be unique`;
+    if (typeof step.id === 'string') collector.atValue(pointer, message);
+    else collector.atOwner(childPointer(childPointer('/steps', index), kind), `${message}; give this step an id`);
+  });
+}
+
+function checkRoutes(data: Json, collector: ProblemCollector): void {
+  if (!Array.isArray(data.steps)) return;
+  const sinkNames = isMap(data.sinks) ? Object.keys(data.sinks) : [];
+  data.steps.forEach((item, index) => {
+    if (kindOf(item, STEPS) !== 'route') return;
+    const route = (item as Json).route;
+    if (!isMap(route) || !Array.isArray(route.routes)) return;
+    route.routes.forEach((entry, routeIndex) => {
+      if (!isMap(entry) || typeof entry.to !== 'string' || sinkNames.includes(entry.to)) return;
+      const pointer = `${childPointer('/steps', index)}/route/routes/${routeIndex}/to`;
+      const fix =
+        sinkNames.length === 0
+          ? `declare it under 'sinks:', e.g. sinks: { ${entry.to}: { jsonl: { path: out/${entry.to}.jsonl } } }`
+          : `declare it under 'sinks:' (declared: ${sinkNames.join(', ')})`;
+      collector.atValue(pointer, `route target '${entry.to}' is not a named sink${didYouMean(entry.to, sinkNames)}; ${fix}`);
+    });
+  });
+}
+
+function checkCheckpoint(data: Json, collector: ProblemCollector): void {
+  const checkpoint = data.checkpoint;
+  if (!isMap(checkpoint) || !isMap(checkpoint.cassandra)) return;
+  const sinkKind = kindOf(data.sink, SINKS);
+  if (sinkKind === undefined || sinkKind === 'cassandra') return;
+  collector.atKey(
+    '/checkpoint/cassandra',
+    `a cassandra checkpoint uses the cassandra sink's connection, but this job's sink is ${sinkKind}; use checkpoint: { file: {} }`,
+  );
+}

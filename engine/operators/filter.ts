@@ -1,0 +1,45 @@
+import type { FilterStepSpec } from '../config/job';
+import { compileStepExpression, isTruthy } from '../expressions/compile';
+import type { Evaluator } from '../expressions/ast';
+import { selectRows, type RecordBatch } from '../runtime/batch';
+import type { Operator, OperatorContext } from '../runtime/operator';
+
+/**
+ * Keeps the rows for which `when` is true; the rest are counted in
+ * `counters.filteredOut`.
+ *
+ * Only `null` and `false` count as false (see `isTruthy`), so a `when` that
+ * evaluates to null — a missing field, or an evaluation error such as
+ * `sqrt('x')` — drops the row rather than stopping the job.
+ *
+ * @example
+ * // steps: - filter: { when: "v != null and q != 'x'" }
+ * const filter = new FilterOperator({ kind: 'filter', id: 'valid', when: "v != null", at: { line: 4, col: 5 } });
+ * filter.process(batch, context).rows // the rows of `batch` that have a `v`
+ */
+export class FilterOperator implements Operator {
+  readonly id: string;
+  private readonly keep: Evaluator;
+
+  /** @throws ConfigError when `when` does not parse (the config validator normally catches this first). */
+  constructor(spec: FilterStepSpec, options: { file?: string } = {}) {
+    this.id = spec.id;
+    this.keep = compileStepExpression(spec.when, { stepId: spec.id, property: 'when', at: spec.at, file: options.file });
+  }
+
+  process(batch: RecordBatch, context: OperatorContext): RecordBatch {
+    const { rows } = batch;
+    const keep = this.keep;
+    const mask = new Uint8Array(rows.length);
+    let kept = 0;
+    for (let i = 0; i < rows.length; i++) {
+      if (isTruthy(keep(rows[i]))) {
+        mask[i] = 1;
+        kept++;
+      }
+    }
+    context.counters.filteredOut += rows.length - kept;
+    // selectRows keeps `watermarks` and `offsets` aligned with the surviving rows.
+    return selectRows(batch, mask, kept);
+  }
+}

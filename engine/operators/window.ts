@@ -1,0 +1,533 @@
+import type { WindowStepSpec } from '../config/job';
+import { AggregateSet, ReadOutcome } from '../aggregations/aggregate-set';
+import { decodeFloats, decodeNumber, encodeFloats, encodeNumber, type EncodedNumber } from '../aggregations/float-codec';
+import { InternalError, StateIncompatibleError } from '../errors';
+import { derivedBatch, type RecordBatch, type Row } from '../runtime/batch';
+import type { Operator, OperatorContext } from '../runtime/operator';
+import type { AnyWindowAssigner, MergingWindowAssigner, SessionPlacement, WindowAssigner } from '../windows/assigner';
+import { createAssigner } from '../windows/create-assigner';
+import { WindowTimers } from '../windows/timers';
+
+/** Bumped whenever the snapshot layout below changes. */
+const SNAPSHOT_FORMAT = 1;
+
+const OPEN = 0;
+const CLOSED = 1;
+/** Absorbed into another session; its row must never be emitted. */
+const MERGED = 2;
+
+/** One (key, window) accumulator. */
+interface WindowState {
+  start: number;
+  end: number;
+  /** Every aggregate's slots in one array (see AggregateSet). */
+  acc: Float64Array;
+  owner: KeyState;
+  status: number;
+  /** Changed in the current batch (update mode only). */
+  dirty: boolean;
+}
+
+interface KeyState {
+  /** Composite key string: the map key and the output tie-breaker. */
+  id: string;
+  /** The key fields' original values, for the output row. */
+  values: unknown[];
+  /** Open windows, sorted by start (sessions rely on it). */
+  windows: WindowState[];
+  /** The time this key is registered at in the timers (+Infinity: none). */
+  timer: number;
+  /** Sessions only: the most recently closed session, to judge records that would reopen it. */
+  lastClosedStart: number;
+  lastClosedEnd: number;
+}
+
+/** Snapshot of one key: original key values, last closed session, open windows. */
+interface KeySnapshot {
+  key: EncodedKeyValue[];
+  closed: [EncodedNumber, EncodedNumber];
+  windows: Array<[EncodedNumber, EncodedNumber, EncodedNumber[]]>;
+}
+
+/** JSON-serialisable state of a {@link WindowOperator}. */
+export interface WindowOperatorSnapshot {
+  format: number;
+  stateKey: string;
+  /** Arrival counter: breaks event-time ties in first/last, so it must survive restarts. */
+  arrival: number;
+  keys: KeySnapshot[];
+}
+
+/**
+ * Event-time windows with aggregates, per key (the `window` step).
+ *
+ * Per row: the record goes to every window its assigner gives; for a window
+ * already closed by the watermark in force for that row (`end +
+ * allowedLateness <= watermark`) it goes to the late output instead, with the
+ * window it missed. At the end of each batch every window the batch's
+ * watermark closes is emitted (`final`), or every window the batch changed is
+ * emitted (`update`). Judging lateness with the per-row watermark, and closing
+ * sessions lazily with it, is what makes the output independent of how the
+ * input is cut into batches.
+ *
+ * ```
+ * //  t:  0    10    20    30          tumbling 10, allowedLateness 0
+ * //      [-w0-)[-w1-)[-w2-)
+ * //      a  b   c                     a, b -> w0; c -> w1
+ * //                  ^ watermark 20: w0 and w1 close, rows emitted
+ * //        d                          d (t 5) arriving now is late for w0
+ * ```
+ *
+ * Output row: the key fields, `window_start`, `window_end` (Dates), then each
+ * aggregate under its name. Rows of one batch are ordered by window_end,
+ * window_start, then key.
+ *
+ * A record whose aggregate inputs are all null is a null reading (counted,
+ * dropped); a window no record contributed to produces no row.
+ *
+ * @example
+ * const op = new WindowOperator(
+ *   { kind: 'window', id: 'avg', key: ['station'], window: { kind: 'tumbling', sizeMs: 1_800_000, anchorMs: 0 },
+ *     allowedLatenessMs: 0, emit: 'final', aggregates: [{ name: 'avg', fn: 'avg', field: 'v' }], at: { line: 1, col: 1 } },
+ *   't',
+ * );
+ * const out = op.process(batch, context); // out.rows: closed windows
+ */
+export class WindowOperator implements Operator {
+  readonly id: string;
+  readonly stateKey: string;
+
+  private readonly keyFields: string[];
+  private readonly eventTimeField: string;
+  private readonly allowedLatenessMs: number;
+  private readonly emitUpdates: boolean;
+  private readonly assigner: AnyWindowAssigner;
+  /** Exactly one of these is set: fixed windows or sessions take different paths. */
+  private readonly fixedAssigner: WindowAssigner | null;
+  private readonly sessionAssigner: MergingWindowAssigner | null;
+  private readonly aggregates: AggregateSet;
+
+  private keys = new Map<string, KeyState>();
+  private readonly timers = new WindowTimers<KeyState>();
+  private arrival = 0;
+
+  // Per-batch scratch, reused so the hot loop does not allocate.
+  private readonly assigned: number[] = [];
+  private readonly due: KeyState[] = [];
+  /** Windows closed in this batch, waiting for the batch-end emission. */
+  private readonly closed: WindowState[] = [];
+  /** Windows changed in this batch (update mode). */
+  private readonly dirty: WindowState[] = [];
+  private readonly placement: SessionPlacement = { index: 0, overlapping: 0, start: 0, end: 0 };
+  /**
+   * Accumulators of emitted or merged windows, reused for new windows:
+   * allocating a typed array costs about a microsecond, and aligned windows
+   * close and open for every station at once.
+   */
+  private readonly spareAccumulators: Float64Array[] = [];
+
+  constructor(spec: WindowStepSpec, eventTimeField: string) {
+    if (spec.aggregates.length === 0) throw new InternalError(`window step '${spec.id}' has no aggregates`);
+    this.id = spec.id;
+    this.keyFields = spec.key.slice();
+    this.eventTimeField = eventTimeField;
+    this.allowedLatenessMs = spec.allowedLatenessMs;
+    this.emitUpdates = spec.emit === 'update';
+    this.assigner = createAssigner(spec.window);
+    this.fixedAssigner = this.assigner.merging ? null : this.assigner;
+    this.sessionAssigner = this.assigner.merging ? this.assigner : null;
+    this.aggregates = new AggregateSet(spec.aggregates);
+    // Lateness and emit mode are left out on purpose: they change when rows
+    // come out, not what the saved state means.
+    this.stateKey =
+      `window/v${SNAPSHOT_FORMAT}:${this.assigner.stateKey};key=${spec.key.join(',')};` +
+      `aggregates=${this.aggregates.stateKey};time=${eventTimeField}`;
+  }
+
+  process(batch: RecordBatch, context: OperatorContext): RecordBatch {
+    const { rows, watermarks } = batch;
+    const aggregates = this.aggregates;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      const outcome = aggregates.read(row);
+      if (outcome === ReadOutcome.AllNull) {
+        context.counters.nullReadings++;
+        continue;
+      }
+      if (outcome === ReadOutcome.Invalid) {
+        this.deadLetter(row, `window '${this.id}': field '${aggregates.invalidField}' is not a number`, batch, i, context);
+        continue;
+      }
+      const raw = row[this.eventTimeField];
+      const eventTime = typeof raw === 'number' ? raw : raw instanceof Date ? raw.getTime() : NaN;
+      if (!Number.isFinite(eventTime)) {
+        this.deadLetter(row, `window '${this.id}': event time field '${this.eventTimeField}' is not an epoch-ms number`, batch, i, context);
+        continue;
+      }
+      if (this.sessionAssigner !== null) this.addToSession(this.sessionAssigner, row, eventTime, watermarks[i], context);
+      else if (this.fixedAssigner !== null) this.addToWindows(this.fixedAssigner, row, eventTime, watermarks[i], batch, i, context);
+      this.arrival++;
+    }
+    this.closeDue(batch.watermark - this.allowedLatenessMs);
+    return derivedBatch(batch, this.emit());
+  }
+
+  /**
+   * End of a finite input: the watermark is +infinity, every open window
+   * closes. `last` is the batch `process` already saw; its rows are not added
+   * again, it only provides the source position for the output batch.
+   */
+  close(last: RecordBatch, _context: OperatorContext): RecordBatch {
+    this.closeDue(Infinity);
+    return derivedBatch({ ...last, watermark: Infinity }, this.emit());
+  }
+
+  snapshot(): WindowOperatorSnapshot {
+    const keys: KeySnapshot[] = [];
+    for (const state of this.keys.values()) {
+      keys.push({
+        key: state.values.map(encodeKeyValue),
+        closed: [encodeNumber(state.lastClosedStart), encodeNumber(state.lastClosedEnd)],
+        windows: state.windows.map((w) => [encodeNumber(w.start), encodeNumber(w.end), encodeFloats(w.acc)]),
+      });
+    }
+    return { format: SNAPSHOT_FORMAT, stateKey: this.stateKey, arrival: this.arrival, keys };
+  }
+
+  restore(saved: unknown): void {
+    const snapshot = saved as WindowOperatorSnapshot;
+    if (snapshot === null || typeof snapshot !== 'object' || snapshot.format !== SNAPSHOT_FORMAT) {
+      throw new StateIncompatibleError(
+        `saved state of window '${this.id}' has an unknown format; reset the job's state to start this window over`,
+      );
+    }
+    if (snapshot.stateKey !== this.stateKey) {
+      throw new StateIncompatibleError(
+        `saved state of window '${this.id}' was made for ${snapshot.stateKey}, but the job now has ${this.stateKey}; ` +
+          `reset the job's state (results restart from the replayed input) or revert the window step`,
+      );
+    }
+    this.keys = new Map();
+    this.timers.clear();
+    this.closed.length = 0;
+    this.dirty.length = 0;
+    this.arrival = snapshot.arrival;
+    for (const savedKey of snapshot.keys) {
+      const values = savedKey.key.map(decodeKeyValue);
+      const state: KeyState = {
+        id: keyIdOfValues(values),
+        values,
+        windows: [],
+        timer: Infinity,
+        lastClosedStart: decodeNumber(savedKey.closed[0]),
+        lastClosedEnd: decodeNumber(savedKey.closed[1]),
+      };
+      for (const [start, end, slots] of savedKey.windows) {
+        const acc = decodeFloats(slots);
+        if (acc.length !== this.aggregates.slots) throw new StateIncompatibleError(`saved state of window '${this.id}' is corrupt`);
+        state.windows.push({ start: decodeNumber(start), end: decodeNumber(end), acc, owner: state, status: OPEN, dirty: false });
+      }
+      state.windows.sort((a, b) => a.start - b.start);
+      this.keys.set(state.id, state);
+      this.scheduleNext(state);
+    }
+  }
+
+  // ---------------------------------------------------------------- fixed windows
+
+  private addToWindows(
+    assigner: WindowAssigner,
+    row: Row,
+    eventTime: number,
+    watermark: number,
+    batch: RecordBatch,
+    i: number,
+    context: OperatorContext,
+  ): void {
+    const assigned = this.assigned;
+    // pop() is inlined by V8; `length = 0` is a runtime call, measurable per record.
+    while (assigned.length > 0) assigned.pop();
+    const problem = assigner.assign(eventTime, row, assigned);
+    if (problem !== undefined) {
+      this.deadLetter(row, `window '${this.id}': ${problem}`, batch, i, context);
+      return;
+    }
+    const until = watermark - this.allowedLatenessMs;
+    let missed = false;
+    let state: KeyState | null = null;
+    for (let j = 0; j < assigned.length; j += 2) {
+      const start = assigned[j];
+      const end = assigned[j + 1];
+      if (end <= until) {
+        context.late({ row, operator: this.id, reason: 'window closed', windowStart: start, windowEnd: end, watermark });
+        missed = true;
+        continue;
+      }
+      if (state === null) state = this.keyStateOf(row);
+      let window: WindowState | null = null;
+      const windows = state.windows;
+      for (let k = 0; k < windows.length; k++) {
+        if (windows[k].start === start && windows[k].end === end) {
+          window = windows[k];
+          break;
+        }
+      }
+      if (window === null) window = this.openWindow(state, start, end, insertionIndex(windows, start));
+      this.aggregates.add(window.acc, eventTime, this.arrival);
+      this.touch(window);
+    }
+    // Counted once per record, however many windows (hopping) it missed.
+    if (missed) context.counters.late++;
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  private addToSession(assigner: MergingWindowAssigner, row: Row, eventTime: number, watermark: number, context: OperatorContext): void {
+    const until = watermark - this.allowedLatenessMs;
+    const id = this.keyIdOf(row);
+    let state = this.keys.get(id) ?? null;
+    // Close this key's sessions the row's watermark has passed, as if the
+    // batch had ended just before this row: otherwise the record could merge
+    // into a session that a different batch split would already have emitted.
+    if (state !== null && state.windows.length > 0 && state.windows[0].end <= until) this.closeKey(state, until, false);
+    const sessions = state === null ? EMPTY_WINDOWS : state.windows;
+    const placement = this.placement;
+    assigner.place(sessions, eventTime, placement);
+    const lastClosedEnd = state === null ? -Infinity : state.lastClosedEnd;
+    // Late when the session it would be part of has closed: either the merged
+    // session is itself past the watermark (reported with its own bounds), or
+    // it would merge into a session already emitted (reported as that one).
+    // Reporting the own bounds first keeps the report independent of whether
+    // the key's last session was already forgotten, i.e. of batch splits.
+    const pastWatermark = placement.end <= until;
+    const reopens = !pastWatermark && placement.start < lastClosedEnd;
+    if (pastWatermark || reopens) {
+      context.late({
+        row,
+        operator: this.id,
+        reason: 'window closed',
+        windowStart: reopens && state !== null ? state.lastClosedStart : placement.start,
+        windowEnd: reopens && state !== null ? state.lastClosedEnd : placement.end,
+        watermark,
+      });
+      context.counters.late++;
+      return;
+    }
+    if (state === null) state = this.createKeyState(row, id);
+    let window: WindowState;
+    if (placement.overlapping === 0) {
+      window = this.openWindow(state, placement.start, placement.end, placement.index);
+    } else {
+      const windows = state.windows;
+      window = windows[placement.index];
+      for (let k = 1; k < placement.overlapping; k++) {
+        const absorbed = windows[placement.index + k];
+        this.aggregates.merge(window.acc, absorbed.acc);
+        absorbed.status = MERGED;
+        // Not recycled here: the absorbed window may still sit in the dirty list (update mode).
+      }
+      if (placement.overlapping > 1) windows.splice(placement.index + 1, placement.overlapping - 1);
+      window.start = placement.start;
+      window.end = placement.end;
+      // A later end needs no new timer: the old one fires first and re-registers.
+    }
+    this.aggregates.add(window.acc, eventTime, this.arrival);
+    this.touch(window);
+  }
+
+  // ---------------------------------------------------------------- keys, windows, closing
+
+  private keyIdOf(row: Row): string {
+    const fields = this.keyFields;
+    if (fields.length === 1) return keyPart(row[fields[0]]);
+    let id = '';
+    for (let k = 0; k < fields.length; k++) id += (k === 0 ? '' : KEY_SEPARATOR) + keyPart(row[fields[k]]);
+    return id;
+  }
+
+  private keyStateOf(row: Row): KeyState {
+    const id = this.keyIdOf(row);
+    return this.keys.get(id) ?? this.createKeyState(row, id);
+  }
+
+  private createKeyState(row: Row, id: string): KeyState {
+    const values = new Array<unknown>(this.keyFields.length);
+    for (let k = 0; k < values.length; k++) values[k] = row[this.keyFields[k]] ?? null;
+    const state: KeyState = { id, values, windows: [], timer: Infinity, lastClosedStart: -Infinity, lastClosedEnd: -Infinity };
+    this.keys.set(id, state);
+    return state;
+  }
+
+  private openWindow(state: KeyState, start: number, end: number, index: number): WindowState {
+    const spare = this.spareAccumulators.pop();
+    const acc = spare === undefined ? this.aggregates.create() : this.aggregates.reset(spare);
+    const window: WindowState = { start, end, acc, owner: state, status: OPEN, dirty: false };
+    state.windows.splice(index, 0, window);
+    if (end < state.timer) {
+      state.timer = end;
+      this.timers.add(end, state);
+    }
+    return window;
+  }
+
+  private touch(window: WindowState): void {
+    if (this.emitUpdates && !window.dirty) {
+      window.dirty = true;
+      this.dirty.push(window);
+    }
+  }
+
+  /** Close every window with `end <= until` (= watermark - allowedLateness). */
+  private closeDue(until: number): void {
+    if (this.timers.peek() > until) return;
+    const due = this.due;
+    due.length = 0;
+    this.timers.popDue(until, due);
+    for (let i = 0; i < due.length; i++) {
+      const state = due[i];
+      // Stale entry: the key re-registered at a later time since.
+      if (state.timer > until) continue;
+      this.closeKey(state, until, true);
+    }
+    due.length = 0;
+  }
+
+  private closeKey(state: KeyState, until: number, mayForget: boolean): void {
+    const windows = state.windows;
+    let kept = 0;
+    for (let k = 0; k < windows.length; k++) {
+      const window = windows[k];
+      if (window.end <= until) {
+        window.status = CLOSED;
+        this.closed.push(window);
+        if (window.end > state.lastClosedEnd) {
+          state.lastClosedStart = window.start;
+          state.lastClosedEnd = window.end;
+        }
+      } else windows[kept++] = window;
+    }
+    while (windows.length > kept) windows.pop();
+    state.timer = Infinity;
+    if (mayForget && kept === 0 && this.forgettable(state, until)) {
+      if (this.keys.get(state.id) === state) this.keys.delete(state.id);
+      return;
+    }
+    this.scheduleNext(state);
+  }
+
+  /**
+   * Fixed windows need nothing once closed: lateness follows from the
+   * watermark alone. A session key is remembered until no record could still
+   * reach back into its last session (watermark >= its end + gap + lateness).
+   */
+  private forgettable(state: KeyState, until: number): boolean {
+    return this.sessionAssigner === null || state.lastClosedEnd + this.sessionAssigner.gapMs <= until;
+  }
+
+  private scheduleNext(state: KeyState): void {
+    let next = Infinity;
+    for (let k = 0; k < state.windows.length; k++) if (state.windows[k].end < next) next = state.windows[k].end;
+    if (next === Infinity && this.sessionAssigner !== null) next = state.lastClosedEnd + this.sessionAssigner.gapMs;
+    if (next === Infinity || next === -Infinity) return;
+    state.timer = next;
+    this.timers.add(next, state);
+  }
+
+  /** Rows for this batch: closed windows (final) or changed windows (update), in a deterministic order. */
+  private emit(): Row[] {
+    let windows: WindowState[];
+    if (this.emitUpdates) {
+      windows = [];
+      for (const window of this.dirty) {
+        window.dirty = false;
+        if (window.status !== MERGED) windows.push(window);
+      }
+      this.dirty.length = 0;
+    } else windows = this.closed.slice();
+    this.closed.length = 0;
+    if (windows.length === 0) return [];
+    windows.sort(compareWindows);
+    const rows: Row[] = new Array(windows.length);
+    for (let i = 0; i < windows.length; i++) {
+      const window = windows[i];
+      rows[i] = this.outputRow(window);
+      // A closed window is unreachable from here on: its accumulator can be reused.
+      if (window.status === CLOSED && this.spareAccumulators.length < MAX_SPARE_ACCUMULATORS) this.spareAccumulators.push(window.acc);
+    }
+    return rows;
+  }
+
+  private outputRow(window: WindowState): Row {
+    const row: Row = {};
+    const values = window.owner.values;
+    for (let k = 0; k < this.keyFields.length; k++) row[this.keyFields[k]] = values[k];
+    row.window_start = new Date(window.start);
+    row.window_end = new Date(window.end);
+    this.aggregates.writeResults(window.acc, row);
+    return row;
+  }
+
+  private deadLetter(row: Row, reason: string, batch: RecordBatch, i: number, context: OperatorContext): void {
+    // The runtime's deadLetter counts it; counting here too would break the accounting identity.
+    context.deadLetter({ payload: row, reason, partition: batch.source.partition, offset: batch.offsets[i], stage: this.id });
+  }
+}
+
+const EMPTY_WINDOWS: WindowState[] = [];
+/** Enough to recycle one aligned window per station for 100k stations. */
+const MAX_SPARE_ACCUMULATORS = 131_072;
+
+function compareWindows(a: WindowState, b: WindowState): number {
+  if (a.end !== b.end) return a.end - b.end;
+  if (a.start !== b.start) return a.start - b.start;
+  const x = a.owner.id;
+  const y = b.owner.id;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Index at which a window starting at `start` keeps `windows` sorted by start. */
+function insertionIndex(windows: WindowState[], start: number): number {
+  let index = windows.length;
+  while (index > 0 && windows[index - 1].start > start) index--;
+  return index;
+}
+
+// ---------------------------------------------------------------- key encoding
+
+/**
+ * Composite keys are strings. A string key part is used as it is (the
+ * common case: station ids); other types get a NUL-prefixed type tag so the
+ * number 1 and the string "1" stay different keys.
+ */
+const KEY_SEPARATOR = '\u001f';
+
+function keyPart(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return '\u0000null';
+  if (value instanceof Date) return `\u0000date:${value.getTime()}`;
+  return `\u0000${typeof value}:${String(value)}`;
+}
+
+function keyIdOfValues(values: unknown[]): string {
+  let id = '';
+  for (let k = 0; k < values.length; k++) id += (k === 0 ? '' : KEY_SEPARATOR) + keyPart(values[k]);
+  return id;
+}
+
+type EncodedKeyValue = string | number | boolean | null | { date: number } | { number: EncodedNumber } | { bigint: string };
+
+function encodeKeyValue(value: unknown): EncodedKeyValue {
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null || value === undefined) return value ?? null;
+  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0) ? value : { number: encodeNumber(value) };
+  if (value instanceof Date) return { date: value.getTime() };
+  if (typeof value === 'bigint') return { bigint: value.toString() };
+  // Objects as keys are not meaningful for grouping; keep their text.
+  return String(value);
+}
+
+function decodeKeyValue(value: EncodedKeyValue): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if ('date' in value) return new Date(value.date);
+  if ('bigint' in value) return BigInt(value.bigint);
+  return decodeNumber(value.number);
+}
