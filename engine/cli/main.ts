@@ -1,8 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { lintJobFiles, loadJobFile } from '../config';
+import { lintJobFiles, loadJobFile, parseDuration } from '../config';
 import { ConfigError, formatProblem, StateIncompatibleError, TideflowError, UsageError } from '../errors';
 import { assemble } from '../runtime/assemble';
-import { runJob } from '../runtime/run-job';
+import { runJob, type RunOptions } from '../runtime/run-job';
 import { registerGenerate } from './generate';
 import { formatSummary, ProgressLine } from './progress';
 
@@ -10,6 +10,12 @@ import { formatSummary, ProgressLine } from './progress';
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_INVALID = 2;
+
+function durationArgument(text: string): number {
+  const value = parseDuration(text);
+  if (value === null) throw new InvalidArgumentError('not a duration (use e.g. 500ms, 5s, 1m)');
+  return value;
+}
 
 function positiveInteger(text: string): number {
   const value = Number(text);
@@ -39,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
     .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
+    .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
     .addOption(new Option('--batch-size <n>', 'records per batch for file inputs').argParser(positiveInteger))
     .option('--quiet', 'no progress line or summary')
     .action(async (jobPath: string, options: RunCommandOptions) => {
@@ -74,6 +81,7 @@ interface RunCommandOptions {
   emit?: 'final' | 'update';
   resetState?: boolean;
   checkpointDir: string;
+  checkpointInterval?: number;
   batchSize?: number;
   quiet?: boolean;
 }
@@ -86,6 +94,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     station: options.station,
     emit: options.emit,
     checkpointDir: options.checkpointDir,
+    checkpointIntervalMs: options.checkpointInterval,
     batchSize: options.batchSize,
   });
   const progress = options.quiet ? null : new ProgressLine(job.job);
@@ -101,6 +110,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     const result = await runJob(parts, {
       resetState: options.resetState,
       signal: controller.signal,
+      inject: crashInjectionFromEnvironment(),
       onProgress: progress ? (p) => progress.update(p) : undefined,
       log: (line) => {
         progress?.clear();
@@ -141,4 +151,19 @@ function reportError(error: unknown): number {
   }
   if (process.env.TIDEFLOW_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   return EXIT_RUNTIME;
+}
+
+/**
+ * Crash tests kill the engine at exact points: TIDEFLOW_TEST_CRASH=<point>:<n>
+ * (e.g. `after-batch:17`, `before-checkpoint-save:2`) sends SIGKILL to this
+ * process the n-th time that point is reached. Never set outside tests.
+ */
+function crashInjectionFromEnvironment(): RunOptions['inject'] {
+  const spec = process.env.TIDEFLOW_TEST_CRASH;
+  if (!spec) return undefined;
+  const [point, count] = spec.split(':');
+  const n = Number(count);
+  return (reached, times) => {
+    if (reached === point && times === n) process.kill(process.pid, 'SIGKILL');
+  };
 }

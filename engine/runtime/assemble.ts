@@ -22,6 +22,8 @@ export interface Overrides {
   emit?: 'final' | 'update';
   /** Directory for local checkpoints (default `.tideflow/checkpoints`). */
   checkpointDir?: string;
+  /** Checkpoint every this many ms (overrides the job's interval). */
+  checkpointIntervalMs?: number;
   /** Rows per batch for file inputs. */
   batchSize?: number;
   stdout?: NodeJS.WritableStream;
@@ -68,6 +70,9 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
     result.checkpoint = { kind: 'file', dir: overrides.checkpointDir ?? DEFAULT_CHECKPOINT_DIR, intervalMs: result.checkpoint.intervalMs };
   } else if (overrides.checkpointDir && result.checkpoint.kind === 'file') {
     result.checkpoint = { ...result.checkpoint, dir: overrides.checkpointDir };
+  }
+  if (overrides.checkpointIntervalMs !== undefined && result.checkpoint.kind !== 'none') {
+    result.checkpoint = { ...result.checkpoint, intervalMs: overrides.checkpointIntervalMs };
   }
   return result;
 }

@@ -54,9 +54,12 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Wall clock for idle timeouts and epoch timing (tests inject one). */
   now?: () => number;
-  /** Test hook: called after each batch was handed to the sinks (crash injection). */
-  afterBatch?: (batchNumber: number) => void | Promise<void>;
+  /** Fault injection for crash tests: called at each named point with how often it was reached. */
+  inject?: (point: FaultPoint, count: number) => void | Promise<void>;
 }
+
+/** Where a crash test may kill the engine: between batches, and on both sides of a checkpoint save. */
+export type FaultPoint = 'after-batch' | 'before-checkpoint-save' | 'after-checkpoint-save';
 
 export interface RunResult {
   counters: RunCounters;
@@ -179,6 +182,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     }
     // Step 4: the checkpoint itself.
     epoch++;
+    await options.inject?.('before-checkpoint-save', epoch);
     await checkpoints.save({
       job: job.job,
       formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -190,6 +194,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       sinks: sinkPositions,
       counters: savedCounters,
     });
+    await options.inject?.('after-checkpoint-save', epoch);
     // Step 5: upstream bookkeeping.
     await source.commit?.(savedPositions);
   };
@@ -229,7 +234,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       positions[raw.source.partition] = raw.source.toOffset;
       await drain();
       batchNumber++;
-      if (options.afterBatch) await options.afterBatch(batchNumber);
+      await options.inject?.('after-batch', batchNumber);
       if (now() - lastCheckpointAt >= interval) {
         await checkpoint();
         lastCheckpointAt = now();
