@@ -19,7 +19,7 @@
  *   sinks: { alerts: { jsonl: { path: out/alerts.jsonl } } }
  *   deadLetters: { jsonl: { path: ... } } | { kafka: { topic: ... } }
  *   late: same as deadLetters
- *   checkpoint: { dir: .tideflow/checkpoints, interval: 5s }
+ *   checkpoint: { file: { dir: .tideflow/checkpoints, interval: 5s } } | { cassandra: {...} } | { none: {} }
  */
 
 export interface JobSpec {
