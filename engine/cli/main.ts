@@ -28,6 +28,11 @@ function positiveInteger(text: string): number {
  * for user mistakes (they get a message and exit code 2, no stack trace).
  */
 export async function main(argv: string[]): Promise<number> {
+  // `tideflow run ... --output - | head` closes the pipe early: that is the reader's choice, not a failure.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_OK);
+    throw error;
+  });
   let exitCode = EXIT_OK;
   const program = new Command('tideflow')
     .description('Stream processing for tide gauges and other event streams: Kafka + Avro in, windows and dedupe, Cassandra out.')
@@ -41,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--input <file>', 'read this file instead of the job source (.jsonl, .csv, .avro)')
     .option('--output <file>', "write results to this .jsonl file instead of the job sink ('console' for a table, '-' for JSONL on stdout)")
     .option('--station <id>', 'station id for CSV inputs that do not name one')
+    .addOption(new Option('--units <units>', 'water-level units of CSV inputs whose header does not say (CO-OPS API CSV)').choices(['m', 'ft']))
     .addOption(new Option('--workers <n>', 'worker threads for decoding (default: available cores)').argParser(positiveInteger))
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
@@ -77,6 +83,7 @@ interface RunCommandOptions {
   input?: string;
   output?: string;
   station?: string;
+  units?: 'm' | 'ft';
   workers?: number;
   emit?: 'final' | 'update';
   resetState?: boolean;
@@ -92,6 +99,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     input: options.input,
     output: options.output,
     station: options.station,
+    units: options.units,
     emit: options.emit,
     checkpointDir: options.checkpointDir,
     checkpointIntervalMs: options.checkpointInterval,

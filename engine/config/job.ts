@@ -85,6 +85,8 @@ export interface FileSourceSpec {
   format?: FileFormat;
   /** For CSV files that do not name their station. */
   station?: string;
+  /** Water-level units of CSV layouts whose header does not say (CO-OPS API CSV); converted to metres. */
+  units?: 'm' | 'ft';
   /** Rows per batch (default 4096). */
   batchSize: number;
 }

@@ -17,6 +17,8 @@ export interface Overrides {
   input?: string;
   /** Station id for CSV inputs that do not name one. */
   station?: string;
+  /** Units of CSV inputs whose header does not say. */
+  units?: 'm' | 'ft';
   /** Replace the job's sink: a `.jsonl` path, `console` (a table) or `-` (JSONL on stdout). */
   output?: string;
   emit?: 'final' | 'update';
@@ -40,7 +42,7 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   if (overrides.input) {
     result.source = {
       kind: 'file',
-      file: { path: overrides.input, station: overrides.station, batchSize: overrides.batchSize ?? 4096 },
+      file: { path: overrides.input, station: overrides.station, units: overrides.units, batchSize: overrides.batchSize ?? 4096 },
     };
   } else if (overrides.batchSize && result.source.kind === 'file') {
     result.source = { kind: 'file', file: { ...result.source.file, batchSize: overrides.batchSize } };

@@ -8,7 +8,7 @@ export function fileSource(spec: FileSourceSpec): Source {
   const partition = `file:${spec.path}`;
   return {
     description: `file ${spec.path}`,
-    batches: (from: Positions) => openFileSource(spec, { fromOffset: from[partition] ?? 0 }),
+    batches: (from: Positions) => openFileSource(spec, { fromOffset: from[partition] ?? 0, csv: spec.units ? { units: spec.units } : undefined }),
     close: async () => {},
   };
 }

@@ -1,0 +1,165 @@
+import type * as avro from 'avsc';
+import type { Row } from '../runtime/batch';
+
+/**
+ * Row validation against the reader schema: the gate between "decoded" and
+ * "valid input record". A row that fails goes to dead letters (stage
+ * `validate`) with the reason this returns.
+ *
+ * Rows from JSONL and CSV were never checked by an Avro writer, and even
+ * Avro rows can carry values no aggregate should see (NaN sigma, a
+ * timestamp in seconds instead of milliseconds). The checks are compiled
+ * once per schema into an array of small integer codes, so validating a row
+ * is one loop with a switch, no closures and no allocation unless it fails.
+ */
+
+/** Strings longer than this are rejected: no station id, name or flag list comes close. */
+export const MAX_STRING_LENGTH = 1024;
+/** Event times further than this from now (either way) are surely a unit or parsing mistake. */
+export const MAX_TIMESTAMP_DISTANCE_MS = 50 * 365.25 * 24 * 3600 * 1000;
+
+const enum Check {
+  String,
+  Double,
+  Integer,
+  Boolean,
+  EventTime,
+  /** Anything else (records, arrays, enums...): avsc's own isValid. */
+  Other,
+}
+
+interface FieldPlan {
+  names: string[];
+  checks: Check[];
+  nullable: boolean[];
+  /** Whether an absent field is fine (the schema gives a default, as Avro readers fill in). */
+  optional: boolean[];
+  types: avro.Type[];
+}
+
+function plainCheck(type: avro.Type): Check {
+  switch (type.typeName) {
+    case 'string':
+      return Check.String;
+    case 'double':
+    case 'float':
+      return Check.Double;
+    case 'int':
+    case 'long':
+      return Check.Integer;
+    case 'boolean':
+      return Check.Boolean;
+    default:
+      return Check.Other;
+  }
+}
+
+function planFields(readerSchema: avro.Type, eventTimeField: string): FieldPlan {
+  const fields = (readerSchema as unknown as { fields?: ReadonlyArray<{ name: string; type: avro.Type; defaultValue(): unknown }> }).fields;
+  if (fields === undefined) throw new Error(`createRowValidator: the reader schema must be a record, got ${readerSchema.typeName}`);
+  const plan: FieldPlan = { names: [], checks: [], nullable: [], optional: [], types: [] };
+  let sawEventTime = false;
+  for (const field of fields) {
+    let type = field.type;
+    let nullable = false;
+    const branches = (type as unknown as { types?: avro.Type[] }).types;
+    if (type.typeName.startsWith('union') && branches !== undefined) {
+      const nonNull = branches.filter((branch) => branch.typeName !== 'null');
+      nullable = nonNull.length < branches.length;
+      // ["null", X] is the common case; wider unions fall back to avsc's check.
+      if (nonNull.length === 1) type = nonNull[0];
+    }
+    let check = type === field.type && type.typeName.startsWith('union') ? Check.Other : plainCheck(type);
+    if (field.name === eventTimeField) {
+      check = Check.EventTime;
+      sawEventTime = true;
+    }
+    plan.names.push(field.name);
+    plan.checks.push(check);
+    plan.nullable.push(nullable);
+    plan.optional.push(field.defaultValue() !== undefined);
+    plan.types.push(check === Check.Other ? field.type : type);
+  }
+  if (!sawEventTime) {
+    plan.names.push(eventTimeField);
+    plan.checks.push(Check.EventTime);
+    plan.nullable.push(false);
+    plan.optional.push(false);
+    plan.types.push(readerSchema);
+  }
+  return plan;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `a string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (typeof value === 'number') return String(value);
+  return typeof value;
+}
+
+/**
+ * Compile a validator for rows read with `readerSchema`. It returns the
+ * reason a row is invalid, or null when it is fine.
+ *
+ * Checks: every field without a default is present; values have the
+ * field's type (null only where the schema allows it); numbers are finite
+ * (NaN and Infinity are rejected, since they poison every aggregate);
+ * integers are safe integers; strings are at most 1 KiB; and the event
+ * time is an integer epoch-ms value within 50 years of now.
+ *
+ * @example
+ *   const validate = createRowValidator(loadAvroType(tideObservationSchemaPath()), 't');
+ *   validate({ station: '8454000', name: 'P', lat: 41.8, lon: -71.4, t: 1600921080000, v: NaN, s: null, f: null, q: null });
+ *   // 'field "v" is not a finite number: NaN'
+ */
+export function createRowValidator(readerSchema: avro.Type, eventTimeField: string): (row: Row) => string | null {
+  const { names, checks, nullable, optional, types } = planFields(readerSchema, eventTimeField);
+  const width = names.length;
+  // Fixed when the validator is built: a run does not last decades.
+  const now = Date.now();
+  const earliest = now - MAX_TIMESTAMP_DISTANCE_MS;
+  const latest = now + MAX_TIMESTAMP_DISTANCE_MS;
+  return function validateRow(row: Row): string | null {
+    if (row === null || typeof row !== 'object') return `record is ${describe(row)}, not an object`;
+    for (let i = 0; i < width; i++) {
+      const value = row[names[i]];
+      if (value === undefined) {
+        if (optional[i]) continue;
+        return `missing field "${names[i]}"`;
+      }
+      if (value === null) {
+        if (nullable[i]) continue;
+        return `field "${names[i]}" is null but the schema does not allow null`;
+      }
+      switch (checks[i]) {
+        case Check.String:
+          if (typeof value !== 'string') return `field "${names[i]}" must be a string, got ${describe(value)}`;
+          if (value.length > MAX_STRING_LENGTH) return `field "${names[i]}" is too long (${value.length} characters, at most ${MAX_STRING_LENGTH})`;
+          break;
+        case Check.Double:
+          if (typeof value !== 'number') return `field "${names[i]}" must be a number, got ${describe(value)}`;
+          if (!Number.isFinite(value)) return `field "${names[i]}" is not a finite number: ${value}`;
+          break;
+        case Check.Integer:
+          if (typeof value !== 'number') return `field "${names[i]}" must be an integer, got ${describe(value)}`;
+          if (!Number.isSafeInteger(value)) return `field "${names[i]}" must be an integer, got ${value}`;
+          break;
+        case Check.Boolean:
+          if (typeof value !== 'boolean') return `field "${names[i]}" must be a boolean, got ${describe(value)}`;
+          break;
+        case Check.EventTime:
+          if (typeof value !== 'number') return `event time "${names[i]}" must be epoch milliseconds (a number), got ${describe(value)}`;
+          if (!Number.isSafeInteger(value)) return `event time "${names[i]}" must be an integer number of epoch milliseconds, got ${value}`;
+          if (value < earliest || value > latest) {
+            const when = Math.abs(value) <= 8.64e15 ? ` (${new Date(value).toISOString()})` : '';
+            return `timestamp decades away: "${names[i]}" = ${value}${when}, more than 50 years from now; is it in seconds or microseconds?`;
+          }
+          break;
+        default:
+          if (!types[i].isValid(value)) return `field "${names[i]}" does not match its schema type ${JSON.stringify(types[i].schema())}`;
+      }
+    }
+    return null;
+  };
+}

@@ -1,0 +1,172 @@
+import { describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import type { FileSourceSpec } from '../config/job';
+import type { RawBatch, Row } from '../runtime/batch';
+import type { DeadLetter } from '../runtime/operator';
+import { UsageError } from '../errors';
+import { AvroContainerWriter } from '../codecs/avro-container';
+import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
+import { formatFromPath, openFileSource } from './file-source';
+import type { FileSourceOptions } from './file-source';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const FIXTURES = path.join(ROOT, 'engine', 'codecs', 'fixtures');
+const BUNDLED = path.join(ROOT, 'data', 'bundled', 'tides.avro');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tideflow-file-source-'));
+
+interface Collected {
+  batches: RawBatch[];
+  rows: Row[];
+  offsets: number[];
+  deadLetters: DeadLetter[];
+}
+
+async function collect(spec: FileSourceSpec, options: FileSourceOptions): Promise<Collected> {
+  const out: Collected = { batches: [], rows: [], offsets: [], deadLetters: [] };
+  for await (const batch of openFileSource(spec, options)) {
+    out.batches.push(batch);
+    out.rows.push(...batch.rows!);
+    out.offsets.push(...batch.offsets);
+    out.deadLetters.push(...batch.deadLetters!);
+  }
+  return out;
+}
+
+/** Batches must tile the offset range: each starts where the previous ended. */
+function assertContiguous(batches: RawBatch[], from: number): void {
+  let expected = from;
+  for (const batch of batches) {
+    assert.equal(batch.source.fromOffset, expected);
+    assert.ok(batch.source.toOffset > batch.source.fromOffset);
+    expected = batch.source.toOffset;
+  }
+}
+
+const JSONL_LINES = [
+  '{"station":"8454000","t":"2020-09-24T04:18:00Z","v":1.2}',
+  '{"station":"8454000","t":1600921440000,"v":null}',
+  'not json',
+  '',
+  '{"station":"8454000","t":"soon"}',
+  '{"station":"9414290","t":1600921080000,"v":0.5}',
+  '[]',
+  '{"station":"9414290","t":1600921440000,"v":0.6}',
+];
+
+describe('file source', () => {
+  it('streams JSONL in batches, with dead letters at their line index', async () => {
+    const file = path.join(dir, 'mixed.jsonl');
+    fs.writeFileSync(file, JSONL_LINES.join('\n') + '\n');
+    const out = await collect({ path: file, batchSize: 2 }, { fromOffset: 0 });
+    assert.deepEqual(out.offsets, [0, 1, 5, 7]);
+    assert.deepEqual(out.rows[0], { station: '8454000', t: 1600921080000, v: 1.2 });
+    assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.reason.replace(/^invalid JSON: .*/, 'invalid JSON')]), [
+      [2, 'invalid JSON'],
+      [4, 'field "t" is not a timestamp (epoch ms or ISO-8601): "soon"'],
+      [6, 'expected a JSON object, got an array'],
+    ]);
+    assert.deepEqual(out.deadLetters[0], { payload: 'not json', reason: out.deadLetters[0].reason, partition: `file:${file}`, offset: 2, stage: 'decode' });
+    assertContiguous(out.batches, 0);
+    assert.equal(out.batches.at(-1)!.source.toOffset, 8);
+    assert.ok(out.batches.every((b) => b.rows!.length + b.deadLetters!.length <= 2));
+  });
+
+  it('resuming from any offset gives the tail of a full read (JSONL, any batch size)', async () => {
+    const file = path.join(dir, 'resume.jsonl');
+    fs.writeFileSync(file, JSONL_LINES.join('\n'));
+    const full = await collect({ path: file, batchSize: 1000 }, { fromOffset: 0 });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: JSONL_LINES.length + 1 }), fc.integer({ min: 1, max: 5 }), async (from, batchSize) => {
+        const tail = await collect({ path: file, batchSize }, { fromOffset: from });
+        assert.deepEqual(tail.offsets, full.offsets.filter((o) => o >= from));
+        assert.deepEqual(tail.rows, full.rows.filter((_, i) => full.offsets[i] >= from));
+        assert.deepEqual(tail.deadLetters, full.deadLetters.filter((d) => d.offset >= from));
+        assertContiguous(tail.batches, from);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('reads NOAA CSV with the station from the file name and units from the options', async () => {
+    const file = path.join(FIXTURES, '8729108_2018-10_excerpt.csv');
+    const out = await collect({ path: file, batchSize: 4 }, { fromOffset: 0, csv: { units: 'ft' } });
+    assert.equal(out.rows.length, 6);
+    assert.deepEqual(out.offsets, [0, 1, 2, 3, 4, 5]);
+    assert.equal(out.rows[4].v, null);
+    assert.equal(out.rows[0].v, 0.7379208);
+    const tail = await collect({ path: file, batchSize: 4 }, { fromOffset: 3, csv: { units: 'ft' } });
+    assert.deepEqual(tail.rows, out.rows.slice(3));
+    // spec.station wins over the file name.
+    const other = await collect({ path: path.join(FIXTURES, 'UNKNOWN-STATION_2016-10_excerpt.csv'), batchSize: 10, station: '9414290' }, { fromOffset: 0 });
+    assert.deepEqual(other.rows.map((r) => [r.station, r.v]), [['9414290', 7.402], ['9414290', 7.414], ['9414290', 7.381]]);
+  });
+
+  it('joins CSV records quoted across lines and keeps offsets at their first line', async () => {
+    const file = path.join(dir, 'multiline.csv');
+    fs.writeFileSync(file, 'station,name,t,v\r\n9414290,"Golden\nGate",0,1\r\n9414290,x,60000,oops\r\n9414290,y,120000,\r\n');
+    const out = await collect({ path: file, batchSize: 10 }, { fromOffset: 0 });
+    assert.deepEqual(out.offsets, [0, 3]);
+    assert.equal(out.rows[0].name, 'Golden\nGate');
+    assert.equal(out.rows[1].v, null);
+    assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.reason]), [[2, 'column "v" is not a number: "oops"']]);
+  });
+
+  it('reads the bundled Avro file and resumes mid-file', async () => {
+    const spec = { path: BUNDLED, batchSize: 4096 };
+    const full = await collect(spec, { fromOffset: 0 });
+    assert.equal(full.rows.length, 81409);
+    assert.equal(full.deadLetters.length, 0);
+    assertContiguous(full.batches, 0);
+    for (let i = 1; i < full.rows.length; i++) assert.ok((full.rows[i].t as number) >= (full.rows[i - 1].t as number));
+    const tail = await collect({ ...spec, batchSize: 1000 }, { fromOffset: 50_001 });
+    assert.equal(tail.rows.length, 81409 - 50_001);
+    assert.deepEqual(tail.rows[0], full.rows[50_001]);
+    assert.deepEqual(tail.rows.at(-1), full.rows.at(-1));
+    assert.deepEqual(tail.offsets.slice(0, 3), [50_001, 50_002, 50_003]);
+  });
+
+  it('turns a corrupt Avro block into dead letters for exactly its records', async () => {
+    const type = loadAvroType(tideObservationSchemaPath());
+    const rows = Array.from({ length: 20 }, (_, i) => ({ station: 'x', name: 'y', lat: 0, lon: 0, t: i, v: null, s: null, f: null, q: null }));
+    const file = path.join(dir, 'corrupt.avro');
+    const writer = new AvroContainerWriter(file, type, { codec: 'null', blockBytes: 100, syncMarker: Buffer.alloc(16, 0xab) });
+    for (const row of rows) writer.append(row);
+    writer.close();
+    // Find the first block: it follows the header, which ends with the sync marker.
+    const bytes = fs.readFileSync(file);
+    const headerEnd = bytes.indexOf(Buffer.alloc(16, 0xab)) + 16;
+    let pos = headerEnd;
+    const readLong = () => {
+      let n = 0;
+      let shift = 1;
+      let byte: number;
+      do {
+        byte = bytes[pos++];
+        n += (byte & 0x7f) * shift;
+        shift *= 128;
+      } while (byte & 0x80);
+      return n / 2; // zig-zag of a non-negative number
+    };
+    const count = readLong();
+    const size = readLong();
+    assert.ok(count > 1 && count < 20);
+    bytes.fill(0xff, pos, pos + size);
+    fs.writeFileSync(file, bytes);
+    const out = await collect({ path: file, batchSize: 7 }, { fromOffset: 0 });
+    assert.deepEqual(out.deadLetters.map((d) => d.offset), Array.from({ length: count }, (_, i) => i));
+    assert.ok(out.deadLetters.every((d) => d.reason.startsWith('corrupt Avro')));
+    assert.deepEqual(out.rows, rows.slice(count));
+    assert.deepEqual(out.offsets, rows.slice(count).map((r) => r.t));
+  });
+
+  it('picks the format from the extension, and says what to do when it cannot', () => {
+    assert.equal(formatFromPath('a/b.NDJSON'), 'jsonl');
+    assert.equal(formatFromPath('x.csv'), 'csv');
+    assert.throws(() => formatFromPath('x.parquet'), (e: unknown) => e instanceof UsageError && /use \.jsonl/.test(e.message));
+    assert.throws(() => openFileSource({ path: path.join(dir, 'missing.jsonl'), batchSize: 1 }, { fromOffset: 0 }), /input file not found/);
+  });
+});

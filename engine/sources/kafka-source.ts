@@ -1,0 +1,668 @@
+import { Kafka, logLevel, type Admin, type Batch, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
+import type * as avro from 'avsc';
+import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } from '../config/job';
+import { ConfluentAvroDecoder } from '../codecs/confluent-avro';
+import { SchemaRegistry } from '../codecs/registry';
+import { DecodeError, ExternalError, InternalError, isRetriable } from '../errors';
+import type { RawBatch } from '../runtime/batch';
+import { DEFAULT_RETRY, retry } from '../runtime/retry';
+import type { BatchDecoder } from '../runtime/run-job';
+import type { Positions, Source } from './source';
+
+/**
+ * Kafka source (kafkajs), driven by the runtime's checkpoints.
+ *
+ * - The checkpoint is the source of truth for positions: auto-commit is off,
+ *   every assigned partition is seeked to the checkpointed offset (or to the
+ *   configured start), and consumer-group offsets are committed only after a
+ *   checkpoint is durable, for lag monitoring.
+ * - Backpressure is a rendezvous: `eachBatch` offers a chunk (at most
+ *   MAX_CHUNK records) and waits until the runtime asks for the next one,
+ *   i.e. has finished the previous; only then are offsets resolved. kafkajs
+ *   does not fetch again while `eachBatch` waits, so memory stays bounded.
+ * - The source remembers the next offset it handed to the runtime per
+ *   partition. After a rebalance or a consumer restart (broker outage),
+ *   partitions are seeked back to exactly that offset and any records kafkajs
+ *   delivers again are dropped, so nothing is lost or read twice.
+ */
+
+/** Records per RawBatch; bigger kafkajs batches are split (Avro decode and operators run per chunk). */
+export const MAX_CHUNK = 5000;
+/** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 30 s). */
+const HEARTBEAT_WHILE_WAITING_MS = 3000;
+
+/** `tides.observations/3`: the partition id in positions and batches. */
+export function partitionKey(topic: string, partition: number): string {
+  return `${topic}/${partition}`;
+}
+
+/** Partition number of a key of this topic, or undefined for other topics/sources. */
+export function parsePartitionKey(topic: string, key: string): number | undefined {
+  if (!key.startsWith(`${topic}/`)) return undefined;
+  const text = key.slice(topic.length + 1);
+  if (!/^\d+$/.test(text)) return undefined;
+  return Number(text);
+}
+
+// ---------------------------------------------------------------- kafkajs client
+
+export interface KafkaClientOptions {
+  /** kafkajs warnings and errors go here (retries, broker disconnects); silent without it. */
+  log?: (line: string) => void;
+}
+
+/**
+ * A kafkajs client for a connection spec: retries tuned for outages that pass
+ * (brokers restarting), kafkajs' own logging routed to `log`.
+ *
+ * @example
+ *   const kafka = createKafkaClient({ brokers: ['localhost:9092'], clientId: 'tideflow' });
+ */
+export function createKafkaClient(spec: KafkaConnectionSpec, options: KafkaClientOptions = {}): Kafka {
+  const log = options.log;
+  return new Kafka({
+    clientId: spec.clientId,
+    brokers: spec.brokers,
+    ...(spec.ssl ? { ssl: true } : {}),
+    ...(spec.sasl ? { sasl: { mechanism: spec.sasl.mechanism, username: spec.sasl.username, password: spec.sasl.password } as never } : {}),
+    connectionTimeout: 3000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+    logLevel: log ? logLevel.WARN : logLevel.NOTHING,
+    logCreator: () => (entry: LogEntry) => {
+      if (!log || entry.level > logLevel.WARN) return;
+      const { message, error } = entry.log as { message?: string; error?: string };
+      log(`kafka: ${message ?? ''}${error ? ` (${error})` : ''}`);
+    },
+  });
+}
+
+/** Map a kafkajs error to ours: kafkajs says itself whether a retry can help. */
+export function toExternalError(error: unknown, what: string): ExternalError {
+  if (error instanceof ExternalError) return error;
+  const e = error as { message?: string; retriable?: boolean; name?: string; cause?: { retriable?: boolean } } | null;
+  const retriable = e?.retriable === true || e?.name === 'KafkaJSNumberOfRetriesExceeded' || e?.name === 'KafkaJSConnectionError' || e?.cause?.retriable === true;
+  return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)}`, { retriable, cause: error });
+}
+
+// ---------------------------------------------------------------- rendezvous
+
+/** One item offered to the consumer of a Rendezvous. */
+export interface Offer {
+  /** Resolves true once the taker asked for the next item (it finished this one), false if withdrawn or the queue closed first. */
+  readonly done: Promise<boolean>;
+  /** Take the offer back if nobody took it yet; true when it was withdrawn. */
+  withdraw(): boolean;
+}
+
+interface Entry<T> {
+  item: T;
+  settle: (finished: boolean) => void;
+}
+
+/**
+ * A hand-over point between one producer (kafkajs' `eachBatch`) and one
+ * async-iterating consumer (the runtime), with no buffer: `offer` resolves
+ * its `done` only when the consumer comes back for the next item, which is
+ * how the runtime's pace reaches Kafka.
+ *
+ * @example
+ *   const queue = new Rendezvous<number>();
+ *   const offer = queue.offer(1);     // eachBatch side
+ *   for await (const n of queue) {}   // runtime side; offer.done resolves on the next pull
+ */
+export class Rendezvous<T> implements AsyncIterableIterator<T> {
+  private offered: Entry<T> | null = null;
+  private inHand: Entry<T> | null = null;
+  private taker: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void } | null = null;
+  private ended = false;
+  private closed = false;
+  private failure: { error: unknown } | null = null;
+
+  /** `onTake` runs synchronously when the consumer receives an item (position bookkeeping). */
+  constructor(private readonly onTake: (item: T) => void = () => {}) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Offer the next item. Only one offer may be outstanding. */
+  offer(item: T): Offer {
+    if (this.closed || this.ended || this.failure) return { done: Promise.resolve(false), withdraw: () => true };
+    if (this.offered) throw new InternalError('Rendezvous: an offer is already waiting');
+    let settle!: (finished: boolean) => void;
+    const done = new Promise<boolean>((resolve) => (settle = resolve));
+    const entry: Entry<T> = { item, settle };
+    if (this.taker) {
+      const taker = this.taker;
+      this.taker = null;
+      this.hand(entry);
+      taker.resolve({ value: item, done: false });
+    } else {
+      this.offered = entry;
+    }
+    return {
+      done,
+      withdraw: () => {
+        if (this.offered !== entry) return false;
+        this.offered = null;
+        entry.settle(false);
+        return true;
+      },
+    };
+  }
+
+  /** No more items: the consumer's next pull (after finishing what it holds) ends the iteration. */
+  end(): void {
+    this.ended = true;
+    if (this.taker && !this.offered) {
+      const taker = this.taker;
+      this.taker = null;
+      taker.resolve({ value: undefined, done: true });
+    }
+  }
+
+  /** The producer failed: the consumer's next pull throws `error`. */
+  fail(error: unknown): void {
+    if (this.closed || this.failure) return;
+    this.failure = { error };
+    this.dropOffer();
+    if (this.taker) {
+      const taker = this.taker;
+      this.taker = null;
+      taker.reject(error);
+    }
+  }
+
+  /** The consumer stopped: outstanding offers resolve false. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropOffer();
+    if (this.inHand) {
+      this.inHand.settle(false);
+      this.inHand = null;
+    }
+    if (this.taker) {
+      const taker = this.taker;
+      this.taker = null;
+      taker.resolve({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    // Asking for the next item means the previous one is finished.
+    if (this.inHand) {
+      this.inHand.settle(true);
+      this.inHand = null;
+    }
+    if (this.failure) return Promise.reject(this.failure.error);
+    if (this.offered) {
+      const entry = this.offered;
+      this.offered = null;
+      this.hand(entry);
+      return Promise.resolve({ value: entry.item, done: false });
+    }
+    if (this.ended || this.closed) return Promise.resolve({ value: undefined, done: true });
+    if (this.taker) return Promise.reject(new InternalError('Rendezvous: next() called while another next() is pending'));
+    return new Promise((resolve, reject) => (this.taker = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  private hand(entry: Entry<T>): void {
+    this.inHand = entry;
+    this.onTake(entry.item);
+  }
+
+  private dropOffer(): void {
+    if (this.offered) {
+      this.offered.settle(false);
+      this.offered = null;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- positions
+
+/**
+ * Per-partition bookkeeping of one topic: the next offset handed to the
+ * runtime, the high watermark last seen (lag), and for bounded runs the end
+ * offsets captured at start-up.
+ */
+export class PartitionTracker {
+  private readonly next = new Map<number, number>();
+  private readonly high = new Map<number, number>();
+  private end: Map<number, number> | null = null;
+
+  constructor(readonly topic: string) {}
+
+  /** Where reading starts for a partition (checkpoint or configured start). */
+  start(partition: number, offset: number): void {
+    this.next.set(partition, offset);
+  }
+
+  /** Bounded run: stop at these offsets (exclusive). Partitions not listed count as done. */
+  stopAt(end: Map<number, number>): void {
+    this.end = new Map(end);
+  }
+
+  get bounded(): boolean {
+    return this.end !== null;
+  }
+
+  nextOffset(partition: number): number | undefined {
+    return this.next.get(partition);
+  }
+
+  observeHighWatermark(partition: number, high: number): void {
+    this.high.set(partition, high);
+  }
+
+  /**
+   * Which of a fetched batch's messages (ascending `offsets`) are new for the
+   * runtime: `[from, to)` as indexes. Records before the next offset were
+   * delivered already (kafkajs re-fetches after a rebalance or restart);
+   * records at or after the end offset are outside a bounded run.
+   */
+  select(partition: number, offsets: ArrayLike<number>): { from: number; to: number } {
+    const next = this.next.get(partition);
+    let from = 0;
+    if (next !== undefined) while (from < offsets.length && offsets[from] < next) from++;
+    let to = offsets.length;
+    const end = this.end?.get(partition);
+    if (this.end !== null) {
+      if (end === undefined) return { from, to: from };
+      while (to > from && offsets[to - 1] >= end) to--;
+    }
+    return { from, to };
+  }
+
+  /** The runtime received records up to `toOffset` (exclusive). */
+  delivered(partition: number, toOffset: number): void {
+    const next = this.next.get(partition);
+    if (next === undefined || toOffset > next) this.next.set(partition, toOffset);
+  }
+
+  /** A bounded run has everything it wants from this partition. */
+  partitionDone(partition: number): boolean {
+    if (this.end === null) return false;
+    const end = this.end.get(partition);
+    if (end === undefined) return true;
+    return (this.next.get(partition) ?? Number.NEGATIVE_INFINITY) >= end;
+  }
+
+  /** A bounded run reached the end offsets of every partition. */
+  isDone(): boolean {
+    if (this.end === null) return false;
+    for (const partition of this.end.keys()) if (!this.partitionDone(partition)) return false;
+    return true;
+  }
+
+  /** Records behind the high watermark per partition, for partitions with a known position. */
+  lag(): Record<string, number> {
+    const lag: Record<string, number> = {};
+    for (const [partition, next] of this.next) {
+      const high = this.high.get(partition);
+      if (high !== undefined) lag[partitionKey(this.topic, partition)] = Math.max(0, high - next);
+    }
+    return lag;
+  }
+}
+
+/**
+ * Where each partition starts: the checkpointed offset when there is one,
+ * else the configured start (earliest = low watermark, latest = high). An
+ * offset outside [low, high] is clamped (retention deleted records, or the
+ * topic was recreated), with a line saying so.
+ */
+export function startPositions(
+  topic: string,
+  from: Positions,
+  watermarks: ReadonlyArray<{ partition: number; low: number; high: number }>,
+  startFrom: 'earliest' | 'latest',
+  log: (line: string) => void = () => {},
+): Map<number, number> {
+  const starts = new Map<number, number>();
+  for (const { partition, low, high } of watermarks) {
+    const saved = from[partitionKey(topic, partition)];
+    let start = saved ?? (startFrom === 'earliest' ? low : high);
+    if (start < low) {
+      log(`kafka: ${partitionKey(topic, partition)}: offsets ${start}..${low - 1} are gone (retention); continuing at ${low}`);
+      start = low;
+    } else if (start > high) {
+      log(`kafka: ${partitionKey(topic, partition)}: checkpoint offset ${start} is past the end (${high}); was the topic recreated? continuing at ${high}`);
+      start = high;
+    }
+    starts.set(partition, start);
+  }
+  return starts;
+}
+
+// ---------------------------------------------------------------- the source
+
+export interface KafkaSourceOptions {
+  log?: (line: string) => void;
+}
+
+/**
+ * Reads a topic as a consumer group, yielding RawBatches of Kafka values.
+ *
+ * @example
+ *   const source = new KafkaSource(spec, { log: console.error });
+ *   for await (const batch of source.batches({ 'tides.observations/0': 1200 })) {
+ *     // batch.payloads, batch.offsets, batch.source = { partition: 'tides.observations/0', fromOffset, toOffset }
+ *   }
+ *   await source.close();
+ */
+export class KafkaSource implements Source {
+  readonly description: string;
+  private readonly log: (line: string) => void;
+  private readonly kafka: Kafka;
+  private readonly tracker: PartitionTracker;
+  private readonly stopping = new AbortController();
+  private queue: Rendezvous<RawBatch> | null = null;
+  private consumer: Consumer | null = null;
+  private admin: Admin | null = null;
+  private closed: Promise<void> | null = null;
+
+  constructor(
+    private readonly spec: KafkaSourceSpec,
+    options: KafkaSourceOptions = {},
+  ) {
+    this.description = `kafka topic ${spec.topic} (group ${spec.group}, ${spec.brokers.join(',')})`;
+    this.log = options.log ?? (() => {});
+    this.kafka = createKafkaClient(spec, { log: this.log });
+    this.tracker = new PartitionTracker(spec.topic);
+  }
+
+  batches(from: Positions): AsyncIterable<RawBatch> {
+    if (this.queue) throw new InternalError(`${this.description}: batches() may be called once per source`);
+    const queue = new Rendezvous<RawBatch>((batch) => this.onTake(batch));
+    this.queue = queue;
+    const starting = this.start(from).catch((error: unknown) => queue.fail(error));
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          await starting;
+          return queue.next();
+        },
+        return: () => queue.return(),
+      }),
+    };
+  }
+
+  async commit(positions: Positions): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer || this.stopping.signal.aborted) return;
+    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+    for (const [key, offset] of Object.entries(positions)) {
+      const partition = parsePartitionKey(this.spec.topic, key);
+      if (partition !== undefined) offsets.push({ topic: this.spec.topic, partition, offset: String(offset) });
+    }
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commitOffsets(offsets);
+    } catch (error) {
+      // Group offsets only feed lag monitoring; the checkpoint already holds the truth.
+      this.log(`kafka: consumer-group commit failed (lag monitoring only, the checkpoint is safe): ${(error as Error).message}`);
+    }
+  }
+
+  lag(): Record<string, number> {
+    return this.tracker.lag();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping.abort();
+    // Release a waiting eachBatch first: kafkajs' disconnect waits for it to return.
+    this.queue?.close();
+    const consumer = this.consumer;
+    const admin = this.admin;
+    this.consumer = null;
+    this.admin = null;
+    await Promise.all([
+      consumer?.disconnect().catch((error: unknown) => this.log(`kafka: disconnect: ${(error as Error).message}`)),
+      admin?.disconnect().catch(() => {}),
+    ]);
+  }
+
+  private async start(from: Positions): Promise<void> {
+    const { topic } = this.spec;
+    const retryOptions = {
+      ...DEFAULT_RETRY,
+      signal: this.stopping.signal,
+      onRetry: (error: unknown, attempt: number, delay: number) =>
+        this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
+    };
+    const admin = this.kafka.admin();
+    this.admin = admin;
+    const watermarks = await retry(async () => {
+      try {
+        await admin.connect();
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+      } catch (error) {
+        throw toExternalError(error, `cannot read the offsets of topic ${topic}`);
+      }
+    }, retryOptions);
+    if (this.stopping.signal.aborted) return;
+    const starts = startPositions(topic, from, watermarks, this.spec.startFrom, this.log);
+    for (const [partition, offset] of starts) this.tracker.start(partition, offset);
+    for (const { partition, high } of watermarks) this.tracker.observeHighWatermark(partition, high);
+    if (this.spec.stopAtEnd) {
+      this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
+      if (this.tracker.isDone()) {
+        this.queue!.end();
+        return;
+      }
+    }
+    await admin.disconnect().catch(() => {});
+    this.admin = null;
+
+    const consumer = this.kafka.consumer({
+      groupId: this.spec.group,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      // Short polls when idle so a graceful stop is not held up by a long fetch.
+      maxWaitTimeInMs: 500,
+      retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      // After any (re)join kafkajs would restart from the group's committed offsets,
+      // which lag behind the checkpoint; put every partition back where the runtime is.
+      const assigned = event.payload.memberAssignment[topic] ?? [];
+      for (const partition of assigned) {
+        const next = this.tracker.nextOffset(partition);
+        if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
+      }
+      this.log(`kafka: joined group ${this.spec.group}, partitions ${assigned.join(',') || 'none'} of ${topic}`);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      if (restart) {
+        this.log(`kafka consumer restarting after: ${error.message}`);
+        return;
+      }
+      this.queue?.fail(toExternalError(error, 'consumer stopped'));
+    });
+    await retry(async () => {
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: this.spec.startFrom === 'earliest' });
+        await consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: 1,
+          eachBatch: (payload) => this.eachBatch(payload),
+        });
+      } catch (error) {
+        throw toExternalError(error, `cannot start consuming ${topic}`);
+      }
+    }, retryOptions);
+  }
+
+  private async eachBatch(payload: {
+    batch: Batch;
+    resolveOffset(offset: string): void;
+    heartbeat(): Promise<void>;
+    pause(): () => void;
+    isRunning(): boolean;
+    isStale(): boolean;
+  }): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const queue = this.queue;
+    if (!queue || queue.isClosed || batch.topic !== this.spec.topic) return;
+    const partition = batch.partition;
+    this.tracker.observeHighWatermark(partition, Number(batch.highWatermark));
+    const messages = batch.messages;
+    const offsets = new Float64Array(messages.length);
+    for (let i = 0; i < messages.length; i++) offsets[i] = Number(messages[i].offset);
+    const { from, to } = this.tracker.select(partition, offsets);
+    // Already delivered before a rebalance/restart: move kafkajs past them.
+    if (from > 0) resolveOffset(messages[from - 1].offset);
+    for (let start = from; start < to; start += MAX_CHUNK) {
+      if (!isRunning() || isStale() || queue.isClosed) return;
+      const stop = Math.min(start + MAX_CHUNK, to);
+      const raw = this.rawBatch(partition, messages, offsets, start, stop);
+      const finished = await this.handOver(queue, raw, heartbeat, isRunning, isStale);
+      if (!finished) return;
+      resolveOffset(messages[stop - 1].offset);
+      await heartbeat();
+    }
+    // A bounded run wants nothing more from this partition: stop fetching it.
+    if (this.tracker.partitionDone(partition)) payload.pause();
+  }
+
+  private rawBatch(partition: number, messages: KafkaMessage[], offsets: Float64Array, start: number, stop: number): RawBatch {
+    const count = stop - start;
+    const payloads: Array<Buffer | null> = new Array(count);
+    const keys: Array<Buffer | null> = new Array(count);
+    const timestamps = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      const message = messages[start + i];
+      payloads[i] = message.value;
+      keys[i] = message.key ?? null;
+      timestamps[i] = Number(message.timestamp);
+    }
+    const chunkOffsets = offsets.slice(start, stop);
+    const fromOffset = this.tracker.nextOffset(partition) ?? chunkOffsets[0];
+    return {
+      payloads,
+      keys,
+      timestamps,
+      offsets: chunkOffsets,
+      source: { partition: partitionKey(this.spec.topic, partition), fromOffset: Math.min(fromOffset, chunkOffsets[0]), toOffset: chunkOffsets[count - 1] + 1 },
+    };
+  }
+
+  /** Offer a chunk and wait for the runtime to finish it, heartbeating meanwhile. False: do not resolve offsets. */
+  private async handOver(
+    queue: Rendezvous<RawBatch>,
+    raw: RawBatch,
+    heartbeat: () => Promise<void>,
+    isRunning: () => boolean,
+    isStale: () => boolean,
+  ): Promise<boolean> {
+    const offer = queue.offer(raw);
+    for (;;) {
+      const finished = await raceTimeout(offer.done, HEARTBEAT_WHILE_WAITING_MS);
+      if (finished !== undefined) return finished;
+      if (!isRunning() || isStale()) {
+        offer.withdraw();
+        return false;
+      }
+      try {
+        await heartbeat();
+      } catch (error) {
+        // A rebalance started while the runtime holds the chunk. If it was not
+        // taken yet, take it back: after re-joining, the partition is seeked to
+        // the last position the runtime actually received.
+        offer.withdraw();
+        throw error;
+      }
+    }
+  }
+
+  private onTake(batch: RawBatch): void {
+    const partition = parsePartitionKey(this.spec.topic, batch.source.partition);
+    if (partition === undefined) return;
+    this.tracker.delivered(partition, batch.source.toOffset);
+    if (this.tracker.isDone()) this.queue?.end();
+  }
+}
+
+/** `promise`'s value, or undefined when `ms` pass first (the timer is cleared either way). */
+function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------- decoding
+
+export interface KafkaAvroDecoderOptions {
+  log?: (line: string) => void;
+  /** Stops retry waits (graceful shutdown). */
+  signal?: AbortSignal;
+  /** Share a registry client (tests; one cache for source and sink). */
+  registry?: SchemaRegistry;
+}
+
+/**
+ * Decodes Confluent-framed Avro Kafka values with writer schemas from the
+ * registry, resolved to the job's reader schema. Bad records become dead
+ * letters (stage `decode`, with partition and offset); a registry outage is
+ * waited out with the retry helper and never produces dead letters.
+ *
+ * @example
+ *   const decoder = createKafkaAvroDecoder(spec.format, loadAvroType(spec.format.readerSchema));
+ *   const { rows, offsets, deadLetters } = await decoder.decode(rawBatch);
+ */
+export function createKafkaAvroDecoder(
+  format: AvroRegistryFormatSpec,
+  readerType: avro.Type,
+  options: KafkaAvroDecoderOptions = {},
+): BatchDecoder & { readonly registry: SchemaRegistry } {
+  const registry = options.registry ?? new SchemaRegistry({ url: format.registryUrl, basicAuth: format.basicAuth });
+  const log = options.log ?? (() => {});
+  const decoder = new ConfluentAvroDecoder(readerType, async (id) => {
+    try {
+      return await registry.getWriterType(id);
+    } catch (error) {
+      if (error instanceof DecodeError) return undefined;
+      throw error;
+    }
+  });
+  return {
+    registry,
+    async decode(raw: RawBatch) {
+      const payloads = raw.payloads ?? [];
+      const decoded = await retry(() => decoder.decodeBatch(payloads, raw.offsets, raw.source.partition), {
+        ...DEFAULT_RETRY,
+        retriable: isRetriable,
+        signal: options.signal,
+        onRetry: (error, attempt, delay) => log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt})`),
+      });
+      return { rows: decoded.rows, offsets: Float64Array.from(decoded.offsets), deadLetters: decoded.deadLetters };
+    },
+    async close() {
+      if (!options.registry) registry.close();
+    },
+  };
+}
