@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Starts the local test servers on 127.0.0.1 from Maven Central artifacts:
+#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT/PLAIN :9094
+#   registry   Apicurio Registry 3.0     :8081, Confluent-compatible API at /apis/ccompat/v7
+#   cassandra  Apache Cassandra 5.0      CQL :9042
+# Usage: scripts/cluster/up.sh [kafka|registry|cassandra ...]   (default: all)
+# Idempotent: servers already running from this checkout are left alone.
+# Data and logs: .cluster/<server>/; connection settings: .cluster/env.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+parse_servers "$@"
+ensure_tools
+UP_T0=$(now_ms)
+
+declare -A STARTED_AT=()   # server -> start time (ms), for freshly started ones
+declare -A LOG_OFFSET=()   # server -> size of its main log before this start
+
+check_port_free() {
+  local name="$1" port
+  shift
+  for port in "$@"; do
+    if port_open "$port"; then
+      local who=""
+      command -v ss >/dev/null 2>&1 && who="$(ss -H -ltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:(\(.*\))/\1/p' | head -n 1)"
+      die "$name: port $HOST:$port is already in use by another process${who:+ ($who)}, not one started from $CLUSTER_DIR; stop it first"
+    fi
+  done
+}
+
+file_size() { [ -f "$1" ] && stat -c %s "$1" || echo 0; }
+
+# Does FILE contain TEXT in the bytes after OFFSET?
+# (grep -c reads to the end: no SIGPIPE for tail under pipefail, unlike grep -q.)
+log_has_since() {
+  [ -f "$1" ] || return 1
+  [ "$(tail -c +"$(( $2 + 1 ))" "$1" 2>/dev/null | grep -cF -- "$3")" -gt 0 ]
+}
+
+# ---------------------------------------------------------------- kafka
+kafka_cluster_id() {
+  # A KRaft cluster id is a base64url-encoded random UUID (22 chars); one that
+  # starts with '-' would be read as a command-line flag, so avoid that.
+  local id
+  while :; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    case "$id" in -*) ;; *) echo "$id"; return ;; esac
+  done
+}
+
+start_kafka() {
+  local d="$CLUSTER_DIR/kafka" cp
+  mkdir -p "$d/data" "$d/logs"
+  render "$CLUSTER_SCRIPTS/kafka/server.properties" "$d/server.properties"
+  cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
+  if [ ! -f "$d/data/meta.properties" ]; then
+    [ -s "$d/cluster-id" ] || kafka_cluster_id > "$d/cluster-id"
+    log "kafka: formatting storage (cluster id $(cat "$d/cluster-id"))"
+    if ! "$JAVA" -Xmx256m -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+        -Dkafka.logs.dir="$d/logs" -cp "$cp" kafka.tools.StorageTool format \
+        -t "$(cat "$d/cluster-id")" -c "$d/server.properties" --ignore-formatted \
+        > "$d/logs/format.log" 2>&1; then
+      tail_log "$d/logs/format.log" 40
+      die "kafka: storage format failed"
+    fi
+  fi
+  LOG_OFFSET[kafka]=$(file_size "$d/logs/server.log")
+  STARTED_AT[kafka]=$(now_ms)
+  spawn kafka "$d/logs/kafka.out" \
+    -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+    -Dkafka.logs.dir="$d/logs" -Djava.io.tmpdir="$d" \
+    -cp "$cp" kafka.Kafka "$d/server.properties"
+}
+
+kafka_ready() {
+  port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_PORT" || return 1
+  [ -z "${LOG_OFFSET[kafka]:-}" ] && return 0
+  log_has_since "$CLUSTER_DIR/kafka/logs/server.log" "${LOG_OFFSET[kafka]}" "Kafka Server started"
+}
+
+# ---------------------------------------------------------------- registry
+start_registry() {
+  local d="$CLUSTER_DIR/registry" storage=()
+  mkdir -p "$d/logs" "$d/tmp"
+  # Default: in-memory H2 (schemas and ids are gone after a restart).
+  # REGISTRY_STORAGE=file keeps them in .cluster/registry/data across restarts.
+  if [ "${REGISTRY_STORAGE:-mem}" = file ]; then
+    mkdir -p "$d/data"
+    storage=("-Dapicurio.datasource.url=jdbc:h2:file:$d/data/registry")
+  fi
+  LOG_OFFSET[registry]=0   # its console log is rotated at each start
+  STARTED_AT[registry]=$(now_ms)
+  spawn registry "$d/logs/registry.log" \
+    -Xms128m -Xmx"$REGISTRY_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Djava.io.tmpdir="$d/tmp" \
+    -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dapicurio.storage.snapshot.location="$d/tmp" \
+    -Dapicurio.rules.global.compatibility=BACKWARD \
+    -Dquarkus.http.access-log.enabled=false \
+    ${storage[@]+"${storage[@]}"} \
+    -jar "$(registry_jar)"
+}
+
+registry_ready() {
+  [ "$(http_status "http://$HOST:$REGISTRY_PORT/health/ready")" = 200 ] || return 1
+  [ "$(http_status "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects")" = 200 ]
+}
+
+registry_after_ready() {
+  # -Dapicurio.rules.global.compatibility is enforced, but the Confluent API's
+  # GET /config still answers NONE until the level is set through it.
+  command -v curl >/dev/null 2>&1 || return 0
+  curl -s -o /dev/null -m 5 -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    -d '{"compatibility":"BACKWARD"}' "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/config" \
+    || warn "registry: could not set global compatibility BACKWARD through /apis/ccompat/v7/config"
+}
+
+# ---------------------------------------------------------------- cassandra
+start_cassandra() {
+  local d="$CLUSTER_DIR/cassandra" cp jamm
+  mkdir -p "$d/data" "$d/logs" "$d/tmp" "$d/triggers"
+  render "$CLUSTER_SCRIPTS/cassandra/cassandra.yaml" "$d/cassandra.yaml"
+  cp="$(cat "$CLUSTER_LIB/cassandra.classpath")"
+  jamm="$(tr ':' '\n' <<< "$cp" | grep -E '/jamm-[^/]*\.jar$' | head -n 1)"
+  local opts=()
+  mapfile -t opts < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$CLUSTER_SCRIPTS/cassandra/jvm.options")
+  [ -n "$jamm" ] && opts+=("-javaagent:$jamm")
+  LOG_OFFSET[cassandra]=$(file_size "$d/logs/system.log")
+  STARTED_AT[cassandra]=$(now_ms)
+  spawn cassandra "$d/logs/cassandra.out" \
+    -Xms"$CASSANDRA_HEAP" -Xmx"$CASSANDRA_HEAP" "${opts[@]}" \
+    -Dcassandra-foreground=yes \
+    -Dcassandra.config="file://$d/cassandra.yaml" \
+    -Dcassandra.storagedir="$d/data" \
+    -Dcassandra.logdir="$d/logs" \
+    -Dlogback.configurationFile="$CLUSTER_SCRIPTS/cassandra/logback.xml" \
+    -Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT" \
+    -Dcassandra.triggers_dir="$d/triggers" \
+    -Djna.tmpdir="$d/tmp" -Djava.io.tmpdir="$d/tmp" \
+    -cp "$cp" org.apache.cassandra.service.CassandraDaemon
+}
+
+cassandra_ready() {
+  port_open "$CASSANDRA_PORT" || return 1
+  [ -z "${LOG_OFFSET[cassandra]:-}" ] && return 0
+  log_has_since "$CLUSTER_DIR/cassandra/logs/system.log" "${LOG_OFFSET[cassandra]}" "Startup complete"
+}
+
+# ---------------------------------------------------------------- common
+server_ports() {
+  case "$1" in
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT" ;;
+    registry) echo "$REGISTRY_PORT" ;;
+    cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT $CASSANDRA_JMX_PORT" ;;
+  esac
+}
+server_timeout() {
+  case "$1" in
+    kafka) echo "$KAFKA_START_TIMEOUT" ;;
+    registry) echo "$REGISTRY_START_TIMEOUT" ;;
+    cassandra) echo "$CASSANDRA_START_TIMEOUT" ;;
+  esac
+}
+server_logs() {
+  case "$1" in
+    kafka) echo "$CLUSTER_DIR/kafka/logs/server.log $CLUSTER_DIR/kafka/logs/kafka.out" ;;
+    registry) echo "$CLUSTER_DIR/registry/logs/registry.log" ;;
+    cassandra) echo "$CLUSTER_DIR/cassandra/logs/system.log $CLUSTER_DIR/cassandra/logs/cassandra.out" ;;
+  esac
+}
+
+fail_server() {
+  local name="$1" why="$2" f main
+  # The server's own log (appended across runs): only this run's lines.
+  # Its console file (rotated per run): all of it.
+  main="$(server_logs "$name" | cut -d' ' -f1)"
+  for f in $(server_logs "$name"); do
+    if [ "$f" = "$main" ]; then
+      [ -s "$f" ] && [ "$(file_size "$f")" -gt "${LOG_OFFSET[$name]:-0}" ] && tail_log "$f" 40 "${LOG_OFFSET[$name]:-0}"
+    else
+      [ -s "$f" ] && tail_log "$f" 40
+    fi
+  done
+  die "$name: $why (logs: $CLUSTER_DIR/$name/logs/)"
+}
+
+wait_ready() {
+  local name="$1" t0 limit
+  t0="${STARTED_AT[$name]:-$(now_ms)}"
+  limit=$(( t0 + $(server_timeout "$name") * 1000 ))
+  until "${name}_ready"; do
+    if [ -z "${FOREIGN[$name]:-}" ] && ! server_running "$name"; then
+      fail_server "$name" "the JVM exited during start-up"
+    fi
+    if [ "$(now_ms)" -gt "$limit" ]; then
+      fail_server "$name" "not ready after $(server_timeout "$name")s (the JVM is left running; scripts/cluster/down.sh $name stops it)"
+    fi
+    sleep 0.5
+  done
+  if [ -n "${STARTED_AT[$name]:-}" ]; then
+    [ "$name" = registry ] && registry_after_ready
+    log "$name: ready in $(elapsed_s "$t0")s (pid $(server_pids "$name" | head -n 1))"
+  elif [ -n "${FOREIGN[$name]:-}" ]; then
+    log "$name: ready (another checkout's server, pid ${FOREIGN[$name]})"
+  else
+    log "$name: ready (already running, pid $(server_pids "$name" | head -n 1))"
+  fi
+}
+
+write_env() {
+  cat > "$CLUSTER_DIR/env.tmp" <<EOF
+# Written by scripts/cluster/up.sh: how tests reach the local servers.
+KAFKA_BROKERS=$HOST:$KAFKA_PORT
+KAFKA_SASL_BROKERS=$HOST:$KAFKA_SASL_PORT
+KAFKA_SASL_USERNAME=tideflow
+KAFKA_SASL_PASSWORD=tideflow-secret
+SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
+CASSANDRA_CONTACT_POINTS=$HOST:$CASSANDRA_PORT
+CASSANDRA_LOCAL_DC=datacenter1
+EOF
+  mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
+}
+
+# 1. Downloads (parallel; instant once cached) for servers not yet running.
+TO_START=()
+declare -A FOREIGN=()
+for s in "${SERVERS[@]}"; do
+  if server_running "$s"; then
+    log "$s: already running (pid $(server_pids "$s" | head -n 1)); leaving it alone"
+  elif [ -n "$(foreign_server_pids "$s")" ]; then
+    # Same server from another checkout (e.g. a CI clone next to a dev tree):
+    # use it if it answers; its own down.sh stops it, ours leaves it alone.
+    FOREIGN[$s]="$(foreign_server_pids "$s" | head -n 1)"
+    warn "$s: already served by pid ${FOREIGN[$s]} started from another checkout ($(tr '\0' '\n' < "/proc/${FOREIGN[$s]}/cmdline" 2>/dev/null | sed -n 's/^-Dtideflow.cluster.dir=//p')); using it"
+  else
+    check_port_free "$s" $(server_ports "$s")
+    TO_START+=("$s")
+  fi
+done
+
+if [ "${#TO_START[@]}" -gt 0 ]; then
+  declare -A PREP=()
+  for s in "${TO_START[@]}"; do
+    ( prepare_server "$s" ) &
+    PREP[$s]=$!
+  done
+  for s in "${TO_START[@]}"; do
+    wait "${PREP[$s]}" || die "$s: preparing its files failed (see above)"
+  done
+fi
+
+# 2. Start everything that is not running, then wait for each. Cassandra is
+#    the slowest, so it goes first; the JVMs start side by side.
+for s in cassandra kafka registry; do
+  for t in "${TO_START[@]:-}"; do
+    if [ "$t" = "$s" ]; then
+      log "$s: starting"
+      "start_$s"
+    fi
+  done
+done
+for s in kafka registry cassandra; do
+  for t in "${SERVERS[@]}"; do
+    if [ "$t" = "$s" ]; then wait_ready "$s"; fi
+  done
+done
+
+write_env
+log "all requested servers ready in $(elapsed_s "$UP_T0")s; settings in $CLUSTER_DIR/env"

@@ -1,0 +1,152 @@
+// Helpers for tests that talk to the real servers started by
+// `npm run cluster:up` (scripts/cluster/up.sh, settings in .cluster/env).
+//
+//   const env = clusterEnv();
+//   test('...', async (t) => {
+//     if (!(await requireCluster(t))) return; // skipped locally when down
+//     ...
+//   });
+//
+// In CI (CI=true) an unreachable server is a failure, never a skip.
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+
+export interface ClusterEnv {
+  /** PLAINTEXT brokers, host:port. */
+  kafkaBrokers: string[];
+  /** SASL_PLAINTEXT (mechanism PLAIN) brokers, host:port. */
+  kafkaSaslBrokers: string[];
+  /** SASL/PLAIN user and password accepted on kafkaSaslBrokers. */
+  kafkaSaslUsername: string;
+  kafkaSaslPassword: string;
+  /** Confluent-compatible Schema Registry base URL (no trailing slash). */
+  registryUrl: string;
+  /** Cassandra contact points, host:port. */
+  cassandraContactPoints: string[];
+  cassandraLocalDc: string;
+}
+
+const DEFAULTS = {
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  KAFKA_SASL_BROKERS: '127.0.0.1:9094',
+  KAFKA_SASL_USERNAME: 'tideflow',
+  KAFKA_SASL_PASSWORD: 'tideflow-secret',
+  SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081/apis/ccompat/v7',
+  CASSANDRA_CONTACT_POINTS: '127.0.0.1:9042',
+  CASSANDRA_LOCAL_DC: 'datacenter1',
+} as const;
+
+function envValue(name: keyof typeof DEFAULTS): string {
+  const v = process.env[name];
+  return v !== undefined && v.trim() !== '' ? v.trim() : DEFAULTS[name];
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Where the test servers are: environment variables, else the local defaults. */
+export function clusterEnv(): ClusterEnv {
+  return {
+    kafkaBrokers: list(envValue('KAFKA_BROKERS')),
+    kafkaSaslBrokers: list(envValue('KAFKA_SASL_BROKERS')),
+    kafkaSaslUsername: envValue('KAFKA_SASL_USERNAME'),
+    kafkaSaslPassword: envValue('KAFKA_SASL_PASSWORD'),
+    registryUrl: envValue('SCHEMA_REGISTRY_URL').replace(/\/+$/, ''),
+    cassandraContactPoints: list(envValue('CASSANDRA_CONTACT_POINTS')),
+    cassandraLocalDc: envValue('CASSANDRA_LOCAL_DC'),
+  };
+}
+
+/** Splits "host:port", "[v6]:port" or "host" (with a default port). */
+export function hostPort(address: string, defaultPort: number): { host: string; port: number } {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(address);
+  if (v6) return { host: v6[1], port: v6[2] ? Number(v6[2]) : defaultPort };
+  const i = address.lastIndexOf(':');
+  if (i > 0 && address.indexOf(':') === i) {
+    return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+  }
+  return { host: address, port: defaultPort };
+}
+
+/** Resolves when a TCP connection to address succeeds; rejects otherwise. */
+export function tcpProbe(address: string, defaultPort: number, timeoutMs = 2000): Promise<void> {
+  const { host, port } = hostPort(address, defaultPort);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const done = (err?: Error): void => {
+      socket.removeAllListeners();
+      socket.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error(`timed out after ${timeoutMs} ms`)));
+    socket.once('connect', () => done());
+    socket.once('error', (err) => done(err));
+  });
+}
+
+async function httpProbe(url: string, timeoutMs = 2000): Promise<void> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  // Drain the body so the socket is released.
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+}
+
+export type ClusterServer = 'kafka' | 'registry' | 'cassandra';
+const ALL_SERVERS: readonly ClusterServer[] = ['kafka', 'registry', 'cassandra'];
+
+/** Each unreachable server as "name (address): reason"; empty when all answer. */
+export async function probeCluster(
+  servers: readonly ClusterServer[] = ALL_SERVERS,
+  env: ClusterEnv = clusterEnv(),
+): Promise<string[]> {
+  const probes: Array<Promise<string | undefined>> = [];
+  const check = (name: string, address: string, p: () => Promise<void>): void => {
+    probes.push(
+      p().then(
+        () => undefined,
+        (err: unknown) => `${name} (${address}): ${err instanceof Error ? err.message : String(err)}`,
+      ),
+    );
+  };
+  const kafka = env.kafkaBrokers[0] ?? DEFAULTS.KAFKA_BROKERS;
+  const sasl = env.kafkaSaslBrokers[0] ?? DEFAULTS.KAFKA_SASL_BROKERS;
+  const cassandra = env.cassandraContactPoints[0] ?? DEFAULTS.CASSANDRA_CONTACT_POINTS;
+  if (servers.includes('kafka')) {
+    check('Kafka', kafka, () => tcpProbe(kafka, 9092));
+    check('Kafka SASL listener', sasl, () => tcpProbe(sasl, 9094));
+  }
+  if (servers.includes('registry')) {
+    check('Schema Registry', `${env.registryUrl}/subjects`, () => httpProbe(`${env.registryUrl}/subjects`));
+  }
+  if (servers.includes('cassandra')) {
+    check('Cassandra', cassandra, () => tcpProbe(cassandra, 9042));
+  }
+  return (await Promise.all(probes)).filter((m): m is string => m !== undefined);
+}
+
+/**
+ * True when Kafka, the Schema Registry and Cassandra all answer (or just the
+ * listed `servers`, e.g. a test that stops Cassandra on purpose). Otherwise:
+ * in CI (CI=true) throws, so the test fails; elsewhere marks the test
+ * skipped and returns false (the caller should return at once).
+ */
+export async function requireCluster(
+  t: TestContext,
+  servers: readonly ClusterServer[] = ALL_SERVERS,
+): Promise<boolean> {
+  const down = await probeCluster(servers);
+  if (down.length === 0) return true;
+  const what = down.join('; ');
+  if (process.env.CI === 'true') {
+    throw new Error(
+      `test servers unreachable: ${what}. CI must run them: scripts/cluster/up.sh (npm run cluster:up) before the tests.`,
+    );
+  }
+  t.skip(`test servers not reachable (${what}); run npm run cluster:up`);
+  return false;
+}
