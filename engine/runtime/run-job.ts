@@ -13,7 +13,7 @@ import { WatermarkTracker } from './watermarks';
 
 /** Turns raw payloads into rows (Kafka values, ...). Sources that decode themselves need none. */
 export interface BatchDecoder {
-  decode(raw: RawBatch): Promise<{ rows: Row[]; offsets: Float64Array; deadLetters: DeadLetter[] }>;
+  decode(raw: RawBatch): Promise<{ rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }>;
   close?(): Promise<void>;
 }
 
@@ -297,7 +297,7 @@ async function prepareBatch(raw: RawBatch, parts: JobParts, tracker: WatermarkTr
     if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
     const decoded = await parts.decoder.decode(raw);
     rows = decoded.rows;
-    offsets = decoded.offsets;
+    offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
     counters.recordsIn += raw.offsets.length;
     for (const letter of decoded.deadLetters) context.deadLetter(letter);
   }

@@ -1,0 +1,106 @@
+/**
+ * Scenario "engine only": Confluent-framed Avro tide records already in memory
+ * -> a reference job -> null sinks. Measures decode + validation + watermarks
+ * + operators, without Kafka or Cassandra in the way.
+ */
+import { performance } from 'node:perf_hooks';
+import type * as avro from 'avsc';
+import { loadJobFile } from '../engine/config';
+import type { JobSpec } from '../engine/config/job';
+import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
+import { ConfluentAvroDecoder, encodeConfluent } from '../engine/codecs/confluent-avro';
+import type { RawBatch } from '../engine/runtime/batch';
+import { runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
+import { NullSink } from '../engine/sinks/null-sink';
+import type { Sink } from '../engine/sinks/sink';
+import type { Positions, Source } from '../engine/sources/source';
+import { generateRows } from '../engine/sources/generator-source';
+import type { Checkpoint, CheckpointStore } from '../engine/state/checkpoint';
+
+const SCHEMA_ID = 1;
+
+/** Payloads in memory, handed out in Kafka-sized chunks. */
+class PayloadSource implements Source {
+  readonly description = 'in-memory Confluent Avro payloads';
+  constructor(
+    private readonly payloads: Buffer[],
+    private readonly chunk: number,
+  ) {}
+  async *batches(_from: Positions): AsyncIterable<RawBatch> {
+    for (let offset = 0; offset < this.payloads.length; offset += this.chunk) {
+      const payloads = this.payloads.slice(offset, offset + this.chunk);
+      const offsets = new Float64Array(payloads.length);
+      for (let i = 0; i < payloads.length; i++) offsets[i] = offset + i;
+      yield { payloads, offsets, source: { partition: 'bench/0', fromOffset: offset, toOffset: offset + payloads.length } };
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+class NoCheckpoints implements CheckpointStore {
+  readonly description = 'none';
+  async load(): Promise<Checkpoint | null> {
+    return null;
+  }
+  async save(): Promise<void> {}
+  async clear(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** Tide records from the harmonic generator, Confluent-framed, with the usual duplicates and nulls. */
+export function makePayloads(records: number, stations: number): { payloads: Buffer[]; type: avro.Type } {
+  const type = loadAvroType(tideObservationSchemaPath());
+  const ids = Array.from({ length: stations }, (_, i) => String(8_400_000 + i));
+  const perStation = Math.ceil(records / stations / 1.02);
+  const rows = generateRows({
+    stations: ids,
+    startMs: Date.UTC(2024, 0, 1),
+    count: perStation,
+    intervalMs: 6 * 60_000,
+    duplicateRate: 0.02,
+    disorderMs: 5 * 60_000,
+    lateRate: 0,
+    nullRate: 0.01,
+    seed: 7,
+    batchSize: 4096,
+  });
+  const payloads: Buffer[] = [];
+  for (const row of rows) {
+    payloads.push(encodeConfluent(SCHEMA_ID, type, row));
+    if (payloads.length === records) break;
+  }
+  return { payloads, type };
+}
+
+export interface EngineOnlyResult {
+  job: string;
+  records: number;
+  runs: number[];
+  medianRecordsPerSecond: number;
+  results: number;
+}
+
+export async function benchEngineOnly(jobName: string, payloads: Buffer[], type: avro.Type, repeat: number): Promise<EngineOnlyResult> {
+  const loaded = loadJobFile(`jobs/${jobName}.yaml`);
+  const job: JobSpec = { ...loaded, checkpoint: { kind: 'none' } };
+  const rates: number[] = [];
+  let results = 0;
+  for (let run = 0; run < repeat; run++) {
+    const decoderCore = new ConfluentAvroDecoder(type, async () => type);
+    const decoder: BatchDecoder = { decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition) };
+    const main = new NullSink();
+    const sinks = new Map<string, Sink>([
+      ['main', main],
+      ['dead-letters', new NullSink()],
+      ['late', new NullSink()],
+    ]);
+    const parts: JobParts = { job, source: new PayloadSource(payloads, 5000), decoder, sinks, checkpoints: new NoCheckpoints(), clearCheckpointOnCompletion: false };
+    const started = performance.now();
+    await runJob(parts);
+    const seconds = (performance.now() - started) / 1000;
+    rates.push(payloads.length / seconds);
+    results = main.rows;
+  }
+  const sorted = [...rates].sort((a, b) => a - b);
+  return { job: jobName, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
+}
