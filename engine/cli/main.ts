@@ -4,6 +4,7 @@ import { ConfigError, formatProblem, StateIncompatibleError, TideflowError, Usag
 import { assemble } from '../runtime/assemble';
 import { runJob, type RunOptions } from '../runtime/run-job';
 import { registerGenerate } from './generate';
+import { registerProduce } from './produce';
 import { formatSummary, ProgressLine } from './progress';
 
 /** Exit codes (DESIGN.md section 4). */
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--units <units>', 'water-level units of CSV inputs whose header does not say (CO-OPS API CSV)').choices(['m', 'ft']))
     .addOption(new Option('--workers <n>', 'worker threads for decoding (default: available cores)').argParser(positiveInteger))
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
+    .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
     .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
@@ -70,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   registerGenerate(program);
+  registerProduce(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -87,6 +90,7 @@ interface RunCommandOptions {
   workers?: number;
   emit?: 'final' | 'update';
   resetState?: boolean;
+  untilEnd?: boolean;
   checkpointDir: string;
   checkpointInterval?: number;
   batchSize?: number;
@@ -95,6 +99,11 @@ interface RunCommandOptions {
 
 async function runCommand(jobPath: string, options: RunCommandOptions): Promise<number> {
   const job = loadJobFile(jobPath);
+  const progress = options.quiet ? null : new ProgressLine(job.job);
+  const log = (line: string) => {
+    progress?.clear();
+    process.stderr.write(`${line}\n`);
+  };
   const parts = await assemble(job, {
     input: options.input,
     output: options.output,
@@ -104,8 +113,9 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     checkpointDir: options.checkpointDir,
     checkpointIntervalMs: options.checkpointInterval,
     batchSize: options.batchSize,
+    untilEnd: options.untilEnd,
+    log,
   });
-  const progress = options.quiet ? null : new ProgressLine(job.job);
   const controller = new AbortController();
   // First SIGINT/SIGTERM: finish the batch, checkpoint, exit 0. A second one: leave now.
   const stop = () => {
@@ -120,10 +130,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
       signal: controller.signal,
       inject: crashInjectionFromEnvironment(),
       onProgress: progress ? (p) => progress.update(p) : undefined,
-      log: (line) => {
-        progress?.clear();
-        process.stderr.write(`${line}\n`);
-      },
+      log,
     });
     progress?.clear();
     if (!options.quiet) {

@@ -26,9 +26,13 @@ export interface Overrides {
   checkpointDir?: string;
   /** Checkpoint every this many ms (overrides the job's interval). */
   checkpointIntervalMs?: number;
+  /** Kafka sources: stop at the end offsets seen at start-up (a bounded backfill run). */
+  untilEnd?: boolean;
   /** Rows per batch for file inputs. */
   batchSize?: number;
   stdout?: NodeJS.WritableStream;
+  /** Informational lines from sources and sinks (retries during outages...). */
+  log?: (line: string) => void;
 }
 
 const DEFAULT_CHECKPOINT_DIR = '.tideflow/checkpoints';
@@ -38,6 +42,9 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   let result: JobSpec = { ...job };
   if (overrides.emit) {
     result.steps = result.steps.map((step) => (step.kind === 'window' ? { ...step, emit: overrides.emit! } : step));
+  }
+  if (overrides.untilEnd && result.source.kind === 'kafka') {
+    result.source = { kind: 'kafka', kafka: { ...result.source.kafka, stopAtEnd: true } };
   }
   if (overrides.input) {
     result.source = {
@@ -88,7 +95,7 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   const stdout = overrides.stdout ?? process.stdout;
   // The reader schema validates input records whichever source replaced the job's own.
   const readerSchema = original.source.kind === 'kafka' ? original.source.kafka.format.readerSchema : undefined;
-  const external: ExternalParts = await createExternalParts(job, readerSchema);
+  const external: ExternalParts = await createExternalParts(job, readerSchema, overrides.log);
   const timestampFields = new Set([job.eventTime.field]);
   const sinkOptions: SinkOptions = { timestampFields };
   const windowKey = lastWindowKey(job);

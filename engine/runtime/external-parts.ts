@@ -2,6 +2,10 @@ import { readFileSync } from 'node:fs';
 import * as avro from 'avsc';
 import type { CassandraSinkSpec, CheckpointSpec, JobSpec, KafkaSinkSpec, KafkaSourceSpec, SinkSpec } from '../config/job';
 import { ConfigError, UsageError } from '../errors';
+import { CassandraSink } from '../sinks/cassandra-sink';
+import { KafkaSink } from '../sinks/kafka-sink';
+import { createKafkaAvroDecoder, KafkaSource } from '../sources/kafka-source';
+import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
 import { createRowValidator } from '../codecs/validate';
 import type { Sink, SinkOptions } from '../sinks/sink';
 import type { Source } from '../sources/source';
@@ -26,16 +30,46 @@ export function loadReaderSchema(path: string): avro.Type {
   }
 }
 
-export async function createExternalParts(job: JobSpec, readerSchemaPath?: string): Promise<ExternalParts> {
+export async function createExternalParts(
+  job: JobSpec,
+  readerSchemaPath?: string,
+  log: (line: string) => void = () => {},
+): Promise<ExternalParts> {
   const readerType = readerSchemaPath ? loadReaderSchema(readerSchemaPath) : undefined;
   const validator = readerType ? createRowValidator(readerType, job.eventTime.field) : undefined;
-  const unavailable = (what: string): never => {
-    throw new UsageError(`${what} is not available in this build yet`);
-  };
+  let decoder: BatchDecoder | undefined;
+  if (job.source.kind === 'kafka') {
+    if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
+    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log });
+  }
+  // Counts are whole numbers: give them an integer column instead of the inferred double.
+  const columnTypes: Record<string, string> = {};
+  for (const step of job.steps) {
+    if (step.kind !== 'window') continue;
+    for (const aggregate of step.aggregates) if (aggregate.fn === 'count') columnTypes[aggregate.name] = 'bigint';
+  }
   return {
+    decoder,
     validator,
-    createSource: () => unavailable('the Kafka source'),
-    createSink: (spec: { kind: string }) => unavailable(`the ${spec.kind} sink`),
-    createCheckpointStore: () => unavailable('the Cassandra checkpoint store'),
+    createSource: (spec) => new KafkaSource(spec, { log }),
+    createSink: (spec, name, options) =>
+      spec.kind === 'cassandra'
+        ? new CassandraSink(spec.cassandra, name, { ...options, log, columnTypes: name === 'main' ? columnTypes : undefined })
+        : new KafkaSink(spec.kafka, name, options, { log }),
+    createCheckpointStore: (spec) => {
+      // The checkpoint lives in the same cluster as the results it vouches for.
+      const sink = job.sink.kind === 'cassandra' ? job.sink.cassandra : undefined;
+      if (!sink) throw new UsageError(`job ${job.job}: a Cassandra checkpoint store needs a Cassandra sink to take its connection from`);
+      return new CassandraCheckpointStore({
+        contactPoints: sink.contactPoints,
+        localDataCenter: sink.localDataCenter,
+        auth: sink.auth,
+        ssl: sink.ssl,
+        keyspace: spec.keyspace,
+        table: spec.table,
+        replicationFactor: sink.replicationFactor,
+        log,
+      });
+    },
   };
 }

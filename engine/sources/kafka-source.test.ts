@@ -184,7 +184,7 @@ test('decoder: a registry outage is waited out, never dead-lettered', async () =
   const result = await decoder.decode(raw([good, unknown, Buffer.from('{"error":{}}'), null]));
   assert.ok(retries.length >= 1 && /unreachable; retrying in/.test(retries[0]), 'the failed attempt was retried');
   assert.deepEqual(result.rows, [{ t: 5, v: 1.5 }]);
-  assert.deepEqual([...result.offsets], [100]);
+  assert.deepEqual(Array.from(result.offsets), [100]);
   assert.deepEqual(
     result.deadLetters.map((letter) => [letter.offset, letter.stage, letter.partition]),
     [

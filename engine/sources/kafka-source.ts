@@ -72,6 +72,9 @@ export function createKafkaClient(spec: KafkaConnectionSpec, options: KafkaClien
     logCreator: () => (entry: LogEntry) => {
       if (!log || entry.level > logLevel.WARN) return;
       const { message, error } = entry.log as { message?: string; error?: string };
+      // We bound kafkajs' retries on purpose so our retry helper can log, back off and be
+      // aborted on shutdown; the warning about it would show on every producer start.
+      if (message?.startsWith('Limiting retries for the idempotent producer')) return;
       log(`kafka: ${message ?? ''}${error ? ` (${error})` : ''}`);
     },
   });
@@ -372,6 +375,13 @@ export class KafkaSource implements Source {
   private consumer: Consumer | null = null;
   private admin: Admin | null = null;
   private closed: Promise<void> | null = null;
+  /**
+   * One empty batch per partition, handed over before any record: the runtime's
+   * watermark is the minimum over the partitions it knows, so it must know
+   * them all from the start. Otherwise the first partition kafkajs happens to
+   * fetch would advance the watermark alone and make the others' records late.
+   */
+  private readonly announcements: RawBatch[] = [];
 
   constructor(
     private readonly spec: KafkaSourceSpec,
@@ -392,6 +402,8 @@ export class KafkaSource implements Source {
       [Symbol.asyncIterator]: () => ({
         next: async () => {
           await starting;
+          const announcement = this.announcements.shift();
+          if (announcement) return { value: announcement, done: false };
           return queue.next();
         },
         return: () => queue.return(),
@@ -460,7 +472,14 @@ export class KafkaSource implements Source {
     }, retryOptions);
     if (this.stopping.signal.aborted) return;
     const starts = startPositions(topic, from, watermarks, this.spec.startFrom, this.log);
-    for (const [partition, offset] of starts) this.tracker.start(partition, offset);
+    for (const [partition, offset] of starts) {
+      this.tracker.start(partition, offset);
+      this.announcements.push({
+        payloads: [],
+        offsets: new Float64Array(0),
+        source: { partition: partitionKey(topic, partition), fromOffset: offset, toOffset: offset },
+      });
+    }
     for (const { partition, high } of watermarks) this.tracker.observeHighWatermark(partition, high);
     if (this.spec.stopAtEnd) {
       this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
@@ -471,6 +490,7 @@ export class KafkaSource implements Source {
     }
     await admin.disconnect().catch(() => {});
     this.admin = null;
+    if (this.stopping.signal.aborted) return;
 
     const consumer = this.kafka.consumer({
       groupId: this.spec.group,
@@ -513,6 +533,8 @@ export class KafkaSource implements Source {
         throw toExternalError(error, `cannot start consuming ${topic}`);
       }
     }, retryOptions);
+    // close() may have run while we were connecting; it found no consumer to stop then.
+    if (this.stopping.signal.aborted) await consumer.disconnect().catch(() => {});
   }
 
   private async eachBatch(payload: {
@@ -659,7 +681,7 @@ export function createKafkaAvroDecoder(
         signal: options.signal,
         onRetry: (error, attempt, delay) => log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt})`),
       });
-      return { rows: decoded.rows, offsets: Float64Array.from(decoded.offsets), deadLetters: decoded.deadLetters };
+      return decoded;
     },
     async close() {
       if (!options.registry) registry.close();

@@ -1,0 +1,445 @@
+import { auth, Client, errors as driverErrors, policies, types, type ClientOptions } from 'cassandra-driver';
+import { TideflowError } from '../errors';
+import type { Row } from '../runtime/batch';
+
+/**
+ * Cassandra helpers shared by the sink and the checkpoint store: connecting,
+ * deciding which driver errors are worth a retry, CQL text for keyspaces and
+ * tables, and the mapping from row values (JS types) to CQL types.
+ *
+ * Kept free of I/O except `createCassandraClient`, so the rules can be unit-tested.
+ */
+
+// ---------------------------------------------------------------- connection
+
+/** Where a Cassandra cluster is and how to log in. */
+export interface CassandraConnection {
+  /** `host` or `host:port` (the driver reads the port; default 9042). */
+  contactPoints: string[];
+  localDataCenter: string;
+  auth?: { username: string; password: string };
+  /** TLS with Node's default trust store. */
+  ssl?: boolean;
+}
+
+/**
+ * Consistency for every read and write. LOCAL_QUORUM is what production wants
+ * (a write survives the loss of a replica), and on a single node with
+ * replication factor 1 a quorum of one replica is that replica, so it behaves
+ * exactly like ONE there — no special case for the local test cluster.
+ */
+export const CONSISTENCY = types.consistencies.localQuorum;
+
+/**
+ * A driver client configured the same way for the sink and the checkpoint store.
+ *
+ * Why these settings: the driver's default reconnection backoff grows to ten
+ * minutes, so after a long outage a recovered node would go unnoticed for
+ * minutes; capping it at 5 s makes recovery follow the server. Statements are
+ * marked idempotent (upserts by key are), which lets the driver itself retry
+ * them on another connection after a socket error.
+ *
+ * @example
+ *   const client = createCassandraClient({ contactPoints: ['127.0.0.1:9042'], localDataCenter: 'datacenter1' });
+ *   await client.connect();
+ */
+export function createCassandraClient(connection: CassandraConnection): Client {
+  const options: ClientOptions = {
+    contactPoints: connection.contactPoints,
+    localDataCenter: connection.localDataCenter,
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(250, 5_000, false) },
+    queryOptions: { consistency: CONSISTENCY, prepare: true, isIdempotent: true },
+    encoding: { useBigIntAsLong: true },
+    socketOptions: { connectTimeout: 5_000, readTimeout: 12_000 },
+  };
+  if (connection.auth) options.authProvider = new auth.PlainTextAuthProvider(connection.auth.username, connection.auth.password);
+  if (connection.ssl) options.sslOptions = {};
+  return new Client(options);
+}
+
+/** Socket-level failures that end when the server (or the network) comes back. */
+const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/** Server answers that mean "not now" rather than "never". */
+const TRANSIENT_RESPONSE_CODES = new Set<number>([
+  types.responseErrorCodes.unavailableException,
+  types.responseErrorCodes.overloaded,
+  types.responseErrorCodes.isBootstrapping,
+  types.responseErrorCodes.writeTimeout,
+  types.responseErrorCodes.readTimeout,
+  types.responseErrorCodes.truncateError,
+  types.responseErrorCodes.writeFailure,
+]);
+
+/**
+ * Whether a Cassandra operation that failed with `error` may succeed later.
+ * Outages (no host, timeouts, unavailable replicas, closed sockets) are
+ * retriable: the engine waits them out. Everything the server rejects on
+ * its merits (syntax, invalid values, unauthorized, bad credentials) is not.
+ */
+export function isRetriableCassandraError(error: unknown): boolean {
+  if (error instanceof TideflowError) return error.retriable;
+  if (error instanceof driverErrors.AuthenticationError) return false;
+  if (error instanceof driverErrors.NoHostAvailableError) {
+    if (/after shutdown/i.test(error.message)) return false;
+    const inner = Object.values(error.innerErrors ?? {}) as unknown[];
+    // Every node refusing our credentials is a configuration problem, not an outage.
+    return !(inner.length > 0 && inner.every((cause) => cause instanceof driverErrors.AuthenticationError));
+  }
+  if (error instanceof driverErrors.OperationTimedOutError) return true;
+  if (error instanceof driverErrors.BusyConnectionError) return true;
+  if (error instanceof driverErrors.ResponseError) return TRANSIENT_RESPONSE_CODES.has(error.code);
+  if (error instanceof driverErrors.DriverInternalError) return false;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && TRANSIENT_SOCKET_CODES.has(code)) return true;
+  if (error instanceof driverErrors.DriverError) return /socket|connection|closed|timeout/i.test(error.message);
+  return false;
+}
+
+/** One line for logs: the error's class and message, with the first inner error of a NoHostAvailableError. */
+export function describeCassandraError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // The driver folds inner errors, stack included, into some messages: one line is enough for a log.
+  const firstLine = (text: string): string => text.split('\n', 1)[0].trim();
+  let text = `${error.name}: ${firstLine(error.message)}`;
+  if (error instanceof driverErrors.NoHostAvailableError) {
+    const inner = Object.entries(error.innerErrors ?? {})[0] as [string, unknown] | undefined;
+    if (inner && inner[1] instanceof Error && !text.includes(firstLine(inner[1].message))) text += ` (${inner[0]}: ${firstLine(inner[1].message)})`;
+  }
+  return text;
+}
+
+// ---------------------------------------------------------------- CQL text
+
+/**
+ * A CQL identifier, always double-quoted so that names are used exactly as
+ * written: unquoted CQL names fold to lower case, which would silently turn a
+ * field `windowStart` into a column `windowstart`.
+ */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** `"keyspace"."table"`. */
+export function qualifiedName(keyspace: string, table: string): string {
+  return `${quoteIdentifier(keyspace)}.${quoteIdentifier(table)}`;
+}
+
+/** CREATE KEYSPACE IF NOT EXISTS with SimpleStrategy (the keyspaces this engine creates are for one data center). */
+export function createKeyspaceCql(keyspace: string, replicationFactor: number): string {
+  const factor = Math.max(1, Math.floor(replicationFactor));
+  return `CREATE KEYSPACE IF NOT EXISTS ${quoteIdentifier(keyspace)} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${factor}}`;
+}
+
+export interface PrimaryKey {
+  partition: string[];
+  clustering: string[];
+}
+
+/** One table column and its CQL type. */
+export interface ColumnDefinition {
+  name: string;
+  type: string;
+}
+
+/**
+ * CREATE TABLE IF NOT EXISTS with primary key `((partition...), clustering...)`.
+ *
+ * @example
+ *   createTableCql('tides', 'avg_30m', [{ name: 'station', type: 'text' }, { name: 'window_start', type: 'timestamp' }],
+ *     { partition: ['station'], clustering: ['window_start'] });
+ *   // CREATE TABLE IF NOT EXISTS "tides"."avg_30m" ("station" text, "window_start" timestamp,
+ *   //   PRIMARY KEY (("station"), "window_start"))
+ */
+export function createTableCql(keyspace: string, table: string, columns: ColumnDefinition[], primaryKey: PrimaryKey): string {
+  const names = new Set(columns.map((column) => column.name));
+  for (const key of [...primaryKey.partition, ...primaryKey.clustering]) {
+    if (!names.has(key)) throw new Error(`primary key column '${key}' is not among the columns of ${keyspace}.${table}`);
+  }
+  const definitions = columns.map((column) => `${quoteIdentifier(column.name)} ${column.type}`).join(', ');
+  const partition = `(${primaryKey.partition.map(quoteIdentifier).join(', ')})`;
+  const key = [partition, ...primaryKey.clustering.map(quoteIdentifier)].join(', ');
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(keyspace, table)} (${definitions}, PRIMARY KEY (${key}))`;
+}
+
+/**
+ * The sink's prepared upsert. The write time is a bound parameter (the last
+ * one) so the sink fixes it when a row is queued: a retried write keeps its
+ * original time, and a later update of the same key always wins even if an
+ * older write is retried after it.
+ */
+export function insertCql(keyspace: string, table: string, columns: string[]): string {
+  const names = columns.map(quoteIdentifier).join(', ');
+  const markers = columns.map(() => '?').join(', ');
+  return `INSERT INTO ${qualifiedName(keyspace, table)} (${names}) VALUES (${markers}) USING TIMESTAMP ?`;
+}
+
+// ---------------------------------------------------------------- types
+
+/**
+ * The CQL type for one column from sample values (all rows of the first write).
+ *
+ * The first non-null value decides: a Date, or a number in a field listed as a
+ * timestamp field, is `timestamp`; other numbers are `double` (an integer
+ * column could not take a later 0.5, a double takes both); strings `text`,
+ * booleans `boolean`, bigints `bigint`, Buffers `blob`, and other objects or
+ * arrays `text` (written as JSON). A column with only nulls in the sample is
+ * `double` — the common case for nullable measurements — and reported through
+ * `fromNullsOnly` so the caller can log it; pass explicit column types when
+ * that guess is wrong.
+ *
+ * @example
+ *   inferColumnType([null, 1.25], false)          // { type: 'double', fromNullsOnly: false }
+ *   inferColumnType([1_600_000_000_000], true)   // { type: 'timestamp', fromNullsOnly: false }
+ */
+export function inferColumnType(values: Iterable<unknown>, isTimestampField: boolean): { type: string; fromNullsOnly: boolean } {
+  for (const value of values) {
+    if (value === null || value === undefined) continue;
+    return { type: cqlTypeOfValue(value, isTimestampField), fromNullsOnly: false };
+  }
+  return { type: isTimestampField ? 'timestamp' : 'double', fromNullsOnly: true };
+}
+
+function cqlTypeOfValue(value: unknown, isTimestampField: boolean): string {
+  if (value instanceof Date) return 'timestamp';
+  switch (typeof value) {
+    case 'number':
+      return isTimestampField ? 'timestamp' : 'double';
+    case 'string':
+      return 'text';
+    case 'boolean':
+      return 'boolean';
+    case 'bigint':
+      return 'bigint';
+    default:
+      if (value instanceof Uint8Array) return 'blob';
+      return 'text';
+  }
+}
+
+/** Which row field feeds which column. */
+export interface ColumnBinding {
+  column: string;
+  field: string;
+}
+
+/**
+ * The column list of the upsert.
+ *
+ * - `columns` given (column -> field): those, plus any primary-key column
+ *   it leaves out (fed by the field of the same name).
+ * - otherwise, a table that already exists: all its columns, each from the
+ *   field of the same name (a row without that field leaves the column unset).
+ * - otherwise (the sink creates the table): every field seen in the sample
+ *   rows, primary-key columns first, the rest in first-seen order.
+ */
+export function resolveColumns(
+  columns: Record<string, string>,
+  primaryKey: PrimaryKey,
+  existingColumns: string[] | null,
+  sampleRows: readonly Row[],
+): ColumnBinding[] {
+  const keyColumns = [...primaryKey.partition, ...primaryKey.clustering];
+  const mapped = Object.entries(columns);
+  if (mapped.length > 0) {
+    const bindings = mapped.map(([column, field]) => ({ column, field }));
+    for (const key of keyColumns) if (!(key in columns)) bindings.push({ column: key, field: key });
+    return orderKeysFirst(bindings, keyColumns);
+  }
+  if (existingColumns) return existingColumns.map((column) => ({ column, field: column }));
+  const seen = new Set<string>(keyColumns);
+  const names = [...keyColumns];
+  for (const row of sampleRows) {
+    for (const field in row) {
+      if (!seen.has(field)) {
+        seen.add(field);
+        names.push(field);
+      }
+    }
+  }
+  return names.map((name) => ({ column: name, field: name }));
+}
+
+function orderKeysFirst(bindings: ColumnBinding[], keyColumns: string[]): ColumnBinding[] {
+  const keys = keyColumns.map((key) => bindings.find((binding) => binding.column === key)!);
+  return [...keys, ...bindings.filter((binding) => !keyColumns.includes(binding.column))];
+}
+
+/**
+ * Column definitions for a table the sink creates: explicit types where the
+ * caller gave them, inferred from the sample rows otherwise.
+ */
+export function inferColumnDefinitions(
+  bindings: ColumnBinding[],
+  sampleRows: readonly Row[],
+  timestampFields: ReadonlySet<string>,
+  explicitTypes: Record<string, string> = {},
+): { columns: ColumnDefinition[]; guessedFromNulls: string[] } {
+  const guessedFromNulls: string[] = [];
+  const columns = bindings.map(({ column, field }) => {
+    const explicit = explicitTypes[column];
+    if (explicit) return { name: column, type: explicit };
+    const inferred = inferColumnType(
+      sampleRows.map((row) => row[field]),
+      timestampFields.has(field),
+    );
+    if (inferred.fromNullsOnly) guessedFromNulls.push(column);
+    return { name: column, type: inferred.type };
+  });
+  return { columns, guessedFromNulls };
+}
+
+/** Readable CQL type of a column from the driver's table metadata (`list<text>`, `double`...). */
+export function cqlTypeName(type: { code: number; info?: unknown }): string {
+  const name = Object.entries(types.dataTypes).find(([, code]) => code === type.code)?.[0] ?? 'custom';
+  if (Array.isArray(type.info)) return `${name}<${type.info.map((inner) => cqlTypeName(inner as { code: number; info?: unknown })).join(', ')}>`;
+  if (type.info && typeof type.info === 'object') return `${name}<${cqlTypeName(type.info as { code: number; info?: unknown })}>`;
+  return name;
+}
+
+/** A value that cannot go into its column; the sink turns it into a non-retriable error naming table and column. */
+export class ColumnValueError extends Error {
+  constructor(
+    readonly column: string,
+    readonly field: string,
+    readonly columnType: string,
+    readonly value: unknown,
+    reason: string,
+  ) {
+    super(`column '${column}' (${columnType}, from field '${field}') ${reason}`);
+    this.name = 'ColumnValueError';
+  }
+}
+
+/** Turns a row value into the bound parameter for one column; throws ColumnValueError when it does not fit. */
+export type ValueConverter = (value: unknown) => unknown;
+
+const INT_RANGES: Record<string, [number, number]> = {
+  int: [-2147483648, 2147483647],
+  smallint: [-32768, 32767],
+  tinyint: [-128, 127],
+};
+
+/**
+ * A converter for one column, chosen once per column so the per-row work is a
+ * couple of `typeof` checks. Checking here (rather than letting the driver's
+ * encoder throw) is what lets the error name the column and the field.
+ *
+ * - `undefined` (the row has no such field) becomes `unset`: the column keeps
+ *   whatever it had, and no tombstone is written.
+ * - `null` is written as null (read back as null); a null key column is an error.
+ * - numbers go into timestamp columns as epoch milliseconds — stored exactly as
+ *   `new Date(ms)` would be, without allocating a Date per value.
+ * - objects and arrays go into text columns as JSON; timestamps (Dates, or
+ *   numbers in a timestamp field) as ISO-8601 strings, as in the JSONL sink.
+ * - types this function does not know (collections, uuid, ...) pass through
+ *   and the driver validates them.
+ */
+export function valueConverter(binding: ColumnBinding, columnType: string, isKey: boolean, isTimestampField = false): ValueConverter {
+  const { column, field } = binding;
+  const fail = (value: unknown, reason: string): never => {
+    throw new ColumnValueError(column, field, columnType, value, reason);
+  };
+  const missing = (value: unknown): unknown => {
+    if (isKey) fail(value, value === null ? 'is a primary key column and cannot be null' : 'is a primary key column but the row has no such field');
+    return value === null ? null : types.unset;
+  };
+  const got = (value: unknown): string => `cannot take ${describeValue(value)}`;
+  switch (columnType) {
+    case 'text':
+    case 'varchar':
+    case 'ascii':
+      return (value) => {
+        if (typeof value === 'string') return value;
+        if (value === null || value === undefined) return missing(value);
+        // Same rendering as the JSONL sink: event times as ISO-8601 UTC.
+        if (isTimestampField && typeof value === 'number' && Number.isFinite(value)) return new Date(value).toISOString();
+        if (value instanceof Date && Number.isFinite(value.getTime())) return value.toISOString();
+        if (typeof value === 'object' && !(value instanceof Date) && !(value instanceof Uint8Array)) return JSON.stringify(value);
+        return fail(value, got(value));
+      };
+    case 'double':
+    case 'float':
+      return (value) => {
+        if (typeof value === 'number') return value;
+        if (value === null || value === undefined) return missing(value);
+        return fail(value, got(value));
+      };
+    case 'int':
+    case 'smallint':
+    case 'tinyint': {
+      const [low, high] = INT_RANGES[columnType];
+      return (value) => {
+        if (typeof value === 'number' && Number.isInteger(value) && value >= low && value <= high) return value;
+        if (value === null || value === undefined) return missing(value);
+        return fail(value, got(value));
+      };
+    }
+    case 'bigint':
+    case 'counter':
+      return (value) => {
+        if (typeof value === 'bigint') return value;
+        if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+        if (value === null || value === undefined) return missing(value);
+        return fail(value, got(value));
+      };
+    case 'timestamp':
+      return (value) => {
+        // Truncated like `new Date(ms)` does: the driver (with bigint longs) rejects fractions.
+        if (typeof value === 'number' && Number.isFinite(value)) return Number.isInteger(value) ? value : Math.trunc(value);
+        if (value instanceof Date && Number.isFinite(value.getTime())) return value;
+        if (typeof value === 'string' && Number.isFinite(Date.parse(value))) return new Date(value);
+        if (value === null || value === undefined) return missing(value);
+        return fail(value, got(value));
+      };
+    case 'boolean':
+      return (value) => {
+        if (typeof value === 'boolean') return value;
+        if (value === null || value === undefined) return missing(value);
+        return fail(value, got(value));
+      };
+    case 'blob':
+      return (value) => {
+        if (Buffer.isBuffer(value)) return value;
+        if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+        if (typeof value === 'string') return Buffer.from(value, 'utf8');
+        if (value === null || value === undefined) return missing(value);
+        return fail(value, got(value));
+      };
+    default:
+      return (value) => (value === null || value === undefined ? missing(value) : value);
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value instanceof Date) return `a Date (${Number.isFinite(value.getTime()) ? value.toISOString() : 'invalid'})`;
+  const type = Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  let text: string;
+  try {
+    text = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  if (text.length > 60) text = `${text.slice(0, 57)}...`;
+  if (typeof value === 'number' && !Number.isInteger(value)) return `${type} with a fraction (${text})`;
+  return `${type} (${text})`;
+}
+
+// ---------------------------------------------------------------- write times
+
+/**
+ * Write times in microseconds that never go backwards and never repeat within
+ * a process (Cassandra resolves two writes of one cell by their write time).
+ * Counted in a number (2^53 µs is the year 2255), handed out as the bigint
+ * the driver expects for a bigint parameter.
+ */
+export class WriteClock {
+  private last = 0;
+  constructor(private readonly nowMs: () => number = Date.now) {}
+
+  next(): bigint {
+    const now = this.nowMs() * 1000;
+    this.last = now > this.last ? now : this.last + 1;
+    return BigInt(this.last);
+  }
+}
