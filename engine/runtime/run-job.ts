@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Subject } from 'rxjs';
 import type { JobSpec } from '../config/job';
 import { StateIncompatibleError } from '../errors';
@@ -43,6 +44,17 @@ export interface Progress {
   elapsedMs: number;
 }
 
+/**
+ * Instruments a run (metrics, tracing). Called on the run loop, so hooks must
+ * be cheap and must not throw.
+ */
+export interface RunObserver {
+  /** After a batch went through the operators and its results were handed to the sinks. */
+  onBatch?(info: { partition: string; records: number; processingMs: number; watermark: number; counters: RunCounters; timestamps?: Float64Array; lag?: Record<string, number> }): void;
+  /** After a checkpoint was saved. */
+  onCheckpoint?(info: { epoch: number; durationMs: number }): void;
+}
+
 export interface RunOptions {
   /** Ignore and delete saved state; start from the source's configured start. */
   resetState?: boolean;
@@ -54,6 +66,7 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Wall clock for idle timeouts and epoch timing (tests inject one). */
   now?: () => number;
+  observer?: RunObserver;
   /** Fault injection for crash tests: called at each named point with how often it was reached. */
   inject?: (point: FaultPoint, count: number) => void | Promise<void>;
 }
@@ -227,6 +240,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   let lastBatch: RecordBatch | null = null;
   try {
     for await (const raw of source.batches(positions)) {
+      const batchStarted = performance.now();
       const batch = await prepareBatch(raw, parts, tracker, context);
       lastBatch = batch;
       input.next(batch);
@@ -235,8 +249,19 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       await drain();
       batchNumber++;
       await options.inject?.('after-batch', batchNumber);
+      options.observer?.onBatch?.({
+        partition: raw.source.partition,
+        records: raw.offsets.length,
+        processingMs: performance.now() - batchStarted,
+        watermark: tracker.watermark,
+        counters,
+        timestamps: raw.timestamps,
+        lag: source.lag?.(),
+      });
       if (now() - lastCheckpointAt >= interval) {
+        const checkpointStarted = performance.now();
         await checkpoint();
+        options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
         lastCheckpointAt = now();
       }
       reportProgress(false);
