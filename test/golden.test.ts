@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { unaccounted } from '../engine/runtime/operator';
 import { BUNDLED, job, runLocal } from './support/run-local';
 import { assertRowsEqual, byStationThenStart, expectedAverages, expectedLunarDays, iso, plainDedupe, readBundled } from './support/plain';
 
@@ -15,20 +16,23 @@ test('golden: tides-dedupe on bundled data equals first-arrival-wins by (station
   assert.ok(input.length > 50_000, 'the bundled data is real and sizeable');
   assert.ok(result.counters.duplicatesDropped > 0, 'the bundled data holds genuine duplicates');
   assert.equal(result.counters.duplicatesDropped, input.length - expected.length);
+  assert.equal(unaccounted(result.counters, false), 0, 'every record accounted for');
   assert.deepEqual(rows, expected);
 });
 
 test('golden: tides-30m-average on bundled data equals a plain group-by', async () => {
   const input = await readBundled();
   const expected = expectedAverages(input);
-  const { rows } = await runLocal(job('tides-30m-average'), { input: BUNDLED });
+  const { rows, result } = await runLocal(job('tides-30m-average'), { input: BUNDLED });
+  assert.equal(unaccounted(result.counters, true), 0, 'every record accounted for');
   assertRowsEqual(rows.sort(byStationThenStart), expected, ['avg']);
 });
 
 test('golden: tides-lunar-day on bundled data equals a plain dedupe + group-by', async () => {
   const input = await readBundled();
   const expected = expectedLunarDays(input);
-  const { rows } = await runLocal(job('tides-lunar-day'), { input: BUNDLED });
+  const { rows, result } = await runLocal(job('tides-lunar-day'), { input: BUNDLED });
+  assert.equal(unaccounted(result.counters, true), 0, 'every record accounted for');
   assert.ok(expected.length > 1000);
   assertRowsEqual(rows.sort(byStationThenStart), expected, ['mean', 'range']);
 });

@@ -135,7 +135,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     progress?.clear();
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
-      process.stderr.write(formatSummary(parts.job.job, result, outputs) + '\n');
+      process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window')) + '\n');
     }
     return EXIT_OK;
   } finally {

@@ -1,3 +1,4 @@
+import { unaccounted } from '../runtime/operator';
 import type { Progress, RunResult } from '../runtime/run-job';
 
 const number = new Intl.NumberFormat('en-US');
@@ -57,8 +58,9 @@ export class ProgressLine {
 }
 
 /** The closing summary: what came in, where every record went, and how fast. */
-export function formatSummary(job: string, result: RunResult, outputs: Array<{ name: string; description: string }>): string {
+export function formatSummary(job: string, result: RunResult, outputs: Array<{ name: string; description: string }>, hasWindow = false): string {
   const c = result.counters;
+  const missing = unaccounted(c, hasWindow);
   const seconds = result.elapsedMs / 1000;
   const rate = c.recordsIn / Math.max(seconds, 1e-3);
   const lines = [
@@ -67,7 +69,8 @@ export function formatSummary(job: string, result: RunResult, outputs: Array<{ n
       (result.stopped ? ', stopped before the end of input (checkpoint written)' : ''),
     `  ${number.format(c.resultsOut)} results, ${number.format(c.duplicatesDropped)} duplicates dropped, ` +
       `${number.format(c.nullReadings)} null readings, ${number.format(c.filteredOut)} filtered out, ` +
-      `${number.format(c.late)} late, ${number.format(c.deadLetters)} dead letters`,
+      `${number.format(c.late)} late, ${number.format(c.deadLetters)} dead letters` +
+      (missing === 0 ? ' (every record accounted for)' : ` (${number.format(missing)} records unaccounted for: please report this)`),
   ];
   for (const output of outputs) {
     const rows = result.rowsBySink[output.name] ?? 0;

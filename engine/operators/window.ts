@@ -276,8 +276,10 @@ export class WindowOperator implements Operator {
       this.aggregates.add(window.acc, eventTime, this.arrival);
       this.touch(window);
     }
-    // Counted once per record, however many windows (hopping) it missed.
-    if (missed) context.counters.late++;
+    // Counted once per record: late only when it missed every window it belongs
+    // to (hopping), so each record is either aggregated or late, never both.
+    if (state !== null) context.counters.aggregated++;
+    else if (missed) context.counters.late++;
   }
 
   // ---------------------------------------------------------------- sessions
@@ -333,6 +335,7 @@ export class WindowOperator implements Operator {
     }
     this.aggregates.add(window.acc, eventTime, this.arrival);
     this.touch(window);
+    context.counters.aggregated++;
   }
 
   // ---------------------------------------------------------------- keys, windows, closing

@@ -50,11 +50,14 @@ export interface RunCounters {
   duplicatesDropped: number;
   nullReadings: number;
   filteredOut: number;
+  /** Records absorbed into at least one window (their results are aggregates). */
+  aggregated: number;
+  /** Rows handed to result sinks (main and routed). */
   resultsOut: number;
 }
 
 export function emptyCounters(): RunCounters {
-  return { recordsIn: 0, deadLetters: 0, late: 0, duplicatesDropped: 0, nullReadings: 0, filteredOut: 0, resultsOut: 0 };
+  return { recordsIn: 0, deadLetters: 0, late: 0, duplicatesDropped: 0, nullReadings: 0, filteredOut: 0, aggregated: 0, resultsOut: 0 };
 }
 
 /** What operators can reach besides their input: side outputs, named outputs, counters. */
@@ -64,4 +67,18 @@ export interface OperatorContext {
   /** Send rows to a named output (the `route` step). */
   emitTo(output: string, rows: Row[]): void;
   readonly counters: RunCounters;
+}
+
+/**
+ * Every record is accounted for: each input record was either rejected (dead
+ * letter), late, a dropped duplicate, a null reading, filtered out, or consumed
+ * (absorbed into a window, or written as a result row by a job without windows).
+ * Returns the difference `recordsIn - accounted`; 0 when the books balance.
+ */
+export function unaccounted(counters: RunCounters, hasWindow: boolean): number {
+  const consumed = hasWindow ? counters.aggregated : counters.resultsOut;
+  return (
+    counters.recordsIn -
+    (counters.deadLetters + counters.late + counters.duplicatesDropped + counters.nullReadings + counters.filteredOut + consumed)
+  );
 }

@@ -16,6 +16,7 @@ import { produceFile } from '../../engine/cli/produce';
 import { loadJobFile } from '../../engine/config';
 import type { JobSpec } from '../../engine/config/job';
 import { assemble } from '../../engine/runtime/assemble';
+import { unaccounted } from '../../engine/runtime/operator';
 import { runJob, type RunResult } from '../../engine/runtime/run-job';
 import { clusterEnv, requireCluster } from '../support/cluster';
 import { assertRowsEqual, byStationThenStart, expectedAverages, expectedLunarDays, iso, plainDedupe, readBundled, type Observation } from '../support/plain';
@@ -130,9 +131,11 @@ test('end to end: Kafka + Schema Registry -> reference jobs -> Cassandra equals 
     assert.equal(dedupe.counters.deadLetters, POISON.length);
     assert.equal(dedupe.counters.late, 0);
     assert.equal(dedupe.counters.recordsIn, input.length + POISON.length);
+    assert.equal(unaccounted(dedupe.counters, false), 0);
 
     const average = await timed('tides-30m-average', () => runFromKafka(jobFor('tides-30m-average', env)));
     assert.equal(average.counters.deadLetters, POISON.length);
+    assert.equal(unaccounted(average.counters, true), 0);
 
     const lunarSpec = jobFor('tides-lunar-day', env);
     const firstHalf = await runFromKafka(lunarSpec, { stopAfterBatches: 6 });
@@ -140,6 +143,7 @@ test('end to end: Kafka + Schema Registry -> reference jobs -> Cassandra equals 
     const secondHalf = await timed('tides-lunar-day (resumed)', () => runFromKafka(lunarSpec));
     assert.equal(secondHalf.resumedFromEpoch !== null, true, 'the second run resumes from the Cassandra checkpoint');
     assert.equal(secondHalf.counters.recordsIn, input.length + POISON.length, 'restored counters + the rest = every record once');
+    assert.equal(unaccounted(secondHalf.counters, true), 0);
     t.diagnostic(rates.join('; '));
 
     // 4. The tables equal the plain computation.
