@@ -289,14 +289,6 @@ export function inferColumnDefinitions(
   return { columns, guessedFromNulls };
 }
 
-/** Readable CQL type of a column from the driver's table metadata (`list<text>`, `double`...). */
-export function cqlTypeName(type: { code: number; info?: unknown }): string {
-  const name = Object.entries(types.dataTypes).find(([, code]) => code === type.code)?.[0] ?? 'custom';
-  if (Array.isArray(type.info)) return `${name}<${type.info.map((inner) => cqlTypeName(inner as { code: number; info?: unknown })).join(', ')}>`;
-  if (type.info && typeof type.info === 'object') return `${name}<${cqlTypeName(type.info as { code: number; info?: unknown })}>`;
-  return name;
-}
-
 /** A value that cannot go into its column; the sink turns it into a non-retriable error naming table and column. */
 export class ColumnValueError extends Error {
   constructor(

@@ -64,6 +64,8 @@ type Params = unknown[];
 const DEFAULT_BATCH_ROWS = 32;
 /** Retry lines during an outage: at most one per interval, with a count, so 32 stalled writes do not print 32 lines a round. */
 const RETRY_LOG_INTERVAL_MS = 1_000;
+/** How long closing a failed sink waits for requests already sent. */
+const CLOSE_GRACE_MS = 2_000;
 
 /**
  * Upserts result rows into a Cassandra table.
@@ -133,6 +135,8 @@ export class CassandraSink implements Sink {
   private retriesSinceLog = 0;
   private readonly unknownFields = new Set<string>();
   private closed = false;
+  /** Ends retry loops when a failed sink is closed (a healthy one flushes first). */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly spec: CassandraSinkSpec,
@@ -144,7 +148,7 @@ export class CassandraSink implements Sink {
     this.concurrency = Math.max(1, Math.floor(spec.concurrency));
     this.batchRows = Math.max(1, Math.floor(options.batchRows ?? DEFAULT_BATCH_ROWS));
     this.maxPendingRows = Math.max(1, Math.floor(options.maxPendingRows ?? Math.max(10_000, 4 * this.concurrency * this.batchRows)));
-    this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, retriable: isRetriableCassandraError };
+    this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, retriable: isRetriableCassandraError, signal: this.stopping.signal };
     this.log = options.log ?? (() => {});
   }
 
@@ -214,12 +218,21 @@ export class CassandraSink implements Sink {
     this.throwIfFailed();
   }
 
-  /** Flushes (unless the sink already failed), then disconnects. */
+  /**
+   * Flushes, then disconnects. A sink that already failed does not flush (its
+   * rows will be replayed from the last checkpoint); it stops retrying and gives
+   * requests already on the wire a moment to finish before the connections close.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     try {
       if (!this.failure) await this.flush();
     } finally {
+      this.stopping.abort();
+      if (this.inFlight > 0) {
+        const settled = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+        await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
+      }
       this.closed = true;
       await this.client?.shutdown();
       this.client = null;
@@ -255,6 +268,19 @@ export class CassandraSink implements Sink {
   /** Creates the table from the first rows' types (or the explicit `columnTypes`). */
   private async createTable(sample: Row[]): Promise<PreparedTable> {
     const bindings = resolveColumns(this.spec.columns, this.spec.primaryKey, null, sample);
+    // A key column the rows do not carry would be created with a guessed type and then
+    // refuse every row; say so before creating anything.
+    const keyColumns = new Set([...this.spec.primaryKey.partition, ...this.spec.primaryKey.clustering]);
+    const absent = bindings.filter((binding) => keyColumns.has(binding.column) && sample[0][binding.field] === undefined);
+    if (absent.length > 0) {
+      throw this.fail(
+        new ExternalError(
+          `cannot create Cassandra table ${this.tableName}: primary key ${absent.map((binding) => `column '${binding.column}' (field '${binding.field}')`).join(', ')} ` +
+            `is not a field of the rows (they have ${Object.keys(sample[0]).join(', ')}); fix primaryKey or columns in the sink`,
+          { retriable: false },
+        ),
+      );
+    }
     const { columns, guessedFromNulls } = inferColumnDefinitions(bindings, sample, this.options.timestampFields, this.options.columnTypes);
     if (guessedFromNulls.length > 0) {
       this.log(
@@ -390,7 +416,7 @@ export class CassandraSink implements Sink {
       }
       this.inFlight--;
       this.pump();
-      if (this.inFlight === 0 && this.pendingRows === 0) wake(this.idleWaiters);
+      if (this.inFlight === 0 && (this.pendingRows === 0 || this.failure)) wake(this.idleWaiters);
     }
   }
 
