@@ -8,23 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { mulberry32 } from '../engine/sources/generator-source';
 import { BUNDLED, job, ROOT, temporaryDirectory } from './support/run-local';
 
 const CLI = join(ROOT, 'bin', 'tideflow.js');
 
 function runCli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
-}
-
-/** A small seeded PRNG so a failing crash point can be reproduced from the printed seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 for (const name of ['tides-dedupe', 'tides-lunar-day']) {
@@ -38,7 +28,7 @@ for (const name of ['tides-dedupe', 'tides-lunar-day']) {
     const batches = Math.ceil(90_000 / 2000);
 
     const seed = Number(process.env.TIDEFLOW_TEST_SEED ?? Date.now() % 100_000);
-    const random = prng(seed);
+    const random = mulberry32(seed);
     const points = ['after-batch', 'before-checkpoint-save', 'after-checkpoint-save'];
     for (let k = 0; k < 4; k++) {
       const point = points[k % points.length];
