@@ -8,8 +8,9 @@ import type * as avro from 'avsc';
 import { loadJobFile } from '../engine/config';
 import type { JobSpec } from '../engine/config/job';
 import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
-import { ConfluentAvroDecoder, encodeConfluent } from '../engine/codecs/confluent-avro';
+import { encodeConfluent } from '../engine/codecs/confluent-avro';
 import type { RawBatch } from '../engine/runtime/batch';
+import { createConfluentDecoder } from '../engine/runtime/parallel-confluent-decoder';
 import { runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
 import { NullSink } from '../engine/sinks/null-sink';
 import type { Sink } from '../engine/sinks/sink';
@@ -74,20 +75,26 @@ export function makePayloads(records: number, stations: number): { payloads: Buf
 
 export interface EngineOnlyResult {
   job: string;
+  /** Threads that decode (`--workers`): 1 = in-thread, N > 1 = the run loop's thread + N - 1 pool threads. */
+  workers: number;
   records: number;
   runs: number[];
   medianRecordsPerSecond: number;
   results: number;
 }
 
-export async function benchEngineOnly(jobName: string, payloads: Buffer[], type: avro.Type, repeat: number): Promise<EngineOnlyResult> {
+export async function benchEngineOnly(jobName: string, payloads: Buffer[], type: avro.Type, repeat: number, workers = 1): Promise<EngineOnlyResult> {
   const loaded = loadJobFile(`jobs/${jobName}.yaml`);
   const job: JobSpec = { ...loaded, checkpoint: { kind: 'none' } };
   const rates: number[] = [];
   let results = 0;
   for (let run = 0; run < repeat; run++) {
-    const decoderCore = new ConfluentAvroDecoder(type, async () => type);
-    const decoder: BatchDecoder = { decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition) };
+    // Built per run, as a real run does: pool start-up (workers > 1) is part of what is measured.
+    const decoderCore = createConfluentDecoder(type, async () => type, { workers });
+    const decoder: BatchDecoder = {
+      decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition),
+      close: async () => decoderCore.close?.(),
+    };
     const main = new NullSink();
     const sinks = new Map<string, Sink>([
       ['main', main],
@@ -102,5 +109,5 @@ export async function benchEngineOnly(jobName: string, payloads: Buffer[], type:
     results = main.rows;
   }
   const sorted = [...rates].sort((a, b) => a - b);
-  return { job: jobName, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
+  return { job: jobName, workers, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
 }

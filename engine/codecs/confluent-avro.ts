@@ -61,7 +61,7 @@ export function confluentSchemaId(payload: Buffer): number | undefined {
 
 /** What the cache knows about a writer schema id. */
 type WriterEntry =
-  | { kind: 'ready'; type: avro.Type; resolver: avro.Resolver | undefined; toPlain: (value: unknown) => Row }
+  | { kind: 'ready'; type: avro.Type; resolver: avro.Resolver | undefined; toPlain: (value: unknown) => Row; writerType: avro.Type }
   | { kind: 'incompatible'; reason: string };
 
 function isNotFound(error: unknown): boolean {
@@ -101,6 +101,17 @@ export class ConfluentAvroDecoder {
    * nothing of the batch is consumed then, so retrying the call is safe.
    */
   async decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<DecodedRows> {
+    const unknown = await this.fetchMissingSchemas(payloads);
+    return this.decodeResolved(payloads, offsets, partition, unknown);
+  }
+
+  /**
+   * Make sure every schema id the payloads name is either cached or known to
+   * be missing; resolves to the ids the registry does not know. These are
+   * dead letters for this batch only (not cached, in case the registry is
+   * being populated). Throws like `decodeBatch` when the registry is down.
+   */
+  async fetchMissingSchemas(payloads: ArrayLike<Buffer | string | null>): Promise<Set<number>> {
     const missing = new Set<number>();
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i];
@@ -108,14 +119,29 @@ export class ConfluentAvroDecoder {
       const id = confluentSchemaId(payload);
       if (id !== undefined && !this.writers.has(id)) missing.add(id);
     }
-    // Ids the registry does not know: dead letters for this batch only (not cached, in case it is being populated).
     const unknown = new Set<number>();
     if (missing.size > 0) {
       await Promise.all([...missing].map(async (id) => {
         if (!(await this.fetchWriter(id))) unknown.add(id);
       }));
     }
-    return this.decodeKnown(payloads, offsets, partition, unknown);
+    return unknown;
+  }
+
+  /**
+   * Why records of writer schema `id` cannot be decoded at all (unknown or
+   * incompatible), or null when they can. Call after `fetchMissingSchemas`.
+   */
+  writerProblem(id: number, unknown: ReadonlySet<number>): string | null {
+    const entry = this.writers.get(id);
+    if (entry === undefined) return unknown.has(id) ? `unknown schema id ${id}: the schema registry has no such schema` : `schema id ${id} was not resolved`;
+    return entry.kind === 'incompatible' ? entry.reason : null;
+  }
+
+  /** The writer schema of a readable id as JSON text (aliases and all), for decoding elsewhere (worker threads). */
+  writerSchemaText(id: number): string | undefined {
+    const entry = this.writers.get(id);
+    return entry?.kind === 'ready' ? JSON.stringify(entry.writerType.schema({ exportAttrs: true })) : undefined;
   }
 
   /** Fetch and cache one writer schema; false when the registry says it does not exist. */
@@ -134,77 +160,86 @@ export class ConfluentAvroDecoder {
   }
 
   private prepareWriter(id: number, writerType: avro.Type): WriterEntry {
-    if (writerType.equals(this.readerType)) {
-      return { kind: 'ready', type: this.readerType, resolver: undefined, toPlain: this.readerToPlain };
-    }
-    try {
-      const resolver = this.readerType.createResolver(writerType);
-      return { kind: 'ready', type: this.readerType, resolver, toPlain: this.readerToPlain };
-    } catch (error) {
-      // Permanent: schema ids are immutable, so this id will never become readable.
-      return { kind: 'incompatible', reason: `writer schema ${id} is incompatible with the reader schema: ${(error as Error).message}` };
-    }
+    const prepared = prepareWriterResolver(this.readerType, writerType, id);
+    if (typeof prepared === 'string') return { kind: 'incompatible', reason: prepared };
+    return { kind: 'ready', type: this.readerType, resolver: prepared.resolver, toPlain: this.readerToPlain, writerType };
   }
 
-  /** The synchronous pass: every id is either cached or in `unknown`. */
-  private decodeKnown(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string, unknown: Set<number>): DecodedRows {
+  /** The synchronous pass, after `fetchMissingSchemas`: every id is either cached or in `unknown`. */
+  decodeResolved(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string, unknown: Set<number>): DecodedRows {
     const rows: Row[] = [];
     const rowOffsets: number[] = [];
     const deadLetters: DeadLetter[] = [];
-    const reject = (payload: Buffer | string | null, offset: number, reason: string): void => {
-      deadLetters.push({ payload, reason, partition, offset, stage: 'decode' });
-    };
+    const decoded: DecodedValue = { value: undefined };
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i];
       const offset = offsets[i];
-      if (payload === null) {
-        reject(payload, offset, 'empty payload: the record has no value (a tombstone?)');
-        continue;
+      let reason = framingProblem(payload);
+      if (reason === null) {
+        const id = (payload as Buffer).readInt32BE(1);
+        const entry = this.writers.get(id);
+        if (entry === undefined || entry.kind === 'incompatible') reason = this.writerProblem(id, unknown);
+        else reason = decodeFramedRecord(entry.type, entry.resolver, payload as Buffer, id, decoded);
+        if (reason === null) {
+          rows.push((entry as { toPlain: (value: unknown) => Row }).toPlain(decoded.value));
+          rowOffsets.push(offset);
+          continue;
+        }
       }
-      if (typeof payload === 'string') {
-        reject(payload, offset, 'payload is text, expected Confluent-framed Avro bytes');
-        continue;
-      }
-      if (payload.length === 0) {
-        reject(payload, offset, 'empty payload: 0 bytes');
-        continue;
-      }
-      if (payload[0] !== CONFLUENT_MAGIC_BYTE) {
-        reject(payload, offset, `bad magic byte 0x${payload[0].toString(16).padStart(2, '0')}: expected 0x00 (not Confluent-framed Avro)`);
-        continue;
-      }
-      if (payload.length < CONFLUENT_HEADER_SIZE) {
-        reject(payload, offset, `truncated payload: ${payload.length} bytes, shorter than the 5-byte Confluent header`);
-        continue;
-      }
-      const id = payload.readInt32BE(1);
-      const entry = this.writers.get(id);
-      if (entry === undefined) {
-        reject(payload, offset, unknown.has(id) ? `unknown schema id ${id}: the schema registry has no such schema` : `schema id ${id} was not resolved`);
-        continue;
-      }
-      if (entry.kind === 'incompatible') {
-        reject(payload, offset, entry.reason);
-        continue;
-      }
-      let decoded: { value: unknown; offset: number };
-      try {
-        decoded = entry.type.decode(payload, CONFLUENT_HEADER_SIZE, entry.resolver);
-      } catch (error) {
-        reject(payload, offset, `corrupt Avro data (writer schema ${id}): ${(error as Error).message}`);
-        continue;
-      }
-      if (decoded.offset < 0) {
-        reject(payload, offset, `truncated payload: the Avro record (writer schema ${id}) ends early; the payload has ${payload.length} bytes`);
-        continue;
-      }
-      if (decoded.offset !== payload.length) {
-        reject(payload, offset, `trailing bytes: ${payload.length - decoded.offset} bytes after the Avro record (writer schema ${id})`);
-        continue;
-      }
-      rows.push(entry.toPlain(decoded.value));
-      rowOffsets.push(offset);
+      deadLetters.push({ payload, reason, partition, offset, stage: 'decode' });
     }
     return { rows, offsets: rowOffsets, deadLetters };
+  }
+}
+
+/**
+ * Why a payload is not Confluent-framed Avro, judged by its framing alone
+ * (null, text, too short, wrong magic byte); null when the frame is fine.
+ * Shared by every decoder so dead-letter reasons never depend on which
+ * thread decoded a record.
+ */
+export function framingProblem(payload: Buffer | string | null): string | null {
+  if (payload === null) return 'empty payload: the record has no value (a tombstone?)';
+  if (typeof payload === 'string') return 'payload is text, expected Confluent-framed Avro bytes';
+  if (payload.length === 0) return 'empty payload: 0 bytes';
+  if (payload[0] !== CONFLUENT_MAGIC_BYTE) return `bad magic byte 0x${payload[0].toString(16).padStart(2, '0')}: expected 0x00 (not Confluent-framed Avro)`;
+  if (payload.length < CONFLUENT_HEADER_SIZE) return `truncated payload: ${payload.length} bytes, shorter than the 5-byte Confluent header`;
+  return null;
+}
+
+/** Where `decodeFramedRecord` puts the decoded value (one reusable holder, no allocation per record). */
+export interface DecodedValue {
+  value: unknown;
+}
+
+/**
+ * Decode the Avro body of a well-framed payload written with schema `id`
+ * into `out.value`. Returns null on success, else the dead-letter reason
+ * (corrupt, truncated, trailing bytes).
+ */
+export function decodeFramedRecord(type: avro.Type, resolver: avro.Resolver | undefined, payload: Buffer, id: number, out: DecodedValue): string | null {
+  let decoded: { value: unknown; offset: number };
+  try {
+    decoded = type.decode(payload, CONFLUENT_HEADER_SIZE, resolver);
+  } catch (error) {
+    return `corrupt Avro data (writer schema ${id}): ${(error as Error).message}`;
+  }
+  if (decoded.offset < 0) return `truncated payload: the Avro record (writer schema ${id}) ends early; the payload has ${payload.length} bytes`;
+  if (decoded.offset !== payload.length) return `trailing bytes: ${payload.length - decoded.offset} bytes after the Avro record (writer schema ${id})`;
+  out.value = decoded.value;
+  return null;
+}
+
+/**
+ * How to read records of `writerType` as `readerType`: no resolver when the
+ * schemas are the same, else avsc's resolver; a string (the dead-letter
+ * reason) when they are incompatible. Permanent: schema ids are immutable.
+ */
+export function prepareWriterResolver(readerType: avro.Type, writerType: avro.Type, id: number): { resolver: avro.Resolver | undefined } | string {
+  if (writerType.equals(readerType)) return { resolver: undefined };
+  try {
+    return { resolver: readerType.createResolver(writerType) };
+  } catch (error) {
+    return `writer schema ${id} is incompatible with the reader schema: ${(error as Error).message}`;
   }
 }

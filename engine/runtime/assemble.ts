@@ -28,8 +28,10 @@ export interface Overrides {
   checkpointIntervalMs?: number;
   /** Kafka sources: stop at the end offsets seen at start-up (a bounded backfill run). */
   untilEnd?: boolean;
-  /** Rows per batch for file inputs. */
+  /** Rows per batch for file inputs; at most this many per batch for Kafka. */
   batchSize?: number;
+  /** Threads that decode Kafka Avro (`--workers`); default 1: in-thread, no worker pool. */
+  workers?: number;
   stdout?: NodeJS.WritableStream;
   /** Informational lines from sources and sinks (retries during outages...). */
   log?: (line: string) => void;
@@ -53,6 +55,8 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
     };
   } else if (overrides.batchSize && result.source.kind === 'file') {
     result.source = { kind: 'file', file: { ...result.source.file, batchSize: overrides.batchSize } };
+  } else if (overrides.batchSize && result.source.kind === 'kafka') {
+    result.source = { kind: 'kafka', kafka: { ...result.source.kafka, maxBatchRecords: overrides.batchSize } };
   }
   if (overrides.output) {
     const output = overrides.output;
@@ -95,7 +99,7 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   const stdout = overrides.stdout ?? process.stdout;
   // The reader schema validates input records whichever source replaced the job's own.
   const readerSchema = original.source.kind === 'kafka' ? original.source.kafka.format.readerSchema : undefined;
-  const external: ExternalParts = await createExternalParts(job, readerSchema, overrides.log);
+  const external: ExternalParts = await createExternalParts(job, readerSchema, overrides.log, overrides.workers);
   const timestampFields = new Set([job.eventTime.field]);
   const sinkOptions: SinkOptions = { timestampFields };
   const windowKey = lastWindowKey(job);

@@ -34,19 +34,26 @@ export async function createExternalParts(
   job: JobSpec,
   readerSchemaPath?: string,
   log: (line: string) => void = () => {},
+  workers = 1,
 ): Promise<ExternalParts> {
   const readerType = readerSchemaPath ? loadReaderSchema(readerSchemaPath) : undefined;
   const validator = readerType ? createRowValidator(readerType, job.eventTime.field) : undefined;
   let decoder: BatchDecoder | undefined;
   if (job.source.kind === 'kafka') {
     if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
-    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log });
+    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers });
   }
   // Counts are whole numbers: give them an integer column instead of the inferred double.
   const columnTypes: Record<string, string> = {};
   for (const step of job.steps) {
     if (step.kind !== 'window') continue;
     for (const aggregate of step.aggregates) if (aggregate.fn === 'count') columnTypes[aggregate.name] = 'bigint';
+  }
+  // Without window or map steps the results are input records: their columns take the reader
+  // schema's types. A guess from the first write fails when a nullable field (flags `f`) happens
+  // to be null in all of its rows: the column would be double, and the first flag string then stops the job.
+  if (readerType && !job.steps.some((step) => step.kind === 'window' || step.kind === 'map')) {
+    Object.assign(columnTypes, cqlTypesOfRecord(readerType, job.eventTime.field));
   }
   return {
     decoder,
@@ -72,4 +79,32 @@ export async function createExternalParts(
       });
     },
   };
+}
+
+/** CQL column types of a record schema's fields (`["null", X]` as X); fields of other types are left to inference. */
+export function cqlTypesOfRecord(type: avro.Type, eventTimeField: string): Record<string, string> {
+  const fields = (type as unknown as { fields?: ReadonlyArray<{ name: string; type: avro.Type }> }).fields ?? [];
+  const types: Record<string, string> = {};
+  for (const field of fields) {
+    let fieldType = field.type;
+    const branches = (fieldType as unknown as { types?: avro.Type[] }).types;
+    if (branches !== undefined) {
+      const nonNull = branches.filter((branch) => branch.typeName !== 'null');
+      if (nonNull.length !== 1) continue;
+      fieldType = nonNull[0];
+    }
+    const cql = (
+      {
+        string: 'text',
+        double: 'double',
+        float: 'double',
+        int: 'int',
+        long: field.name === eventTimeField ? 'timestamp' : 'bigint',
+        boolean: 'boolean',
+        bytes: 'blob',
+      } as Record<string, string>
+    )[fieldType.typeName];
+    if (cql !== undefined) types[field.name] = cql;
+  }
+  return types;
 }

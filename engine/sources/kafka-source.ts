@@ -1,11 +1,11 @@
 import { Kafka, logLevel, type Admin, type Batch, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type * as avro from 'avsc';
 import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } from '../config/job';
-import { ConfluentAvroDecoder } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
 import { DecodeError, ExternalError, InternalError, isRetriable } from '../errors';
 import type { RawBatch } from '../runtime/batch';
 import { DEFAULT_RETRY, retry } from '../runtime/retry';
+import { createConfluentDecoder } from '../runtime/parallel-confluent-decoder';
 import type { BatchDecoder } from '../runtime/run-job';
 import type { Positions, Source } from './source';
 
@@ -26,7 +26,7 @@ import type { Positions, Source } from './source';
  *   delivers again are dropped, so nothing is lost or read twice.
  */
 
-/** Records per RawBatch; bigger kafkajs batches are split (Avro decode and operators run per chunk). */
+/** Records per RawBatch unless the spec says (`maxBatchRecords`); bigger kafkajs batches are split (Avro decode and operators run per chunk). */
 export const MAX_CHUNK = 5000;
 /** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 30 s). */
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
@@ -556,9 +556,10 @@ export class KafkaSource implements Source {
     const { from, to } = this.tracker.select(partition, offsets);
     // Already delivered before a rebalance/restart: move kafkajs past them.
     if (from > 0) resolveOffset(messages[from - 1].offset);
-    for (let start = from; start < to; start += MAX_CHUNK) {
+    const chunk = this.spec.maxBatchRecords ?? MAX_CHUNK;
+    for (let start = from; start < to; start += chunk) {
       if (!isRunning() || isStale() || queue.isClosed) return;
-      const stop = Math.min(start + MAX_CHUNK, to);
+      const stop = Math.min(start + chunk, to);
       const raw = this.rawBatch(partition, messages, offsets, start, stop);
       const finished = await this.handOver(queue, raw, heartbeat, isRunning, isStale);
       if (!finished) return;
@@ -644,6 +645,8 @@ export interface KafkaAvroDecoderOptions {
   signal?: AbortSignal;
   /** Share a registry client (tests; one cache for source and sink). */
   registry?: SchemaRegistry;
+  /** Threads that decode (`--workers`); default 1: in-thread, no worker pool. */
+  workers?: number;
 }
 
 /**
@@ -663,14 +666,14 @@ export function createKafkaAvroDecoder(
 ): BatchDecoder & { readonly registry: SchemaRegistry } {
   const registry = options.registry ?? new SchemaRegistry({ url: format.registryUrl, basicAuth: format.basicAuth });
   const log = options.log ?? (() => {});
-  const decoder = new ConfluentAvroDecoder(readerType, async (id) => {
+  const decoder = createConfluentDecoder(readerType, async (id) => {
     try {
       return await registry.getWriterType(id);
     } catch (error) {
       if (error instanceof DecodeError) return undefined;
       throw error;
     }
-  });
+  }, { workers: options.workers ?? 1 });
   return {
     registry,
     async decode(raw: RawBatch) {
@@ -684,6 +687,7 @@ export function createKafkaAvroDecoder(
       return decoded;
     },
     async close() {
+      await decoder.close?.();
       if (!options.registry) registry.close();
     },
   };

@@ -1,0 +1,136 @@
+import type * as avro from 'avsc';
+import { Piscina } from 'piscina';
+import { CONFLUENT_HEADER_SIZE, decodeFramedRecord, prepareWriterResolver, type DecodedValue } from '../codecs/confluent-avro';
+import { parseAvroType } from '../codecs/avro-schema';
+import { InternalError } from '../errors';
+import type { Row } from './batch';
+import { ColumnEncoder, planColumns, type ColumnPlan, type RowColumns } from './row-columns';
+
+/**
+ * The worker-thread side of ParallelConfluentDecoder (loaded by piscina from
+ * dist/ as compiled JS; see worker-pool.ts).
+ *
+ * A task is one chunk of a batch: >= 1,000 Confluent-framed payloads whose
+ * framing and writer schema the main thread has already checked, packed
+ * into one transferred ArrayBuffer. The worker decodes them with avsc and
+ * sends the rows back as transferred columns (row-columns.ts), plus the
+ * chunk-relative index and reason of every record it could not decode.
+ *
+ * Writer schemas come with the task as JSON text (the main thread owns the
+ * registry and its retry rules); parsed types and resolvers are cached per
+ * reader schema and writer schema id for the life of the worker.
+ */
+
+/** One chunk to decode. */
+export interface DecodeTask {
+  /** The job's reader schema, JSON text. */
+  readerSchema: string;
+  /** [schema id, writer schema JSON] for every id in the chunk (ids are immutable, so a cached one is reused). */
+  writers: Array<[number, string]>;
+  /** The payloads, back to back, Confluent header included. */
+  bytes: ArrayBuffer;
+  /** count + 1 positions in `bytes`: record i is [bounds[i], bounds[i + 1]). */
+  bounds: Uint32Array;
+  /** Writer schema id of each record. */
+  ids: Int32Array;
+}
+
+/** What a chunk decodes to. */
+export interface DecodeChunkResult {
+  /** The decoded rows, in chunk order. */
+  columns: RowColumns;
+  /** Chunk-relative indexes of the records that failed, ascending. */
+  failed: Uint32Array;
+  /** Why each of them failed (same wording as the in-thread decoder). */
+  reasons: string[];
+  /** The task's payload buffer, handed back so the main thread can reuse it. */
+  bytes: ArrayBuffer;
+}
+
+interface ReaderState {
+  type: avro.Type;
+  plan: ColumnPlan;
+  writers: Map<number, avro.Resolver | undefined>;
+}
+
+const readers = new Map<string, ReaderState>();
+
+function readerState(readerSchema: string): ReaderState {
+  let state = readers.get(readerSchema);
+  if (state === undefined) {
+    const type = parseAvroType(readerSchema, 'reader schema');
+    const plan = planColumns(type);
+    if (typeof plan === 'string') throw new InternalError(`decode worker: the reader schema has no column plan: ${plan}`);
+    state = { type, plan, writers: new Map() };
+    readers.set(readerSchema, state);
+  }
+  return state;
+}
+
+function resolverFor(state: ReaderState, id: number, writers: Array<[number, string]>): avro.Resolver | undefined {
+  if (state.writers.has(id)) return state.writers.get(id);
+  const text = writers.find(([candidate]) => candidate === id)?.[1];
+  if (text === undefined) throw new InternalError(`decode worker: the task has no writer schema for id ${id}`);
+  const prepared = prepareWriterResolver(state.type, parseAvroType(text, `writer schema ${id}`), id);
+  // The main thread dead-letters incompatible ids before they get here.
+  if (typeof prepared === 'string') throw new InternalError(`decode worker: ${prepared}`);
+  state.writers.set(id, prepared.resolver);
+  return prepared.resolver;
+}
+
+/**
+ * Decode one chunk. The fast path decodes each record in place in the shared
+ * buffer (no per-record Buffer); only a record that fails or does not end
+ * exactly at its boundary is decoded again from its own slice, so its reason
+ * is worded exactly as the in-thread decoder words it.
+ */
+export function decodeChunk(task: DecodeTask): DecodeChunkResult {
+  const state = readerState(task.readerSchema);
+  const { type } = state;
+  const { bounds, ids } = task;
+  const count = ids.length;
+  const buffer = Buffer.from(task.bytes);
+  const encoder = new ColumnEncoder(state.plan, count);
+  const failed: number[] = [];
+  const reasons: string[] = [];
+  const holder: DecodedValue = { value: undefined };
+  let lastId = Number.NaN;
+  let resolver: avro.Resolver | undefined;
+  for (let i = 0; i < count; i++) {
+    const start = bounds[i];
+    const end = bounds[i + 1];
+    const id = ids[i];
+    if (id !== lastId) {
+      resolver = resolverFor(state, id, task.writers);
+      lastId = id;
+    }
+    let decoded: { value: unknown; offset: number } | undefined;
+    try {
+      decoded = type.decode(buffer, start + CONFLUENT_HEADER_SIZE, resolver);
+    } catch {
+      decoded = undefined;
+    }
+    if (decoded !== undefined && decoded.offset === end) {
+      encoder.add(decoded.value as Row);
+      continue;
+    }
+    const reason = decodeFramedRecord(type, resolver, buffer.subarray(start, end), id, holder);
+    if (reason === null) {
+      encoder.add(holder.value as Row);
+    } else {
+      failed.push(i);
+      reasons.push(reason);
+    }
+  }
+  return { columns: encoder.finish(), failed: Uint32Array.from(failed), reasons, bytes: task.bytes };
+}
+
+/** The piscina entry point: decode, then move (not copy) the result's buffers back. */
+export default function run(task: DecodeTask): unknown {
+  const result = decodeChunk(task);
+  const { columns } = result;
+  return Piscina.move({
+    [Piscina.transferableSymbol]: [columns.numbers.buffer, columns.nulls.buffer, columns.strings.buffer, result.failed.buffer, result.bytes],
+    [Piscina.valueSymbol]: result,
+  } as unknown as ArrayBuffer);
+}

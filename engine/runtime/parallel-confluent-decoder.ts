@@ -1,0 +1,295 @@
+import type * as avro from 'avsc';
+import { ConfluentAvroDecoder, framingProblem, type WriterSchemaResolver } from '../codecs/confluent-avro';
+import type { RawBatch, Row } from './batch';
+import type { DecodeChunkResult, DecodeTask } from './decode-worker';
+import type { DeadLetter } from './operator';
+import { planColumns, rebuildRows, type ColumnPlan } from './row-columns';
+import type { BatchDecoder } from './run-job';
+import { WorkerPool } from './worker-pool';
+
+/** Fewest records worth a thread hop (DESIGN.md section 1). */
+export const MIN_CHUNK_RECORDS = 1000;
+
+export interface ParallelDecoderOptions {
+  /** Pool threads to split a batch over (besides the calling thread's share). */
+  threads: number;
+  /** Fewest records per chunk (default 1,000). Tests lower it to split small batches. */
+  minChunk?: number;
+  /**
+   * Share of each batch (0..1) the calling thread decodes itself while the
+   * pool decodes the rest, instead of idling until the pool answers. Default 0.
+   */
+  mainThreadShare?: number;
+  /** Use this pool instead of creating one (it is then not closed by `close()`). */
+  pool?: WorkerPool;
+}
+
+/**
+ * How much more a record costs when a worker decodes it than when the run
+ * loop's thread does: the worker also writes columns and this thread packs
+ * and rebuilds (measured on the tide schema: ~1.0 + 0.3 us against ~0.7 us).
+ * It weighs the calling thread's share so both finish together.
+ */
+const WORKER_COST_RATIO = 1.5;
+
+/** What the Kafka decoder needs from either decoder: a batch pass and a way to stop. */
+export interface ConfluentBatchDecoding {
+  decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded>;
+  close?(): Promise<void>;
+}
+
+/**
+ * The Confluent Avro decoder for `--workers N`: N threads decode. With 1, the
+ * plain in-thread ConfluentAvroDecoder (no pool is ever started); with N > 1,
+ * a pool of N - 1 threads plus the calling thread, which decodes the share
+ * that makes both finish together instead of waiting idle.
+ *
+ * @example
+ *   const decoder = createConfluentDecoder(readerType, resolveWriter, { workers: 2 });
+ *   const { rows } = await decoder.decodeBatch(payloads, offsets, 'tides/0');
+ *   await decoder.close?.();
+ */
+export function createConfluentDecoder(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver, options: { workers: number }): ConfluentBatchDecoding {
+  const { workers } = options;
+  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
+  if (workers === 1) return new ConfluentAvroDecoder(readerType, resolveWriterSchema);
+  const threads = workers - 1;
+  return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads, mainThreadShare: WORKER_COST_RATIO / (WORKER_COST_RATIO + threads) });
+}
+
+/** Rows, their offsets and dead letters of one batch, as the run loop takes them. */
+export interface ParallelDecoded {
+  rows: Row[];
+  offsets: ArrayLike<number>;
+  deadLetters: DeadLetter[];
+}
+
+/**
+ * Decodes Confluent-framed Avro like ConfluentAvroDecoder, with the Avro work
+ * split over a worker pool. Results are identical for any worker count:
+ * rows in input order, the same dead letters with the same reasons, offsets
+ * and order.
+ *
+ * Per batch, on the calling thread: resolve unknown schema ids through the
+ * registry (ConfluentAvroDecoder's rules: an outage throws a retriable error
+ * before anything is consumed; an unknown id is a dead letter); dead-letter
+ * payloads whose framing or writer schema is unusable; pack the rest into
+ * contiguous chunks of >= `minChunk` records, one transferred ArrayBuffer
+ * each, with the writer schemas they need as JSON. Workers decode and answer
+ * with columns (row-columns.ts), which are rebuilt into rows here in chunk
+ * order and merged with the dead letters by input position.
+ *
+ * Batches too small for two chunks, and reader schemas without a column
+ * plan, are decoded in-thread: a hop would only add latency.
+ *
+ * @example
+ *   const decoder = new ParallelConfluentDecoder(readerType, async (id) => registry.getWriterType(id), { threads: 1, mainThreadShare: 0.6 });
+ *   const { rows, offsets, deadLetters } = await decoder.decode(rawBatch);
+ *   await decoder.close();
+ */
+export class ParallelConfluentDecoder implements BatchDecoder {
+  readonly threads: number;
+  /** Why this reader schema is decoded in-thread only, or null when workers are used. */
+  readonly inThreadReason: string | null;
+  private readonly core: ConfluentAvroDecoder;
+  private readonly plan: ColumnPlan | null;
+  private readonly readerSchemaText: string;
+  private readonly minChunk: number;
+  private readonly mainThreadShare: number;
+  private readonly ownsPool: boolean;
+  private pool: WorkerPool | null;
+  /** Payload buffers the workers handed back, reused for later chunks. */
+  private readonly spareBuffers: ArrayBuffer[] = [];
+  private readonly schemaTexts = new Map<number, string>();
+  /** Scratch: input positions of the records that go to workers. */
+  private kept = new Uint32Array(0);
+  private keptInUse = false;
+
+  constructor(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver, options: ParallelDecoderOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) throw new RangeError(`threads must be a whole number >= 1, got ${options.threads}`);
+    this.threads = options.threads;
+    this.core = new ConfluentAvroDecoder(readerType, resolveWriterSchema);
+    const plan = planColumns(readerType);
+    this.plan = typeof plan === 'string' ? null : plan;
+    this.inThreadReason = typeof plan === 'string' ? plan : null;
+    this.readerSchemaText = JSON.stringify(readerType.schema({ exportAttrs: true }));
+    this.minChunk = Math.max(1, options.minChunk ?? MIN_CHUNK_RECORDS);
+    this.mainThreadShare = Math.min(1, Math.max(0, options.mainThreadShare ?? 0));
+    this.pool = options.pool ?? null;
+    this.ownsPool = options.pool === undefined;
+  }
+
+  decode(raw: RawBatch): Promise<ParallelDecoded> {
+    return this.decodeBatch(raw.payloads ?? [], raw.offsets, raw.source.partition);
+  }
+
+  /**
+   * Decode a batch (see the class comment). Throws ExternalError (retriable)
+   * when the registry cannot be reached; retrying the call is safe then.
+   */
+  async decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded> {
+    const unknown = await this.core.fetchMissingSchemas(payloads);
+    const count = payloads.length;
+    const plan = this.plan;
+    // The calling thread's share is a prefix of the batch, so its rows simply come first.
+    const inThread = plan === null ? count : Math.floor(count * this.mainThreadShare);
+    // Most chunks the rest can fill; one chunk is only worth it when the pool has one thread (tests).
+    const chunkCount = plan === null ? 0 : Math.min(this.threads, Math.floor((count - inThread) / this.minChunk));
+    // One chunk is worth a hop only when this thread decodes a share meanwhile (or in tests, with one thread).
+    const fewestChunks = inThread > 0 || this.threads === 1 ? 1 : 2;
+    if (plan === null || chunkCount < fewestChunks) return this.core.decodeResolved(payloads, offsets, partition, unknown);
+
+    // ---- triage on this thread: framing and writer schema (cheap, and it owns the registry state)
+    // The scratch array is reused across batches; a call that overlaps another (not the run loop's way) gets its own.
+    const reuse = !this.keptInUse;
+    if (reuse && this.kept.length < count) this.kept = new Uint32Array(count);
+    const kept = reuse ? this.kept : new Uint32Array(count);
+    this.keptInUse = true;
+    try {
+      return await this.decodeKept(payloads, offsets, partition, unknown, plan, inThread, chunkCount, kept);
+    } finally {
+      if (reuse) this.keptInUse = false;
+    }
+  }
+
+  private async decodeKept(
+    payloads: ArrayLike<Buffer | string | null>,
+    offsets: ArrayLike<number>,
+    partition: string,
+    unknown: Set<number>,
+    plan: ColumnPlan,
+    inThread: number,
+    chunkCount: number,
+    kept: Uint32Array,
+  ): Promise<ParallelDecoded> {
+    const count = payloads.length;
+    let keptCount = 0;
+    const rejectedAt: number[] = [];
+    const rejectedWhy: string[] = [];
+    for (let i = inThread; i < count; i++) {
+      const payload = payloads[i];
+      let reason = framingProblem(payload);
+      if (reason === null) reason = this.core.writerProblem((payload as Buffer).readInt32BE(1), unknown);
+      if (reason === null) kept[keptCount++] = i;
+      else {
+        rejectedAt.push(i);
+        rejectedWhy.push(reason);
+      }
+    }
+
+    // ---- hand the chunks over, then decode this thread's share while they run
+    const chunks = Math.max(1, Math.min(chunkCount, Math.floor(keptCount / this.minChunk)));
+    const pending: Array<Promise<DecodeChunkResult>> = [];
+    const chunkStarts: number[] = [];
+    if (keptCount > 0) {
+      const pool = (this.pool ??= new WorkerPool({ threads: this.threads }));
+      for (let c = 0; c < chunks; c++) {
+        const from = Math.floor((keptCount * c) / chunks);
+        const to = Math.floor((keptCount * (c + 1)) / chunks);
+        chunkStarts.push(from);
+        const task = this.packChunk(payloads, kept, from, to);
+        pending.push(pool.run<DecodeTask, DecodeChunkResult>(task, [task.bytes, task.bounds.buffer as ArrayBuffer, task.ids.buffer as ArrayBuffer]));
+      }
+    }
+    const head = inThread > 0 ? this.core.decodeResolved(sliceOf(payloads, 0, inThread), sliceOf(offsets, 0, inThread), partition, unknown) : null;
+    const results = await Promise.all(pending);
+
+    // ---- reassemble in input order
+    const rows: Row[] = head ? head.rows : [];
+    const rowOffsets: number[] = head ? head.offsets : [];
+    const deadLetters: DeadLetter[] = head ? head.deadLetters : [];
+    let rejected = 0;
+    for (let c = 0; c < results.length; c++) {
+      const result = results[c];
+      rebuildRows(plan, result.columns, rows);
+      const from = chunkStarts[c];
+      const to = c + 1 < chunkStarts.length ? chunkStarts[c + 1] : keptCount;
+      const { failed, reasons } = result;
+      let nextFailure = 0;
+      for (let k = from; k < to; k++) {
+        const index = kept[k];
+        // Triage rejections that come before this record keep their place in the dead-letter order.
+        while (rejected < rejectedAt.length && rejectedAt[rejected] < index) {
+          const at = rejectedAt[rejected];
+          deadLetters.push({ payload: payloads[at], reason: rejectedWhy[rejected], partition, offset: offsets[at], stage: 'decode' });
+          rejected++;
+        }
+        if (nextFailure < failed.length && failed[nextFailure] === k - from) {
+          deadLetters.push({ payload: payloads[index], reason: reasons[nextFailure], partition, offset: offsets[index], stage: 'decode' });
+          nextFailure++;
+        } else {
+          rowOffsets.push(offsets[index]);
+        }
+      }
+      this.recycle(result.bytes);
+    }
+    for (; rejected < rejectedAt.length; rejected++) {
+      const at = rejectedAt[rejected];
+      deadLetters.push({ payload: payloads[at], reason: rejectedWhy[rejected], partition, offset: offsets[at], stage: 'decode' });
+    }
+    return { rows, offsets: rowOffsets, deadLetters };
+  }
+
+  /** Stop the worker threads (the run calls this when it ends, stopped or not). */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    if (pool && this.ownsPool) await pool.close();
+  }
+
+  /** Copy records kept[from..to) into one buffer (a spare one when it is big enough). */
+  private packChunk(payloads: ArrayLike<Buffer | string | null>, kept: Uint32Array, from: number, to: number): DecodeTask {
+    const count = to - from;
+    const bounds = new Uint32Array(count + 1);
+    const ids = new Int32Array(count);
+    let size = 0;
+    for (let k = from; k < to; k++) size += (payloads[kept[k]] as Buffer).length;
+    const bytes = this.takeBuffer(size);
+    const view = new Uint8Array(bytes);
+    const writers: Array<[number, string]> = [];
+    let lastId = Number.NaN;
+    let position = 0;
+    for (let k = from; k < to; k++) {
+      const payload = payloads[kept[k]] as Buffer;
+      const id = payload.readInt32BE(1);
+      bounds[k - from] = position;
+      ids[k - from] = id;
+      view.set(payload, position);
+      position += payload.length;
+      if (id !== lastId) {
+        lastId = id;
+        if (!writers.some(([known]) => known === id)) writers.push([id, this.schemaText(id)]);
+      }
+    }
+    bounds[count] = position;
+    return { readerSchema: this.readerSchemaText, writers, bytes, bounds, ids };
+  }
+
+  private schemaText(id: number): string {
+    let text = this.schemaTexts.get(id);
+    if (text === undefined) {
+      // Triage let only readable ids through, so the core has this schema.
+      text = this.core.writerSchemaText(id)!;
+      this.schemaTexts.set(id, text);
+    }
+    return text;
+  }
+
+  private takeBuffer(size: number): ArrayBuffer {
+    for (let i = 0; i < this.spareBuffers.length; i++) {
+      if (this.spareBuffers[i].byteLength >= size) return this.spareBuffers.splice(i, 1)[0];
+    }
+    // Some headroom, so slightly bigger batches later still find a spare.
+    return new ArrayBuffer(Math.ceil(size * 1.25) + 1024);
+  }
+
+  private recycle(buffer: ArrayBuffer): void {
+    if (this.spareBuffers.length < this.threads * 2) this.spareBuffers.push(buffer);
+  }
+}
+
+/** Elements [from, to) of an array-like, without copying typed arrays. */
+function sliceOf<T>(items: ArrayLike<T>, from: number, to: number): ArrayLike<T> {
+  if (ArrayBuffer.isView(items)) return (items as unknown as Float64Array).subarray(from, to) as unknown as ArrayLike<T>;
+  return Array.prototype.slice.call(items, from, to) as T[];
+}
