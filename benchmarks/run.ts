@@ -5,11 +5,15 @@
  *
  *   npm run bench                     # CI-sized (1M records)
  *   npm run bench -- --records 5000000
+ *   npm run bench -- --workers 1,2,3   # decoding threads per engine-only run (default 1,2)
+ *   npm run bench -- --skip kafka,state,latency,profile   # leave out sections of state-and-servers.ts
+ * Kafka scenarios use 500,000 records unless --records is given; they run only when the cluster answers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEngineOnly, makePayloads, type EngineOnlyResult } from './engine-only';
+import { runStateAndServerScenarios } from './state-and-servers';
 
 const JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'];
 const TARGET_ENGINE_ONLY_30M = 1_000_000;
@@ -19,8 +23,16 @@ function argument(name: string, fallback: number): number {
   return index >= 0 ? Number(process.argv[index + 1]) : fallback;
 }
 
+/** `--workers 1,2`: the decoding thread counts to compare. */
+function workerCounts(): number[] {
+  const index = process.argv.indexOf('--workers');
+  const text = index >= 0 ? process.argv[index + 1] : '1,2';
+  return text.split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
+}
+
 async function main(): Promise<void> {
   const records = argument('records', 1_000_000);
+  const workers = workerCounts();
   const repeat = argument('repeat', 3);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   process.stderr.write(`preparing ${records.toLocaleString('en-US')} Confluent-framed Avro records in memory...\n`);
@@ -28,33 +40,54 @@ async function main(): Promise<void> {
 
   const engineOnly: EngineOnlyResult[] = [];
   for (const job of JOBS) {
-    process.stderr.write(`engine only: ${job} (${repeat} runs)...\n`);
-    engineOnly.push(await benchEngineOnly(job, payloads, type, repeat));
+    for (const count of workers) {
+      process.stderr.write(`engine only: ${job}, --workers ${count} (${repeat} runs)...\n`);
+      engineOnly.push(await benchEngineOnly(job, payloads, type, repeat, count));
+    }
   }
-  const average = engineOnly.find((result) => result.job === 'tides-30m-average')!;
+  const average = engineOnly.find((result) => result.job === 'tides-30m-average' && result.workers === 1) ?? engineOnly.find((result) => result.job === 'tides-30m-average')!;
   const targets = [
     {
-      target: 'engine only, 30-minute average job >= 1,000,000 records/s (1 worker)',
+      target: `engine only, 30-minute average job >= 1,000,000 records/s (--workers ${average.workers})`,
       measured: Math.round(average.medianRecordsPerSecond),
       met: average.medianRecordsPerSecond >= TARGET_ENGINE_ONLY_30M,
     },
   ];
-  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, targets };
   const dir = join(__dirname, '..', '..', 'benchmarks', 'results');
   mkdirSync(dir, { recursive: true });
+  // ---- state, client ceiling, end to end, latency, profiles, chart (state-and-servers.ts)
+  const skipIndex = process.argv.indexOf('--skip');
+  const extra = await runStateAndServerScenarios({
+    kafkaRecords: process.argv.includes('--records') ? records : 500_000,
+    repeat,
+    stations: argument('stations', 100_000),
+    skip: skipIndex >= 0 ? process.argv[skipIndex + 1].split(',') : [],
+    engineOnly,
+    targets,
+    resultsDir: dir,
+    machineLine: `${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; median of ${repeat} runs; ${new Date().toISOString().slice(0, 10)}`,
+  });
+  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, targets, ...extra.report };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
     '',
     `Machine: ${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}. ${records.toLocaleString('en-US')} records, median of ${repeat} runs.`,
     '',
-    '| scenario | job | records/s (median) | results |',
-    '|---|---|---:|---:|',
-    ...engineOnly.map((r) => `| engine only (in-memory Confluent Avro -> null sink) | ${r.job} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.results.toLocaleString('en-US')} |`),
+    '| scenario | job | --workers | records/s (median) | results |',
+    '|---|---|---:|---:|---:|',
+    ...engineOnly.map(
+      (r) =>
+        `| engine only (in-memory Confluent Avro -> null sink) | ${r.job} | ${r.workers} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.results.toLocaleString('en-US')} |`,
+    ),
     '',
+    ...extra.markdown,
     '| target | measured | met |',
     '|---|---:|---|',
     ...targets.map((t) => `| ${t.target} | ${t.measured.toLocaleString('en-US')} | ${t.met ? 'yes' : 'no'} |`),
+    '',
+    ...extra.appendix,
+    '![records/s by scenario](throughput.svg)',
     '',
   ];
   writeFileSync(join(dir, 'latest.md'), lines.join('\n'));

@@ -10,6 +10,15 @@ export function formatWatermark(watermark: number): string {
   return new Date(watermark).toISOString().slice(0, 16).replace('T', ' ') + 'Z';
 }
 
+/** `850 ms`, `42 s`, `12 min`, `5.2 h`, `3.1 d`: the watermark's distance behind the wall clock. */
+export function formatLag(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 86_400_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} d`;
+}
+
 /**
  * The line shown while a job runs: records, rate, watermark, lag, side outputs.
  * On a terminal it rewrites itself in place; in a log it is printed every
@@ -23,19 +32,28 @@ export class ProgressLine {
     private readonly job: string,
     private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly logEveryMs = 5000,
+    private readonly now: () => number = Date.now,
   ) {}
 
   update(progress: Progress): void {
     const { counters } = progress;
+    // A live source (one that reports consumer lag) also shows how far event time trails the wall clock.
+    const live = progress.lag !== undefined;
+    const behind = live && Number.isFinite(progress.watermark) ? ` (${formatLag(Math.max(0, this.now() - progress.watermark))} behind)` : '';
     const parts = [
       `${this.job}`,
       `${number.format(progress.recordsIn)} records`,
       `${number.format(Math.round(progress.recordsPerSecond))} rec/s`,
-      `watermark ${formatWatermark(progress.watermark)}`,
+      `watermark ${formatWatermark(progress.watermark)}${behind}`,
       `${number.format(counters.resultsOut)} results`,
     ];
-    const lag = progress.lag ? Object.values(progress.lag).reduce((sum, value) => sum + value, 0) : undefined;
-    if (lag !== undefined) parts.push(`lag ${number.format(lag)}`);
+    if (progress.lag) {
+      // Consumer lag: records not read yet, in total and on the partition furthest behind.
+      const entries = Object.entries(progress.lag);
+      const total = entries.reduce((sum, [, value]) => sum + value, 0);
+      const worst = entries.reduce<[string, number] | null>((max, entry) => (max === null || entry[1] > max[1] ? entry : max), null);
+      parts.push(`lag ${number.format(total)} records` + (entries.length > 1 && worst && worst[1] > 0 ? ` (max ${number.format(worst[1])} on ${worst[0]})` : ''));
+    }
     if (counters.duplicatesDropped) parts.push(`${number.format(counters.duplicatesDropped)} dup`);
     if (counters.late) parts.push(`${number.format(counters.late)} late`);
     if (counters.deadLetters) parts.push(`${number.format(counters.deadLetters)} dead`);

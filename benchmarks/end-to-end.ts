@@ -1,0 +1,349 @@
+/**
+ * Scenario "end to end": a topic of Confluent Avro tide records -> each
+ * reference job, in-process, bounded (`stopAtEnd`) -> Cassandra (a keyspace of
+ * its own, dropped afterwards) with the job's own Cassandra checkpoints.
+ *
+ * - Throughput: records / (first batch decoded .. last checkpoint saved),
+ *   i.e. every result durable in Cassandra and the offsets checkpointed; the
+ *   same span the client-ceiling scenario measures, so their ratio is fair.
+ * - Latency (dedupe job, one output row per input record): producer timestamp
+ *   -> Cassandra acknowledged the write of that row, for records produced at a
+ *   fixed rate (half the measured maximum) while the job runs unbounded.
+ *
+ * Run directly, it runs one throughput pass of one job on an existing topic
+ * and keyspace (used under `node --cpu-prof` by run.ts):
+ *   node --cpu-prof dist/benchmarks/end-to-end.js --job tides-30m-average --topic T --keyspace K
+ */
+import { performance } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
+import { Client } from 'cassandra-driver';
+import { Kafka, logLevel } from 'kafkajs';
+import { loadJobFile } from '../engine/config';
+import type { JobSpec } from '../engine/config/job';
+import { assemble } from '../engine/runtime/assemble';
+import type { Row } from '../engine/runtime/batch';
+import { runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
+import { CassandraSink } from '../engine/sinks/cassandra-sink';
+import { createCassandraClient } from '../engine/sinks/cassandra-schema';
+import type { CheckpointStore } from '../engine/state/checkpoint';
+import { cluster, median, produceRecords, ROOT } from './kafka-topic';
+import { join } from 'node:path';
+
+export const REFERENCE_JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'];
+
+export interface EndToEndResult {
+  job: string;
+  records: number;
+  runs: number[];
+  medianRecordsPerSecond: number;
+  /** Result rows written to Cassandra in the last run. */
+  results: number;
+  /** medianRecordsPerSecond / the client ceiling of the same bench run (filled in by run.ts). */
+  ratioToCeiling?: number;
+}
+
+export interface LatencyResult {
+  job: string;
+  targetRate: number;
+  producedRate: number;
+  records: number;
+  /** Records whose latency was measured (all but the first 2 s of warm-up). */
+  measured: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** The reference job, reading `topic` in its own group and writing to `keyspace`; side outputs go to topics of this run. */
+export function benchJob(name: string, topic: string, keyspace: string, group: string, stopAtEnd: boolean): JobSpec {
+  const env = cluster();
+  const spec = loadJobFile(join(ROOT, 'jobs', `${name}.yaml`), {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: env.kafkaBrokers.join(','),
+      SCHEMA_REGISTRY_URL: env.registryUrl,
+      CASSANDRA_CONTACT_POINTS: env.cassandraContactPoints.join(','),
+      CASSANDRA_LOCAL_DC: env.cassandraLocalDc,
+      CASSANDRA_KEYSPACE: keyspace,
+    },
+    cwd: ROOT,
+  });
+  if (spec.source.kind !== 'kafka') throw new Error(`${name} reads from Kafka`);
+  const side = (suffix: string) => ({ kind: 'kafka' as const, kafka: { ...(spec.deadLetters as { kafka: object }).kafka, topic: `${topic}.${suffix}`, format: { kind: 'json' as const } } });
+  return {
+    ...spec,
+    source: { kind: 'kafka', kafka: { ...spec.source.kafka, topic, group, startFrom: 'earliest', stopAtEnd } },
+    deadLetters: side('dead-letters') as JobSpec['deadLetters'],
+    late: side('late') as JobSpec['late'],
+  };
+}
+
+/** Notes when the first records arrive and when the last checkpoint was saved. */
+function timed(parts: JobParts): { firstAt: () => number; lastSaveAt: () => number; monotonicUs: () => { firstAtUs: number; lastSaveAtUs: number } } {
+  let firstAt = 0;
+  let lastSaveAt = 0;
+  // The same instants on the clock CPU profiles use, to cut a profile to the measured span.
+  let firstAtUs = 0;
+  let lastSaveAtUs = 0;
+  const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+  const decoder = parts.decoder!;
+  parts.decoder = {
+    decode: (raw) => {
+      if (firstAt === 0 && (raw.payloads?.length ?? 0) > 0) {
+        firstAt = performance.now();
+        firstAtUs = monotonicUs();
+      }
+      return decoder.decode(raw);
+    },
+    close: () => decoder.close?.() ?? Promise.resolve(),
+  };
+  const store = parts.checkpoints;
+  const checkpoints: CheckpointStore = {
+    description: store.description,
+    load: (job) => store.load(job),
+    save: async (checkpoint) => {
+      await store.save(checkpoint);
+      lastSaveAt = performance.now();
+      lastSaveAtUs = monotonicUs();
+    },
+    clear: (job) => store.clear(job),
+    close: () => store.close(),
+  };
+  parts.checkpoints = checkpoints;
+  return { firstAt: () => firstAt, lastSaveAt: () => lastSaveAt, monotonicUs: () => ({ firstAtUs, lastSaveAtUs }) };
+}
+
+/** One bounded pass of a job over the whole topic; records/s from first batch to last checkpoint. */
+export async function endToEndPass(
+  name: string,
+  topic: string,
+  keyspace: string,
+): Promise<{ recordsPerSecond: number; records: number; results: number; firstAtUs: number; lastSaveAtUs: number }> {
+  const spec = benchJob(name, topic, keyspace, `bench-${name}-${Date.now()}`, true);
+  const parts = await assemble(spec, { log: (line) => process.stderr.write(`  ${line}\n`) });
+  const clock = timed(parts);
+  const result = await runJob(parts, { resetState: true });
+  const seconds = (clock.lastSaveAt() - clock.firstAt()) / 1000;
+  return { recordsPerSecond: result.counters.recordsIn / seconds, records: result.counters.recordsIn, results: result.counters.resultsOut, ...clock.monotonicUs() };
+}
+
+export async function benchEndToEnd(topic: string, keyspace: string, repeat: number, jobs = REFERENCE_JOBS): Promise<EndToEndResult[]> {
+  const results: EndToEndResult[] = [];
+  for (const job of jobs) {
+    const runs: number[] = [];
+    let last = { records: 0, results: 0 };
+    for (let run = 0; run < repeat; run++) {
+      process.stderr.write(`end to end: ${job} (run ${run + 1} of ${repeat})...\n`);
+      const pass = await endToEndPass(job, topic, keyspace);
+      runs.push(pass.recordsPerSecond);
+      last = pass;
+    }
+    results.push({ job, records: last.records, runs, medianRecordsPerSecond: median(runs), results: last.results });
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------- latency
+
+/** Column names of an `INSERT INTO ks.t ("a", "b") VALUES ...` statement. */
+function insertColumns(cql: string): string[] | null {
+  const match = /^INSERT INTO\s+\S+\s*\(([^)]*)\)\s*VALUES/i.exec(cql);
+  return match ? match[1].split(',').map((name) => name.trim().replace(/^"|"$/g, '')) : null;
+}
+
+/**
+ * The driver client of the sink, reporting the parameters of every INSERT the
+ * server acknowledged, at the moment it acknowledged them.
+ */
+function acknowledgingClient(client: Client, onAck: (columns: string[], rows: unknown[][]) => void): Client {
+  return new Proxy(client, {
+    get(target, property) {
+      if (property === 'execute') {
+        return async (query: string, params: unknown[], options: unknown) => {
+          const result = await target.execute(query, params as never, options as never);
+          const columns = insertColumns(query);
+          if (columns) onAck(columns, [params]);
+          return result;
+        };
+      }
+      if (property === 'batch') {
+        return async (queries: Array<{ query: string; params: unknown[] }>, options: unknown) => {
+          const result = await target.batch(queries, options as never);
+          const columns = queries.length > 0 ? insertColumns(queries[0].query) : null;
+          if (columns) onAck(columns, queries.map((query) => query.params));
+          return result;
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function timeOf(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Date) return value.getTime();
+  return Number(value);
+}
+
+/**
+ * Latency at a fixed produce rate: the dedupe job runs unbounded from a new
+ * topic; once it has joined its group, `records` records are produced at
+ * `rate`/s; each result row's latency is (Cassandra ack time - producer
+ * timestamp of the record it came from). The first arrival of a (station, t)
+ * is the one dedupe keeps, so that is the timestamp used.
+ */
+export async function benchLatency(topic: string, keyspace: string, rate: number, records: number): Promise<LatencyResult> {
+  const job = 'tides-dedupe';
+  const env = cluster();
+  const kafka = new Kafka({ clientId: 'tideflow-bench-latency', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: -1 }], waitForLeaders: true });
+  await admin.disconnect();
+
+  let joined = false;
+  const spec = benchJob(job, topic, keyspace, `bench-latency-${Date.now()}`, false);
+  const parts = await assemble(spec, {
+    log: (line) => {
+      if (line.includes('joined group')) joined = true;
+      else process.stderr.write(`  ${line}\n`);
+    },
+  });
+
+  // (station, t) -> producer timestamp of its first arrival, until its row is acknowledged.
+  const producedAt = new Map<string, number>();
+  const decoder: BatchDecoder = parts.decoder!;
+  parts.decoder = {
+    decode: async (raw) => {
+      const decoded = await decoder.decode(raw);
+      const timestamps = raw.timestamps;
+      if (timestamps) {
+        // decoded.offsets is a subsequence of raw.offsets (dead letters removed).
+        let j = 0;
+        for (let i = 0; i < decoded.rows.length; i++) {
+          while (j < raw.offsets.length - 1 && raw.offsets[j] !== decoded.offsets[i]) j++;
+          const row: Row = decoded.rows[i];
+          const key = `${row.station as string}|${row.t as number}`;
+          if (!producedAt.has(key)) producedAt.set(key, timestamps[j]);
+        }
+      }
+      return decoded;
+    },
+    close: () => decoder.close?.() ?? Promise.resolve(),
+  };
+
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
+  let warmUpUntil = Number.POSITIVE_INFINITY;
+  let acknowledged = 0;
+  const sinkSpec = spec.sink.kind === 'cassandra' ? spec.sink.cassandra : null;
+  if (!sinkSpec) throw new Error(`${job} writes to Cassandra`);
+  parts.sinks.set(
+    'main',
+    new CassandraSink(sinkSpec, 'main', {
+      timestampFields: new Set([spec.eventTime.field]),
+      createClient: (connection) =>
+        acknowledgingClient(createCassandraClient(connection), (columns, rows) => {
+          const now = Date.now();
+          const station = columns.indexOf('station');
+          const t = columns.indexOf('t');
+          if (station < 0 || t < 0) return;
+          for (const params of rows) {
+            const key = `${params[station] as string}|${timeOf(params[t])}`;
+            const produced = producedAt.get(key);
+            if (produced === undefined) continue;
+            producedAt.delete(key);
+            acknowledged++;
+            if (produced >= warmUpUntil) histogram.recordValue(Math.max(1, Math.round((now - produced) * 1000)));
+          }
+        }),
+    }),
+  );
+
+  const running = runJob(parts, { resetState: true });
+  const joinDeadline = Date.now() + 60_000;
+  while (!joined && Date.now() < joinDeadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!joined) throw new Error('latency: the job did not join its consumer group within 60 s');
+
+  process.stderr.write(`latency: producing ${records.toLocaleString('en-US')} records at ${Math.round(rate).toLocaleString('en-US')}/s while ${job} runs...\n`);
+  warmUpUntil = Date.now() + 2000;
+  const produced = await produceRecords(topic, records, { rate, seed: 11 });
+  // Everything produced is read and acknowledged (or a minute passed): stop the job.
+  const drainDeadline = Date.now() + 60_000;
+  let idleSince = Date.now();
+  let lastAcknowledged = -1;
+  while (Date.now() < drainDeadline) {
+    if (acknowledged !== lastAcknowledged) {
+      lastAcknowledged = acknowledged;
+      idleSince = Date.now();
+    }
+    if (producedAt.size === 0 && Date.now() - idleSince > 1000) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await parts.source.close();
+  await running;
+  const ms = (percentile: number) => histogram.getValueAtPercentile(percentile) / 1000;
+  const result: LatencyResult = {
+    job,
+    targetRate: rate,
+    producedRate: produced.recordsPerSecond,
+    records: produced.records,
+    measured: histogram.totalCount,
+    p50Ms: ms(50),
+    p90Ms: ms(90),
+    p99Ms: ms(99),
+    maxMs: histogram.maxValue / 1000,
+  };
+  histogram.destroy();
+  return result;
+}
+
+/** Creates nothing: the keyspace is made by the sinks; this drops it (and the run's side topics are left to retention). */
+export async function dropKeyspace(keyspace: string): Promise<void> {
+  const env = cluster();
+  const client = new Client({ contactPoints: env.cassandraContactPoints, localDataCenter: env.cassandraLocalDc });
+  await client.connect();
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  } finally {
+    await client.shutdown();
+  }
+}
+
+/** Deletes the run's topics (input, latency input and their side outputs). */
+export async function deleteTopics(prefix: string): Promise<void> {
+  const env = cluster();
+  const kafka = new Kafka({ clientId: 'tideflow-bench-cleanup', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function argument(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+if (require.main === module) {
+  const job = argument('job') ?? 'tides-30m-average';
+  const topic = argument('topic');
+  const keyspace = argument('keyspace');
+  if (!topic || !keyspace) {
+    process.stderr.write('usage: node dist/benchmarks/end-to-end.js --job NAME --topic TOPIC --keyspace KEYSPACE\n');
+    process.exit(2);
+  }
+  endToEndPass(job, topic, keyspace).then(
+    (pass) => process.stdout.write(JSON.stringify({ job, ...pass }) + '\n'),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

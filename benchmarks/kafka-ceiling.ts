@@ -1,0 +1,54 @@
+/**
+ * Scenario "client ceiling": plain kafkajs reads a topic with an empty
+ * `eachBatch` handler. No decoding, no engine: the most records per second one
+ * kafkajs consumer can take from this broker. No kafkajs-based engine can beat
+ * it with one consumer, so the end-to-end scenario is reported as a share of it.
+ *
+ * The consumer has the settings of the engine's Kafka source (engine/sources/
+ * kafka-source.ts: 500 ms max wait, one partition at a time, no auto-commit),
+ * so the comparison is like for like.
+ */
+import { performance } from 'node:perf_hooks';
+import { Kafka, logLevel } from 'kafkajs';
+import { cluster, median } from './kafka-topic';
+
+export interface CeilingResult {
+  topic: string;
+  records: number;
+  runs: number[];
+  medianRecordsPerSecond: number;
+}
+
+/**
+ * Reads the whole topic `repeat` times, each time in a new consumer group.
+ * Time runs from the first batch handed to `eachBatch` to the batch that
+ * completes `records` (group join and the first fetch are not counted; the
+ * end-to-end scenario measures the same span).
+ */
+export async function benchKafkaCeiling(topic: string, records: number, repeat: number): Promise<CeilingResult> {
+  const env = cluster();
+  const kafka = new Kafka({ clientId: 'tideflow-bench-ceiling', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const runs: number[] = [];
+  for (let run = 0; run < repeat; run++) {
+    const consumer = kafka.consumer({ groupId: `bench-ceiling-${Date.now()}-${run}`, sessionTimeout: 30_000, heartbeatInterval: 3000, maxWaitTimeInMs: 500 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let seen = 0;
+    let firstAt = 0;
+    const done = new Promise<number>((resolve) => {
+      void consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async ({ batch }) => {
+          if (seen === 0) firstAt = performance.now();
+          seen += batch.messages.length;
+          if (seen >= records) resolve(performance.now());
+        },
+      });
+    });
+    const endAt = await done;
+    await consumer.disconnect();
+    runs.push(records / ((endAt - firstAt) / 1000));
+  }
+  return { topic, records, runs, medianRecordsPerSecond: median(runs) };
+}

@@ -1,0 +1,214 @@
+/**
+ * The report sections run.ts adds after the engine-only scenario: state
+ * (state.ts), client ceiling (kafka-ceiling.ts), end to end and latency
+ * (end-to-end.ts), a CPU profile where an end-to-end target is missed
+ * (profile.ts), and the throughput chart (chart.ts).
+ *
+ * Scenarios that need servers run only when Kafka, the Schema Registry and
+ * Cassandra answer (`npm run cluster:up`); otherwise they are reported as
+ * skipped, with the reason. `--skip state,kafka,profile` leaves sections out.
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { throughputSvg, type ChartBar } from './chart';
+import { benchEndToEnd, benchLatency, deleteTopics, dropKeyspace, type EndToEndResult, type LatencyResult } from './end-to-end';
+import type { EngineOnlyResult } from './engine-only';
+import { benchKafkaCeiling, type CeilingResult } from './kafka-ceiling';
+import { clusterUnreachable, produceRecords } from './kafka-topic';
+import { profileEndToEnd, type ProfileResult } from './profile';
+import { benchState, type StateResult } from './state';
+
+export const TARGET_END_TO_END_SHARE = 0.9;
+export const TARGET_P99_MS = 100;
+export const TARGET_TWO_WORKERS = 1.7;
+/** Seconds of producing at the fixed rate for the latency run (the first 2 s are warm-up). */
+const LATENCY_SECONDS = 20;
+
+export interface Target {
+  target: string;
+  measured: number;
+  met: boolean;
+}
+
+export interface ExtraOptions {
+  /** Records for the Kafka scenarios (500,000 by default, `--records` when given). */
+  kafkaRecords: number;
+  repeat: number;
+  stations: number;
+  skip: string[];
+  /** Filled by the engine-only scenario already; read for the chart and the workers target. */
+  engineOnly: Array<EngineOnlyResult & { workers?: number }>;
+  /** The report's target list; this adds its own. */
+  targets: Target[];
+  resultsDir: string;
+  machineLine: string;
+}
+
+export interface ExtraReport {
+  report: {
+    state?: StateResult;
+    kafka?: {
+      records: number;
+      loadAverage: { before: number[]; after: number[] };
+      ceiling: CeilingResult;
+      endToEnd: EndToEndResult[];
+      latency?: LatencyResult;
+      profiles: ProfileResult[];
+    };
+    skipped: string[];
+  };
+  /** Markdown sections placed before the targets table. */
+  markdown: string[];
+  /** Markdown placed after the targets table (profiles). */
+  appendix: string[];
+}
+
+const number = (value: number) => Math.round(value).toLocaleString('en-US');
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
+
+export async function runStateAndServerScenarios(options: ExtraOptions): Promise<ExtraReport> {
+  const { targets } = options;
+  const skipped: string[] = [];
+  const markdown: string[] = [];
+  const appendix: string[] = [];
+  const report: ExtraReport['report'] = { skipped };
+
+  // ---- workers (scenario of engine-only.ts; the target is judged here only if nobody did yet)
+  const workers1 = options.engineOnly.find((r) => r.job === 'tides-30m-average' && (r.workers ?? 1) === 1);
+  const workers2 = options.engineOnly.find((r) => r.job === 'tides-30m-average' && r.workers === 2);
+  if (workers1 && workers2 && !targets.some((t) => t.target.includes(`${TARGET_TWO_WORKERS}x`))) {
+    const speedup = workers2.medianRecordsPerSecond / workers1.medianRecordsPerSecond;
+    targets.push({ target: `engine only, 30-minute average: 2 workers >= ${TARGET_TWO_WORKERS}x one worker`, measured: Math.round(speedup * 100) / 100, met: speedup >= TARGET_TWO_WORKERS });
+  }
+
+  // ---- state
+  if (options.skip.includes('state')) skipped.push('state (--skip state)');
+  else {
+    process.stderr.write(`state: ${options.stations.toLocaleString('en-US')} stations...\n`);
+    const state = benchState(options.stations);
+    report.state = state;
+    markdown.push(
+      `## State at ${number(state.stations)} stations`,
+      '',
+      'Memory is (heap + array buffers after GC) grown by the operator / entries; restart is snapshot -> JSON -> parse -> restore into a fresh operator.',
+      '',
+      '| state | entries | bytes/entry | total MiB | snapshot ms | stringify ms | JSON MiB | parse ms | restore ms | restart ms |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...state.measurements.map(
+        (m) =>
+          `| ${m.state} | ${number(m.entries)} | ${number(m.bytesPerEntry)} | ${fixed(m.totalMiB)} | ${number(m.snapshotMs)} | ${number(m.stringifyMs)} | ${fixed(m.jsonMiB)} | ${number(m.parseMs)} | ${number(m.restoreMs)} | ${number(m.restartMs)} |`,
+      ),
+      '',
+    );
+  }
+
+  // ---- Kafka: ceiling, end to end, latency
+  const unreachable = options.skip.includes('kafka') ? ['--skip kafka'] : await clusterUnreachable();
+  if (unreachable.length > 0) {
+    const why = `client ceiling, end to end, latency: skipped (${unreachable.join('; ')})${options.skip.includes('kafka') ? '' : '; start the servers with npm run cluster:up'}`;
+    process.stderr.write(`${why}\n`);
+    skipped.push(why);
+    markdown.push(`## Kafka and Cassandra scenarios`, '', `Skipped: ${unreachable.join('; ')}.`, '');
+  } else {
+    const run = Date.now();
+    const topic = `bench-${run}`;
+    const keyspace = `bench_${run}`;
+    const before = loadavg();
+    try {
+      process.stderr.write(`kafka: producing ${options.kafkaRecords.toLocaleString('en-US')} records to ${topic}...\n`);
+      const produced = await produceRecords(topic, options.kafkaRecords);
+      process.stderr.write(`kafka: client ceiling (${options.repeat} runs)...\n`);
+      const ceiling = await benchKafkaCeiling(topic, produced.records, options.repeat);
+      const endToEnd = await benchEndToEnd(topic, keyspace, options.repeat);
+      for (const result of endToEnd) result.ratioToCeiling = result.medianRecordsPerSecond / ceiling.medianRecordsPerSecond;
+      const dedupe = endToEnd.find((result) => result.job === 'tides-dedupe')!;
+      const rate = Math.max(100, Math.round(dedupe.medianRecordsPerSecond / 2));
+      const latency = options.skip.includes('latency')
+        ? undefined
+        : await benchLatency(`${topic}-latency`, keyspace, rate, Math.min(options.kafkaRecords, rate * LATENCY_SECONDS));
+      const after = loadavg();
+
+      for (const result of endToEnd) {
+        targets.push({
+          target: `end to end, ${result.job}: >= ${TARGET_END_TO_END_SHARE * 100}% of the kafkajs client ceiling (share)`,
+          measured: Math.round(result.ratioToCeiling! * 1000) / 1000,
+          met: result.ratioToCeiling! >= TARGET_END_TO_END_SHARE,
+        });
+      }
+      if (latency) targets.push({ target: `end to end, tides-dedupe: p99 latency <= ${TARGET_P99_MS} ms at half the max rate (ms)`, measured: latency.p99Ms, met: latency.p99Ms <= TARGET_P99_MS });
+
+      const profiles: ProfileResult[] = [];
+      if (!options.skip.includes('profile')) {
+        // The slowest job and the 30-minute job (the engine-only reference) say most about where time goes.
+        const missed = endToEnd.filter((result) => result.ratioToCeiling! < TARGET_END_TO_END_SHARE);
+        const slowest = [...missed].sort((a, b) => a.medianRecordsPerSecond - b.medianRecordsPerSecond)[0];
+        const chosen = new Set<string>();
+        if (slowest) chosen.add(slowest.job);
+        if (missed.some((r) => r.job === 'tides-30m-average')) chosen.add('tides-30m-average');
+        for (const job of chosen) {
+          process.stderr.write(`profile: ${job} under node --cpu-prof...\n`);
+          profiles.push(profileEndToEnd(job, topic, keyspace));
+        }
+      }
+      report.kafka = { records: produced.records, loadAverage: { before, after }, ceiling, endToEnd, latency, profiles };
+
+      markdown.push(
+        `## Kafka -> engine -> Cassandra (${number(produced.records)} records, 3 partitions, one consumer)`,
+        '',
+        `Kafka, the registry and Cassandra run on this same machine and share its cores with the engine. Load average (1/5/15 min) before: ${before.map((v) => fixed(v, 2)).join(' / ')}, after: ${after.map((v) => fixed(v, 2)).join(' / ')} (other engineers' tests run concurrently).`,
+        '',
+        '| scenario | job | records/s (median) | share of ceiling | result rows | runs (records/s) |',
+        '|---|---|---:|---:|---:|---|',
+        `| client ceiling: kafkajs, empty eachBatch | - | ${number(ceiling.medianRecordsPerSecond)} | 100% | - | ${ceiling.runs.map(number).join(', ')} |`,
+        ...endToEnd.map(
+          (r) =>
+            `| end to end: Kafka -> ${r.job} -> Cassandra (checkpointed) | ${r.job} | ${number(r.medianRecordsPerSecond)} | ${fixed(100 * r.ratioToCeiling!)}% | ${number(r.results)} | ${r.runs.map(number).join(', ')} |`,
+        ),
+        '',
+      );
+      if (latency) {
+        markdown.push(
+          `Latency, producer timestamp -> Cassandra acknowledged the row (tides-dedupe, one row per record), producing at ${number(latency.targetRate)} records/s ` +
+            `(half the measured max; achieved ${number(latency.producedRate)}) for ${number(latency.records)} records; ${number(latency.measured)} measured after 2 s of warm-up:`,
+          '',
+          '| p50 ms | p90 ms | p99 ms | max ms |',
+          '|---:|---:|---:|---:|',
+          `| ${fixed(latency.p50Ms)} | ${fixed(latency.p90Ms)} | ${fixed(latency.p99Ms)} | ${fixed(latency.maxMs)} |`,
+          '',
+        );
+      }
+      for (const profile of profiles) {
+        appendix.push(
+          `## CPU profile: end to end, ${profile.job}`,
+          '',
+          `One pass under \`node --cpu-prof\` (${profile.recordsPerSecond === null ? '?' : number(profile.recordsPerSecond)} records/s in that pass); ` +
+            `${number(profile.totalMs)} ms of samples, ${fixed(profile.idlePercent)}% idle (the main thread waiting for Kafka or Cassandra). Top frames by self time:`,
+          '',
+          '| self ms | self % | frame |',
+          '|---:|---:|---|',
+          ...profile.top.map((frame) => `| ${number(frame.selfMs)} | ${fixed(frame.selfPercent)} | \`${frame.frame.replace(/\|/g, '\\|')}\` |`),
+          '',
+        );
+      }
+    } finally {
+      await dropKeyspace(keyspace).catch((error: unknown) => process.stderr.write(`could not drop keyspace ${keyspace}: ${(error as Error).message}\n`));
+      await deleteTopics(topic).catch((error: unknown) => process.stderr.write(`could not delete topics ${topic}*: ${(error as Error).message}\n`));
+    }
+  }
+
+  // ---- chart
+  const bars: ChartBar[] = options.engineOnly.map((r) => ({
+    group: `engine only, ${r.workers ?? 1} worker${(r.workers ?? 1) === 1 ? '' : 's'} (in-memory Avro -> null sink)`,
+    label: r.job,
+    recordsPerSecond: r.medianRecordsPerSecond,
+  }));
+  if (report.kafka) {
+    bars.push({ group: 'Kafka, one consumer', label: 'kafkajs ceiling (empty handler)', recordsPerSecond: report.kafka.ceiling.medianRecordsPerSecond });
+    for (const r of report.kafka.endToEnd) bars.push({ group: 'end to end: Kafka -> job -> Cassandra', label: r.job, recordsPerSecond: r.medianRecordsPerSecond });
+  }
+  const lines = [{ label: 'engine-only target 1M/s', recordsPerSecond: 1_000_000 }];
+  if (report.kafka) lines.push({ label: '90% of ceiling', recordsPerSecond: TARGET_END_TO_END_SHARE * report.kafka.ceiling.medianRecordsPerSecond });
+  writeFileSync(join(options.resultsDir, 'throughput.svg'), throughputSvg('tideflow throughput by scenario', options.machineLine, bars, lines));
+  return { report, markdown, appendix };
+}

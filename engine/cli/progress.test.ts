@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { emptyCounters } from '../runtime/operator';
+import { formatLag, ProgressLine } from './progress';
+
+/** A non-TTY stream that keeps what was written. */
+function capture(): { stream: NodeJS.WriteStream; lines: string[] } {
+  const lines: string[] = [];
+  const stream = { isTTY: false, write: (text: string) => lines.push(text) } as unknown as NodeJS.WriteStream;
+  return { stream, lines };
+}
+
+test('progress line: a live source shows consumer lag (total and worst partition) and how far the watermark trails the clock', () => {
+  const now = Date.UTC(2024, 0, 1, 12, 0, 30);
+  const { stream, lines } = capture();
+  const line = new ProgressLine('tides-30m-average', stream, 0, () => now);
+  line.update({
+    recordsIn: 12_000,
+    recordsPerSecond: 4000,
+    watermark: Date.UTC(2024, 0, 1, 12, 0, 0),
+    epoch: 2,
+    counters: { ...emptyCounters(), resultsOut: 300 },
+    lag: { 'tides/0': 100, 'tides/1': 2500, 'tides/2': 0 },
+    elapsedMs: 3000,
+  });
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /watermark 2024-01-01 12:00Z \(30 s behind\)/);
+  assert.match(lines[0], /lag 2,600 records \(max 2,500 on tides\/1\)/);
+});
+
+test('progress line: a file source shows neither lag', () => {
+  const { stream, lines } = capture();
+  new ProgressLine('tides-dedupe', stream, 0).update({
+    recordsIn: 10,
+    recordsPerSecond: 10,
+    watermark: Date.UTC(2019, 4, 2, 10, 0),
+    epoch: 0,
+    counters: emptyCounters(),
+    elapsedMs: 1000,
+  });
+  assert.doesNotMatch(lines[0], /lag|behind/);
+});
+
+test('formatLag picks a readable unit', () => {
+  assert.deepEqual([formatLag(850), formatLag(42_400), formatLag(12 * 60_000), formatLag(5.2 * 3_600_000), formatLag(3.1 * 86_400_000)], ['850 ms', '42 s', '12 min', '5.2 h', '3.1 d']);
+});
