@@ -155,7 +155,6 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
       log,
       observer: metrics ?? undefined,
     });
-    metrics?.onEnd(result);
     progress?.clear();
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));

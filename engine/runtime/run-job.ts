@@ -49,6 +49,10 @@ export interface Progress {
  * be cheap and must not throw.
  */
 export interface RunObserver {
+  /** After state was restored, before the first batch (counters hold the restored totals). */
+  onStart?(info: { counters: RunCounters; resumedFromEpoch: number | null }): void;
+  /** After the run ended (input exhausted or stopped) and its last checkpoint was saved. */
+  onEnd?(info: { counters: RunCounters }): void;
   /** After a batch went through the operators and its results were handed to the sinks. */
   onBatch?(info: { partition: string; records: number; processingMs: number; watermark: number; counters: RunCounters; timestamps?: Float64Array; lag?: Record<string, number> }): void;
   /** After a checkpoint was saved. */
@@ -235,6 +239,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     lastProgressCount = counters.recordsIn;
   };
 
+  options.observer?.onStart?.({ counters, resumedFromEpoch: saved ? saved.epoch : null });
   let stopped = false;
   let batchNumber = 0;
   let lastBatch: RecordBatch | null = null;
@@ -289,6 +294,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     if (job.checkpoint.kind !== 'none') await checkpoint();
     else await drain();
     if (!stopped && parts.clearCheckpointOnCompletion) await checkpoints.clear(job.job);
+    options.observer?.onEnd?.({ counters });
   } finally {
     reportProgress(true);
     for (const sink of sinks.values()) await sink.close();
