@@ -4,18 +4,37 @@
 # shellcheck shell=bash
 
 CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CLUSTER_DIR="$(mkdir -p "$CLUSTER_SCRIPTS/../../.cluster" && cd "$CLUSTER_SCRIPTS/../../.cluster" && pwd)"
+
+# A second, private cluster beside the default one (fault tests stop servers
+# without disturbing anybody): CLUSTER_NAME=faults keeps its state under
+# .cluster-faults/ and PORT_OFFSET=100 moves every port up by 100. Unset, both
+# give the default cluster: .cluster/ and the fixed ports below.
+CLUSTER_NAME="${CLUSTER_NAME:-}"
+case "$CLUSTER_NAME" in
+  ''|default) CLUSTER_NAME=default; _cluster_subdir=.cluster ;;
+  *[!A-Za-z0-9_-]*) printf 'CLUSTER_NAME must be letters, digits, - or _ (got %s)\n' "$CLUSTER_NAME" >&2; exit 2 ;;
+  *) _cluster_subdir=".cluster-$CLUSTER_NAME" ;;
+esac
+PORT_OFFSET="${PORT_OFFSET:-0}"
+case "$PORT_OFFSET" in
+  ''|*[!0-9]*) printf 'PORT_OFFSET must be a whole number (got %s)\n' "$PORT_OFFSET" >&2; exit 2 ;;
+esac
+if [ "$CLUSTER_NAME" != default ] && [ "$PORT_OFFSET" -eq 0 ]; then
+  printf 'CLUSTER_NAME=%s needs a PORT_OFFSET (e.g. 100): the default cluster holds the standard ports\n' "$CLUSTER_NAME" >&2
+  exit 2
+fi
+CLUSTER_DIR="$(mkdir -p "$CLUSTER_SCRIPTS/../../$_cluster_subdir" && cd "$CLUSTER_SCRIPTS/../../$_cluster_subdir" && pwd)"
 CLUSTER_LIB="$CLUSTER_DIR/lib"
 
-# Loopback only, fixed ports (see README.md).
+# Loopback only, fixed ports (see README.md), shifted by PORT_OFFSET.
 HOST=127.0.0.1
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-KAFKA_SASL_PORT=9094
-REGISTRY_PORT=8081
-CASSANDRA_PORT=9042
-CASSANDRA_STORAGE_PORT=7000
-CASSANDRA_JMX_PORT=7199
+KAFKA_PORT=$((9092 + PORT_OFFSET))
+KAFKA_CONTROLLER_PORT=$((9093 + PORT_OFFSET))
+KAFKA_SASL_PORT=$((9094 + PORT_OFFSET))
+REGISTRY_PORT=$((8081 + PORT_OFFSET))
+CASSANDRA_PORT=$((9042 + PORT_OFFSET))
+CASSANDRA_STORAGE_PORT=$((7000 + PORT_OFFSET))
+CASSANDRA_JMX_PORT=$((7199 + PORT_OFFSET))
 
 ALL_SERVERS=(kafka registry cassandra)
 
@@ -91,13 +110,19 @@ server_pids() {
 
 server_running() { [ -n "$(server_pids "$1")" ]; }
 
-# Pids of the same server started by up.sh of ANOTHER checkout (other .cluster).
+# Pids of the same server on the same ports started by up.sh of ANOTHER
+# checkout (other .cluster). A server of another named cluster (other
+# PORT_OFFSET, marker -Dtideflow.cluster.portOffset; servers started before
+# that marker existed count as offset 0) serves other ports and is not ours to use.
 foreign_server_pids() {
-  local f dir_re
+  local f dir_re offset
   dir_re="$(arg_regex "-Dtideflow.cluster.dir=$CLUSTER_DIR")"
   for f in $(_server_cmdlines "$1"); do
     [ -r "$f" ] || continue
-    grep -qzx -e "$dir_re" "$f" 2>/dev/null || { f="${f#/proc/}"; echo "${f%/cmdline}"; }
+    grep -qzx -e "$dir_re" "$f" 2>/dev/null && continue
+    offset="$(tr '\0' '\n' < "$f" 2>/dev/null | sed -n 's/^-Dtideflow\.cluster\.portOffset=//p' | head -n 1)"
+    [ "${offset:-0}" = "$PORT_OFFSET" ] || continue
+    f="${f#/proc/}"; echo "${f%/cmdline}"
   done
   return 0
 }
@@ -132,7 +157,8 @@ spawn() {
   # setsid: the server survives the shell/CI step that started it and does
   # not get the terminal's signals; the pid is written by the process itself.
   setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$pidfile" \
-    "$JAVA" "-Dtideflow.cluster.server=$name" "-Dtideflow.cluster.dir=$CLUSTER_DIR" "$@" \
+    "$JAVA" "-Dtideflow.cluster.server=$name" "-Dtideflow.cluster.dir=$CLUSTER_DIR" \
+    "-Dtideflow.cluster.portOffset=$PORT_OFFSET" "$@" \
     >> "$out" 2>&1 < /dev/null &
   disown 2>/dev/null || true
 }

@@ -6,6 +6,8 @@
 # Usage: scripts/cluster/up.sh [kafka|registry|cassandra ...]   (default: all)
 # Idempotent: servers already running from this checkout are left alone.
 # Data and logs: .cluster/<server>/; connection settings: .cluster/env.
+# A second, private cluster: CLUSTER_NAME=faults PORT_OFFSET=100 scripts/cluster/up.sh
+# (state in .cluster-faults/, every port + 100; down.sh/status.sh take the same variables).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -222,6 +224,11 @@ SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 CASSANDRA_CONTACT_POINTS=$HOST:$CASSANDRA_PORT
 CASSANDRA_LOCAL_DC=datacenter1
 EOF
+  # A named cluster's env also says which cluster it is, so whoever loads it
+  # (fault tests running down.sh/up.sh) stops and starts these servers, not the default ones.
+  if [ "$CLUSTER_NAME" != default ]; then
+    printf 'CLUSTER_NAME=%s\nPORT_OFFSET=%s\n' "$CLUSTER_NAME" "$PORT_OFFSET" >> "$CLUSTER_DIR/env.tmp"
+  fi
   mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
 }
 
