@@ -8,7 +8,14 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('tideflow: the CLI is not built yet. Run `npm ci` (or `npm run build`) in the repository first.\n');
   process.exit(2);
 }
+// Once main() has returned, everything durable is done (results flushed,
+// checkpoint saved). A client library that still holds a socket or timer must
+// not keep the process alive: exit on our own after a short grace period.
+function finish(code) {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1500).unref();
+}
 require(entry).main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`tideflow: internal error: ${err && err.stack || err}\n`); process.exitCode = 1; },
+  finish,
+  (err) => { process.stderr.write(`tideflow: internal error: ${err && err.stack || err}\n`); finish(1); },
 );

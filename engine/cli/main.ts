@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
     .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
-    .addOption(new Option('--batch-size <n>', 'records per batch for file inputs').argParser(positiveInteger))
+    .addOption(new Option('--batch-size <n>', 'records per batch (file inputs; at most this many per Kafka batch)').argParser(positiveInteger))
     .option('--quiet', 'no progress line or summary')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics while the job runs (off by default)').argParser(portNumber))
     .option('--metrics-host <host>', 'address the metrics endpoint binds to', '127.0.0.1')

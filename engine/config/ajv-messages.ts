@@ -40,6 +40,9 @@ function reportOne(error: ErrorObject, collector: ProblemCollector, describe: De
   const params = error.params as Record<string, unknown>;
   const name = `'${fieldName(pointer)}'`;
   const data: unknown = error.data;
+  // Credentials are never echoed back: config problems end up in terminals and CI logs.
+  const secret = pointerKeys(pointer).some((key) => SECRET_FIELD.test(key));
+  const show = (value: unknown, withType = true) => (secret ? describeSecret(value) : describeValue(value, withType));
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
@@ -77,13 +80,13 @@ function reportOne(error: ErrorObject, collector: ProblemCollector, describe: De
       return;
     }
     case 'type': {
-      collector.atValue(pointer, `${name} must be ${expectedType(schema)}, got ${describeValue(data)}${quoteHint(schema, data)}`);
+      collector.atValue(pointer, `${name} must be ${expectedType(schema)}, got ${show(data)}${secret ? '' : quoteHint(schema, data)}`);
       return;
     }
     case 'enum': {
       const options = (schema.enum ?? []) as unknown[];
       const guess = typeof data === 'string' ? didYouMean(data, options.map(String)) : '';
-      collector.atValue(pointer, `${name} must be one of ${options.map(String).join(', ')}, got ${describeValue(data)}${guess}`);
+      collector.atValue(pointer, `${name} must be one of ${options.map(String).join(', ')}, got ${show(data)}${guess}`);
       return;
     }
     case 'pattern': {
@@ -93,7 +96,7 @@ function reportOne(error: ErrorObject, collector: ProblemCollector, describe: De
         return;
       }
       const hint = schema.patternHint ?? `text matching ${schema.pattern}`;
-      collector.atValue(pointer, `${name} must be ${hint}, got ${describeValue(data)}`);
+      collector.atValue(pointer, `${name} must be ${hint}, got ${show(data)}`);
       return;
     }
     case 'minimum':
@@ -101,7 +104,7 @@ function reportOne(error: ErrorObject, collector: ProblemCollector, describe: De
     case 'maximum': {
       const bound = params.limit as number;
       const relation = error.keyword === 'minimum' ? 'at least' : error.keyword === 'maximum' ? 'at most' : 'more than';
-      collector.atValue(pointer, `${name} must be ${relation} ${bound}, got ${describeValue(data)}`);
+      collector.atValue(pointer, `${name} must be ${relation} ${bound}, got ${show(data)}`);
       return;
     }
     case 'minLength':
@@ -125,19 +128,19 @@ function reportOne(error: ErrorObject, collector: ProblemCollector, describe: De
         const number = String(data).trim();
         collector.atValue(pointer, `${name} is not a duration: ${String(data)} (add a unit, e.g. ${number}s)`);
       } else if (problem === 'not-positive') {
-        collector.atValue(pointer, `${name} must be longer than 0s, got ${describeValue(data)}`);
+        collector.atValue(pointer, `${name} must be longer than 0s, got ${show(data)}`);
       } else if (problem === 'type') {
-        collector.atValue(pointer, `${name} must be a duration such as 30m, 2h or 500ms, got ${describeValue(data)}`);
+        collector.atValue(pointer, `${name} must be a duration such as 30m, 2h or 500ms, got ${show(data)}`);
       } else {
-        collector.atValue(pointer, `${name} is not a duration: ${describeValue(data, false)} (use e.g. 30m, 2h, 500ms)`);
+        collector.atValue(pointer, `${name} is not a duration: ${show(data, false)} (use e.g. 30m, 2h, 500ms)`);
       }
       return;
     }
     case 'timestamp': {
       if (params.problem === 'no-timezone') {
-        collector.atValue(pointer, `${name} has no timezone: ${describeValue(data, false)} (add Z for UTC, e.g. ${String(data)}Z)`);
+        collector.atValue(pointer, `${name} has no timezone: ${show(data, false)} (add Z for UTC, e.g. ${String(data)}Z)`);
       } else {
-        collector.atValue(pointer, `${name} is not an ISO-8601 timestamp: ${describeValue(data, false)} (use e.g. 2024-01-01T00:00:00Z)`);
+        collector.atValue(pointer, `${name} is not an ISO-8601 timestamp: ${show(data, false)} (use e.g. 2024-01-01T00:00:00Z)`);
       }
       return;
     }
@@ -174,6 +177,16 @@ const TYPE_NAMES: Record<string, string> = {
 function expectedType(schema: JsonSchema): string {
   const types = Array.isArray(schema.type) ? schema.type : [schema.type ?? 'object'];
   return types.map((type) => TYPE_NAMES[type] ?? type).join(' or ');
+}
+
+/** Fields whose values a message must not show (`password`, `secret`, `token`...). */
+const SECRET_FIELD = /pass(word)?|secret|token|credential|api[-_]?key/i;
+
+/** What kind of value a secret field holds, without the value. */
+function describeSecret(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing (an empty value)';
+  if (Array.isArray(value)) return 'a list';
+  return `a ${typeof value === 'object' ? 'map' : typeof value} (value not shown)`;
 }
 
 /** What the user wrote, as they would recognise it: `string "ten"`, `number 3`, `list`. */

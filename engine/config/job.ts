@@ -67,6 +67,8 @@ export interface KafkaSourceSpec extends KafkaConnectionSpec {
   format: AvroRegistryFormatSpec;
   /** Stop once the end offsets seen at start-up are reached (bounded run; used by tests and benchmarks). */
   stopAtEnd: boolean;
+  /** At most this many records per batch handed to the runtime (default 5,000; the CLI's `--batch-size`). */
+  maxBatchRecords?: number;
 }
 
 export interface AvroRegistryFormatSpec {

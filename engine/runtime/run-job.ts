@@ -122,17 +122,25 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   const tracker = new WatermarkTracker(job.eventTime.field, job.eventTime.maxOutOfOrderMs, job.eventTime.idleTimeoutMs, now);
 
   // ---- restore
-  if (options.resetState) await checkpoints.clear(job.job);
-  const saved = options.resetState ? null : await checkpoints.load(job.job);
+  let saved: Checkpoint | null = null;
   let positions: Positions = {};
   let epoch = 0;
-  if (saved) {
-    restoreState(saved, job, operators, tracker, counters, log);
-    positions = { ...saved.positions };
-    epoch = saved.epoch;
-    log(`resuming ${job.job} from checkpoint epoch ${saved.epoch} (${saved.createdAt}, ${checkpoints.description})`);
+  try {
+    if (options.resetState) await checkpoints.clear(job.job);
+    saved = options.resetState ? null : await checkpoints.load(job.job);
+    if (saved) {
+      restoreState(saved, job, operators, tracker, counters, log);
+      positions = { ...saved.positions };
+      epoch = saved.epoch;
+      log(`resuming ${job.job} from checkpoint epoch ${saved.epoch} (${saved.createdAt}, ${checkpoints.description})`);
+    }
+    for (const [name, sink] of sinks) await sink.open(saved?.sinks[name]);
+  } catch (error) {
+    // Refused state or a failed start: close what is connected (the checkpoint store, sinks
+    // opened so far), or their sockets keep the process alive after the error is reported.
+    await closeAll(parts);
+    throw error;
   }
-  for (const [name, sink] of sinks) await sink.open(saved?.sinks[name]);
 
   // ---- wiring: operators as one RxJS pipe; outputs collected per sink between reads
   const buffers = new Map<string, Row[]>();
@@ -243,8 +251,12 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   let stopped = false;
   let batchNumber = 0;
   let lastBatch: RecordBatch | null = null;
+  // A stop request must also end a wait for the next batch: a caught-up stream may get none for hours.
+  const iterator = source.batches(positions)[Symbol.asyncIterator]();
+  const stopWaiting = () => void iterator.return?.();
+  options.signal?.addEventListener('abort', stopWaiting, { once: true });
   try {
-    for await (const raw of source.batches(positions)) {
+    for await (const raw of { [Symbol.asyncIterator]: () => iterator }) {
       const batchStarted = performance.now();
       const batch = await prepareBatch(raw, parts, tracker, context);
       lastBatch = batch;
@@ -270,11 +282,11 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
         lastCheckpointAt = now();
       }
       reportProgress(false);
-      if (options.signal?.aborted) {
-        stopped = true;
-        break;
-      }
+      if (options.signal?.aborted) break;
     }
+    options.signal?.removeEventListener('abort', stopWaiting);
+    // Stopped, not at the end of the input: keep windows open for the next run.
+    if (options.signal?.aborted) stopped = true;
 
     if (!stopped) {
       // End of a finite input: the watermark goes to +infinity and every open window closes.
@@ -296,6 +308,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     if (!stopped && parts.clearCheckpointOnCompletion) await checkpoints.clear(job.job);
     options.observer?.onEnd?.({ counters });
   } finally {
+    options.signal?.removeEventListener('abort', stopWaiting);
     reportProgress(true);
     for (const sink of sinks.values()) await sink.close();
     await parts.decoder?.close?.();
@@ -312,6 +325,14 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     stopped,
     rowsBySink,
   };
+}
+
+/** Closes every part after a failed start; the first error is the one to report, so later ones are dropped. */
+async function closeAll(parts: JobParts): Promise<void> {
+  for (const sink of parts.sinks.values()) await sink.close().catch(() => {});
+  await parts.decoder?.close?.().catch(() => {});
+  await parts.source.close().catch(() => {});
+  await parts.checkpoints.close().catch(() => {});
 }
 
 /** Decode (if needed), validate, and give every row the watermark in force when it arrived. */

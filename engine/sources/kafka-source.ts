@@ -605,17 +605,21 @@ export class KafkaSource implements Source {
       const finished = await raceTimeout(offer.done, HEARTBEAT_WHILE_WAITING_MS);
       if (finished !== undefined) return finished;
       if (!isRunning() || isStale()) {
-        offer.withdraw();
-        return false;
+        // Not taken yet: take it back; after re-joining, the partition is
+        // seeked to the last position the runtime actually received.
+        if (offer.withdraw()) return false;
+        // Taken: the runtime is working on it (e.g. waiting out a Cassandra
+        // outage before its checkpoint). Returning now would leave kafkajs and
+        // the runtime disagreeing about where this partition stands, so wait
+        // until the runtime finishes the chunk or closes the source.
+        continue;
       }
       try {
         await heartbeat();
       } catch (error) {
-        // A rebalance started while the runtime holds the chunk. If it was not
-        // taken yet, take it back: after re-joining, the partition is seeked to
-        // the last position the runtime actually received.
-        offer.withdraw();
-        throw error;
+        // A rebalance started. Give the chunk back if nobody took it; if the
+        // runtime holds it, keep waiting for it instead (see above).
+        if (offer.withdraw()) throw error;
       }
     }
   }

@@ -1,0 +1,175 @@
+/**
+ * Security basics against the real broker's SASL_PLAINTEXT listener (PLAIN):
+ *
+ * - a job whose source and side outputs authenticate with
+ *   `sasl: { mechanism: plain, username: ${KAFKA_USERNAME}, password: ${KAFKA_PASSWORD} }`
+ *   (block style) runs end to end with exact results;
+ * - a wrong password fails with a clear message and exit code 1, no stack trace;
+ * - the password never shows in stdout/stderr of any run, nor in the output
+ *   of `tideflow lint` / `tideflow run` when the sasl block is wrong
+ *   (wrong types, misspelled keys, bad mechanism), nor on the metrics page;
+ * - the metrics endpoint (`--metrics-port`) listens on 127.0.0.1 only.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { requireCluster } from '../support/cluster';
+import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, unaccountedOf, type CliExit, type JobName } from './harness';
+import { recordOutcome } from './report';
+
+const JOB: JobName = 'tides-dedupe';
+
+/** Every Kafka connection of the job file (source, dead letters, late) goes through SASL/PLAIN, block style. */
+function withSasl(text: string): string {
+  const block = ['    brokers: ${KAFKA_SASL_BROKERS}', '    sasl:', '      mechanism: plain', '      username: ${KAFKA_USERNAME}', '      password: ${KAFKA_PASSWORD}'].join('\n');
+  const out = text.split('    brokers: ${KAFKA_BROKERS:-localhost:9092}').join(block);
+  if (out.split('sasl:').length - 1 !== 3) throw new Error('expected three Kafka connections in the job file');
+  return out;
+}
+
+function leaks(exit: CliExit, secrets: string[]): string[] {
+  return secrets.filter((secret) => exit.stdout.includes(secret) || exit.stderr.includes(secret));
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test('security: SASL/PLAIN end to end, wrong password exits 1 clearly, the password never printed, metrics on loopback only', { timeout: 300_000 }, async (t) => {
+  if (!(await requireCluster(t))) return;
+  const run = await openFaultRun('sasl');
+  const started = Date.now();
+  const password = run.cluster.kafkaSaslPassword;
+  const wrongPassword = `wrong-${password}-x9`;
+  const secrets = [password, wrongPassword];
+  const runs: Array<{ what: string; exit: CliExit }> = [];
+  const notes: string[] = [];
+  try {
+    const input = await observationSlice(32);
+    await run.produce(input);
+    const plainJob = readFileSync(run.jobFile(JOB), 'utf8');
+    const jobFile = run.jobFile(JOB, withSasl, 'sasl.yaml');
+    const saslEnv = (pass: string, group: string) =>
+      run.env({ KAFKA_SASL_BROKERS: run.cluster.kafkaSaslBrokers.join(','), KAFKA_USERNAME: run.cluster.kafkaSaslUsername, KAFKA_PASSWORD: pass, FAULTS_GROUP: group });
+
+    // 1. The right password: end to end, exact.
+    const good = await runCli(['run', jobFile, '--until-end'], saslEnv(password, `faults-sasl-${run.id}`));
+    runs.push({ what: 'run, right password', exit: good });
+    const comparison = compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB]));
+    const counters = (await run.lastCheckpoint(JOB))?.counters;
+
+    // 2. A wrong password: a clear failure, exit 1.
+    const bad = await runCli(['run', jobFile, '--until-end', '--reset-state'], saslEnv(wrongPassword, `faults-sasl-bad-${run.id}`));
+    runs.push({ what: 'run, wrong password', exit: bad });
+    t.diagnostic(`wrong password: exit ${bad.code} after ${bad.durationMs} ms: ${bad.stderr.trim()}`);
+
+    // 3. Config errors around the secret, from lint and from run.
+    const broken: Array<{ what: string; edit: (text: string) => string }> = [
+      { what: 'password as a list', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', `password: [${password}]`) },
+      { what: 'password as a map', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', `password: { value: ${password} }`) },
+      { what: 'password key misspelled', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', `pasword: ${password}`) },
+      { what: 'password as a number', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', 'password: 918273645') },
+      { what: 'unknown mechanism, password from the environment', edit: (text) => text.replace('mechanism: plain', 'mechanism: plaintext') },
+      { what: 'sasl block with an extra field', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', 'password: ${KAFKA_PASSWORD}\n      token: ${KAFKA_PASSWORD}') },
+      { what: 'YAML syntax error: unclosed quote in the password', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', `password: "${password}`) },
+      { what: 'YAML syntax error on the password line', edit: (text) => text.replace('password: ${KAFKA_PASSWORD}', `password: ${password}: x`) },
+    ];
+    const configSecrets = [...secrets, '918273645'];
+    for (const [index, { what, edit }] of broken.entries()) {
+      const file = join(run.dir, `broken-${index}.yaml`);
+      writeFileSync(file, edit(withSasl(plainJob)));
+      const env = saslEnv(password, `faults-sasl-broken-${run.id}`);
+      const lint = await runCli(['lint', file], env);
+      runs.push({ what: `lint, ${what}`, exit: lint });
+      const tried = await runCli(['run', file, '--until-end'], env);
+      runs.push({ what: `run, ${what}`, exit: tried });
+      if (lint.code !== 2) notes.push(`lint of "${what}" exited ${lint.code}`);
+      if (tried.code !== 2) notes.push(`run of "${what}" exited ${tried.code}`);
+    }
+
+    // 4. The metrics endpoint, if this build has one: loopback only, no secrets on the page.
+    let metricsNote = '';
+    const help = await runCli(['run', '--help'], run.env());
+    if (!help.stdout.includes('--metrics-port')) {
+      metricsNote = 'metrics check skipped: this build has no --metrics-port';
+      t.diagnostic(metricsNote);
+    } else {
+      const port = await freePort();
+      const cli = startCli(['run', jobFile, '--metrics-port', String(port), '--checkpoint-interval', '1s'], saslEnv(password, `faults-sasl-metrics-${run.id}`));
+      if ((await cli.waitForStderr(/metrics at|kafka: joined group/)) === null) assert.fail(`the job did not start: ${(await cli.exited).stderr}`);
+      const loopback = await canConnect('127.0.0.1', port);
+      const external = Object.values(networkInterfaces())
+        .flat()
+        .filter((info): info is NonNullable<typeof info> => info !== undefined && !info.internal && info.family === 'IPv4')
+        .map((info) => info.address);
+      const reachableFrom = [];
+      for (const address of external) if (await canConnect(address, port)) reachableFrom.push(address);
+      const page = loopback ? await fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text()).catch((error: Error) => `fetch failed: ${error.message}`) : '';
+      cli.kill('SIGTERM');
+      const exit = await cli.exited;
+      runs.push({ what: 'run with --metrics-port', exit });
+      metricsNote =
+        `metrics on 127.0.0.1:${port}: ${loopback ? 'reachable' : 'NOT reachable'}; ` +
+        (external.length === 0 ? 'no non-loopback IPv4 address to probe' : `from ${external.join(', ')}: ${reachableFrom.length === 0 ? 'refused' : `REACHABLE from ${reachableFrom.join(', ')}`}`);
+      t.diagnostic(metricsNote);
+      assert.ok(loopback, metricsNote);
+      assert.deepEqual(reachableFrom, [], metricsNote);
+      assert.ok(!configSecrets.some((secret) => page.includes(secret)), 'the metrics page shows no password');
+      assert.match(page, /^# (HELP|TYPE) /m, `a Prometheus page: ${page.slice(0, 200)}`);
+    }
+
+    const leaked = runs.flatMap(({ what, exit }) => leaks(exit, configSecrets).map(() => what));
+    recordOutcome({
+      scenario: 'security basics',
+      job: JOB,
+      faultsInjected: 1 + broken.length,
+      faults: ['wrong SASL password', ...broken.map((b) => `config error: ${b.what}`)],
+      recordsIn: counters?.recordsIn ?? 0,
+      resultsExact: comparison.exact,
+      lost: comparison.lost,
+      duplicated: comparison.duplicated,
+      recoveryMs: null,
+      unaccounted: counters ? unaccountedOf(JOB, counters) : Number.NaN,
+      notes:
+        `SASL/PLAIN on ${run.cluster.kafkaSaslBrokers.join(',')}: exit ${good.code}, ${describeComparison(comparison)}; ` +
+        `wrong password: exit ${bad.code} in ${bad.durationMs} ms ("${bad.stderr.trim().split('\n')[0]}"); ` +
+        `${runs.length} runs checked, password ${leaked.length === 0 ? 'never printed' : `PRINTED by: ${leaked.join(', ')}`}; ${metricsNote}` +
+        (notes.length > 0 ? `; ${notes.join('; ')}` : ''),
+      durationMs: Date.now() - started,
+    });
+
+    assert.equal(good.code, 0, good.stderr);
+    assert.ok(comparison.exact, describeComparison(comparison));
+    assert.equal(counters && unaccountedOf(JOB, counters), 0);
+    assert.equal(bad.code, 1, `a wrong password is a runtime failure (exit 1): ${bad.stderr}`);
+    assert.match(bad.stderr, /auth|SASL/i, 'the message says authentication failed');
+    assert.doesNotMatch(bad.stderr, /\n\s+at |internal error/, 'no stack trace');
+    assert.deepEqual(leaked, [], 'the password appears in no output');
+    assert.deepEqual(notes, [], 'config errors exit 2');
+  } finally {
+    await run.close();
+  }
+});
