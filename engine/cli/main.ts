@@ -195,7 +195,9 @@ function reportError(error: unknown): number {
 /**
  * Crash tests kill the engine at exact points: TIDEFLOW_TEST_CRASH=<point>:<n>
  * (e.g. `after-batch:17`, `before-checkpoint-save:2`) sends SIGKILL to this
- * process the n-th time that point is reached. Never set outside tests.
+ * process when that point is reached with count n: the batch number of this
+ * process for `after-batch`, the checkpoint epoch (which continues across
+ * restarts) for the checkpoint points. Never set outside tests.
  */
 function crashInjectionFromEnvironment(): RunOptions['inject'] {
   const spec = process.env.TIDEFLOW_TEST_CRASH;

@@ -14,6 +14,7 @@
  *   const comparison = compareWithPlain('tides-lunar-day', input, await run.table('lunar_day'));
  *   await run.close();                                  // drops the keyspace and topics
  */
+import { createCassandraClient } from '../../engine/sinks/cassandra-schema';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,7 +138,8 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
   const topic = `tides-faults-${scenario}-${id}`;
   const keyspace = `tides_faults_${scenario.replace(/[^a-z0-9]/g, '_')}_${id}`;
   const dir = temporaryDirectory(`tideflow-faults-${scenario}-`);
-  const cassandra = new Client({ contactPoints: cluster.cassandraContactPoints, localDataCenter: cluster.cassandraLocalDc });
+  // The engine's client factory: its short reconnection backoff finds Cassandra again soon after an outage test restarts it.
+  const cassandra = createCassandraClient({ contactPoints: cluster.cassandraContactPoints, localDataCenter: cluster.cassandraLocalDc });
   await cassandra.connect();
   const kafka = new Kafka({ brokers: cluster.kafkaBrokers, clientId: `tideflow-faults-${scenario}`, logLevel: logLevel.NOTHING });
   const topics = new Set<string>([topic]);
