@@ -272,7 +272,9 @@ async function selectAll(client: Client, keyspace: string, table: string): Promi
       plain[key] =
         value instanceof Date
           ? value.toISOString()
-          : value !== null && typeof value === 'object' && 'toNumber' in value
+          : typeof value === 'bigint'
+            ? Number(value)
+            : value !== null && typeof value === 'object' && 'toNumber' in value
             ? (value as { toNumber(): number }).toNumber()
             : value;
     }
