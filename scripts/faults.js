@@ -31,7 +31,7 @@ const { RESULTS_FILE, readOutcomes, renderReport } = require(reportModule);
 // This run's outcomes only.
 fs.rmSync(RESULTS_FILE, { force: true });
 const started = Date.now();
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', path.relative(root, suite) + path.sep], { cwd: root, env, stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', '--test-force-exit', '--test-reporter=spec', path.relative(root, suite) + path.sep], { cwd: root, env, stdio: 'inherit' });
 const minutes = ((Date.now() - started) / 60000).toFixed(1);
 
 const outcomes = readOutcomes(RESULTS_FILE);

@@ -20,7 +20,7 @@ if (fs.existsSync(envFile)) {
 }
 const only = process.argv.slice(2);
 const targets = only.length > 0 ? only : ['dist/engine', 'dist/test'];
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...targets], {
+const result = spawnSync(process.execPath, ['--test', '--test-force-exit', '--test-reporter=spec', ...targets], {
   cwd: root,
   env,
   stdio: 'inherit',

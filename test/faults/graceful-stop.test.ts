@@ -48,7 +48,7 @@ test('graceful stop: SIGTERM mid-stream checkpoints, commits, exits 0 within 10 
 
     await Promise.all(
       JOBS.map((job) => {
-        const delay = Math.round(100 + random() * 300);
+        const delay = Math.round(random() * 150);
         return t.test(job, async () => {
           const group = `faults-stop-${job}-${run.id}`;
           const args = ['run', run.jobFile(job), '--until-end', '--batch-size', '250', '--checkpoint-interval', '200ms'];
@@ -56,6 +56,13 @@ test('graceful stop: SIGTERM mid-stream checkpoints, commits, exits 0 within 10 
           const first = startCli(args, env);
           const joinedAt = await first.waitForStderr(JOINED);
           if (joinedAt === null) assert.fail(`the job did not start: ${(await first.exited).stderr}`);
+          // Stop mid-stream, not before the first fetch: wait for the first checkpoint's group commit
+          // (records are flowing then), plus a random delay.
+          for (let waited = 0; waited < 20_000; waited += 50) {
+            const committedSoFar = Object.values(await run.committedOffsets(group)).reduce((sum, offset) => sum + offset, 0);
+            if (committedSoFar > 0) break;
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
           await new Promise((resolve) => setTimeout(resolve, delay));
           const stopMs = await terminate(first);
           const stopped = await first.exited;
