@@ -9,7 +9,7 @@ import { StateIncompatibleError } from '../../engine/errors';
 import { createCassandraClient, type CassandraConnection } from '../../engine/sinks/cassandra-schema';
 import { CassandraCheckpointStore, type CassandraCheckpointStoreOptions } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from '../../engine/state/checkpoint';
-import { clusterEnv, requireCluster } from '../support/cluster';
+import { clusterEnv, requireCluster, testCassandraClient } from '../support/cluster';
 
 const env = clusterEnv();
 const keyspace = `tideflow_test_${Date.now()}_ckpt`;
@@ -18,7 +18,7 @@ let admin: Client | null = null;
 
 async function adminClient(): Promise<Client> {
   if (!admin) {
-    admin = new Client({ contactPoints: env.cassandraContactPoints, localDataCenter: env.cassandraLocalDc });
+    admin = testCassandraClient();
     await admin.connect();
   }
   return admin;

@@ -16,7 +16,7 @@ import type { Row } from '../../engine/runtime/batch';
 import { CassandraSink } from '../../engine/sinks/cassandra-sink';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION } from '../../engine/state/checkpoint';
-import { clusterEnv, requireCluster } from '../support/cluster';
+import { clusterEnv, requireCluster, testCassandraClient } from '../support/cluster';
 
 const env = clusterEnv();
 const keyspace = `tideflow_test_${Date.now()}`;
@@ -25,7 +25,7 @@ let admin: Client | null = null;
 
 async function adminClient(): Promise<Client> {
   if (!admin) {
-    admin = new Client({ contactPoints: env.cassandraContactPoints, localDataCenter: env.cassandraLocalDc });
+    admin = testCassandraClient();
     await admin.connect();
   }
   return admin;

@@ -10,6 +10,7 @@
 // In CI (CI=true) an unreachable server is a failure, never a skip.
 import net from 'node:net';
 import type { TestContext } from 'node:test';
+import { Client, policies } from 'cassandra-driver';
 
 export interface ClusterEnv {
   /** PLAINTEXT brokers, host:port. */
@@ -149,4 +150,18 @@ export async function requireCluster(
   }
   t.skip(`test servers not reachable (${what}); run npm run cluster:up`);
   return false;
+}
+
+/**
+ * A Cassandra client for test assertions. Unlike the driver's default
+ * reconnection backoff (growing to minutes), it finds the server again within
+ * seconds after an outage test restarted it.
+ */
+export function testCassandraClient(): Client {
+  const { cassandraContactPoints, cassandraLocalDc } = clusterEnv();
+  return new Client({
+    contactPoints: cassandraContactPoints,
+    localDataCenter: cassandraLocalDc,
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(250, 5_000, false) },
+  });
 }
