@@ -3,32 +3,16 @@
 //   set -a; . .cluster/env; set +a; node --test dist/test/integration/cassandra-checkpoint.test.js
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, test, type TestContext } from 'node:test';
-import { Client } from 'cassandra-driver';
+import { test, type TestContext } from 'node:test';
 import { StateIncompatibleError } from '../../engine/errors';
 import { createCassandraClient, type CassandraConnection } from '../../engine/sinks/cassandra-schema';
 import { CassandraCheckpointStore, type CassandraCheckpointStoreOptions } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from '../../engine/state/checkpoint';
-import { clusterEnv, requireCluster, testCassandraClient } from '../support/cluster';
+import { clusterEnv, requireCluster, scratchKeyspace } from '../support/cluster';
 
 const env = clusterEnv();
-const keyspace = `tideflow_test_${Date.now()}_ckpt`;
+const { keyspace, adminClient } = scratchKeyspace('ckpt');
 const table = 'tideflow_checkpoints';
-let admin: Client | null = null;
-
-async function adminClient(): Promise<Client> {
-  if (!admin) {
-    admin = testCassandraClient();
-    await admin.connect();
-  }
-  return admin;
-}
-
-after(async () => {
-  if (!admin) return;
-  await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-  await admin.shutdown();
-});
 
 function openStore(t: TestContext, overrides: Partial<CassandraCheckpointStoreOptions> = {}): CassandraCheckpointStore {
   const store = new CassandraCheckpointStore({

@@ -7,35 +7,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { after, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { Client } from 'cassandra-driver';
 import type { CassandraSinkSpec } from '../../engine/config/job';
 import { ExternalError } from '../../engine/errors';
 import type { Row } from '../../engine/runtime/batch';
 import { CassandraSink } from '../../engine/sinks/cassandra-sink';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION } from '../../engine/state/checkpoint';
-import { clusterEnv, requireCluster, testCassandraClient } from '../support/cluster';
+import { clusterEnv, requireCluster, scratchKeyspace } from '../support/cluster';
 
 const env = clusterEnv();
-const keyspace = `tideflow_test_${Date.now()}`;
+const { keyspace, adminClient } = scratchKeyspace();
 const repositoryRoot = resolve(__dirname, '../../..');
-let admin: Client | null = null;
-
-async function adminClient(): Promise<Client> {
-  if (!admin) {
-    admin = testCassandraClient();
-    await admin.connect();
-  }
-  return admin;
-}
-
-after(async () => {
-  if (!admin) return;
-  await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-  await admin.shutdown();
-});
 
 function spec(table: string, overrides: Partial<CassandraSinkSpec> = {}): CassandraSinkSpec {
   return {

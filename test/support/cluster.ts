@@ -9,7 +9,7 @@
 //
 // In CI (CI=true) an unreachable server is a failure, never a skip.
 import net from 'node:net';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { Client, policies } from 'cassandra-driver';
 
 export interface ClusterEnv {
@@ -164,4 +164,28 @@ export function testCassandraClient(): Client {
     localDataCenter: cassandraLocalDc,
     policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(250, 5_000, false) },
   });
+}
+
+/**
+ * A throw-away keyspace for one test file: an admin client on demand, and the
+ * keyspace dropped (and the client shut down) after the file's tests.
+ */
+export function scratchKeyspace(suffix = ''): { keyspace: string; adminClient(): Promise<Client> } {
+  const keyspace = `tideflow_test_${Date.now()}${suffix ? `_${suffix}` : ''}`;
+  let admin: Client | null = null;
+  after(async () => {
+    if (!admin) return;
+    await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+    await admin.shutdown();
+  });
+  return {
+    keyspace,
+    adminClient: async () => {
+      if (!admin) {
+        admin = testCassandraClient();
+        await admin.connect();
+      }
+      return admin;
+    },
+  };
 }
