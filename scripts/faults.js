@@ -10,7 +10,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
-const env = { ...process.env, FAULTS_SIZE: process.env.FAULTS_SIZE || 'full' };
+// Running the fault suite on purpose includes the scenarios that stop and restart servers.
+const env = { ...process.env, FAULTS_SIZE: process.env.FAULTS_SIZE || 'full', TIDEFLOW_FAULTS_STOP_SERVERS: process.env.TIDEFLOW_FAULTS_STOP_SERVERS || '1' };
 // The cluster's addresses, as scripts/run-tests.js loads them.
 const envFile = path.join(root, '.cluster', 'env');
 if (fs.existsSync(envFile)) {
