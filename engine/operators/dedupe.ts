@@ -1,5 +1,5 @@
 import type { DedupeStepSpec } from '../config/job';
-import { selectRows, type RecordBatch } from '../runtime/batch';
+import { derivedBatch, selectRows, type RecordBatch } from '../runtime/batch';
 import type { Operator, OperatorContext } from '../runtime/operator';
 
 /**
@@ -75,7 +75,7 @@ export class DedupeOperator implements Operator {
   close(last: RecordBatch): RecordBatch {
     this.seen.clear();
     this.oldestSeen = Number.POSITIVE_INFINITY;
-    return { ...last, rows: [], watermarks: new Float64Array(0), offsets: new Float64Array(0) };
+    return derivedBatch(last, []);
   }
 
   /** Number of keys currently remembered (for metrics and memory benchmarks). */

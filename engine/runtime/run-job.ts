@@ -138,6 +138,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   } catch (error) {
     // Refused state or a failed start: close what is connected (the checkpoint store, sinks
     // opened so far), or their sockets keep the process alive after the error is reported.
+    // The first error is the one to report; failures while closing are dropped.
     await closeAll(parts);
     throw error;
   }
@@ -310,10 +311,8 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   } finally {
     options.signal?.removeEventListener('abort', stopWaiting);
     reportProgress(true);
-    for (const sink of sinks.values()) await sink.close();
-    await parts.decoder?.close?.();
-    await source.close();
-    await checkpoints.close();
+    const closeFailure = await closeAll(parts);
+    if (closeFailure !== undefined) throw closeFailure;
   }
 
   return {
@@ -327,12 +326,24 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   };
 }
 
-/** Closes every part after a failed start; the first error is the one to report, so later ones are dropped. */
-async function closeAll(parts: JobParts): Promise<void> {
-  for (const sink of parts.sinks.values()) await sink.close().catch(() => {});
-  await parts.decoder?.close?.().catch(() => {});
-  await parts.source.close().catch(() => {});
-  await parts.checkpoints.close().catch(() => {});
+/**
+ * Closes every part (sinks flush on close), even when one of them fails, so no
+ * connection keeps the process alive; returns the first failure, if any.
+ */
+async function closeAll(parts: JobParts): Promise<unknown> {
+  let failure: unknown = undefined;
+  const attempt = async (close: (() => Promise<void>) | undefined) => {
+    try {
+      await close?.();
+    } catch (error) {
+      failure ??= error;
+    }
+  };
+  for (const sink of parts.sinks.values()) await attempt(() => sink.close());
+  await attempt(parts.decoder?.close?.bind(parts.decoder));
+  await attempt(() => parts.source.close());
+  await attempt(() => parts.checkpoints.close());
+  return failure;
 }
 
 /** Decode (if needed), validate, and give every row the watermark in force when it arrived. */

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type * as avro from 'avsc';
 import type { FileFormat, FileSourceSpec } from '../config/job';
@@ -11,6 +10,7 @@ import type { CsvOptions } from '../codecs/csv';
 import { createCsvDecoder, hasUnclosedQuote } from '../codecs/csv';
 import type { LineDecoder } from '../codecs/decoded';
 import { createJsonlDecoder } from '../codecs/jsonl';
+import { formatFromPath as formatImpliedBy } from './file-source.spec';
 
 /**
  * A data file as a source: JSONL, CSV (NOAA layouts included) or an Avro
@@ -45,14 +45,6 @@ export interface FileSourceOptions {
   timeField?: string;
 }
 
-const EXTENSIONS: Record<string, FileFormat> = {
-  '.jsonl': 'jsonl',
-  '.ndjson': 'jsonl',
-  '.json': 'jsonl',
-  '.csv': 'csv',
-  '.avro': 'avro',
-};
-
 /**
  * The format a file name implies, or a UsageError that says how to choose.
  *
@@ -60,7 +52,8 @@ const EXTENSIONS: Record<string, FileFormat> = {
  *   formatFromPath('data/bundled/tides.avro'); // 'avro'
  */
 export function formatFromPath(filePath: string): FileFormat {
-  const format = EXTENSIONS[path.extname(filePath).toLowerCase()];
+  // One extension table, in the component's config spec (the validator uses it too).
+  const format = formatImpliedBy(filePath);
   if (format === undefined) {
     throw new UsageError(`cannot tell the format of ${filePath} from its extension: use .jsonl, .ndjson, .json, .csv or .avro, or set \`format\` in the file source`);
   }
