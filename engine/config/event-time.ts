@@ -7,16 +7,17 @@ import type { EventTimeSpec } from './job';
  * records may arrive before they count as late.
  *
  * @example
- * eventTime: { field: t, maxOutOfOrder: 30m, idleTimeout: 1m }
+ * eventTime: { field: t, maxOutOfOrder: 30m, idleTimeout: 1m, maxDrift: 1h }
  */
 
 export interface EventTimeConfig {
   field: string;
   maxOutOfOrder?: string;
   idleTimeout?: string;
+  maxDrift?: string;
 }
 
-const DEFAULTS = { maxOutOfOrder: '0s', idleTimeout: '1m' };
+const DEFAULTS = { maxOutOfOrder: '0s', idleTimeout: '1m', maxDrift: '1h' };
 
 export const schema: JsonSchema = {
   title: 'eventTime',
@@ -31,6 +32,10 @@ export const schema: JsonSchema = {
       default: DEFAULTS.idleTimeout,
       positive: true,
     }),
+    maxDrift: durationSchema(
+      'While a backlog is read, a partition whose event time runs more than this ahead of the watermark waits until the others catch up (keeps open windows and dedupe keys bounded).',
+      { default: DEFAULTS.maxDrift, positive: true, examples: ['1h'] },
+    ),
   },
 };
 
@@ -40,5 +45,6 @@ export function normalize(raw: EventTimeConfig): EventTimeSpec {
     field: raw.field,
     maxOutOfOrderMs: durationMs(raw.maxOutOfOrder ?? DEFAULTS.maxOutOfOrder),
     idleTimeoutMs: durationMs(raw.idleTimeout ?? DEFAULTS.idleTimeout),
+    maxDriftMs: durationMs(raw.maxDrift ?? DEFAULTS.maxDrift),
   };
 }

@@ -43,6 +43,8 @@ export interface EventTimeSpec {
   field: string;
   maxOutOfOrderMs: number;
   idleTimeoutMs: number;
+  /** Event-time alignment of partitions while catching up (see WatermarkTracker.partitionsAhead). */
+  maxDriftMs: number;
 }
 
 // ---------------------------------------------------------------- sources

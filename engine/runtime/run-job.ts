@@ -264,6 +264,8 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       input.next(batch);
       if (failure) throw failure;
       positions[raw.source.partition] = raw.source.toOffset;
+      // Event-time alignment: a partition racing ahead of the watermark waits (bounds open windows and dedupe keys on a backlog).
+      source.hold?.(tracker.partitionsAhead(job.eventTime.maxDriftMs, source.remaining?.() ?? {}));
       await drain();
       batchNumber++;
       await options.inject?.('after-batch', batchNumber);

@@ -50,3 +50,36 @@ test('finish() jumps to +infinity; snapshot/restore keeps per-partition maxima',
   assert.equal(out[0], 95);
   assert.equal(tracker.finish(), Infinity);
 });
+
+test('alignment: a partition more than maxDrift ahead of the watermark is held while a partition behind still has records to read', () => {
+  //  watermark 100 (held back by 'slow')
+  //  slow  ---100                 (500 records left)
+  //  mid   ------150              (within drift 60 of 100: read on)
+  //  fast  -----------------400   (300 > 100 + 60: held)
+  const tracker = new WatermarkTracker('t', 0, 60_000, () => 0);
+  tracker.assign('slow', rows(100), new Float64Array(1));
+  tracker.assign('mid', rows(150), new Float64Array(1));
+  tracker.assign('fast', rows(400), new Float64Array(1));
+  assert.equal(tracker.watermark, 100);
+  assert.deepEqual([...tracker.partitionsAhead(60, { slow: 500, mid: 10, fast: 10 })], ['fast']);
+  // Exactly at the limit is not ahead.
+  assert.deepEqual([...tracker.partitionsAhead(300, { slow: 500 })], []);
+  // 'slow' overtakes: now 'mid' holds the watermark (150) and both others wait for it.
+  tracker.assign('slow', rows(420), new Float64Array(1));
+  assert.equal(tracker.watermark, 150);
+  assert.deepEqual([...tracker.partitionsAhead(60, { slow: 400, mid: 10, fast: 10 })], ['slow', 'fast']);
+});
+
+test('alignment never stalls a stream: nothing is held when the partitions behind have nothing left to read', () => {
+  const tracker = new WatermarkTracker('t', 10, 60_000, () => 0);
+  tracker.assign('slow', rows(100), new Float64Array(1));
+  tracker.assign('fast', rows(1000), new Float64Array(1));
+  // Caught up (live stream) or at the end of a bounded run: 'fast' must go on.
+  assert.deepEqual([...tracker.partitionsAhead(60, { slow: 0, fast: 50 })], []);
+  assert.deepEqual([...tracker.partitionsAhead(60, { fast: 50 })], []);
+  // A partition not read yet but with records waiting counts as behind.
+  assert.deepEqual([...tracker.partitionsAhead(60, { slow: 0, fast: 50, unseen: 7 })], ['fast']);
+  // Before any watermark exists nothing is held.
+  const fresh = new WatermarkTracker('t', 10, 60_000, () => 0);
+  assert.deepEqual([...fresh.partitionsAhead(60, { a: 5 })], []);
+});

@@ -83,6 +83,44 @@ export class WatermarkTracker {
     return this.current;
   }
 
+  /**
+   * Event-time alignment: the partitions to stop reading for now because
+   * their own watermark (max event time - maxOutOfOrder) runs more than
+   * `maxDriftMs` ahead of the job watermark.
+   *
+   * Replaying a backlog, Kafka hands out partitions by bytes, not by event
+   * time: a partition with fewer stations races days ahead, and every open
+   * window and dedupe key of its stations waits in memory for the slowest
+   * partition. Holding the runaway until the others catch up bounds that
+   * state by the drift instead of by the backlog.
+   *
+   * Only while a partition that is not ahead still has records to read
+   * (`remaining`, from the source): a partition that is merely quiet (a live
+   * stream that caught up, or the end of a bounded run) must never stall the
+   * others, so then nothing is held.
+   *
+   *   watermark            W
+   *   partition 0      ----|-----------max0            (holds W back, 5,000 waiting)
+   *   partition 1      ----|---------------------max1  (more than maxDrift past W: held)
+   */
+  partitionsAhead(maxDriftMs: number, remaining: Readonly<Record<string, number>>): Set<string> {
+    const ahead = new Set<string>();
+    if (!Number.isFinite(this.current)) return ahead;
+    const limit = this.current + maxDriftMs;
+    let behindWaiting = false;
+    for (const [partition, left] of Object.entries(remaining)) {
+      if (!(left > 0)) continue;
+      const max = this.maxEventTime.get(partition);
+      // A partition not read yet may hold anything: it counts as behind.
+      if (max === undefined || max - this.maxOutOfOrderMs <= limit) behindWaiting = true;
+    }
+    if (!behindWaiting) return ahead;
+    for (const [partition, max] of this.maxEventTime) {
+      if (max - this.maxOutOfOrderMs > limit) ahead.add(partition);
+    }
+    return ahead;
+  }
+
   /** End of a finite input: everything is complete. */
   finish(): number {
     this.current = Number.POSITIVE_INFINITY;

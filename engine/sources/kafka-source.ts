@@ -28,7 +28,7 @@ import type { Positions, Source } from './source';
 
 /** Records per RawBatch unless the spec says (`maxBatchRecords`); bigger kafkajs batches are split (Avro decode and operators run per chunk). */
 export const MAX_CHUNK = 5000;
-/** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 30 s). */
+/** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 10 s). */
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
 
 /** `tides.observations/3`: the partition id in positions and batches. */
@@ -309,6 +309,20 @@ export class PartitionTracker {
     return true;
   }
 
+  /**
+   * Records this run still wants per partition: up to the end offset in a
+   * bounded run, else up to the last high watermark seen. Partitions whose
+   * high watermark was never seen are absent (nothing is known about them).
+   */
+  remaining(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [partition, next] of this.next) {
+      const until = this.end !== null ? (this.end.get(partition) ?? next) : this.high.get(partition);
+      if (until !== undefined) out[partitionKey(this.topic, partition)] = Math.max(0, until - next);
+    }
+    return out;
+  }
+
   /** Records behind the high watermark per partition, for partitions with a known position. */
   lag(): Record<string, number> {
     const lag: Record<string, number> = {};
@@ -373,6 +387,11 @@ export class KafkaSource implements Source {
   private readonly stopping = new AbortController();
   private queue: Rendezvous<RawBatch> | null = null;
   private consumer: Consumer | null = null;
+  /** Partitions held back for event-time alignment (see `hold`). */
+  private held = new Set<number>();
+  /** Held partitions paused in the consumer (a chunk of a held one is never offered, paused or not). */
+  private readonly paused = new Set<number>();
+  private heldTimes = 0;
   private admin: Admin | null = null;
   private closed: Promise<void> | null = null;
   /**
@@ -430,6 +449,46 @@ export class KafkaSource implements Source {
 
   lag(): Record<string, number> {
     return this.tracker.lag();
+  }
+
+  remaining(): Record<string, number> {
+    return this.tracker.remaining();
+  }
+
+  /**
+   * Event-time alignment (the runtime decides which): held partitions are
+   * paused in the consumer, and a chunk of a held partition that was already
+   * fetched is not offered (its offsets stay unresolved, so kafkajs fetches
+   * it again after `resume`).
+   */
+  hold(partitions: ReadonlySet<string>): void {
+    const wanted = new Set<number>();
+    for (const key of partitions) {
+      const partition = parsePartitionKey(this.spec.topic, key);
+      if (partition !== undefined) wanted.add(partition);
+    }
+    for (const partition of wanted) if (!this.held.has(partition)) this.heldTimes++;
+    this.held = wanted;
+    this.syncPauses();
+  }
+
+  /** Pause held partitions in the consumer and resume released ones (once it runs). */
+  private syncPauses(): void {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const pause = [...this.held].filter((partition) => !this.paused.has(partition));
+    // A bounded run's finished partitions stay paused.
+    const resume = [...this.paused].filter((partition) => !this.held.has(partition));
+    for (const partition of pause) this.paused.add(partition);
+    for (const partition of resume) this.paused.delete(partition);
+    const toResume = resume.filter((partition) => !this.tracker.partitionDone(partition));
+    if (pause.length > 0) consumer.pause([{ topic: this.spec.topic, partitions: pause }]);
+    if (toResume.length > 0) consumer.resume([{ topic: this.spec.topic, partitions: toResume }]);
+  }
+
+  /** How often a partition was held back for event-time alignment (progress and tests). */
+  get holds(): number {
+    return this.heldTimes;
   }
 
   close(): Promise<void> {
@@ -494,7 +553,10 @@ export class KafkaSource implements Source {
 
     const consumer = this.kafka.consumer({
       groupId: this.spec.group,
-      sessionTimeout: 30_000,
+      // A member killed without leaving keeps its partitions until this expires, so it is
+      // what a restart after a crash waits: 10 s (kafkajs' default 30 s measured 30 s of
+      // recovery). Heartbeats go out every 3 s even while the runtime works on a chunk.
+      sessionTimeout: 10_000,
       heartbeatInterval: 3000,
       // Short polls when idle so a graceful stop is not held up by a long fetch.
       maxWaitTimeInMs: 500,
@@ -529,6 +591,7 @@ export class KafkaSource implements Source {
           partitionsConsumedConcurrently: 1,
           eachBatch: (payload) => this.eachBatch(payload),
         });
+        this.syncPauses();
       } catch (error) {
         throw toExternalError(error, `cannot start consuming ${topic}`);
       }
@@ -558,7 +621,7 @@ export class KafkaSource implements Source {
     if (from > 0) resolveOffset(messages[from - 1].offset);
     const chunk = this.spec.maxBatchRecords ?? MAX_CHUNK;
     for (let start = from; start < to; start += chunk) {
-      if (!isRunning() || isStale() || queue.isClosed) return;
+      if (!isRunning() || isStale() || queue.isClosed || this.held.has(partition)) return;
       const stop = Math.min(start + chunk, to);
       const raw = this.rawBatch(partition, messages, offsets, start, stop);
       const finished = await this.handOver(queue, raw, heartbeat, isRunning, isStale);

@@ -20,5 +20,17 @@ export interface Source {
   commit?(positions: Positions): Promise<void>;
   /** Records not yet read, per partition, when the source can tell (consumer lag). */
   lag?(): Record<string, number>;
+  /**
+   * Records this run still expects to read, per partition, where known
+   * (a bounded run: up to its end offsets). Partitions it cannot tell about
+   * are absent.
+   */
+  remaining?(): Record<string, number>;
+  /**
+   * Event-time alignment: stop fetching these partitions until a later call
+   * leaves them out (the runtime calls this after every batch). A source
+   * without it reads its partitions in whatever order it likes.
+   */
+  hold?(partitions: ReadonlySet<string>): void;
   close(): Promise<void>;
 }
