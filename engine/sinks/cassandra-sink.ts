@@ -6,6 +6,7 @@ import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
 import {
   ColumnValueError,
   createCassandraClient,
+  awaitTableReady,
   createKeyspaceCql,
   createTableCql,
   describeCassandraError,
@@ -296,6 +297,7 @@ export class CassandraSink implements Sink {
     }
     try {
       await this.withRetry('create table', () => this.requireClient().execute(cql));
+      await this.withRetry('wait for the table', () => awaitTableReady(this.requireClient(), this.spec.keyspace, this.spec.table));
     } catch (error) {
       throw this.fail(this.nonRetriable(error));
     }

@@ -6,6 +6,7 @@ import { ExternalError, StateIncompatibleError } from '../errors';
 import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
 import {
   createCassandraClient,
+  awaitTableReady,
   createKeyspaceCql,
   describeCassandraError,
   isRetriableCassandraError,
@@ -211,6 +212,7 @@ export class CassandraCheckpointStore implements CheckpointStore {
       client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?', [keyspace, table]),
     );
     if (tables.rows.length === 0) await this.run('create table', () => client.execute(checkpointTableCql(keyspace, table)));
+    await this.run('wait for the table', () => awaitTableReady(client, keyspace, table));
     return client;
   }
 

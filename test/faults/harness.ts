@@ -110,8 +110,9 @@ export interface FaultRun {
   /** A result table of this run's keyspace as JSON-like rows (timestamps ISO, bigint as number). */
   table(table: string): Promise<Array<Record<string, unknown>>>;
   /**
-   * Creates the keyspace and the checkpoint table before jobs start side by side: jobs that
-   * create them at the same instant can fail (see the crash scenario's notes).
+   * Creates the keyspace and the checkpoint table before jobs start side by side, so the
+   * scenarios measure their fault, not table creation (jobs racing to create it work too:
+   * test/integration/cassandra-checkpoint.test.ts).
    */
   prepareKeyspace(): Promise<void>;
   /** A job's last checkpoint: its epoch and counters (restored counters + the rest = the whole input). */

@@ -141,3 +141,20 @@ test('clear deletes one job and leaves others alone', async (t) => {
   await store.save(checkpoint('drop', 1));
   assert.equal((await openStore(t).load('drop'))?.epoch, 1);
 });
+
+test('four jobs starting at once on a fresh keyspace all create, save and load (no "table does not exist")', async (t) => {
+  if (!(await requireCluster(t))) return;
+  const fresh = `${keyspace}_race${Date.now() % 100_000}`;
+  t.after(async () => (await adminClient()).execute(`DROP KEYSPACE IF EXISTS ${fresh}`).catch(() => {}));
+  const stores = Array.from({ length: 4 }, () => openStore(t, { keyspace: fresh }));
+  const loaded = await Promise.all(
+    stores.map(async (store, i) => {
+      await store.save(checkpoint(`race-${i}`, 1));
+      return store.load(`race-${i}`);
+    }),
+  );
+  assert.deepEqual(
+    loaded.map((c) => c?.job),
+    ['race-0', 'race-1', 'race-2', 'race-3'],
+  );
+});
