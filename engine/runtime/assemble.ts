@@ -65,8 +65,11 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
         ? { kind: 'console', console: { format: 'table' } }
         : output === '-'
           ? { kind: 'console', console: { format: 'jsonl' } }
-          : { kind: 'jsonl', jsonl: { path: output } };
-    const base = output === 'console' || output === '-' ? join('.tideflow', 'output', job.job) : output.replace(/\.jsonl$/i, '');
+          : output === 'null'
+            ? { kind: 'null' }
+            : { kind: 'jsonl', jsonl: { path: output } };
+    // Results discarded ('null', for timing a job) or shown: dead letters and late records still land in files.
+    const base = output === 'console' || output === '-' || output === 'null' ? join('.tideflow', 'output', job.job) : output.replace(/\.jsonl$/i, '');
     result = {
       ...result,
       sink,
