@@ -19,6 +19,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { Transform } from 'node:stream';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -251,21 +252,33 @@ export function megabytes(bytes: number): number {
  * refused/reset exactly as if the server were down; `start()` opens the
  * same port again.
  *
+ * With `bytesPerSecond` it is also a deliberately slow link: what clients
+ * send is held back so that, over all connections together, at most that
+ * many bytes per second reach the server (answers pass unthrottled). A
+ * client that writes faster sees TCP backpressure, as from an overloaded
+ * server.
+ *
  * @example
  *   const proxy = new TcpProxy('127.0.0.1', 8181);
  *   await proxy.start();                      // proxy.port: where clients connect
  *   await proxy.stop();                       // outage
+ *   new TcpProxy('127.0.0.1', 9042, { bytesPerSecond: 512 * 1024 });   // a slow Cassandra
  */
 export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private listenPort = 0;
+  /** When the throttled link is free again (ms since the epoch). */
+  private linkFreeAt = 0;
   /** Connections accepted while up (refused ones never reach us). */
   connections = 0;
+  /** Bytes passed from clients to the server. */
+  bytesUp = 0;
 
   constructor(
     private readonly targetHost: string,
     private readonly targetPort: number,
+    private readonly options: { bytesPerSecond?: number } = {},
   ) {}
 
   get port(): number {
@@ -292,7 +305,7 @@ export class TcpProxy {
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
+      client.pipe(this.throttle()).pipe(upstream);
       upstream.pipe(client);
     });
     await new Promise<void>((resolve, reject) => {
@@ -301,6 +314,22 @@ export class TcpProxy {
     });
     this.listenPort = (server.address() as net.AddressInfo).port;
     this.server = server;
+  }
+
+  /** Counts the bytes a client sends and, with a rate, delays each chunk until the shared link has room for it. */
+  private throttle(): Transform {
+    const rate = this.options.bytesPerSecond;
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        this.bytesUp += chunk.length;
+        if (!rate) return done(null, chunk);
+        const now = Date.now();
+        const start = Math.max(now, this.linkFreeAt);
+        this.linkFreeAt = start + (chunk.length * 1000) / rate;
+        // Not before the chunk's share of the link has passed: one big chunk cannot jump the queue.
+        setTimeout(() => done(null, chunk), this.linkFreeAt - now);
+      },
+    });
   }
 
   /** Refuses new connections and resets open ones. */
