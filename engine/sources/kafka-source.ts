@@ -30,6 +30,8 @@ import type { Positions, Source } from './source';
 export const MAX_CHUNK = 5000;
 /** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 10 s). */
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
+/** Event-time alignment never stalls a stream: held partitions are released when no batch arrived for this long. */
+const HOLD_RELEASE_MS = 5000;
 
 /** `tides.observations/3`: the partition id in positions and batches. */
 export function partitionKey(topic: string, partition: number): string {
@@ -392,6 +394,8 @@ export class KafkaSource implements Source {
   /** Held partitions paused in the consumer. */
   private readonly paused = new Set<number>();
   private heldTimes = 0;
+  private holdRelease: NodeJS.Timeout | null = null;
+  private safetyReleases = 0;
   private admin: Admin | null = null;
   private closed: Promise<void> | null = null;
   /**
@@ -471,6 +475,21 @@ export class KafkaSource implements Source {
     for (const partition of wanted) if (!this.held.has(partition)) this.heldTimes++;
     this.held = wanted;
     this.syncPauses();
+    // Called after every batch: the release fires only if the stream went quiet while partitions were held.
+    if (this.holdRelease) clearTimeout(this.holdRelease);
+    this.holdRelease = null;
+    if (wanted.size > 0) {
+      this.holdRelease = setTimeout(() => {
+        this.holdRelease = null;
+        if (this.held.size === 0) return;
+        if (this.safetyReleases++ === 0) {
+          this.log(`kafka: no records for ${HOLD_RELEASE_MS / 1000} s while partitions ${[...this.held].join(',')} waited for event-time alignment; reading them again`);
+        }
+        this.held = new Set();
+        this.syncPauses();
+      }, HOLD_RELEASE_MS);
+      this.holdRelease.unref();
+    }
   }
 
   /** Pause held partitions in the consumer and resume released ones (once it runs). */
@@ -478,16 +497,21 @@ export class KafkaSource implements Source {
     const consumer = this.consumer;
     if (!consumer) return;
     const pause = [...this.held].filter((partition) => !this.paused.has(partition));
-    // A bounded run's finished partitions stay paused.
     const resume = [...this.paused].filter((partition) => !this.held.has(partition));
+    // A bounded run's finished partitions stay paused.
+    const toResume = resume.filter((partition) => !this.tracker.partitionDone(partition));
+    try {
+      if (pause.length > 0) consumer.pause([{ topic: this.spec.topic, partitions: pause }]);
+      if (toResume.length > 0) consumer.resume([{ topic: this.spec.topic, partitions: toResume }]);
+    } catch {
+      // kafkajs has no consumer group yet (still connecting): the next join applies the holds.
+      return;
+    }
     for (const partition of pause) this.paused.add(partition);
     for (const partition of resume) this.paused.delete(partition);
-    const toResume = resume.filter((partition) => !this.tracker.partitionDone(partition));
-    if (pause.length > 0) consumer.pause([{ topic: this.spec.topic, partitions: pause }]);
-    if (toResume.length > 0) consumer.resume([{ topic: this.spec.topic, partitions: toResume }]);
   }
 
-  /** How often a partition was held back for event-time alignment (progress and tests). */
+  /** How often a partition was held back for event-time alignment (tests, diagnostics). */
   get holds(): number {
     return this.heldTimes;
   }
@@ -499,6 +523,7 @@ export class KafkaSource implements Source {
 
   private async shutdown(): Promise<void> {
     this.stopping.abort();
+    if (this.holdRelease) clearTimeout(this.holdRelease);
     // Release a waiting eachBatch first: kafkajs' disconnect waits for it to return.
     this.queue?.close();
     const consumer = this.consumer;
@@ -572,6 +597,12 @@ export class KafkaSource implements Source {
         const next = this.tracker.nextOffset(partition);
         if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
       }
+      // A consumer restarted after a crash has forgotten its pauses: start from
+      // "everything resumed" (a bounded run's finished partitions excepted), then pause the held ones.
+      this.paused.clear();
+      const free = assigned.filter((partition) => !this.held.has(partition) && !this.tracker.partitionDone(partition));
+      if (free.length > 0) consumer.resume([{ topic, partitions: free }]);
+      this.syncPauses();
       this.log(`kafka: joined group ${this.spec.group}, partitions ${assigned.join(',') || 'none'} of ${topic}`);
     });
     consumer.on(consumer.events.CRASH, (event) => {

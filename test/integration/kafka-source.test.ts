@@ -457,6 +457,36 @@ test('alignment: a held partition is not fetched until released, and then every 
   t.diagnostic(`${held}: ${whileHeld} of ${heldTotal} records arrived while held (already fetched); ${batches} batches in all`);
 });
 
+test('alignment never stalls a stream: partitions held while nothing else arrives are released after 5 s', async (t) => {
+  if (!(await cluster(t))) return;
+  const topic = `tideflow-test-hold-release-${run}`;
+  const rows = observations(60_000);
+  await produceRows(topic, rows);
+  const source = new KafkaSource(sourceSpec(topic, { maxBatchRecords: 2000 }));
+  let records = 0;
+  let heldAt = 0;
+  let gapMs = 0;
+  let last = Date.now();
+  try {
+    for await (const batch of source.batches({})) {
+      if (batch.offsets.length === 0) continue;
+      gapMs = Math.max(gapMs, Date.now() - last);
+      last = Date.now();
+      records += batch.offsets.length;
+      // A runtime that holds every partition once and never again (what a bug would look like).
+      if (heldAt === 0) {
+        heldAt = Date.now();
+        source.hold(new Set([0, 1, 2].map((p) => `${topic}/${p}`)));
+      }
+    }
+  } finally {
+    await source.close();
+  }
+  assert.equal(records, rows.length, 'every record arrives');
+  assert.ok(gapMs >= 4000, `the hold was in force for a while (longest gap ${gapMs} ms)`);
+  t.diagnostic(`longest gap between batches ${gapMs} ms`);
+});
+
 test('rebalance: a second member joins and leaves; every record is delivered exactly once', async (t) => {
   if (!(await cluster(t))) return;
   const topic = `tideflow-test-rebalance-${run}`;
