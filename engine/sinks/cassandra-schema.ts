@@ -129,8 +129,8 @@ export function qualifiedName(keyspace: string, table: string): string {
  * Waits until `keyspace.table` answers queries on this client. Two jobs
  * starting side by side on a fresh keyspace both create it (IF NOT EXISTS),
  * and for a moment afterwards the node can still answer one of them "table
- * ... does not exist" (measured: 1 job in 4, every time, on the local
- * 5.0 node); a prepared statement or read then would fail the job. Other
+ * ... does not exist" or "Unknown CF" (measured: 1 job in 4, every time,
+ * on the local 5.0 node); a prepared statement or read then would fail the job. Other
  * errors are left to the caller's retry handling.
  */
 export async function awaitTableReady(client: Client, keyspace: string, table: string, timeoutMs = 30_000): Promise<void> {
@@ -140,7 +140,8 @@ export async function awaitTableReady(client: Client, keyspace: string, table: s
       await client.execute(`SELECT * FROM ${qualifiedName(keyspace, table)} LIMIT 1`);
       return;
     } catch (error) {
-      const missing = error instanceof driverErrors.ResponseError && /does not exist|unconfigured table/i.test(error.message);
+      // Two CREATEs at once can also leave two table ids for a moment: "Unknown CF <id>" until the schema settles.
+      const missing = error instanceof driverErrors.ResponseError && /does not exist|unconfigured table|unknown cf|unknown table/i.test(error.message);
       if (!missing || Date.now() + delay > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
