@@ -34,6 +34,7 @@ import { encodeConfluent } from '../../engine/codecs/confluent-avro';
 import { SchemaRegistry } from '../../engine/codecs/registry';
 import { requireCluster } from '../support/cluster';
 import {
+  assertExactRun,
   compareWithPlain,
   describeComparison,
   faultsSize,
@@ -275,12 +276,7 @@ test('backlog: millions of records waiting, a slow results store; memory stays b
           `${seconds.toFixed(1)} s, ${megabytes(w.proxy.bytesUp)} MB through the link`,
       );
       assert.equal(exit.code, 0, `${w.job} failed:\n${tailOf(exit.stderr)}`);
-      assert.ok(comparison.exact, `${w.job}: ${describeComparison(comparison)}`);
-      assert.ok(counters, `${w.job} left a checkpoint`);
-      assert.equal(counters.recordsIn, input.length, `${w.job}: every record read exactly once`);
-      assert.equal(counters.deadLetters, 0, `${w.job}: dead letters`);
-      assert.equal(counters.late, 0, `${w.job}: late records`);
-      assert.equal(unaccounted, 0, `${w.job}: accounting ${JSON.stringify(counters)}`);
+      assertExactRun(w.job, comparison, counters, input.length);
       assert.ok(w.rss.peakBytes < RSS_BOUND_BYTES, `${w.job}: peak RSS ${megabytes(w.rss.peakBytes)} MB >= ${megabytes(RSS_BOUND_BYTES)} MB`);
       // Only a backlog test if the records really waited in Kafka (not in the engine) for most of the run.
       assert.ok(medianWaiting >= input.length / 5, `${w.job}: a median of ${medianWaiting} records waited in Kafka; the backlog was not exercised`);

@@ -14,6 +14,7 @@
  *   const comparison = compareWithPlain('tides-lunar-day', input, await run.table('lunar_day'));
  *   await run.close();                                  // drops the keyspace and topics
  */
+import assert from 'node:assert/strict';
 import { createCassandraClient } from '../../engine/sinks/cassandra-schema';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -480,6 +481,20 @@ export function describeComparison(comparison: Comparison): string {
     `${comparison.actualRows}/${comparison.expectedRows} rows, ${comparison.lost} lost, ${comparison.duplicated} duplicated, ${comparison.differing} differing` +
     (comparison.examples.length > 0 ? `: ${comparison.examples.join(' | ')}` : '')
   );
+}
+
+/**
+ * How a scenario without bad input ends: results equal the plain computation,
+ * the last checkpoint counted every input record once, nothing went to dead
+ * letters or late, and the books balance.
+ */
+export function assertExactRun(job: JobName, comparison: Comparison, counters: RunCounters | undefined, recordsIn: number): void {
+  assert.ok(comparison.exact, `${job}: ${describeComparison(comparison)}`);
+  assert.ok(counters, `${job} left a checkpoint`);
+  assert.equal(counters.recordsIn, recordsIn, `${job}: every record read exactly once`);
+  assert.equal(counters.deadLetters, 0, `${job}: dead letters`);
+  assert.equal(counters.late, 0, `${job}: late records`);
+  assert.equal(unaccountedOf(job, counters), 0, `${job}: accounting ${JSON.stringify(counters)}`);
 }
 
 /** `unaccounted()` of a job's counters: 0 when every input record is in exactly one bucket. */

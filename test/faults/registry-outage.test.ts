@@ -30,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { clusterEnv, requireCluster } from '../support/cluster';
 import {
+  assertExactRun,
   compareWithPlain,
   describeComparison,
   faultsSize,
@@ -208,12 +209,7 @@ test('registry outage: at start-up and mid-stream with a new schema id; records 
       assert.deepEqual(pastB1.filter((p) => p.startsWith(`${w.job} `)), [], `${w.job}: committed past a record whose schema id it could not have fetched`);
       assert.ok(advancedPastA.has(w.job), `${w.job}: records with the cached schema id did not flow while the registry was down`);
       assert.equal(deadLetters[i].length, 0, `${w.job}: dead letters: ${deadLetters[i].map((m) => m.value?.toString().slice(0, 200)).join(' | ')}`);
-      assert.ok(comparison.exact, `${w.job}: ${describeComparison(comparison)}`);
-      assert.ok(counters, `${w.job} left a checkpoint`);
-      assert.equal(counters.recordsIn, input.length, `${w.job}: every record read exactly once`);
-      assert.equal(counters.deadLetters, 0, `${w.job}: dead letters`);
-      assert.equal(counters.late, 0, `${w.job}: late records`);
-      assert.equal(unaccounted, 0, `${w.job}: accounting ${JSON.stringify(counters)}`);
+      assertExactRun(w.job, comparison, counters, input.length);
       assert.ok(w.rss.peakBytes < RSS_BOUND_BYTES, `${w.job}: peak RSS ${megabytes(w.rss.peakBytes)} MB`);
     }
   } finally {

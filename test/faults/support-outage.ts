@@ -20,6 +20,7 @@ import type { TestContext } from 'node:test';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { probeCluster, type ClusterServer } from '../support/cluster';
 import {
+  assertExactRun,
   compareWithPlain,
   describeComparison,
   openFaultRun,
@@ -248,12 +249,7 @@ export async function streamOutage(t: TestContext, cluster: OutageCluster, optio
       assert.equal(drains[i].code, 0, `${w.job}: the draining run failed:\n${tailOf(drains[i].stderr)}`);
       assert.deepEqual(w.violations, [], `${w.job}: group offsets ran ahead of the checkpoint`);
       assert.deepEqual(w.movedDuringOutage, [], `${w.job}: offsets were committed while Cassandra (results and checkpoints) was down`);
-      assert.ok(comparison.exact, `${w.job}: ${describeComparison(comparison)}`);
-      assert.ok(counters, `${w.job} left a checkpoint`);
-      assert.equal(counters.recordsIn, messages.length, `${w.job}: every record read exactly once`);
-      assert.equal(counters.deadLetters, 0, `${w.job}: dead letters`);
-      assert.equal(counters.late, 0, `${w.job}: late records`);
-      assert.equal(unaccounted, 0, `${w.job}: accounting ${JSON.stringify(counters)}`);
+      assertExactRun(w.job, comparison, counters, messages.length);
       assert.deepEqual(aheadOf(new Map([...committed].filter(([, o]) => o >= 0)), positions), [], `${w.job}: final group offsets past the checkpoint`);
       assert.ok(peak < RSS_BOUND_BYTES, `${w.job}: peak RSS ${megabytes(peak)} MB >= ${megabytes(RSS_BOUND_BYTES)} MB`);
     }
