@@ -95,6 +95,13 @@ export const DEAD_LETTERS = 'dead-letters';
 export const LATE = 'late';
 
 /**
+ * Event-time alignment engages only on a real backlog: a partition holding the
+ * watermark back must have at least this many records left to read. Live
+ * streams (a few batches behind at most) are read exactly as they arrive.
+ */
+const ALIGN_MIN_BACKLOG = 50_000;
+
+/**
  * Runs a job to the end of its input (or until stopped).
  *
  * Per batch: decode -> validate -> assign watermarks -> operators (synchronous,
@@ -265,7 +272,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       if (failure) throw failure;
       positions[raw.source.partition] = raw.source.toOffset;
       // Event-time alignment: a partition racing ahead of the watermark waits (bounds open windows and dedupe keys on a backlog).
-      source.hold?.(tracker.partitionsAhead(job.eventTime.maxDriftMs, source.remaining?.() ?? {}));
+      source.hold?.(tracker.partitionsAhead(job.eventTime.maxDriftMs, source.remaining?.() ?? {}, ALIGN_MIN_BACKLOG));
       await drain();
       batchNumber++;
       await options.inject?.('after-batch', batchNumber);

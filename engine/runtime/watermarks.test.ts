@@ -79,6 +79,9 @@ test('alignment never stalls a stream: nothing is held when the partitions behin
   assert.deepEqual([...tracker.partitionsAhead(60, { fast: 50 })], []);
   // A partition not read yet but with records waiting counts as behind.
   assert.deepEqual([...tracker.partitionsAhead(60, { slow: 0, fast: 50, unseen: 7 })], ['fast']);
+  // A backlog-only threshold: 7 records left is a live stream, not a backlog.
+  assert.deepEqual([...tracker.partitionsAhead(60, { slow: 7, fast: 50 }, 1000)], []);
+  assert.deepEqual([...tracker.partitionsAhead(60, { slow: 7000, fast: 50 }, 1000)], ['fast']);
   // Before any watermark exists nothing is held.
   const fresh = new WatermarkTracker('t', 10, 60_000, () => 0);
   assert.deepEqual([...fresh.partitionsAhead(60, { a: 5 })], []);

@@ -97,19 +97,20 @@ export class WatermarkTracker {
    * Only while a partition that is not ahead still has records to read
    * (`remaining`, from the source): a partition that is merely quiet (a live
    * stream that caught up, or the end of a bounded run) must never stall the
-   * others, so then nothing is held.
+   * others, so then nothing is held. `minWaiting` makes it a backlog-only
+   * measure: behind partitions must have at least that many records left.
    *
    *   watermark            W
    *   partition 0      ----|-----------max0            (holds W back, 5,000 waiting)
    *   partition 1      ----|---------------------max1  (more than maxDrift past W: held)
    */
-  partitionsAhead(maxDriftMs: number, remaining: Readonly<Record<string, number>>): Set<string> {
+  partitionsAhead(maxDriftMs: number, remaining: Readonly<Record<string, number>>, minWaiting = 1): Set<string> {
     const ahead = new Set<string>();
     if (!Number.isFinite(this.current)) return ahead;
     const limit = this.current + maxDriftMs;
     let behindWaiting = false;
     for (const [partition, left] of Object.entries(remaining)) {
-      if (!(left > 0)) continue;
+      if (!(left >= minWaiting)) continue;
       const max = this.maxEventTime.get(partition);
       // A partition not read yet may hold anything: it counts as behind.
       if (max === undefined || max - this.maxOutOfOrderMs <= limit) behindWaiting = true;

@@ -28,7 +28,7 @@ import type { Positions, Source } from './source';
 
 /** Records per RawBatch unless the spec says (`maxBatchRecords`); bigger kafkajs batches are split (Avro decode and operators run per chunk). */
 export const MAX_CHUNK = 5000;
-/** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 10 s). */
+/** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 30 s). */
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
 /** Event-time alignment never stalls a stream: held partitions are released when no batch arrived for this long. */
 const HOLD_RELEASE_MS = 5000;
@@ -580,9 +580,9 @@ export class KafkaSource implements Source {
     const consumer = this.kafka.consumer({
       groupId: this.spec.group,
       // A member killed without leaving keeps its partitions until this expires, so it is
-      // what a restart after a crash waits: 10 s (kafkajs' default 30 s measured 30 s of
-      // recovery). Heartbeats go out every 3 s even while the runtime works on a chunk.
-      sessionTimeout: 10_000,
+      // what a restart after a crash waits (10 s measured 9.7 s instead of 30 s, but was
+      // reverted as a suspect of a stall after a registry outage; see the closing note).
+      sessionTimeout: 30_000,
       heartbeatInterval: 3000,
       // Short polls when idle so a graceful stop is not held up by a long fetch.
       maxWaitTimeInMs: 500,

@@ -19,7 +19,7 @@
  *
  * Each run joins a consumer group of its own: the checkpoint, not the group,
  * holds the positions, and a SIGKILLed member would hold the partitions of
- * its group until the session timeout (10 s; measured in full size).
+ * its group until the session timeout (30 s; measured in full size).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -218,7 +218,7 @@ function ordinal(n: number): string {
 /**
  * Full size only: a restart in the SAME consumer group after a SIGKILL waits
  * until the broker expires the dead member before it
- * gets partitions (session timeout, 10 s). Results stay exact; the number goes into the report.
+ * gets partitions (session timeout, 30 s). Results stay exact; the number goes into the report.
  */
 async function sameGroupRecovery(t: { diagnostic(message: string): void }, run: FaultRun, recordsIn: number): Promise<void> {
   const job: JobName = 'tides-dedupe';
@@ -246,7 +246,7 @@ async function sameGroupRecovery(t: { diagnostic(message: string): void }, run: 
     duplicated: 0,
     recoveryMs: recoveryMs === null ? null : { median: recoveryMs, max: recoveryMs, samples: 1 },
     notes:
-      'Production-like restart: the dead member keeps its partitions until the broker expires it (session timeout 10 s), so recovery after a crash ' +
+      'Production-like restart: the dead member keeps its partitions until the broker expires it (session timeout 30 s), so recovery after a crash ' +
       'takes about that long; a graceful stop leaves the group and does not pay it. Results not compared here (the job writes the same table as the dedupe chain).',
   });
   assert.equal(exit.code, 0, exit.stderr);
