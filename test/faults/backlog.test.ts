@@ -53,7 +53,7 @@ import {
 } from './harness';
 import { recordOutcome } from './report';
 import { createTopic } from './support-stream';
-import { RSS_BOUND_BYTES, tailOf, teeStderr } from './support-outage';
+import { killWatched, RSS_BOUND_BYTES, tailOf, teeStderr } from './support-outage';
 import { committedOffsets, endOffsets, megabytes, sampleRss, sleep, TcpProxy, total, type RssSampler } from './support-servers';
 
 const FULL = faultsSize() === 'full';
@@ -283,10 +283,7 @@ test('backlog: millions of records waiting, a slow results store; memory stays b
     }
   } finally {
     for (const w of watches) {
-      w.rss.stop();
-      w.cli.kill('SIGKILL');
-      const exit = await w.cli.exited;
-      if (process.env.FAULTS_VERBOSE === '1' || exit.signal === 'SIGKILL') t.diagnostic(`${w.job} stderr (last lines):\n${tailOf(exit.stderr, 40)}`);
+      await killWatched(t, w.job, w.cli, w.rss);
       await w.proxy.stop();
     }
     await run.close();

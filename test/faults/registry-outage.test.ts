@@ -45,7 +45,7 @@ import {
   type JobName,
 } from './harness';
 import { recordOutcome } from './report';
-import { RSS_BOUND_BYTES, tailOf, teeStderr, withLongIdleTimeout } from './support-outage';
+import { killWatched, RSS_BOUND_BYTES, tailOf, teeStderr, withLongIdleTimeout } from './support-outage';
 import { aheadOf, committedOffsets, endOffsets, megabytes, sampleRss, sleep, TcpProxy, total, waitFor, type RssSampler } from './support-servers';
 import { createTopic, encodeObservations, OBSERVATION_SCHEMA, startTrickle } from './support-stream';
 
@@ -214,11 +214,7 @@ test('registry outage: at start-up and mid-stream with a new schema id; records 
     }
   } finally {
     for (const w of watches) {
-      w.rss.stop();
-      w.cli.kill('SIGKILL');
-      // The engine's own account of what happened, for a failing run.
-      const exit = await w.cli.exited;
-      if (process.env.FAULTS_VERBOSE === '1' || exit.signal === 'SIGKILL') t.diagnostic(`${w.job} stderr (last lines):\n${tailOf(exit.stderr, 40)}`);
+      await killWatched(t, w.job, w.cli, w.rss);
     }
     await proxy.stop();
     await run.close();

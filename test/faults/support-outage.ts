@@ -256,11 +256,7 @@ export async function streamOutage(t: TestContext, cluster: OutageCluster, optio
   } finally {
     monitorStop = true;
     for (const w of watches) {
-      w.rss.stop();
-      w.cli.kill('SIGKILL');
-      // The engine's own account of what happened, for a failing run.
-      const exit = await w.cli.exited;
-      if (process.env.FAULTS_VERBOSE === '1' || exit.signal === 'SIGKILL') t.diagnostic(`${w.job} stderr (last lines):\n${tailOf(exit.stderr, 40)}`);
+      await killWatched(t, w.job, w.cli, w.rss);
     }
     await monitor.catch(() => {});
     await ensureAllUp(cluster);
@@ -306,6 +302,18 @@ async function checkpointPositions(run: FaultRun, job: JobName): Promise<Map<num
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | null> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([promise, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The end of every watched engine, pass or fail: stop sampling, SIGKILL (a no-op
+ * when it already exited), and print its stderr when it had to be killed or
+ * FAULTS_VERBOSE=1 asks, the engine's own account of a failing run.
+ */
+export async function killWatched(t: { diagnostic(message: string): void }, job: string, cli: CliProcess, rss: RssSampler): Promise<void> {
+  rss.stop();
+  cli.kill('SIGKILL');
+  const exit = await cli.exited;
+  if (process.env.FAULTS_VERBOSE === '1' || exit.signal === 'SIGKILL') t.diagnostic(`${job} stderr (last lines):\n${tailOf(exit.stderr, 40)}`);
 }
 
 export function tailOf(text: string, lines = 30): string {
