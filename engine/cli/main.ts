@@ -4,6 +4,7 @@ import { ConfigError, formatProblem, StateIncompatibleError, TideflowError, Usag
 import { assemble } from '../runtime/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { runJob, type RunOptions } from '../runtime/run-job';
+import { stallReportMsFromEnvironment } from '../runtime/stall-watch';
 import { registerGenerate } from './generate';
 import { registerProduce } from './produce';
 import { formatSummary, ProgressLine } from './progress';
@@ -154,6 +155,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
       onProgress: progress ? (p) => progress.update(p) : undefined,
       log,
       observer: metrics ?? undefined,
+      stallReportMs: stallReportMsFromEnvironment(),
     });
     progress?.clear();
     if (!options.quiet) {

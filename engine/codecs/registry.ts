@@ -57,6 +57,8 @@ export class SchemaRegistry {
   private readonly types = new Map<number, avro.Type>();
   /** Lookups in flight, so a batch with 5,000 records of a new id asks once. */
   private readonly fetching = new Map<number, Promise<avro.Type>>();
+  /** When each lookup in flight started (stall reports). */
+  private readonly fetchingSince = new Map<number, number>();
   private readonly registered = new Map<string, number>();
 
   constructor(options: SchemaRegistryOptions) {
@@ -69,6 +71,12 @@ export class SchemaRegistry {
         ? { basicAuthCredentials: { credentialsSource: 'USER_INFO', userInfo: `${options.basicAuth.username}:${options.basicAuth.password}` } }
         : {}),
     });
+  }
+
+  /** Lookups in flight and the ids held in memory, one line, for stall reports. */
+  describeState(): string {
+    const inFlight = [...this.fetchingSince].map(([id, since]) => `id ${id} for ${((Date.now() - since) / 1000).toFixed(1)} s`);
+    return `schema registry ${this.url}: ${inFlight.length > 0 ? `fetching ${inFlight.join(', ')}` : 'no lookup in flight'}; cached ids ${this.cachedIds.join(',') || 'none'}`;
   }
 
   /** Writer schema ids held in memory. */
@@ -85,8 +93,12 @@ export class SchemaRegistry {
     if (cached) return cached;
     let pending = this.fetching.get(id);
     if (!pending) {
-      pending = this.fetchWriterType(id).finally(() => this.fetching.delete(id));
+      pending = this.fetchWriterType(id).finally(() => {
+        this.fetching.delete(id);
+        this.fetchingSince.delete(id);
+      });
       this.fetching.set(id, pending);
+      this.fetchingSince.set(id, Date.now());
     }
     return pending;
   }

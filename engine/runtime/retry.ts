@@ -49,3 +49,18 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, optio
 function defaultSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * `promise`'s value, or undefined when `ms` pass first (the timer is cleared
+ * either way; `promise` itself keeps running and can be awaited again).
+ *
+ * @example
+ *   const batch = await raceTimeout(source.next(), 500); // undefined: nothing within 500 ms
+ */
+export function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

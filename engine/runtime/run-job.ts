@@ -10,11 +10,16 @@ import type { RawBatch, RecordBatch, Row } from './batch';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from './operator';
 import { emptyCounters } from './operator';
 import { toRx } from './operator-rx';
+import { raceTimeout } from './retry';
+import { DEFAULT_STALL_REPORT_MS, StallWatch } from './stall-watch';
 import { WatermarkTracker } from './watermarks';
 
 /** Turns raw payloads into rows (Kafka values, ...). Sources that decode themselves need none. */
 export interface BatchDecoder {
   decode(raw: RawBatch): Promise<{ rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }>;
+  /** What it is waiting for, if anything (schema lookups in flight), for stall reports. */
+  describeState?(): string | undefined;
+
   close?(): Promise<void>;
 }
 
@@ -73,6 +78,8 @@ export interface RunOptions {
   observer?: RunObserver;
   /** Fault injection for crash tests: called at each named point with how often it was reached. */
   inject?: (point: FaultPoint, count: number) => void | Promise<void>;
+  /** Log where the run is stuck when one step lasts this long (default 30 s; 0 = never). */
+  stallReportMs?: number;
 }
 
 /** Where a crash test may kill the engine: between batches, and on both sides of a checkpoint save. */
@@ -127,6 +134,11 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   const counters = emptyCounters();
   const operators = createOperators(job);
   const tracker = new WatermarkTracker(job.eventTime.field, job.eventTime.maxOutOfOrderMs, job.eventTime.idleTimeoutMs, now);
+  const stall = new StallWatch({
+    afterMs: options.stallReportMs ?? DEFAULT_STALL_REPORT_MS,
+    log,
+    describe: () => [source.describeState?.(), parts.decoder?.describeState?.()].filter(Boolean).join('; ') || undefined,
+  });
 
   // ---- restore
   let saved: Checkpoint | null = null;
@@ -191,6 +203,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       const rows = buffer.splice(0, buffer.length);
       if (name !== DEAD_LETTERS && name !== LATE) counters.resultsOut += rows.length;
       rowsBySink[name] = (rowsBySink[name] ?? 0) + rows.length;
+      stall.enter(`writing ${rows.length} rows to sink ${name}`);
       await sinks.get(name)!.write(rows);
     }
   };
@@ -210,11 +223,13 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     // Step 3: results durable.
     const sinkPositions: Record<string, unknown> = {};
     for (const [name, sink] of sinks) {
+      stall.enter(`checkpoint: flushing sink ${name} (${sink.description})`);
       await sink.flush();
       if (sink.position) sinkPositions[name] = sink.position();
     }
     // Step 4: the checkpoint itself.
     epoch++;
+    stall.enter(`checkpoint: saving epoch ${epoch} (${checkpoints.description})`);
     await options.inject?.('before-checkpoint-save', epoch);
     await checkpoints.save({
       job: job.job,
@@ -229,6 +244,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     });
     await options.inject?.('after-checkpoint-save', epoch);
     // Step 5: upstream bookkeeping.
+    stall.enter(`checkpoint: committing epoch ${epoch} to the source`);
     await source.commit?.(savedPositions);
   };
 
@@ -263,9 +279,47 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   const iterator = source.batches(positions)[Symbol.asyncIterator]();
   const stopWaiting = () => void iterator.return?.();
   options.signal?.addEventListener('abort', stopWaiting, { once: true });
+  // Waiting for records is normal on a caught-up stream: worth a report only while the source says records are waiting.
+  const recordsWaiting = (): number => Object.values(source.lag?.() ?? {}).reduce((sum, n) => sum + n, 0);
+  const waitingForSource = () =>
+    stall.enter(`waiting for the source (${source.description})`, {
+      quietUnless: () => recordsWaiting() > 0,
+      detail: () => `${recordsWaiting().toLocaleString('en-US')} records waiting upstream`,
+    });
+  const takeCheckpoint = async () => {
+    const checkpointStarted = performance.now();
+    await checkpoint();
+    options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
+    lastCheckpointAt = now();
+    uncheckpointed = false;
+  };
+  // Batches processed since the last checkpoint: a stream that goes quiet gets them checkpointed
+  // (and committed) when the interval is up, not only when the next record arrives, which may be hours.
+  let uncheckpointed = false;
+  let pending: Promise<IteratorResult<RawBatch>> | null = null;
+  stall.start();
   try {
-    for await (const raw of { [Symbol.asyncIterator]: () => iterator }) {
+    waitingForSource();
+    for (;;) {
+      pending ??= iterator.next();
+      let next: IteratorResult<RawBatch> | undefined;
+      if (uncheckpointed && Number.isFinite(interval)) {
+        next = await raceTimeout(pending, Math.max(0, lastCheckpointAt + interval - now()));
+        if (next === undefined) {
+          // Quiet: checkpoint what was read; the request for the next batch stays pending meanwhile
+          // (whatever it brings waits until this checkpoint is saved).
+          await takeCheckpoint();
+          waitingForSource();
+          continue;
+        }
+      } else {
+        next = await pending;
+      }
+      pending = null;
+      if (next.done) break;
+      const raw = next.value;
       const batchStarted = performance.now();
+      stall.enter(`decoding and validating ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset}`);
       const batch = await prepareBatch(raw, parts, tracker, context);
       lastBatch = batch;
       input.next(batch);
@@ -285,16 +339,15 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
         timestamps: raw.timestamps,
         lag: source.lag?.(),
       });
-      if (now() - lastCheckpointAt >= interval) {
-        const checkpointStarted = performance.now();
-        await checkpoint();
-        options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
-        lastCheckpointAt = now();
-      }
+      uncheckpointed = true;
+      if (now() - lastCheckpointAt >= interval) await takeCheckpoint();
       reportProgress(false);
       if (options.signal?.aborted) break;
+      waitingForSource();
     }
     options.signal?.removeEventListener('abort', stopWaiting);
+    // Left early (stop request): let the source know, as for-await would.
+    if (pending === null && options.signal?.aborted) await iterator.return?.();
     // Stopped, not at the end of the input: keep windows open for the next run.
     if (options.signal?.aborted) stopped = true;
 
@@ -317,7 +370,12 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     else await drain();
     if (!stopped && parts.clearCheckpointOnCompletion) await checkpoints.clear(job.job);
     options.observer?.onEnd?.({ counters });
+  } catch (error) {
+    // Failed mid-stream: the source stops (closeAll below closes it too).
+    void iterator.return?.();
+    throw error;
   } finally {
+    stall.stop();
     options.signal?.removeEventListener('abort', stopWaiting);
     reportProgress(true);
     const closeFailure = await closeAll(parts);

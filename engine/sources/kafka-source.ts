@@ -4,7 +4,7 @@ import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } fro
 import { SchemaRegistry } from '../codecs/registry';
 import { DecodeError, ExternalError, InternalError, isRetriable } from '../errors';
 import type { RawBatch } from '../runtime/batch';
-import { DEFAULT_RETRY, retry } from '../runtime/retry';
+import { DEFAULT_RETRY, raceTimeout, retry } from '../runtime/retry';
 import { createConfluentDecoder } from '../runtime/parallel-confluent-decoder';
 import type { BatchDecoder } from '../runtime/run-job';
 import type { Positions, Source } from './source';
@@ -129,6 +129,18 @@ export class Rendezvous<T> implements AsyncIterableIterator<T> {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Who waits for whom, for stall reports: `describe(item)` names an item. */
+  describeState(describe: (item: T) => string): string {
+    if (this.failure) return 'failed';
+    if (this.closed) return 'closed';
+    const parts: string[] = [];
+    if (this.inHand) parts.push(`runtime holds ${describe(this.inHand.item)}`);
+    if (this.offered) parts.push(`offered, not taken: ${describe(this.offered.item)}`);
+    if (this.taker) parts.push('runtime waits for a chunk');
+    if (this.ended) parts.push('ended');
+    return parts.join(', ') || 'idle (no offer, runtime not asking)';
   }
 
   /** Offer the next item. Only one offer may be outstanding. */
@@ -398,6 +410,8 @@ export class KafkaSource implements Source {
   private safetyReleases = 0;
   private admin: Admin | null = null;
   private closed: Promise<void> | null = null;
+  /** For stall reports: what kafkajs last did. */
+  private readonly activity = { batches: 0, lastBatchAt: 0, lastBatch: '', inEachBatch: 0, lastEnd: '', joins: 0, lastJoinAt: 0, crashes: 0, lastCrash: '' };
   /**
    * One empty batch per partition, handed over before any record: the runtime's
    * watermark is the minimum over the partitions it knows, so it must know
@@ -516,6 +530,25 @@ export class KafkaSource implements Source {
     return this.heldTimes;
   }
 
+  /** One line on the consumer's state, for the run's stall reports. */
+  describeState(): string {
+    const a = this.activity;
+    const ago = (at: number) => (at === 0 ? 'never' : `${((Date.now() - at) / 1000).toFixed(1)} s ago`);
+    const name = (batch: RawBatch) => `${batch.offsets.length} records of ${batch.source.partition} from ${batch.source.fromOffset}`;
+    let pausedByKafkajs = '?';
+    try {
+      pausedByKafkajs = this.consumer?.paused().map((p) => p.partitions.join(',')).join(' ') || 'none';
+    } catch {
+      // Not running yet.
+    }
+    return (
+      `kafka: hand-over ${this.queue?.describeState(name) ?? 'not started'}; ` +
+      `kafkajs batches ${a.batches} (last ${ago(a.lastBatchAt)}${a.lastBatch ? `, ${a.lastBatch}` : ''}), ${a.inEachBatch} in progress${a.lastEnd ? `, last ended: ${a.lastEnd}` : ''}; ` +
+      `joins ${a.joins} (last ${ago(a.lastJoinAt)}); crashes ${a.crashes}${a.lastCrash ? ` (${a.lastCrash})` : ''}; ` +
+      `held ${[...this.held].join(',') || 'none'}, paused ${pausedByKafkajs}; lag ${JSON.stringify(this.tracker.lag())}`
+    );
+  }
+
   close(): Promise<void> {
     this.closed ??= this.shutdown();
     return this.closed;
@@ -603,10 +636,14 @@ export class KafkaSource implements Source {
       const free = assigned.filter((partition) => !this.held.has(partition) && !this.tracker.partitionDone(partition));
       if (free.length > 0) consumer.resume([{ topic, partitions: free }]);
       this.syncPauses();
+      this.activity.joins++;
+      this.activity.lastJoinAt = Date.now();
       this.log(`kafka: joined group ${this.spec.group}, partitions ${assigned.join(',') || 'none'} of ${topic}`);
     });
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
+      this.activity.crashes++;
+      this.activity.lastCrash = error.message;
       if (restart) {
         this.log(`kafka consumer restarting after: ${error.message}`);
         return;
@@ -643,6 +680,23 @@ export class KafkaSource implements Source {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const queue = this.queue;
     if (!queue || queue.isClosed || batch.topic !== this.spec.topic) return;
+    const activity = this.activity;
+    activity.batches++;
+    activity.lastBatchAt = Date.now();
+    activity.lastBatch = `partition ${batch.partition}, ${batch.messages.length} messages from ${batch.firstOffset() ?? '-'}`;
+    activity.inEachBatch++;
+    try {
+      await this.deliver(payload, queue);
+    } finally {
+      activity.inEachBatch--;
+    }
+  }
+
+  private async deliver(
+    payload: Parameters<KafkaSource['eachBatch']>[0],
+    queue: Rendezvous<RawBatch>,
+  ): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const partition = batch.partition;
     this.tracker.observeHighWatermark(partition, Number(batch.highWatermark));
     const messages = batch.messages;
@@ -653,14 +707,21 @@ export class KafkaSource implements Source {
     if (from > 0) resolveOffset(messages[from - 1].offset);
     const chunk = this.spec.maxBatchRecords ?? MAX_CHUNK;
     for (let start = from; start < to; start += chunk) {
-      if (!isRunning() || isStale() || queue.isClosed) return;
+      if (!isRunning() || isStale() || queue.isClosed) {
+        this.activity.lastEnd = `left ${to - start} records of partition ${partition} (${!isRunning() ? 'not running' : isStale() ? 'stale' : 'closed'})`;
+        return;
+      }
       const stop = Math.min(start + chunk, to);
       const raw = this.rawBatch(partition, messages, offsets, start, stop);
       const finished = await this.handOver(queue, raw, heartbeat, isRunning, isStale);
-      if (!finished) return;
+      if (!finished) {
+        this.activity.lastEnd = `chunk of partition ${partition} at ${offsets[start]} withdrawn or closed`;
+        return;
+      }
       resolveOffset(messages[stop - 1].offset);
       await heartbeat();
     }
+    this.activity.lastEnd = `partition ${partition}: ${to - from} of ${messages.length} records handed over`;
     // A bounded run wants nothing more from this partition: stop fetching it.
     if (this.tracker.partitionDone(partition)) payload.pause();
   }
@@ -727,15 +788,6 @@ export class KafkaSource implements Source {
   }
 }
 
-/** `promise`'s value, or undefined when `ms` pass first (the timer is cleared either way). */
-function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 // ---------------------------------------------------------------- decoding
 
 export interface KafkaAvroDecoderOptions {
@@ -773,17 +825,26 @@ export function createKafkaAvroDecoder(
       throw error;
     }
   }, { workers: options.workers ?? 1 });
+  let lastRetry = '';
   return {
     registry,
     async decode(raw: RawBatch) {
       const payloads = raw.payloads ?? [];
+      lastRetry = '';
       const decoded = await retry(() => decoder.decodeBatch(payloads, raw.offsets, raw.source.partition), {
         ...DEFAULT_RETRY,
         retriable: isRetriable,
         signal: options.signal,
-        onRetry: (error, attempt, delay) => log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt})`),
+        onRetry: (error, attempt, delay) => {
+          lastRetry = `decode attempt ${attempt} failed at ${new Date().toISOString().slice(11, 19)} UTC, next in ${delay} ms`;
+          log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt})`);
+        },
       });
+      lastRetry = '';
       return decoded;
+    },
+    describeState() {
+      return `${registry.describeState()}${lastRetry ? `; ${lastRetry}` : ''}`;
     },
     async close() {
       await decoder.close?.();

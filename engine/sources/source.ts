@@ -32,5 +32,7 @@ export interface Source {
    * without it reads its partitions in whatever order it likes.
    */
   hold?(partitions: ReadonlySet<string>): void;
+  /** What it is doing or waiting for, one line, for the run's stall reports. */
+  describeState?(): string | undefined;
   close(): Promise<void>;
 }

@@ -163,6 +163,8 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
       CASSANDRA_CONTACT_POINTS: cluster.cassandraContactPoints.join(','),
       CASSANDRA_LOCAL_DC: cluster.cassandraLocalDc,
       CASSANDRA_KEYSPACE: keyspace,
+      // A stuck engine says where it is stuck well before a scenario's waits time out.
+      TIDEFLOW_STALL_REPORT_MS: '10000',
       ...extra,
     }),
     produce: async (rows, partitions = 3) => {
