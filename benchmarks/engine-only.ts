@@ -8,7 +8,9 @@ import type * as avro from 'avsc';
 import { loadJobFile } from '../engine/config';
 import type { JobSpec } from '../engine/config/job';
 import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
-import { encodeConfluent } from '../engine/codecs/confluent-avro';
+import { CONFLUENT_HEADER_SIZE, encodeConfluent } from '../engine/codecs/confluent-avro';
+import { createRowValidator, MAX_STRING_LENGTH } from '../engine/codecs/validate';
+import { decodeProjection } from '../engine/runtime/projection';
 import type { RawBatch } from '../engine/runtime/batch';
 import { createConfluentDecoder } from '../engine/runtime/parallel-confluent-decoder';
 import { runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
@@ -77,22 +79,35 @@ export interface EngineOnlyResult {
   job: string;
   /** Threads that decode (`--workers`): 1 = in-thread, N > 1 = the run loop's thread + N - 1 pool threads. */
   workers: number;
+  /** Records read without the string fields the job never reads (in-thread decoding only). */
+  projected: boolean;
   records: number;
   runs: number[];
   medianRecordsPerSecond: number;
   results: number;
 }
 
-export async function benchEngineOnly(jobName: string, payloads: Buffer[], type: avro.Type, repeat: number, workers = 1): Promise<EngineOnlyResult> {
+export async function benchEngineOnly(
+  jobName: string,
+  payloads: Buffer[],
+  type: avro.Type,
+  repeat: number,
+  workers = 1,
+  options: { projection?: boolean } = {},
+): Promise<EngineOnlyResult> {
   const loaded = loadJobFile(`jobs/${jobName}.yaml`);
   const job: JobSpec = { ...loaded, checkpoint: { kind: 'none' } };
+  // As a Kafka job is assembled (engine/runtime/external-parts.ts): unread strings skipped, rows validated.
+  const projection = options.projection === false ? null : decodeProjection(job, type, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE);
+  const validator = createRowValidator(type, job.eventTime.field, { mayBeAbsent: projection?.skipped });
   const rates: number[] = [];
   let results = 0;
   for (let run = 0; run < repeat; run++) {
     // Built per run, as a real run does: pool start-up (workers > 1) is part of what is measured.
-    const decoderCore = createConfluentDecoder(type, async () => type, { workers });
+    const decoderCore = createConfluentDecoder(type, async () => type, { workers, projection });
     const decoder: BatchDecoder = {
       decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition),
+      expand: decoderCore.expand?.bind(decoderCore),
       close: async () => decoderCore.close?.(),
     };
     const main = new NullSink();
@@ -101,7 +116,7 @@ export async function benchEngineOnly(jobName: string, payloads: Buffer[], type:
       ['dead-letters', new NullSink()],
       ['late', new NullSink()],
     ]);
-    const parts: JobParts = { job, source: new PayloadSource(payloads, 5000), decoder, sinks, checkpoints: new NoCheckpoints(), clearCheckpointOnCompletion: false };
+    const parts: JobParts = { job, source: new PayloadSource(payloads, 5000), decoder, validator, sinks, checkpoints: new NoCheckpoints(), clearCheckpointOnCompletion: false };
     const started = performance.now();
     await runJob(parts);
     const seconds = (performance.now() - started) / 1000;
@@ -109,5 +124,5 @@ export async function benchEngineOnly(jobName: string, payloads: Buffer[], type:
     results = main.rows;
   }
   const sorted = [...rates].sort((a, b) => a - b);
-  return { job: jobName, workers, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
+  return { job: jobName, workers, projected: projection !== null && workers === 1, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
 }

@@ -59,10 +59,27 @@ export function confluentSchemaId(payload: Buffer): number | undefined {
   return payload.readInt32BE(1);
 }
 
+/** How to read one writer schema as one reader schema. */
+interface ReadPlan {
+  type: avro.Type;
+  resolver: avro.Resolver | undefined;
+  toPlain: (value: unknown) => Row;
+}
+
 /** What the cache knows about a writer schema id. */
 type WriterEntry =
-  | { kind: 'ready'; type: avro.Type; resolver: avro.Resolver | undefined; toPlain: (value: unknown) => Row; writerType: avro.Type }
+  | (ReadPlan & { kind: 'ready'; writerType: avro.Type; projected: ReadPlan | null })
   | { kind: 'incompatible'; reason: string };
+
+/**
+ * Reading part of each record (see engine/runtime/projection.ts): the reader
+ * schema without some fields, and the record size above which a record is
+ * read whole anyway.
+ */
+export interface ReadProjection {
+  type: avro.Type;
+  wholeAboveBytes: number;
+}
 
 function isNotFound(error: unknown): boolean {
   const e = error as { status?: unknown; errorCode?: unknown } | null;
@@ -81,11 +98,41 @@ export class ConfluentAvroDecoder {
   private readonly resolveWriterSchema: WriterSchemaResolver;
   private readonly writers = new Map<number, WriterEntry>();
   private readonly readerToPlain: (value: unknown) => Row;
+  private readonly projection: ReadProjection | null;
+  private readonly projectedToPlain: ((value: unknown) => Row) | null;
+  /** With a projection: the last batch's rows and the payload behind each, for `expand`. */
+  private lastRows: Row[] = [];
+  private lastPayloads: Buffer[] = [];
+  private lastIndex: Map<Row, number> | null = null;
 
-  constructor(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver) {
+  /**
+   * With `projection`, records are read with the projected reader schema
+   * (fields skipped, not built), except records longer than
+   * `projection.wholeAboveBytes`, which are read whole.
+   */
+  constructor(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver, projection: ReadProjection | null = null) {
     this.readerType = readerType;
     this.resolveWriterSchema = resolveWriterSchema;
     this.readerToPlain = createPlainRowCopier(readerType);
+    this.projection = projection;
+    this.projectedToPlain = projection ? createPlainRowCopier(projection.type) : null;
+  }
+
+  /**
+   * The whole record behind a row of the batch decoded last (the row itself
+   * when it was read whole, or is not from that batch). With a projection,
+   * late records and invalid records are written out whole this way.
+   */
+  expand(row: Row): Row {
+    if (this.projection === null || this.lastRows.length === 0) return row;
+    this.lastIndex ??= new Map(this.lastRows.map((candidate, i) => [candidate, i]));
+    const index = this.lastIndex.get(row);
+    if (index === undefined) return row;
+    const payload = this.lastPayloads[index];
+    const entry = this.writers.get(payload.readInt32BE(1));
+    if (entry === undefined || entry.kind !== 'ready') return row;
+    const holder: DecodedValue = { value: undefined };
+    return decodeFramedRecord(entry.type, entry.resolver, payload, -1, holder) === null ? entry.toPlain(holder.value) : row;
   }
 
   /** Writer schema ids resolved so far (for metrics and tests). */
@@ -160,9 +207,15 @@ export class ConfluentAvroDecoder {
   }
 
   private prepareWriter(id: number, writerType: avro.Type): WriterEntry {
+    // Compatibility is judged against the whole reader schema, projection or not.
     const prepared = prepareWriterResolver(this.readerType, writerType, id);
     if (typeof prepared === 'string') return { kind: 'incompatible', reason: prepared };
-    return { kind: 'ready', type: this.readerType, resolver: prepared.resolver, toPlain: this.readerToPlain, writerType };
+    let projected: ReadPlan | null = null;
+    if (this.projection) {
+      const narrowed = prepareWriterResolver(this.projection.type, writerType, id);
+      if (typeof narrowed !== 'string') projected = { type: this.projection.type, resolver: narrowed.resolver, toPlain: this.projectedToPlain! };
+    }
+    return { kind: 'ready', type: this.readerType, resolver: prepared.resolver, toPlain: this.readerToPlain, writerType, projected };
   }
 
   /** The synchronous pass, after `fetchMissingSchemas`: every id is either cached or in `unknown`. */
@@ -171,6 +224,9 @@ export class ConfluentAvroDecoder {
     const rowOffsets: number[] = [];
     const deadLetters: DeadLetter[] = [];
     const decoded: DecodedValue = { value: undefined };
+    const projecting = this.projection !== null;
+    const wholeAbove = this.projection?.wholeAboveBytes ?? 0;
+    const rowPayloads: Buffer[] = [];
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i];
       const offset = offsets[i];
@@ -179,14 +235,29 @@ export class ConfluentAvroDecoder {
         const id = (payload as Buffer).readInt32BE(1);
         const entry = this.writers.get(id);
         if (entry === undefined || entry.kind === 'incompatible') reason = this.writerProblem(id, unknown);
-        else reason = decodeFramedRecord(entry.type, entry.resolver, payload as Buffer, id, decoded);
-        if (reason === null) {
-          rows.push((entry as { toPlain: (value: unknown) => Row }).toPlain(decoded.value));
-          rowOffsets.push(offset);
-          continue;
+        else {
+          let plan: ReadPlan = entry.projected !== null && (payload as Buffer).length <= wholeAbove ? entry.projected : entry;
+          reason = decodeFramedRecord(plan.type, plan.resolver, payload as Buffer, id, decoded);
+          if (reason !== null && plan !== entry) {
+            // A broken record: read it whole, so its reason is worded exactly as without projection.
+            plan = entry;
+            reason = decodeFramedRecord(plan.type, plan.resolver, payload as Buffer, id, decoded);
+          }
+          if (reason === null) {
+            rows.push(plan.toPlain(decoded.value));
+            rowOffsets.push(offset);
+            if (projecting) rowPayloads.push(payload as Buffer);
+            continue;
+          }
         }
       }
-      deadLetters.push({ payload, reason, partition, offset, stage: 'decode' });
+      // Every path that gets here set a reason (decoded records `continue` above).
+      deadLetters.push({ payload, reason: reason as string, partition, offset, stage: 'decode' });
+    }
+    if (projecting) {
+      this.lastRows = rows;
+      this.lastPayloads = rowPayloads;
+      this.lastIndex = null;
     }
     return { rows, offsets: rowOffsets, deadLetters };
   }

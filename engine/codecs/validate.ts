@@ -54,7 +54,7 @@ function plainCheck(type: avro.Type): Check {
   }
 }
 
-function planFields(readerSchema: avro.Type, eventTimeField: string): FieldPlan {
+function planFields(readerSchema: avro.Type, eventTimeField: string, mayBeAbsent: ReadonlySet<string>): FieldPlan {
   const fields = (readerSchema as unknown as { fields?: ReadonlyArray<{ name: string; type: avro.Type; defaultValue(): unknown }> }).fields;
   if (fields === undefined) throw new Error(`createRowValidator: the reader schema must be a record, got ${readerSchema.typeName}`);
   const plan: FieldPlan = { names: [], checks: [], nullable: [], optional: [], types: [] };
@@ -77,7 +77,7 @@ function planFields(readerSchema: avro.Type, eventTimeField: string): FieldPlan 
     plan.names.push(field.name);
     plan.checks.push(check);
     plan.nullable.push(nullable);
-    plan.optional.push(field.defaultValue() !== undefined);
+    plan.optional.push(field.defaultValue() !== undefined || mayBeAbsent.has(field.name));
     plan.types.push(check === Check.Other ? field.type : type);
   }
   if (!sawEventTime) {
@@ -108,13 +108,20 @@ function describe(value: unknown): string {
  * integers are safe integers; strings are at most 1 KiB; and the event
  * time is an integer epoch-ms value within 50 years of now.
  *
+ * `mayBeAbsent` names fields the decoder skipped (a projection): absent is
+ * fine, present is checked as usual.
+ *
  * @example
  *   const validate = createRowValidator(loadAvroType(tideObservationSchemaPath()), 't');
  *   validate({ station: '8454000', name: 'P', lat: 41.8, lon: -71.4, t: 1600921080000, v: NaN, s: null, f: null, q: null });
  *   // 'field "v" is not a finite number: NaN'
  */
-export function createRowValidator(readerSchema: avro.Type, eventTimeField: string): (row: Row) => string | null {
-  const { names, checks, nullable, optional, types } = planFields(readerSchema, eventTimeField);
+export function createRowValidator(
+  readerSchema: avro.Type,
+  eventTimeField: string,
+  options: { mayBeAbsent?: Iterable<string> } = {},
+): (row: Row) => string | null {
+  const { names, checks, nullable, optional, types } = planFields(readerSchema, eventTimeField, new Set(options.mayBeAbsent ?? []));
   const width = names.length;
   // Fixed when the validator is built: a run does not last decades.
   const now = Date.now();

@@ -6,7 +6,9 @@ import { CassandraSink } from '../sinks/cassandra-sink';
 import { KafkaSink } from '../sinks/kafka-sink';
 import { createKafkaAvroDecoder, KafkaSource } from '../sources/kafka-source';
 import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
-import { createRowValidator } from '../codecs/validate';
+import { CONFLUENT_HEADER_SIZE } from '../codecs/confluent-avro';
+import { createRowValidator, MAX_STRING_LENGTH } from '../codecs/validate';
+import { decodeProjection } from './projection';
 import type { Sink, SinkOptions } from '../sinks/sink';
 import type { Source } from '../sources/source';
 import type { CheckpointStore } from '../state/checkpoint';
@@ -37,11 +39,13 @@ export async function createExternalParts(
   workers = 1,
 ): Promise<ExternalParts> {
   const readerType = readerSchemaPath ? loadReaderSchema(readerSchemaPath) : undefined;
-  const validator = readerType ? createRowValidator(readerType, job.eventTime.field) : undefined;
+  // Kafka Avro is read without the string fields the job never reads (exact: see projection.ts).
+  const projection = readerType && job.source.kind === 'kafka' ? decodeProjection(job, readerType, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE) : null;
+  const validator = readerType ? createRowValidator(readerType, job.eventTime.field, { mayBeAbsent: projection?.skipped }) : undefined;
   let decoder: BatchDecoder | undefined;
   if (job.source.kind === 'kafka') {
     if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
-    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers });
+    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers, projection });
   }
   // Counts are whole numbers: give them an integer column instead of the inferred double.
   const columnTypes: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import type * as avro from 'avsc';
-import { ConfluentAvroDecoder, framingProblem, type WriterSchemaResolver } from '../codecs/confluent-avro';
+import { ConfluentAvroDecoder, framingProblem, type ReadProjection, type WriterSchemaResolver } from '../codecs/confluent-avro';
 import type { RawBatch, Row } from './batch';
 import type { DecodeChunkResult, DecodeTask } from './decode-worker';
 import type { DeadLetter } from './operator';
@@ -35,6 +35,8 @@ const WORKER_COST_RATIO = 1.5;
 /** What the Kafka decoder needs from either decoder: a batch pass and a way to stop. */
 export interface ConfluentBatchDecoding {
   decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded>;
+  /** The whole record behind a row of the last batch, when fields were skipped (see ConfluentAvroDecoder.expand). */
+  expand?(row: Row): Row;
   close?(): Promise<void>;
 }
 
@@ -49,10 +51,15 @@ export interface ConfluentBatchDecoding {
  *   const { rows } = await decoder.decodeBatch(payloads, offsets, 'tides/0');
  *   await decoder.close?.();
  */
-export function createConfluentDecoder(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver, options: { workers: number }): ConfluentBatchDecoding {
+export function createConfluentDecoder(
+  readerType: avro.Type,
+  resolveWriterSchema: WriterSchemaResolver,
+  options: { workers: number; projection?: ReadProjection | null },
+): ConfluentBatchDecoding {
   const { workers } = options;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
-  if (workers === 1) return new ConfluentAvroDecoder(readerType, resolveWriterSchema);
+  // The projection (skipping unread string fields) is used in-thread; pool threads read records whole.
+  if (workers === 1) return new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.projection ?? null);
   const threads = workers - 1;
   return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads, mainThreadShare: WORKER_COST_RATIO / (WORKER_COST_RATIO + threads) });
 }

@@ -4,9 +4,11 @@ import { test } from 'node:test';
 import * as avro from 'avsc';
 import { loadJobFile } from '../config';
 import type { JobSpec } from '../config/job';
-import { encodeConfluent, ConfluentAvroDecoder } from '../codecs/confluent-avro';
+import fc from 'fast-check';
+import { CONFLUENT_HEADER_SIZE, encodeConfluent, ConfluentAvroDecoder } from '../codecs/confluent-avro';
 import { loadAvroType } from '../codecs/avro-schema';
-import { inputFieldsUsed, projectReaderType } from './projection';
+import { createRowValidator, MAX_STRING_LENGTH } from '../codecs/validate';
+import { decodeProjection, inputFieldsUsed, projectReaderType } from './projection';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const job = (name: string) => loadJobFile(join(ROOT, 'jobs', `${name}.yaml`), { cwd: ROOT });
@@ -43,4 +45,78 @@ test('a projected reader decodes the same values for the fields it keeps, from a
     assert.deepEqual(decoded.rows, [{ station: '8454000', t: 1_600_000_000_000, v: 1.25 }]);
     assert.equal(projectReaderType(full, null, (schema) => avro.Type.forSchema(schema)), full);
   });
+});
+
+test('the lunar-day and 30-minute jobs skip the unread strings (name, f, q) and keep every number', () => {
+  const full = loadAvroType(join(ROOT, 'schemas', 'tide_observation.avsc'));
+  for (const name of ['tides-lunar-day', 'tides-30m-average']) {
+    const projection = decodeProjection(job(name), full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE);
+    assert.ok(projection);
+    assert.deepEqual(projection.skipped, ['name', 'f', 'q']);
+    assert.deepEqual((projection.type.schema() as { fields: Array<{ name: string }> }).fields.map((f) => f.name), ['station', 'lat', 'lon', 't', 'v', 's']);
+    assert.equal(projection.wholeAboveBytes, 5 + 1024);
+  }
+  assert.equal(decodeProjection(job('tides-dedupe'), full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE), null);
+});
+
+/**
+ * Exactness of reading with a projection, for any record and any damage to
+ * it: the same dead letters with the same reasons, the same validation
+ * verdicts, the kept fields equal, and `expand` gives back the whole record.
+ */
+test('property: a projected read is exact: same dead letters and verdicts, same kept values, expand = whole record', async () => {
+  const full = loadAvroType(join(ROOT, 'schemas', 'tide_observation.avsc'));
+  const projection = decodeProjection(job('tides-lunar-day'), full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE)!;
+  const validateWhole = createRowValidator(full, 't');
+  const validateProjected = createRowValidator(full, 't', { mayBeAbsent: projection.skipped });
+  const text = (maxLength: number) => fc.oneof(fc.string({ maxLength }), fc.string({ unit: 'binary', maxLength }));
+  const number = fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0));
+  const row = fc.record({
+    station: text(12),
+    // Around the 1,024-character limit, and far over it.
+    name: fc.oneof(text(30), fc.integer({ min: 1000, max: 1100 }).map((n) => 'é'.repeat(n)), fc.constant('E'.repeat(100_000))),
+    lat: number,
+    lon: number,
+    t: fc.oneof(fc.integer({ min: 1_500_000_000_000, max: 1_800_000_000_000 }), fc.integer({ min: 0, max: 2_000_000_000 })),
+    v: fc.option(number),
+    s: fc.option(number),
+    f: fc.option(text(20)),
+    q: fc.option(text(3)),
+  });
+  const damage = fc.oneof(
+    fc.constant({ kind: 'none' as const, at: 0, byte: 0 }),
+    fc.record({ kind: fc.constant('truncate' as const), at: fc.nat(), byte: fc.constant(0) }),
+    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 1, max: 255 }) }),
+    fc.record({ kind: fc.constant('append' as const), at: fc.integer({ min: 1, max: 4 }), byte: fc.integer({ min: 0, max: 255 }) }),
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(row, damage), { minLength: 1, maxLength: 20 }), async (records) => {
+      const payloads = records.map(([value, change]) => {
+        const payload = encodeConfluent(1, full, value);
+        const body = payload.length - CONFLUENT_HEADER_SIZE;
+        if (change.kind === 'truncate') return payload.subarray(0, CONFLUENT_HEADER_SIZE + (change.at % body));
+        if (change.kind === 'flip') {
+          const copy = Buffer.from(payload);
+          copy[CONFLUENT_HEADER_SIZE + (change.at % body)] ^= change.byte;
+          return copy;
+        }
+        if (change.kind === 'append') return Buffer.concat([payload, Buffer.alloc(change.at, change.byte)]);
+        return payload;
+      });
+      const offsets = payloads.map((_, i) => i);
+      const whole = await new ConfluentAvroDecoder(full, async () => full).decodeBatch(payloads, offsets, 'p');
+      const projectedDecoder = new ConfluentAvroDecoder(full, async () => full, projection);
+      const projected = await projectedDecoder.decodeBatch(payloads, offsets, 'p');
+      assert.deepEqual(projected.deadLetters, whole.deadLetters);
+      assert.deepEqual(projected.offsets, whole.offsets);
+      for (let i = 0; i < whole.rows.length; i++) {
+        const wholeRow = whole.rows[i];
+        const projectedRow = projected.rows[i];
+        assert.equal(validateProjected(projectedRow), validateWhole(wholeRow));
+        for (const field of Object.keys(projectedRow)) assert.deepEqual(projectedRow[field], wholeRow[field], field);
+        assert.deepEqual(projectedDecoder.expand(projectedRow), wholeRow);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -1,4 +1,5 @@
 import type * as avro from 'avsc';
+import { parseAvroType } from '../codecs/avro-schema';
 import type { JobSpec } from '../config/job';
 import { referencedFields } from '../expressions/ast';
 import { parseExpression } from '../expressions/parse';
@@ -71,4 +72,60 @@ export function projectReaderType(reader: avro.Type, fields: Set<string> | null,
   const kept = schema.fields.filter((field) => fields.has(field.name));
   if (kept.length === schema.fields.length) return reader;
   return forSchema({ ...schema, fields: kept });
+}
+
+/**
+ * The fields of `reader` a job never reads that are worth not decoding:
+ * strings (`string` or `["null", "string"]`), whose UTF-8 decoding is most of
+ * the cost of reading a tide record. Numbers, booleans and the rest are kept
+ * even when unused: they cost little, and row validation then still sees
+ * them (a NaN sigma is a dead letter whether or not the job reads sigma).
+ *
+ * @example
+ *   skippableFields(tideReader, new Set(['station', 't', 'v'])) // ['name', 'f', 'q']
+ */
+export function skippableFields(reader: avro.Type, used: Set<string> | null): string[] {
+  if (used === null) return [];
+  const fields = (reader as unknown as { fields?: ReadonlyArray<{ name: string; type: avro.Type }> }).fields ?? [];
+  const isString = (type: avro.Type): boolean => {
+    if (type.typeName === 'string') return true;
+    const branches = (type as unknown as { types?: avro.Type[] }).types;
+    return type.typeName.startsWith('union') && branches !== undefined && branches.every((branch) => branch.typeName === 'null' || branch.typeName === 'string');
+  };
+  return fields.filter((field) => !used.has(field.name) && isString(field.type)).map((field) => field.name);
+}
+
+/** What a decoder needs to read only part of each record, and how exactness is kept. */
+export interface DecodeProjection {
+  /** The reader schema without the skipped fields. */
+  type: avro.Type;
+  /** The fields it leaves out (for validation: they may be absent). */
+  skipped: string[];
+  /**
+   * Records longer than this (bytes, Confluent header included) are decoded
+   * whole: a skipped string could be over the validator's length limit only
+   * in a record at least that long, so validation stays exact.
+   */
+  wholeAboveBytes: number;
+}
+
+/**
+ * The projection for a job over `reader`, or null when the job needs every
+ * field or no field is worth skipping.
+ *
+ * @example
+ *   const projection = decodeProjection(job, readerType); // lunar-day: skips name, f, q
+ */
+export function decodeProjection(job: JobSpec, reader: avro.Type, maxStringLength: number, headerBytes: number): DecodeProjection | null {
+  const used = inputFieldsUsed(job);
+  const skipped = skippableFields(reader, used);
+  if (skipped.length === 0) return null;
+  const fields = (reader as unknown as { fields: ReadonlyArray<{ name: string }> }).fields;
+  const kept = new Set(fields.map((field) => field.name).filter((name) => !skipped.includes(name)));
+  return {
+    type: projectReaderType(reader, kept, (schema) => parseAvroType(schema, 'projected reader schema')),
+    skipped,
+    // A JavaScript string never has more UTF-16 units than its UTF-8 bytes.
+    wholeAboveBytes: headerBytes + maxStringLength,
+  };
 }

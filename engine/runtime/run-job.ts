@@ -19,7 +19,12 @@ export interface BatchDecoder {
   decode(raw: RawBatch): Promise<{ rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }>;
   /** What it is waiting for, if anything (schema lookups in flight), for stall reports. */
   describeState?(): string | undefined;
-
+  /**
+   * The whole record behind a row of the batch decoded last, when `decode`
+   * skipped fields the job does not read: late and invalid records are
+   * written out whole.
+   */
+  expand?(row: Row): Row;
   close?(): Promise<void>;
 }
 
@@ -172,7 +177,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   };
   const context: OperatorContext = {
     counters,
-    late: (record) => bufferOf(LATE).push(lateRow(record)),
+    late: (record) => bufferOf(LATE).push(lateRow(parts.decoder?.expand ? { ...record, row: parts.decoder.expand(record.row) } : record)),
     deadLetter: (letter) => {
       counters.deadLetters++;
       bufferOf(DEAD_LETTERS).push(deadLetterRow(letter));
@@ -444,7 +449,8 @@ async function prepareBatch(raw: RawBatch, parts: JobParts, tracker: WatermarkTr
       keep ??= new Uint8Array(rows.length).fill(1);
       keep[i] = 0;
       invalid++;
-      context.deadLetter({ payload: rows[i], reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
+      const payload = parts.decoder?.expand ? parts.decoder.expand(rows[i]) : rows[i];
+      context.deadLetter({ payload, reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
     }
   }
   if (keep) {

@@ -1,9 +1,10 @@
 import { Kafka, logLevel, type Admin, type Batch, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type * as avro from 'avsc';
 import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } from '../config/job';
+import type { ReadProjection } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
 import { DecodeError, ExternalError, InternalError, isRetriable } from '../errors';
-import type { RawBatch } from '../runtime/batch';
+import type { RawBatch, Row } from '../runtime/batch';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../runtime/retry';
 import { createConfluentDecoder } from '../runtime/parallel-confluent-decoder';
 import type { BatchDecoder } from '../runtime/run-job';
@@ -798,6 +799,8 @@ export interface KafkaAvroDecoderOptions {
   registry?: SchemaRegistry;
   /** Threads that decode (`--workers`); default 1: in-thread, no worker pool. */
   workers?: number;
+  /** Skip fields the job never reads (engine/runtime/projection.ts); exact either way. */
+  projection?: ReadProjection | null;
 }
 
 /**
@@ -824,7 +827,7 @@ export function createKafkaAvroDecoder(
       if (error instanceof DecodeError) return undefined;
       throw error;
     }
-  }, { workers: options.workers ?? 1 });
+  }, { workers: options.workers ?? 1, projection: options.projection });
   let lastRetry = '';
   return {
     registry,
@@ -846,6 +849,7 @@ export function createKafkaAvroDecoder(
     describeState() {
       return `${registry.describeState()}${lastRetry ? `; ${lastRetry}` : ''}`;
     },
+    ...(decoder.expand ? { expand: (row: Row) => decoder.expand!(row) } : {}),
     async close() {
       await decoder.close?.();
       if (!options.registry) registry.close();
