@@ -96,3 +96,62 @@ test('a stream that goes quiet is checkpointed when the interval is up, without 
   assert.deepEqual(checkpoint.positions, { 'tides/0': 5 }, 'both batches are in the checkpoint');
   assert.equal(checkpoint.counters.recordsIn, 5);
 });
+
+/** Collects rows in memory. */
+class CaptureSink implements Sink {
+  readonly description = 'memory';
+  readonly rows: Row[] = [];
+  async open(): Promise<void> {}
+  async write(rows: Row[]): Promise<void> {
+    this.rows.push(...rows);
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+test('late and invalid records are written whole when the decoder skipped fields (expand)', async () => {
+  const spec = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
+  const job = { ...spec, checkpoint: { kind: 'none' as const } };
+  const whole = (minute: number, v: number): Row => ({ station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0 + minute * MINUTE, v, s: null, f: '0,0,0,0', q: 'v' });
+  // Batch 1 moves the watermark a day on; batch 2 brings a reading from the first hour (late) and a NaN sigma (invalid).
+  const script = [[whole(0, 1), whole(24 * 60, 2)], [whole(6, 3), { ...whole(24 * 60 + 6, 4), s: Number.NaN }]];
+  const source: Source = {
+    description: 'projected batches',
+    async *batches() {
+      let offset = 0;
+      for (const rows of script) {
+        yield { payloads: rows.map(() => Buffer.alloc(0)), offsets: Float64Array.from(rows, (_, i) => offset + i), source: { partition: 'tides/0', fromOffset: offset, toOffset: offset + rows.length } };
+        offset += rows.length;
+      }
+    },
+    async close() {},
+  };
+  // Rows as a projected read returns them (no name, f, q); expand gives the whole record back.
+  let last = new Map<Row, Row>();
+  const decoder = {
+    async decode(raw: RawBatch) {
+      const batch = script[raw.source.fromOffset === 0 ? 0 : 1];
+      last = new Map();
+      const rows = batch.map((row) => {
+        const { name: _n, f: _f, q: _q, ...projected } = row;
+        last.set(projected, row);
+        return projected;
+      });
+      return { rows, offsets: raw.offsets, deadLetters: [] };
+    },
+    expand: (row: Row) => last.get(row) ?? row,
+  };
+  const late = new CaptureSink();
+  const deadLetters = new CaptureSink();
+  const sinks = new Map<string, Sink>([
+    ['main', new NullSink()],
+    ['dead-letters', deadLetters],
+    ['late', late],
+  ]);
+  const validator = (row: Row) => (typeof row.s === 'number' && !Number.isFinite(row.s) ? 'field "s" is not a finite number: NaN' : null);
+  await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-expand-'))), clearCheckpointOnCompletion: true });
+  assert.equal(late.rows.length, 1);
+  assert.deepEqual(late.rows[0].record, whole(6, 3));
+  assert.equal(deadLetters.rows.length, 1);
+  assert.equal(deadLetters.rows[0].payload, JSON.stringify({ ...whole(24 * 60 + 6, 4), s: Number.NaN }));
+});

@@ -219,6 +219,11 @@ test('poison input: every bad record on the dead-letter topic with its exact rea
           if (letter.headers[HEADER_PAYLOAD_ENCODING] !== 'json') problems.push(`${kind.kind}: payload encoding ${letter.headers[HEADER_PAYLOAD_ENCODING]}, expected json`);
           const row = JSON.parse(letter.value?.toString('utf8') ?? 'null') as Record<string, unknown> | null;
           if (row?.station !== SAMPLE.station) problems.push(`${kind.kind}: dead-letter payload is not the decoded row: ${letter.value?.toString('utf8').slice(0, 80)}`);
+          // Whole, even for window jobs that read records without the strings they do not use.
+          for (const field of ['name', 'f', 'q'] as const) {
+            const expected = field === 'name' && kind.kind.includes('100 kB name') ? LONG_NAME : SAMPLE[field];
+            if (row?.[field] !== expected) problems.push(`${kind.kind}: dead-letter payload lacks ${field}: ${JSON.stringify(row?.[field])?.slice(0, 40)}`);
+          }
         }
         if (reasonOk) caught++;
       }
