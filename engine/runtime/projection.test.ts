@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { CONFLUENT_HEADER_SIZE, encodeConfluent, ConfluentAvroDecoder } from '../codecs/confluent-avro';
 import { loadAvroType } from '../codecs/avro-schema';
 import { createRowValidator, MAX_STRING_LENGTH } from '../codecs/validate';
-import { decodeProjection, inputFieldsUsed, projectReaderType } from './projection';
+import { decodeProjection, inputFieldsUsed, projectReaderType, skippableFields } from './projection';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const job = (name: string) => loadJobFile(join(ROOT, 'jobs', `${name}.yaml`), { cwd: ROOT });
@@ -119,4 +119,18 @@ test('property: a projected read is exact: same dead letters and verdicts, same 
     }),
     { numRuns: 300 },
   );
+});
+
+test('no projection when a map step copies rows before the window, or a skipped field has a default over the length limit', () => {
+  const full = loadAvroType(join(ROOT, 'schemas', 'tide_observation.avsc'));
+  const base = job('tides-30m-average');
+  const window = base.steps.find((step) => step.kind === 'window')!;
+  const at = { line: 1, col: 1 };
+  const mapped: JobSpec = { ...base, steps: [{ kind: 'map', id: 'm', set: { v: 'v * 0.3048' }, drop: [], at }, window] };
+  assert.deepEqual(skippableFields(full, inputFieldsUsed(mapped)), ['name', 'f', 'q'], 'the fields are unread...');
+  assert.equal(decodeProjection(mapped, full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE), null, '...but late rows could not be traced back');
+  const schema = JSON.parse(JSON.stringify(full.schema())) as { fields: Array<{ name: string; type: unknown; default?: unknown }> };
+  schema.fields = schema.fields.map((field) => (field.name === 'q' ? { ...field, type: ['string', 'null'], default: 'x'.repeat(2000) } : field));
+  const longDefault = avro.Type.forSchema(schema as avro.Schema);
+  assert.deepEqual(decodeProjection(base, longDefault, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE)?.skipped, ['name', 'f']);
 });

@@ -118,9 +118,17 @@ export interface DecodeProjection {
  */
 export function decodeProjection(job: JobSpec, reader: avro.Type, maxStringLength: number, headerBytes: number): DecodeProjection | null {
   const used = inputFieldsUsed(job);
-  const skipped = skippableFields(reader, used);
+  // A map step copies rows before the window: a late row could not be traced back to its record to be written whole.
+  const firstWindow = job.steps.findIndex((step) => step.kind === 'window');
+  if (job.steps.slice(0, firstWindow < 0 ? job.steps.length : firstWindow).some((step) => step.kind === 'map')) return null;
+  const fields = (reader as unknown as { fields: ReadonlyArray<{ name: string; defaultValue(): unknown }> }).fields;
+  // A default fills the field without bytes in the record: one over the length limit must still be seen by validation.
+  const defaultTooLong = new Set(fields.filter((field) => {
+    const value = field.defaultValue();
+    return typeof value === 'string' && value.length > maxStringLength;
+  }).map((field) => field.name));
+  const skipped = skippableFields(reader, used).filter((name) => !defaultTooLong.has(name));
   if (skipped.length === 0) return null;
-  const fields = (reader as unknown as { fields: ReadonlyArray<{ name: string }> }).fields;
   const kept = new Set(fields.map((field) => field.name).filter((name) => !skipped.includes(name)));
   return {
     type: projectReaderType(reader, kept, (schema) => parseAvroType(schema, 'projected reader schema')),

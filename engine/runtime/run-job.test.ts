@@ -109,12 +109,13 @@ class CaptureSink implements Sink {
   async close(): Promise<void> {}
 }
 
-test('late and invalid records are written whole when the decoder skipped fields (expand)', async () => {
+test('late and dead-lettered records (validation and operators) are written whole when the decoder skipped fields (expand)', async () => {
   const spec = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
   const job = { ...spec, checkpoint: { kind: 'none' as const } };
   const whole = (minute: number, v: number): Row => ({ station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0 + minute * MINUTE, v, s: null, f: '0,0,0,0', q: 'v' });
   // Batch 1 moves the watermark a day on; batch 2 brings a reading from the first hour (late) and a NaN sigma (invalid).
-  const script = [[whole(0, 1), whole(24 * 60, 2)], [whole(6, 3), { ...whole(24 * 60 + 6, 4), s: Number.NaN }]];
+  // It also brings a level that is not a number, which the window step (not validation) dead-letters.
+  const script = [[whole(0, 1), whole(24 * 60, 2)], [whole(6, 3), { ...whole(24 * 60 + 6, 4), s: Number.NaN }, { ...whole(24 * 60 + 12, 5), v: 'high' as unknown as number }]];
   const source: Source = {
     description: 'projected batches',
     async *batches() {
@@ -152,6 +153,11 @@ test('late and invalid records are written whole when the decoder skipped fields
   await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-expand-'))), clearCheckpointOnCompletion: true });
   assert.equal(late.rows.length, 1);
   assert.deepEqual(late.rows[0].record, whole(6, 3));
-  assert.equal(deadLetters.rows.length, 1);
-  assert.equal(deadLetters.rows[0].payload, JSON.stringify({ ...whole(24 * 60 + 6, 4), s: Number.NaN }));
+  assert.deepEqual(
+    deadLetters.rows.map((letter) => [letter.stage, letter.payload]),
+    [
+      ['validate', JSON.stringify({ ...whole(24 * 60 + 6, 4), s: Number.NaN })],
+      ['avg-30m', JSON.stringify({ ...whole(24 * 60 + 12, 5), v: 'high' })],
+    ],
+  );
 });

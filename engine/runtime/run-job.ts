@@ -175,12 +175,16 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     if (!buffer) throw new StateIncompatibleError(`route target '${name}' is not a sink of job ${job.job}`);
     return buffer;
   };
+  // Late and dead-lettered rows leave the job whole, even when the decoder skipped fields the job does not read.
+  const expand = parts.decoder?.expand?.bind(parts.decoder);
   const context: OperatorContext = {
     counters,
-    late: (record) => bufferOf(LATE).push(lateRow(parts.decoder?.expand ? { ...record, row: parts.decoder.expand(record.row) } : record)),
+    late: (record) => bufferOf(LATE).push(lateRow(expand ? { ...record, row: expand(record.row) } : record)),
     deadLetter: (letter) => {
       counters.deadLetters++;
-      bufferOf(DEAD_LETTERS).push(deadLetterRow(letter));
+      const { payload } = letter;
+      const whole = expand && payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload) ? { ...letter, payload: expand(payload as Row) } : letter;
+      bufferOf(DEAD_LETTERS).push(deadLetterRow(whole));
     },
     emitTo: (name, rows) => {
       const buffer = bufferOf(name);
@@ -217,6 +221,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     // Hand over what the operators produced so far first: it belongs to this epoch,
     // and the counters saved below must include it. Writing does not touch operator state.
     await drain();
+    stall.enter('checkpoint: snapshotting operator state');
     // Steps 1-2: state at this batch boundary.
     const operatorState: Checkpoint['operators'] = {};
     for (const operator of operators) {
@@ -324,7 +329,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       if (next.done) break;
       const raw = next.value;
       const batchStarted = performance.now();
-      stall.enter(`decoding and validating ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset}`);
+      stall.enter(`processing ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset} (decode, validate, operators)`);
       const batch = await prepareBatch(raw, parts, tracker, context);
       lastBatch = batch;
       input.next(batch);
@@ -352,7 +357,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     }
     options.signal?.removeEventListener('abort', stopWaiting);
     // Left early (stop request): let the source know, as for-await would.
-    if (pending === null && options.signal?.aborted) await iterator.return?.();
+    if (options.signal?.aborted) await iterator.return?.();
     // Stopped, not at the end of the input: keep windows open for the next run.
     if (options.signal?.aborted) stopped = true;
 
@@ -449,8 +454,7 @@ async function prepareBatch(raw: RawBatch, parts: JobParts, tracker: WatermarkTr
       keep ??= new Uint8Array(rows.length).fill(1);
       keep[i] = 0;
       invalid++;
-      const payload = parts.decoder?.expand ? parts.decoder.expand(rows[i]) : rows[i];
-      context.deadLetter({ payload, reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
+      context.deadLetter({ payload: rows[i], reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
     }
   }
   if (keep) {
