@@ -8,8 +8,8 @@ import type * as avro from 'avsc';
 import { loadJobFile } from '../engine/config';
 import type { JobSpec } from '../engine/config/job';
 import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
-import { CONFLUENT_HEADER_SIZE, encodeConfluent } from '../engine/codecs/confluent-avro';
-import { createRowValidator, MAX_STRING_LENGTH } from '../engine/codecs/validate';
+import { encodeConfluent } from '../engine/codecs/confluent-avro';
+import { createRowValidator } from '../engine/codecs/validate';
 import { decodeProjection } from '../engine/runtime/projection';
 import type { RawBatch } from '../engine/runtime/batch';
 import { createConfluentDecoder } from '../engine/runtime/parallel-confluent-decoder';
@@ -98,7 +98,7 @@ export async function benchEngineOnly(
   const loaded = loadJobFile(`jobs/${jobName}.yaml`);
   const job: JobSpec = { ...loaded, checkpoint: { kind: 'none' } };
   // As a Kafka job is assembled (engine/runtime/external-parts.ts): unread strings skipped, rows validated.
-  const projection = options.projection === false ? null : decodeProjection(job, type, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE);
+  const projection = options.projection === false ? null : decodeProjection(job, type);
   const validator = createRowValidator(type, job.eventTime.field, { mayBeAbsent: projection?.skipped });
   const rates: number[] = [];
   let results = 0;

@@ -56,9 +56,7 @@ export class SchemaRegistry {
   private readonly client: SchemaRegistryClient;
   private readonly types = new Map<number, avro.Type>();
   /** Lookups in flight, so a batch with 5,000 records of a new id asks once. */
-  private readonly fetching = new Map<number, Promise<avro.Type>>();
-  /** When each lookup in flight started (stall reports). */
-  private readonly fetchingSince = new Map<number, number>();
+  private readonly fetching = new Map<number, { promise: Promise<avro.Type>; since: number }>();
   private readonly registered = new Map<string, number>();
 
   constructor(options: SchemaRegistryOptions) {
@@ -75,7 +73,7 @@ export class SchemaRegistry {
 
   /** Lookups in flight and the ids held in memory, one line, for stall reports. */
   describeState(): string {
-    const inFlight = [...this.fetchingSince].map(([id, since]) => `id ${id} for ${((Date.now() - since) / 1000).toFixed(1)} s`);
+    const inFlight = [...this.fetching].map(([id, { since }]) => `id ${id} for ${((Date.now() - since) / 1000).toFixed(1)} s`);
     return `schema registry ${this.url}: ${inFlight.length > 0 ? `fetching ${inFlight.join(', ')}` : 'no lookup in flight'}; cached ids ${this.cachedIds.join(',') || 'none'}`;
   }
 
@@ -93,14 +91,10 @@ export class SchemaRegistry {
     if (cached) return cached;
     let pending = this.fetching.get(id);
     if (!pending) {
-      pending = this.fetchWriterType(id).finally(() => {
-        this.fetching.delete(id);
-        this.fetchingSince.delete(id);
-      });
+      pending = { promise: this.fetchWriterType(id).finally(() => this.fetching.delete(id)), since: Date.now() };
       this.fetching.set(id, pending);
-      this.fetchingSince.set(id, Date.now());
     }
-    return pending;
+    return pending.promise;
   }
 
   private async fetchWriterType(id: number): Promise<avro.Type> {

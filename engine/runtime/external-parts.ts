@@ -6,8 +6,7 @@ import { CassandraSink } from '../sinks/cassandra-sink';
 import { KafkaSink } from '../sinks/kafka-sink';
 import { createKafkaAvroDecoder, KafkaSource } from '../sources/kafka-source';
 import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
-import { CONFLUENT_HEADER_SIZE } from '../codecs/confluent-avro';
-import { createRowValidator, MAX_STRING_LENGTH } from '../codecs/validate';
+import { createRowValidator } from '../codecs/validate';
 import { decodeProjection } from './projection';
 import type { Sink, SinkOptions } from '../sinks/sink';
 import type { Source } from '../sources/source';
@@ -40,7 +39,7 @@ export async function createExternalParts(
 ): Promise<ExternalParts> {
   const readerType = readerSchemaPath ? loadReaderSchema(readerSchemaPath) : undefined;
   // Kafka Avro is read without the string fields the job never reads (exact: see projection.ts).
-  const projection = readerType && job.source.kind === 'kafka' ? decodeProjection(job, readerType, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE) : null;
+  const projection = readerType && job.source.kind === 'kafka' ? decodeProjection(job, readerType) : null;
   const validator = readerType ? createRowValidator(readerType, job.eventTime.field, { mayBeAbsent: projection?.skipped }) : undefined;
   let decoder: BatchDecoder | undefined;
   if (job.source.kind === 'kafka') {

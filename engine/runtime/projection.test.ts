@@ -7,7 +7,7 @@ import type { JobSpec } from '../config/job';
 import fc from 'fast-check';
 import { CONFLUENT_HEADER_SIZE, encodeConfluent, ConfluentAvroDecoder } from '../codecs/confluent-avro';
 import { loadAvroType } from '../codecs/avro-schema';
-import { createRowValidator, MAX_STRING_LENGTH } from '../codecs/validate';
+import { createRowValidator } from '../codecs/validate';
 import { decodeProjection, inputFieldsUsed, projectReaderType, skippableFields } from './projection';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -50,13 +50,13 @@ test('a projected reader decodes the same values for the fields it keeps, from a
 test('the lunar-day and 30-minute jobs skip the unread strings (name, f, q) and keep every number', () => {
   const full = loadAvroType(join(ROOT, 'schemas', 'tide_observation.avsc'));
   for (const name of ['tides-lunar-day', 'tides-30m-average']) {
-    const projection = decodeProjection(job(name), full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE);
+    const projection = decodeProjection(job(name), full);
     assert.ok(projection);
     assert.deepEqual(projection.skipped, ['name', 'f', 'q']);
     assert.deepEqual((projection.type.schema() as { fields: Array<{ name: string }> }).fields.map((f) => f.name), ['station', 'lat', 'lon', 't', 'v', 's']);
     assert.equal(projection.wholeAboveBytes, 5 + 1024);
   }
-  assert.equal(decodeProjection(job('tides-dedupe'), full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE), null);
+  assert.equal(decodeProjection(job('tides-dedupe'), full), null);
 });
 
 /**
@@ -66,7 +66,7 @@ test('the lunar-day and 30-minute jobs skip the unread strings (name, f, q) and 
  */
 test('property: a projected read is exact: same dead letters and verdicts, same kept values, expand = whole record', async () => {
   const full = loadAvroType(join(ROOT, 'schemas', 'tide_observation.avsc'));
-  const projection = decodeProjection(job('tides-lunar-day'), full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE)!;
+  const projection = decodeProjection(job('tides-lunar-day'), full)!;
   const validateWhole = createRowValidator(full, 't');
   const validateProjected = createRowValidator(full, 't', { mayBeAbsent: projection.skipped });
   const text = (maxLength: number) => fc.oneof(fc.string({ maxLength }), fc.string({ unit: 'binary', maxLength }));
@@ -128,9 +128,9 @@ test('no projection when a map step copies rows before the window, or a skipped 
   const at = { line: 1, col: 1 };
   const mapped: JobSpec = { ...base, steps: [{ kind: 'map', id: 'm', set: { v: 'v * 0.3048' }, drop: [], at }, window] };
   assert.deepEqual(skippableFields(full, inputFieldsUsed(mapped)), ['name', 'f', 'q'], 'the fields are unread...');
-  assert.equal(decodeProjection(mapped, full, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE), null, '...but late rows could not be traced back');
+  assert.equal(decodeProjection(mapped, full), null, '...but late rows could not be traced back');
   const schema = JSON.parse(JSON.stringify(full.schema())) as { fields: Array<{ name: string; type: unknown; default?: unknown }> };
   schema.fields = schema.fields.map((field) => (field.name === 'q' ? { ...field, type: ['string', 'null'], default: 'x'.repeat(2000) } : field));
   const longDefault = avro.Type.forSchema(schema as avro.Schema);
-  assert.deepEqual(decodeProjection(base, longDefault, MAX_STRING_LENGTH, CONFLUENT_HEADER_SIZE)?.skipped, ['name', 'f']);
+  assert.deepEqual(decodeProjection(base, longDefault)?.skipped, ['name', 'f']);
 });

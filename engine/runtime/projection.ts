@@ -1,5 +1,7 @@
 import type * as avro from 'avsc';
 import { parseAvroType } from '../codecs/avro-schema';
+import { CONFLUENT_HEADER_SIZE } from '../codecs/confluent-avro';
+import { MAX_STRING_LENGTH } from '../codecs/validate';
 import type { JobSpec } from '../config/job';
 import { referencedFields } from '../expressions/ast';
 import { parseExpression } from '../expressions/parse';
@@ -116,7 +118,7 @@ export interface DecodeProjection {
  * @example
  *   const projection = decodeProjection(job, readerType); // lunar-day: skips name, f, q
  */
-export function decodeProjection(job: JobSpec, reader: avro.Type, maxStringLength: number, headerBytes: number): DecodeProjection | null {
+export function decodeProjection(job: JobSpec, reader: avro.Type): DecodeProjection | null {
   const used = inputFieldsUsed(job);
   // A map step copies rows before the window: a late row could not be traced back to its record to be written whole.
   const firstWindow = job.steps.findIndex((step) => step.kind === 'window');
@@ -125,7 +127,7 @@ export function decodeProjection(job: JobSpec, reader: avro.Type, maxStringLengt
   // A default fills the field without bytes in the record: one over the length limit must still be seen by validation.
   const defaultTooLong = new Set(fields.filter((field) => {
     const value = field.defaultValue();
-    return typeof value === 'string' && value.length > maxStringLength;
+    return typeof value === 'string' && value.length > MAX_STRING_LENGTH;
   }).map((field) => field.name));
   const skipped = skippableFields(reader, used).filter((name) => !defaultTooLong.has(name));
   if (skipped.length === 0) return null;
@@ -134,6 +136,6 @@ export function decodeProjection(job: JobSpec, reader: avro.Type, maxStringLengt
     type: projectReaderType(reader, kept, (schema) => parseAvroType(schema, 'projected reader schema')),
     skipped,
     // A JavaScript string never has more UTF-16 units than its UTF-8 bytes.
-    wholeAboveBytes: headerBytes + maxStringLength,
+    wholeAboveBytes: CONFLUENT_HEADER_SIZE + MAX_STRING_LENGTH,
   };
 }

@@ -291,11 +291,12 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   options.signal?.addEventListener('abort', stopWaiting, { once: true });
   // Waiting for records is normal on a caught-up stream: worth a report only while the source says records are waiting.
   const recordsWaiting = (): number => Object.values(source.lag?.() ?? {}).reduce((sum, n) => sum + n, 0);
-  const waitingForSource = () =>
-    stall.enter(`waiting for the source (${source.description})`, {
-      quietUnless: () => recordsWaiting() > 0,
-      detail: () => `${recordsWaiting().toLocaleString('en-US')} records waiting upstream`,
-    });
+  const sourceWaitStep = `waiting for the source (${source.description})`;
+  const sourceWait = {
+    quietUnless: () => recordsWaiting() > 0,
+    detail: () => `${recordsWaiting().toLocaleString('en-US')} records waiting upstream`,
+  };
+  const waitingForSource = () => stall.enter(sourceWaitStep, sourceWait);
   const takeCheckpoint = async () => {
     const checkpointStarted = performance.now();
     await checkpoint();
