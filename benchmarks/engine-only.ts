@@ -10,6 +10,7 @@ import type { JobSpec } from '../engine/config/job';
 import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
 import { encodeConfluent } from '../engine/codecs/confluent-avro';
 import { createRowValidator } from '../engine/codecs/validate';
+import { preAggregationPlan } from '../engine/runtime/pre-aggregation';
 import { decodeProjection } from '../engine/runtime/projection';
 import type { RawBatch } from '../engine/runtime/batch';
 import { createConfluentDecoder } from '../engine/runtime/parallel-confluent-decoder';
@@ -93,20 +94,26 @@ export async function benchEngineOnly(
   type: avro.Type,
   repeat: number,
   workers = 1,
-  options: { projection?: boolean } = {},
+  options: { projection?: boolean; preAggregate?: boolean } = {},
 ): Promise<EngineOnlyResult> {
   const loaded = loadJobFile(`jobs/${jobName}.yaml`);
   const job: JobSpec = { ...loaded, checkpoint: { kind: 'none' } };
   // As a Kafka job is assembled (engine/runtime/external-parts.ts): unread strings skipped, rows validated.
   const projection = options.projection === false ? null : decodeProjection(job, type);
-  const validator = createRowValidator(type, job.eventTime.field, { mayBeAbsent: projection?.skipped });
+  const validatorNow = Date.now();
+  const validator = createRowValidator(type, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: validatorNow });
+  // With worker threads a job starting with a window is pre-aggregated on them (as external-parts.ts assembles it).
+  const plan = workers > 1 && options.preAggregate !== false ? preAggregationPlan(job, type, projection, validatorNow) : null;
   const rates: number[] = [];
   let results = 0;
   for (let run = 0; run < repeat; run++) {
     // Built per run, as a real run does: pool start-up (workers > 1) is part of what is measured.
-    const decoderCore = createConfluentDecoder(type, async () => type, { workers, projection });
+    const decoderCore = createConfluentDecoder(type, async () => type, { workers, projection, plan });
+    const aggregateBatch = decoderCore.aggregateBatch?.bind(decoderCore);
     const decoder: BatchDecoder = {
+      overlaps: workers > 1,
       decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition),
+      ...(aggregateBatch ? { decodeAggregated: (raw: RawBatch) => aggregateBatch(raw.payloads!, raw.offsets, raw.source.partition) } : {}),
       expand: decoderCore.expand?.bind(decoderCore),
       close: async () => decoderCore.close?.(),
     };

@@ -99,24 +99,27 @@ export class AggregateSet {
     return this.reset(new Float64Array(this.slots));
   }
 
-  /** Re-initialise an accumulator of this layout for reuse. */
-  reset(state: Float64Array): Float64Array {
-    for (let i = 0; i < this.aggregations.length; i++) this.aggregations[i].init(state, this.offsets[i]);
+  /**
+   * Re-initialise an accumulator of this layout for reuse. `base`: where it
+   * starts in `state` (partial aggregates keep many accumulators in one array).
+   */
+  reset(state: Float64Array, base = 0): Float64Array {
+    for (let i = 0; i < this.aggregations.length; i++) this.aggregations[i].init(state, base + this.offsets[i]);
     return state;
   }
 
-  /** Add the row last passed to `read` (which returned `Values`). */
-  add(state: Float64Array, eventTime: number, arrival: number): void {
+  /** Add the row last passed to `read` (which returned `Values`) to the accumulator at `base`. */
+  add(state: Float64Array, eventTime: number, arrival: number, base = 0): void {
     for (let i = 0; i < this.aggregations.length; i++) {
       const value = this.values[this.fieldOf[i]];
-      if (value === value) this.aggregations[i].add(state, this.offsets[i], value, eventTime, arrival);
+      if (value === value) this.aggregations[i].add(state, base + this.offsets[i], value, eventTime, arrival);
     }
   }
 
-  /** Fold `from` into `into`, as if every value added to `from` had been added to `into`. */
-  merge(into: Float64Array, from: Float64Array): void {
+  /** Fold the accumulator at `from[fromBase]` into `into`, as if every value added to it had been added to `into`. */
+  merge(into: Float64Array, from: Float64Array, fromBase = 0): void {
     for (let i = 0; i < this.aggregations.length; i++) {
-      this.aggregations[i].merge(into, this.offsets[i], from, this.offsets[i]);
+      this.aggregations[i].merge(into, this.offsets[i], from, fromBase + this.offsets[i]);
     }
   }
 

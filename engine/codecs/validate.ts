@@ -109,7 +109,8 @@ function describe(value: unknown): string {
  * time is an integer epoch-ms value within 50 years of now.
  *
  * `mayBeAbsent` names fields the decoder skipped (a projection): absent is
- * fine, present is checked as usual.
+ * fine, present is checked as usual. `now` (default: the clock when the
+ * validator is built) anchors the 50-year window.
  *
  * @example
  *   const validate = createRowValidator(loadAvroType(tideObservationSchemaPath()), 't');
@@ -119,12 +120,13 @@ function describe(value: unknown): string {
 export function createRowValidator(
   readerSchema: avro.Type,
   eventTimeField: string,
-  options: { mayBeAbsent?: Iterable<string> } = {},
+  options: { mayBeAbsent?: Iterable<string>; now?: number } = {},
 ): (row: Row) => string | null {
   const { names, checks, nullable, optional, types } = planFields(readerSchema, eventTimeField, new Set(options.mayBeAbsent ?? []));
   const width = names.length;
-  // Fixed when the validator is built: a run does not last decades.
-  const now = Date.now();
+  // Fixed when the validator is built: a run does not last decades. Validators of one run
+  // in several threads are given the same instant, so they agree on every record.
+  const now = options.now ?? Date.now();
   const earliest = now - MAX_TIMESTAMP_DISTANCE_MS;
   const latest = now + MAX_TIMESTAMP_DISTANCE_MS;
   return function validateRow(row: Row): string | null {

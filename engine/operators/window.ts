@@ -2,11 +2,12 @@ import type { WindowStepSpec } from '../config/job';
 import { AggregateSet, ReadOutcome } from '../aggregations/aggregate-set';
 import { decodeFloats, decodeNumber, encodeFloats, encodeNumber, type EncodedNumber } from '../aggregations/float-codec';
 import { InternalError, StateIncompatibleError } from '../errors';
-import { derivedBatch, type RecordBatch, type Row } from '../runtime/batch';
+import { derivedBatch, type PreAggregatedRows, type RecordBatch, type Row } from '../runtime/batch';
 import type { Operator, OperatorContext } from '../runtime/operator';
 import type { AnyWindowAssigner, MergingWindowAssigner, SessionPlacement, WindowAssigner } from '../windows/assigner';
 import { createAssigner } from '../windows/create-assigner';
 import { WindowTimers } from '../windows/timers';
+import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from './window-keys';
 
 /** Bumped whenever the snapshot layout below changes. */
 const SNAPSHOT_FORMAT = 1;
@@ -144,7 +145,20 @@ export class WindowOperator implements Operator {
       `aggregates=${this.aggregates.stateKey};time=${eventTimeField}`;
   }
 
-  process(batch: RecordBatch, context: OperatorContext): RecordBatch {
+  process(input: RecordBatch, context: OperatorContext): RecordBatch {
+    let batch = input;
+    const pre = batch.preAggregated;
+    if (pre !== undefined && pre.stepId === this.id) {
+      if (this.mergePartials(pre, batch.watermarks, context)) {
+        this.closeDue(batch.watermark - this.allowedLatenessMs);
+        return derivedBatch(batch, this.emit());
+      }
+      // A record is late for a window: it must reach the late output itself, so take the per-row path.
+      batch = { ...batch, rows: pre.materialize(), preAggregated: undefined };
+      if (batch.rows.length !== batch.watermarks.length) {
+        throw new InternalError(`window '${this.id}': ${batch.rows.length} rows materialized for ${batch.watermarks.length} pre-aggregated records`);
+      }
+    }
     const { rows, watermarks } = batch;
     const aggregates = this.aggregates;
     for (let i = 0; i < rows.length; i++) {
@@ -282,6 +296,56 @@ export class WindowOperator implements Operator {
     else if (missed) context.counters.late++;
   }
 
+  // ---------------------------------------------------------------- partial aggregates
+
+  /**
+   * Fold in chunks aggregated elsewhere (window-partials.ts), exactly as if
+   * their rows had come through `addToWindows`: same windows, same
+   * accumulators, same counters. Returns false, having changed nothing, when
+   * a row of them is late for its window. Watermarks never decrease within a
+   * batch, so a partial has no late row when its window is still open for the
+   * watermark of its last row.
+   */
+  private mergePartials(pre: PreAggregatedRows, watermarks: Float64Array, context: OperatorContext): boolean {
+    const lateness = this.allowedLatenessMs;
+    for (let c = 0; c < pre.chunks.length; c++) {
+      const { ends, lastRow } = pre.chunks[c];
+      const base = pre.chunkStarts[c];
+      for (let p = 0; p < ends.length; p++) if (ends[p] <= watermarks[base + lastRow[p]] - lateness) return false;
+    }
+    const aggregates = this.aggregates;
+    const slots = aggregates.slots;
+    for (const chunk of pre.chunks) {
+      const { keyIds, keyValues, keyIndex, starts, ends, accs } = chunk;
+      const states: Array<KeyState | undefined> = new Array(keyIds.length);
+      for (let p = 0; p < starts.length; p++) {
+        const key = keyIndex[p];
+        let state = states[key];
+        if (state === undefined) {
+          state = this.keys.get(keyIds[key]) ?? this.createKeyStateOf(keyIds[key], keyValues[key]);
+          states[key] = state;
+        }
+        const start = starts[p];
+        const end = ends[p];
+        const windows = state.windows;
+        let window: WindowState | null = null;
+        for (let k = 0; k < windows.length; k++) {
+          if (windows[k].start === start && windows[k].end === end) {
+            window = windows[k];
+            break;
+          }
+        }
+        if (window === null) window = this.openWindow(state, start, end, insertionIndex(windows, start));
+        aggregates.merge(window.acc, accs, p * slots);
+        this.touch(window);
+      }
+      context.counters.aggregated += chunk.aggregated;
+      context.counters.nullReadings += chunk.nullReadings;
+      this.arrival += chunk.arrivals;
+    }
+    return true;
+  }
+
   // ---------------------------------------------------------------- sessions
 
   private addToSession(assigner: MergingWindowAssigner, row: Row, eventTime: number, watermark: number, context: OperatorContext): void {
@@ -341,11 +405,7 @@ export class WindowOperator implements Operator {
   // ---------------------------------------------------------------- keys, windows, closing
 
   private keyIdOf(row: Row): string {
-    const fields = this.keyFields;
-    if (fields.length === 1) return keyPart(row[fields[0]]);
-    let id = '';
-    for (let k = 0; k < fields.length; k++) id += (k === 0 ? '' : KEY_SEPARATOR) + keyPart(row[fields[k]]);
-    return id;
+    return keyIdOfRow(row, this.keyFields);
   }
 
   private keyStateOf(row: Row): KeyState {
@@ -354,8 +414,10 @@ export class WindowOperator implements Operator {
   }
 
   private createKeyState(row: Row, id: string): KeyState {
-    const values = new Array<unknown>(this.keyFields.length);
-    for (let k = 0; k < values.length; k++) values[k] = row[this.keyFields[k]] ?? null;
+    return this.createKeyStateOf(id, keyValuesOfRow(row, this.keyFields));
+  }
+
+  private createKeyStateOf(id: string, values: unknown[]): KeyState {
     const state: KeyState = { id, values, windows: [], timer: Infinity, lastClosedStart: -Infinity, lastClosedEnd: -Infinity };
     this.keys.set(id, state);
     return state;
@@ -493,28 +555,6 @@ function insertionIndex(windows: WindowState[], start: number): number {
   let index = windows.length;
   while (index > 0 && windows[index - 1].start > start) index--;
   return index;
-}
-
-// ---------------------------------------------------------------- key encoding
-
-/**
- * Composite keys are strings. A string key part is used as it is (the
- * common case: station ids); other types get a NUL-prefixed type tag so the
- * number 1 and the string "1" stay different keys.
- */
-const KEY_SEPARATOR = '\u001f';
-
-function keyPart(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value === null || value === undefined) return '\u0000null';
-  if (value instanceof Date) return `\u0000date:${value.getTime()}`;
-  return `\u0000${typeof value}:${String(value)}`;
-}
-
-function keyIdOfValues(values: unknown[]): string {
-  let id = '';
-  for (let k = 0; k < values.length; k++) id += (k === 0 ? '' : KEY_SEPARATOR) + keyPart(values[k]);
-  return id;
 }
 
 type EncodedKeyValue = string | number | boolean | null | { date: number } | { number: EncodedNumber } | { bigint: string };

@@ -1,3 +1,4 @@
+import type { WindowPartials } from '../operators/window-partials';
 import type { DeadLetter } from './operator';
 
 /**
@@ -30,6 +31,29 @@ export interface RecordBatch {
   /** Offset of each row in its partition, aligned with `rows` (for dead letters). */
   offsets: Float64Array;
   source: SourceRange;
+  /**
+   * Set instead of `rows` (which is then empty) when worker threads already
+   * aggregated the batch for the job's first step, a window; `watermarks`
+   * and `offsets` still have one entry per record.
+   */
+  preAggregated?: PreAggregatedRows;
+}
+
+/**
+ * A batch the decoder has aggregated in chunks for a window step (see
+ * window-partials.ts). Every record of the batch decoded and validated; the
+ * window operator still judges lateness, and when a record would be late it
+ * takes the rows themselves (`materialize`) and its per-row path, so results
+ * never depend on the worker count.
+ */
+export interface PreAggregatedRows {
+  /** The window step the partials are for. */
+  stepId: string;
+  /** Partials per chunk, in input order, and the batch row index each chunk starts at. */
+  chunks: WindowPartials[];
+  chunkStarts: number[];
+  /** The batch's rows, decoded whole on the calling thread. */
+  materialize(): Row[];
 }
 
 /** A batch before decoding: raw payloads as read by a source. */

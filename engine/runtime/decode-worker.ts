@@ -4,6 +4,7 @@ import { CONFLUENT_HEADER_SIZE, decodeFramedRecord, prepareWriterResolver, type 
 import { parseAvroType } from '../codecs/avro-schema';
 import { InternalError } from '../errors';
 import type { Row } from './batch';
+import { ChunkAggregator, type AggregatedChunk, type PreAggregationPlan } from './pre-aggregation';
 import { ColumnEncoder, planColumns, type ColumnPlan, type RowColumns } from './row-columns';
 
 /**
@@ -33,6 +34,18 @@ export interface DecodeTask {
   bounds: Uint32Array;
   /** Writer schema id of each record. */
   ids: Int32Array;
+  /**
+   * Pre-aggregate instead of returning rows (pre-aggregation.ts): the plan
+   * as JSON text. The answer is then a {@link PreAggregateChunkResult}.
+   */
+  plan?: string;
+}
+
+/** What a pre-aggregation task answers: the chunk, or null when a record in it is not clean. */
+export interface PreAggregateChunkResult {
+  chunk: AggregatedChunk | null;
+  /** The task's payload buffer, handed back for reuse. */
+  bytes: ArrayBuffer;
 }
 
 /** What a chunk decodes to. */
@@ -125,8 +138,38 @@ export function decodeChunk(task: DecodeTask): DecodeChunkResult {
   return { columns: encoder.finish(), failed: Uint32Array.from(failed), reasons, bytes: task.bytes };
 }
 
+const aggregators = new Map<string, ChunkAggregator>();
+
+/** Decode, validate and pre-aggregate one chunk (see pre-aggregation.ts). */
+export function preAggregateChunk(task: DecodeTask & { plan: string }): PreAggregateChunkResult {
+  let aggregator = aggregators.get(task.plan);
+  if (aggregator === undefined) {
+    aggregator = new ChunkAggregator(JSON.parse(task.plan) as PreAggregationPlan);
+    aggregators.set(task.plan, aggregator);
+  }
+  const { bounds, ids, writers } = task;
+  const buffer = Buffer.from(task.bytes);
+  const writerSchema = (id: number) => writers.find(([candidate]) => candidate === id)?.[1];
+  for (let i = 0; i < ids.length; i++) {
+    if (!aggregator.add(buffer, bounds[i], bounds[i + 1], ids[i], writerSchema)) {
+      aggregator.abandon();
+      return { chunk: null, bytes: task.bytes };
+    }
+  }
+  return { chunk: aggregator.finish(), bytes: task.bytes };
+}
+
 /** The piscina entry point: decode, then move (not copy) the result's buffers back. */
 export default function run(task: DecodeTask): unknown {
+  if (task.plan !== undefined) {
+    const result = preAggregateChunk(task as DecodeTask & { plan: string });
+    const transfers: ArrayBuffer[] = [result.bytes];
+    if (result.chunk !== null) {
+      const { partials, times } = result.chunk;
+      for (const array of [times, partials.keyIndex, partials.starts, partials.ends, partials.lastRow, partials.accs]) transfers.push(array.buffer as ArrayBuffer);
+    }
+    return Piscina.move({ [Piscina.transferableSymbol]: transfers, [Piscina.valueSymbol]: result } as unknown as ArrayBuffer);
+  }
   const result = decodeChunk(task);
   const { columns } = result;
   return Piscina.move({

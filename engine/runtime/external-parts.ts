@@ -7,6 +7,7 @@ import { KafkaSink } from '../sinks/kafka-sink';
 import { createKafkaAvroDecoder, KafkaSource } from '../sources/kafka-source';
 import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
 import { createRowValidator } from '../codecs/validate';
+import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
 import type { Sink, SinkOptions } from '../sinks/sink';
 import type { Source } from '../sources/source';
@@ -40,11 +41,15 @@ export async function createExternalParts(
   const readerType = readerSchemaPath ? loadReaderSchema(readerSchemaPath) : undefined;
   // Kafka Avro is read without the string fields the job never reads (exact: see projection.ts).
   const projection = readerType && job.source.kind === 'kafka' ? decodeProjection(job, readerType) : null;
-  const validator = readerType ? createRowValidator(readerType, job.eventTime.field, { mayBeAbsent: projection?.skipped }) : undefined;
+  // One instant for every validator of the run (this thread's and the workers'), so they agree on every record.
+  const validatorNow = Date.now();
+  const validator = readerType ? createRowValidator(readerType, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: validatorNow }) : undefined;
   let decoder: BatchDecoder | undefined;
   if (job.source.kind === 'kafka') {
     if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
-    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers, projection });
+    // With worker threads, a job starting with a window has them aggregate too, not only decode.
+    const plan = workers > 1 ? preAggregationPlan(job, readerType, projection, validatorNow) : null;
+    decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers, projection, plan });
   }
   // Counts are whole numbers: give them an integer column instead of the inferred double.
   const columnTypes: Record<string, string> = {};

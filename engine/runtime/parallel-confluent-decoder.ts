@@ -1,8 +1,10 @@
 import type * as avro from 'avsc';
 import { ConfluentAvroDecoder, framingProblem, type ReadProjection, type WriterSchemaResolver } from '../codecs/confluent-avro';
-import type { RawBatch, Row } from './batch';
-import type { DecodeChunkResult, DecodeTask } from './decode-worker';
+import { InternalError } from '../errors';
+import type { PreAggregatedRows, RawBatch, Row } from './batch';
+import type { DecodeChunkResult, DecodeTask, PreAggregateChunkResult } from './decode-worker';
 import type { DeadLetter } from './operator';
+import { ChunkAggregator, type AggregatedChunk, type PreAggregationPlan } from './pre-aggregation';
 import { planColumns, rebuildRows, type ColumnPlan } from './row-columns';
 import type { BatchDecoder } from './run-job';
 import { WorkerPool } from './worker-pool';
@@ -22,6 +24,10 @@ export interface ParallelDecoderOptions {
   mainThreadShare?: number;
   /** Use this pool instead of creating one (it is then not closed by `close()`). */
   pool?: WorkerPool;
+  /** Pre-aggregate batches for the job's first window step (pre-aggregation.ts); null: rows only. */
+  plan?: PreAggregationPlan | null;
+  /** Share of each batch the calling thread pre-aggregates itself (default: see AGGREGATE_SHARE). */
+  aggregateShare?: number;
 }
 
 /**
@@ -32,11 +38,25 @@ export interface ParallelDecoderOptions {
  */
 const WORKER_COST_RATIO = 1.5;
 
+/**
+ * Pre-aggregating, the calling thread also packs the chunks, merges every
+ * chunk's partials and emits the windows: it takes a smaller share than a
+ * pool thread, in this ratio to one pool thread's (tuned with `npm run bench`).
+ */
+const AGGREGATE_SHARE_RATIO = 0.6;
+
+/** A batch pre-aggregated for a window step, with every record's event time (for watermarks). */
+export interface AggregatedBatch {
+  preAggregated: PreAggregatedRows;
+  times: Float64Array;
+}
 /** What the Kafka decoder needs from either decoder: a batch pass and a way to stop. */
 export interface ConfluentBatchDecoding {
   decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded>;
   /** The whole record behind a row of the last batch, when fields were skipped (see ConfluentAvroDecoder.expand). */
   expand?(row: Row): Row;
+  /** Pre-aggregate the batch for the job's first window step, or null when it must take the row path. */
+  aggregateBatch?(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<AggregatedBatch | null>;
   close?(): Promise<void>;
 }
 
@@ -54,14 +74,14 @@ export interface ConfluentBatchDecoding {
 export function createConfluentDecoder(
   readerType: avro.Type,
   resolveWriterSchema: WriterSchemaResolver,
-  options: { workers: number; projection?: ReadProjection | null },
+  options: { workers: number; projection?: ReadProjection | null; plan?: PreAggregationPlan | null },
 ): ConfluentBatchDecoding {
   const { workers } = options;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
   // The projection (skipping unread string fields) is used in-thread; pool threads read records whole.
   if (workers === 1) return new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.projection ?? null);
   const threads = workers - 1;
-  return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads, mainThreadShare: WORKER_COST_RATIO / (WORKER_COST_RATIO + threads) });
+  return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads, mainThreadShare: WORKER_COST_RATIO / (WORKER_COST_RATIO + threads), plan: options.plan });
 }
 
 /** Rows, their offsets and dead letters of one batch, as the run loop takes them. */
@@ -95,6 +115,8 @@ export interface ParallelDecoded {
  *   await decoder.close();
  */
 export class ParallelConfluentDecoder implements BatchDecoder {
+  /** Batches may be decoded while the run loop processes the one before (the calls share no state in flight). */
+  readonly overlaps = true;
   readonly threads: number;
   /** Why this reader schema is decoded in-thread only, or null when workers are used. */
   readonly inThreadReason: string | null;
@@ -111,6 +133,11 @@ export class ParallelConfluentDecoder implements BatchDecoder {
   /** Scratch: input positions of the records that go to workers. */
   private kept = new Uint32Array(0);
   private keptInUse = false;
+  private readonly aggregationPlan: PreAggregationPlan | null;
+  private readonly planText: string | null;
+  private readonly aggregateShare: number;
+  /** This thread's pre-aggregator (its share of each batch), made on first use. */
+  private aggregator: ChunkAggregator | null = null;
 
   constructor(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver, options: ParallelDecoderOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new RangeError(`threads must be a whole number >= 1, got ${options.threads}`);
@@ -124,10 +151,94 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     this.mainThreadShare = Math.min(1, Math.max(0, options.mainThreadShare ?? 0));
     this.pool = options.pool ?? null;
     this.ownsPool = options.pool === undefined;
+    this.aggregationPlan = options.plan ?? null;
+    this.planText = this.aggregationPlan === null ? null : JSON.stringify(this.aggregationPlan);
+    this.aggregateShare = Math.min(1, Math.max(0, options.aggregateShare ?? AGGREGATE_SHARE_RATIO / (AGGREGATE_SHARE_RATIO + this.threads)));
+  }
+
+  /**
+   * Pre-aggregate a batch for the plan's window step: chunks of >= `minChunk`
+   * records go to the pool, this thread takes its share, and the answer is
+   * every chunk's partials in input order. Null (nothing consumed) when the
+   * decoder has no plan, the batch is too small to split, or a record in it
+   * is not clean (a dead letter of any kind): the caller then takes the row
+   * path (`decodeBatch`), which words and orders dead letters exactly.
+   * Throws like `decodeBatch` when the registry cannot be reached.
+   */
+  async aggregateBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<AggregatedBatch | null> {
+    const plan = this.aggregationPlan;
+    const planText = this.planText;
+    if (plan === null || planText === null) return null;
+    const unknown = await this.core.fetchMissingSchemas(payloads);
+    const count = payloads.length;
+    const inThread = Math.floor(count * this.aggregateShare);
+    const chunkCount = Math.min(this.threads, Math.floor((count - inThread) / this.minChunk));
+    if (chunkCount < 1 || this.keptInUse) return null;
+    for (let i = 0; i < count; i++) {
+      const payload = payloads[i];
+      if (framingProblem(payload) !== null || this.core.writerProblem((payload as Buffer).readInt32BE(1), unknown) !== null) return null;
+    }
+    if (this.kept.length < count) this.kept = new Uint32Array(count);
+    const all = this.kept;
+    for (let i = 0; i < count; i++) all[i] = i;
+
+    // ---- the pool's chunks first, then this thread's share while they run
+    const pool = (this.pool ??= new WorkerPool({ threads: this.threads }));
+    const pending: Array<Promise<PreAggregateChunkResult>> = [];
+    const chunkStarts: number[] = inThread > 0 ? [0] : [];
+    for (let c = 0; c < chunkCount; c++) {
+      const from = inThread + Math.floor(((count - inThread) * c) / chunkCount);
+      const to = inThread + Math.floor(((count - inThread) * (c + 1)) / chunkCount);
+      chunkStarts.push(from);
+      const task: DecodeTask = { ...this.packChunk(payloads, all, from, to), plan: planText };
+      pending.push(pool.run<DecodeTask, PreAggregateChunkResult>(task, [task.bytes, task.bounds.buffer as ArrayBuffer, task.ids.buffer as ArrayBuffer]));
+    }
+    let head: AggregatedChunk | null = null;
+    if (inThread > 0) {
+      const aggregator = (this.aggregator ??= new ChunkAggregator(plan));
+      const schemaText = (id: number) => this.schemaText(id);
+      let clean = true;
+      for (let i = 0; i < inThread && clean; i++) {
+        const payload = payloads[i] as Buffer;
+        clean = aggregator.add(payload, 0, payload.length, payload.readInt32BE(1), schemaText);
+      }
+      if (clean) head = aggregator.finish();
+      else aggregator.abandon();
+    }
+    const results = await Promise.all(pending);
+    for (const result of results) this.recycle(result.bytes);
+    if (inThread > 0 && head === null) return null;
+    const chunks: AggregatedChunk[] = head === null ? [] : [head];
+    for (const result of results) {
+      if (result.chunk === null) return null;
+      chunks.push(result.chunk);
+    }
+
+    // ---- one event-time column for the batch; the rows themselves only if the window needs them
+    const times = new Float64Array(count);
+    for (let c = 0; c < chunks.length; c++) times.set(chunks[c].times, chunkStarts[c]);
+    const core = this.core;
+    return {
+      times,
+      preAggregated: {
+        stepId: plan.window.id,
+        chunks: chunks.map((chunk) => chunk.partials),
+        chunkStarts,
+        materialize: () => {
+          const decoded = core.decodeResolved(payloads, offsets, partition, unknown);
+          if (decoded.deadLetters.length > 0) throw new InternalError(`pre-aggregated batch of ${partition}: ${decoded.deadLetters.length} records no longer decode`);
+          return decoded.rows;
+        },
+      },
+    };
   }
 
   decode(raw: RawBatch): Promise<ParallelDecoded> {
     return this.decodeBatch(raw.payloads ?? [], raw.offsets, raw.source.partition);
+  }
+
+  decodeAggregated(raw: RawBatch): Promise<AggregatedBatch | null> {
+    return this.aggregateBatch(raw.payloads ?? [], raw.offsets, raw.source.partition);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { Sink } from '../sinks/sink';
 import type { Positions, Source } from '../sources/source';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint, type CheckpointStore } from '../state/checkpoint';
 import type { RawBatch, RecordBatch, Row } from './batch';
+import type { AggregatedBatch } from './parallel-confluent-decoder';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from './operator';
 import { emptyCounters } from './operator';
 import { toRx } from './operator-rx';
@@ -25,6 +26,17 @@ export interface BatchDecoder {
    * written out whole.
    */
   expand?(row: Row): Row;
+  /**
+   * With `--workers N > 1` and a job that starts with a window: the batch
+   * pre-aggregated for that window (pre-aggregation.ts), or null when it must
+   * take the row path (`decode`).
+   */
+  decodeAggregated?(raw: RawBatch): Promise<AggregatedBatch | null>;
+  /**
+   * Decoding may overlap: the next batch may be decoded (on worker threads)
+   * while the run loop still processes the one before.
+   */
+  readonly overlaps?: boolean;
   close?(): Promise<void>;
 }
 
@@ -307,13 +319,29 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   // Batches processed since the last checkpoint: a stream that goes quiet gets them checkpointed
   // (and committed) when the interval is up, not only when the next record arrives, which may be hours.
   let uncheckpointed = false;
-  let pending: Promise<IteratorResult<RawBatch>> | null = null;
+  // A batch is decoded as soon as it arrives. A decoder with worker threads (`overlaps`) gets the
+  // next batch requested right after the current one arrives, so its threads decode batch k + 1
+  // while this thread runs the operators of batch k. Positions only move once a batch was
+  // processed: a batch read ahead and never processed (stop, crash) is simply read again.
+  const readAhead = parts.decoder?.overlaps === true;
+  const fetchNext = (): Promise<IteratorResult<FetchedBatch>> => {
+    const fetched = iterator.next().then((result): IteratorResult<FetchedBatch> => {
+      if (result.done) return { done: true, value: undefined };
+      const decoding = decodeBatch(result.value, parts);
+      // Rethrown when the batch is processed; one read ahead and abandoned must not be an unhandled rejection.
+      decoding.catch(() => {});
+      return { done: false, value: { raw: result.value, decoding } };
+    });
+    fetched.catch(() => {});
+    return fetched;
+  };
+  let pending: Promise<IteratorResult<FetchedBatch>> | null = null;
   stall.start();
   try {
     waitingForSource();
     for (;;) {
-      pending ??= iterator.next();
-      let next: IteratorResult<RawBatch> | undefined;
+      pending ??= fetchNext();
+      let next: IteratorResult<FetchedBatch> | undefined;
       if (uncheckpointed && Number.isFinite(interval)) {
         next = await raceTimeout(pending, Math.max(0, lastCheckpointAt + interval - now()));
         if (next === undefined) {
@@ -328,10 +356,11 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       }
       pending = null;
       if (next.done) break;
-      const raw = next.value;
+      const { raw, decoding } = next.value;
+      if (readAhead) pending = fetchNext();
       const batchStarted = performance.now();
       stall.enter(`processing ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset} (decode, validate, operators)`);
-      const batch = await prepareBatch(raw, parts, tracker, context);
+      const batch = prepareBatch(raw, await decoding, parts, tracker, context);
       lastBatch = batch;
       input.next(batch);
       if (failure) throw failure;
@@ -424,19 +453,50 @@ async function closeAll(parts: JobParts): Promise<unknown> {
   return failure;
 }
 
-/** Decode (if needed), validate, and give every row the watermark in force when it arrived. */
-async function prepareBatch(raw: RawBatch, parts: JobParts, tracker: WatermarkTracker, context: OperatorContext): Promise<RecordBatch> {
+/** A batch as read, and its decoding (started as soon as it arrived). */
+interface FetchedBatch {
+  raw: RawBatch;
+  decoding: Promise<DecodedBatch>;
+}
+
+/** What decoding produced: nothing to decode (the source decoded), rows, or partial aggregates. */
+type DecodedBatch =
+  | { kind: 'source' }
+  | { kind: 'rows'; rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }
+  | { kind: 'aggregated'; aggregated: AggregatedBatch };
+
+/**
+ * The asynchronous part of preparing a batch: decoding it (worker threads,
+ * registry lookups). Touches no run state, so it may run while the operators
+ * process the batch before.
+ */
+async function decodeBatch(raw: RawBatch, parts: JobParts): Promise<DecodedBatch> {
+  if (raw.rows) return { kind: 'source' };
+  if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
+  const aggregated = (await parts.decoder.decodeAggregated?.(raw)) ?? null;
+  if (aggregated !== null) return { kind: 'aggregated', aggregated };
+  const decoded = await parts.decoder.decode(raw);
+  return { kind: 'rows', ...decoded };
+}
+
+/** Count and dead-letter what decoding found, validate, and give every row the watermark in force when it arrived. */
+function prepareBatch(raw: RawBatch, decoded: DecodedBatch, parts: JobParts, tracker: WatermarkTracker, context: OperatorContext): RecordBatch {
   let rows: Row[];
   let offsets: Float64Array;
   const counters = context.counters;
-  if (raw.rows) {
-    rows = raw.rows;
+  if (decoded.kind === 'source') {
+    rows = raw.rows!;
     offsets = raw.offsets;
     counters.recordsIn += rows.length + (raw.deadLetters?.length ?? 0);
     if (raw.deadLetters) for (const letter of raw.deadLetters) context.deadLetter(letter);
+  } else if (decoded.kind === 'aggregated') {
+    // Every record decoded and validated on the way; the window operator merges the partials.
+    const { times, preAggregated } = decoded.aggregated;
+    counters.recordsIn += raw.offsets.length;
+    const watermarks = new Float64Array(times.length);
+    const watermark = tracker.assignTimes(raw.source.partition, times, watermarks);
+    return { rows: [], watermarks, watermark, offsets: raw.offsets, source: raw.source, preAggregated };
   } else {
-    if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
-    const decoded = await parts.decoder.decode(raw);
     rows = decoded.rows;
     offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
     counters.recordsIn += raw.offsets.length;

@@ -35,6 +35,14 @@ export class WatermarkTracker {
    * the partition's maximum as it goes. Returns the watermark after the last row.
    */
   assign(partition: string, rows: readonly Row[], out: Float64Array): number {
+    const times = new Float64Array(rows.length);
+    const field = this.eventTimeField;
+    for (let i = 0; i < rows.length; i++) times[i] = rows[i][field] as number;
+    return this.assignTimes(partition, times, out);
+  }
+
+  /** As `assign`, from the rows' event times (pre-aggregated batches have no rows). */
+  assignTimes(partition: string, times: Float64Array, out: Float64Array): number {
     const wallClock = this.now();
     this.lastSeenAt.set(partition, wallClock);
     // Other partitions do not move during this batch: compute their minimum once.
@@ -48,10 +56,9 @@ export class WatermarkTracker {
     }
     let partitionMax = this.maxEventTime.get(partition) ?? Number.NEGATIVE_INFINITY;
     let watermark = this.current;
-    const field = this.eventTimeField;
-    for (let i = 0; i < rows.length; i++) {
+    for (let i = 0; i < times.length; i++) {
       out[i] = watermark;
-      const t = rows[i][field] as number;
+      const t = times[i];
       if (t > partitionMax) {
         partitionMax = t;
         const own = partitionMax - this.maxOutOfOrderMs;

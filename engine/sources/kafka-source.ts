@@ -7,6 +7,7 @@ import { DecodeError, ExternalError, InternalError, isRetriable } from '../error
 import type { RawBatch, Row } from '../runtime/batch';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../runtime/retry';
 import { createConfluentDecoder } from '../runtime/parallel-confluent-decoder';
+import type { PreAggregationPlan } from '../runtime/pre-aggregation';
 import type { BatchDecoder } from '../runtime/run-job';
 import type { Positions, Source } from './source';
 
@@ -801,6 +802,8 @@ export interface KafkaAvroDecoderOptions {
   workers?: number;
   /** Skip fields the job never reads (engine/runtime/projection.ts); exact either way. */
   projection?: ReadProjection | null;
+  /** With workers > 1: pre-aggregate for the job's first window step (engine/runtime/pre-aggregation.ts). */
+  plan?: PreAggregationPlan | null;
 }
 
 /**
@@ -827,25 +830,29 @@ export function createKafkaAvroDecoder(
       if (error instanceof DecodeError) return undefined;
       throw error;
     }
-  }, { workers: options.workers ?? 1, projection: options.projection });
+  }, { workers: options.workers ?? 1, projection: options.projection, plan: options.plan });
   let lastRetry = '';
+  // A registry outage is waited out; nothing of the batch is consumed before the schemas are there.
+  const withRetry = async <T>(attempt: () => Promise<T>): Promise<T> => {
+    lastRetry = '';
+    const result = await retry(attempt, {
+      ...DEFAULT_RETRY,
+      retriable: isRetriable,
+      signal: options.signal,
+      onRetry: (error, n, delay) => {
+        lastRetry = `decode attempt ${n} failed at ${new Date().toISOString().slice(11, 19)} UTC, next in ${delay} ms`;
+        log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${n})`);
+      },
+    });
+    lastRetry = '';
+    return result;
+  };
+  const aggregateBatch = decoder.aggregateBatch?.bind(decoder);
   return {
     registry,
-    async decode(raw: RawBatch) {
-      const payloads = raw.payloads ?? [];
-      lastRetry = '';
-      const decoded = await retry(() => decoder.decodeBatch(payloads, raw.offsets, raw.source.partition), {
-        ...DEFAULT_RETRY,
-        retriable: isRetriable,
-        signal: options.signal,
-        onRetry: (error, attempt, delay) => {
-          lastRetry = `decode attempt ${attempt} failed at ${new Date().toISOString().slice(11, 19)} UTC, next in ${delay} ms`;
-          log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt})`);
-        },
-      });
-      lastRetry = '';
-      return decoded;
-    },
+    overlaps: (options.workers ?? 1) > 1,
+    decode: (raw: RawBatch) => withRetry(() => decoder.decodeBatch(raw.payloads ?? [], raw.offsets, raw.source.partition)),
+    ...(aggregateBatch ? { decodeAggregated: (raw: RawBatch) => withRetry(() => aggregateBatch(raw.payloads ?? [], raw.offsets, raw.source.partition)) } : {}),
     describeState() {
       return `${registry.describeState()}${lastRetry ? `; ${lastRetry}` : ''}`;
     },

@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
+import { encodeConfluent } from '../codecs/confluent-avro';
+import { createRowValidator } from '../codecs/validate';
+import { loadJobFile } from '../config';
+import type { JobSpec, WindowStepSpec } from '../config/job';
+import { NullSink } from '../sinks/null-sink';
+import type { Sink } from '../sinks/sink';
+import type { Positions, Source } from '../sources/source';
+import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
+import type { RawBatch, Row } from './batch';
+import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
+import { preAggregationPlan } from './pre-aggregation';
+import { decodeProjection } from './projection';
+import { runJob, type BatchDecoder, type JobParts } from './run-job';
+import { WorkerPool } from './worker-pool';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const MINUTE = 60_000;
+const T0 = Date.UTC(2024, 0, 1);
+const reader = loadAvroType(tideObservationSchemaPath());
+const registry = async () => reader;
+const NOW = Date.now();
+
+const base30m = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
+const baseLunar = loadJobFile(join(ROOT, 'jobs', 'tides-lunar-day.yaml'));
+const window30m = base30m.steps[0] as WindowStepSpec;
+
+/** Job variants: every window kind the pre-aggregation takes, both emit modes, lateness. */
+function variant(base: JobSpec, steps: JobSpec['steps']): JobSpec {
+  // A tighter bound than the job files' 30 minutes: the records below then include late ones.
+  return { ...base, steps, eventTime: { ...base.eventTime, maxOutOfOrderMs: 12 * MINUTE }, checkpoint: { kind: 'none' } };
+}
+const JOBS: Array<[string, JobSpec]> = [
+  ['30m-average', variant(base30m, base30m.steps)],
+  ['lunar-day without dedupe', variant(baseLunar, baseLunar.steps.filter((step) => step.kind === 'window'))],
+  [
+    'hopping 30m/10m, update mode, 5 min allowed lateness',
+    variant(base30m, [{ ...window30m, window: { kind: 'hopping', sizeMs: 30 * MINUTE, slideMs: 10 * MINUTE, anchorMs: 0 }, emit: 'update', allowedLatenessMs: 5 * MINUTE }]),
+  ],
+];
+
+interface Spec {
+  station: number;
+  step: number;
+  /** Arrival delay in minutes: up to an hour, so some records are late. */
+  delay: number;
+  v: number | null;
+  poison: 'none' | 'nan' | 'truncated';
+}
+
+const specs = fc.array(
+  fc.record({
+    station: fc.integer({ min: 0, max: 4 }),
+    step: fc.integer({ min: 0, max: 400 }),
+    delay: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 60 }) }),
+    // Gauge readings: millimetre resolution, as NOAA reports them.
+    v: fc.option(fc.integer({ min: -3000, max: 6000 }).map((mm) => mm / 1000), { nil: null, freq: 10 }),
+    poison: fc.oneof({ weight: 400, arbitrary: fc.constant<Spec['poison']>('none') }, { weight: 1, arbitrary: fc.constantFrom<Spec['poison']>('nan', 'truncated') }),
+  }),
+  { minLength: 0, maxLength: 600, size: 'large' },
+);
+
+function payloadsOf(items: Spec[]): Buffer[] {
+  return items
+    .map((item) => ({ item, arrival: item.step * 6 + item.delay }))
+    .sort((a, b) => a.arrival - b.arrival)
+    .map(({ item }) => {
+      const row = {
+        station: String(8_454_000 + item.station),
+        name: `Station ${item.station}`,
+        lat: 41.8,
+        lon: -71.4,
+        t: T0 + item.step * 6 * MINUTE,
+        v: item.poison === 'nan' ? Number.NaN : item.v,
+        s: null,
+        f: item.station % 2 === 0 ? '0,0,0,0' : null,
+        q: 'p',
+      };
+      const payload = encodeConfluent(1, reader, row);
+      return item.poison === 'truncated' ? payload.subarray(0, payload.length - 3) : payload;
+    });
+}
+
+/** Payloads in batches of the given sizes (cycled). */
+class PayloadSource implements Source {
+  readonly description = 'payloads';
+  constructor(
+    private readonly payloads: Buffer[],
+    private readonly sizes: number[],
+  ) {}
+  async *batches(_from: Positions): AsyncIterable<RawBatch> {
+    for (let offset = 0, k = 0; offset < this.payloads.length; k++) {
+      const payloads = this.payloads.slice(offset, offset + this.sizes[k % this.sizes.length]);
+      yield { payloads, offsets: Float64Array.from(payloads, (_, i) => offset + i), source: { partition: 'tides/0', fromOffset: offset, toOffset: offset + payloads.length } };
+      offset += payloads.length;
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+class Collect extends NullSink {
+  collected: Row[] = [];
+  override async write(rows: Row[]): Promise<void> {
+    this.collected.push(...rows);
+    await super.write(rows);
+  }
+}
+
+const noCheckpoints: CheckpointStore = {
+  description: 'none',
+  load: async (): Promise<Checkpoint | null> => null,
+  save: async () => {},
+  clear: async () => {},
+  close: async () => {},
+};
+
+const pools = new Map<number, WorkerPool>();
+function poolOf(threads: number): WorkerPool {
+  let pool = pools.get(threads);
+  if (!pool) pools.set(threads, (pool = new WorkerPool({ threads })));
+  return pool;
+}
+after(async () => {
+  for (const pool of pools.values()) await pool.close();
+});
+
+interface Threads {
+  threads: number;
+  aggregateShare: number;
+  minChunk: number;
+}
+
+/** Run `job` over the payloads: in-thread (threads 0, as `--workers 1`) or pre-aggregated on a pool. */
+async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: Threads | null) {
+  const projection = decodeProjection(job, reader);
+  const validator = createRowValidator(reader, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: NOW });
+  let decoder: BatchDecoder;
+  let aggregatedBatches = 0;
+  if (threads === null) {
+    const core = createConfluentDecoder(reader, registry, { workers: 1, projection });
+    decoder = { decode: (raw) => core.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition), expand: core.expand?.bind(core) };
+  } else {
+    const plan = preAggregationPlan(job, reader, projection, NOW);
+    assert.ok(plan, 'the job can be pre-aggregated');
+    const parallel = new ParallelConfluentDecoder(reader, registry, { ...threads, plan, pool: poolOf(threads.threads) });
+    decoder = {
+      overlaps: true,
+      decode: (raw) => parallel.decode(raw),
+      decodeAggregated: async (raw) => {
+        const aggregated = await parallel.decodeAggregated(raw);
+        if (aggregated !== null) aggregatedBatches++;
+        return aggregated;
+      },
+    };
+  }
+  const main = new Collect();
+  const late = new Collect();
+  const deadLetters = new Collect();
+  const sinks = new Map<string, Sink>([
+    ['main', main],
+    ['late', late],
+    ['dead-letters', deadLetters],
+  ]);
+  const parts: JobParts = { job, source: new PayloadSource(payloads, sizes), decoder, validator, sinks, checkpoints: noCheckpoints, clearCheckpointOnCompletion: false };
+  const result = await runJob(parts);
+  return { results: { main: main.collected, late: late.collected, deadLetters: deadLetters.collected, counters: result.counters, watermark: result.watermark }, aggregatedBatches };
+}
+
+describe('pre-aggregation on worker threads', () => {
+  for (const [name, job] of JOBS) {
+    it(`${name}: exactly the results of --workers 1 (rows, late, dead letters, counters) for any threads, share, chunk and batch split`, async () => {
+      let aggregated = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          specs,
+          fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 5 }),
+          fc.record({ threads: fc.integer({ min: 1, max: 2 }), aggregateShare: fc.constantFrom(0, 0.3, 0.6), minChunk: fc.integer({ min: 1, max: 50 }) }),
+          async (items, sizes, threads) => {
+            const payloads = payloadsOf(items);
+            const expected = await run(job, payloads, sizes, null);
+            const got = await run(job, payloads, sizes, threads);
+            assert.deepStrictEqual(got.results, expected.results);
+            aggregated += got.aggregatedBatches;
+          },
+        ),
+        { numRuns: 60 },
+      );
+      // The property must exercise the pre-aggregated path, not only the fallbacks.
+      assert.ok(aggregated > 20, `only ${aggregated} batches were pre-aggregated`);
+    });
+  }
+
+  it('is not planned for jobs it cannot take: sessions, first/last, a step before the window', () => {
+    const now = Date.now();
+    const session = variant(base30m, [{ ...window30m, window: { kind: 'session', gapMs: 30 * MINUTE } }]);
+    const first = variant(base30m, [{ ...window30m, aggregates: [{ name: 'opening', fn: 'first', field: 'v' }] }]);
+    assert.equal(preAggregationPlan(session, reader, null, now), null);
+    assert.equal(preAggregationPlan(first, reader, null, now), null);
+    assert.equal(preAggregationPlan(baseLunar, reader, null, now), null, 'dedupe comes first');
+    assert.ok(preAggregationPlan(base30m, reader, decodeProjection(base30m, reader), now));
+  });
+});
