@@ -33,6 +33,8 @@ export const REFERENCE_JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar
 
 export interface EndToEndResult {
   job: string;
+  /** `--workers`: 1 = in the run loop; 2 = plus a pool thread (pre-aggregating window jobs). */
+  workers: number;
   records: number;
   runs: number[];
   medianRecordsPerSecond: number;
@@ -119,27 +121,34 @@ export async function endToEndPass(
   name: string,
   topic: string,
   keyspace: string,
+  workers = 1,
 ): Promise<{ recordsPerSecond: number; records: number; results: number; firstAtUs: number; lastSaveAtUs: number }> {
   const spec = benchJob(name, topic, keyspace, `bench-${name}-${Date.now()}`, true);
-  const parts = await assemble(spec, { log: (line) => process.stderr.write(`  ${line}\n`) });
+  const parts = await assemble(spec, { workers, log: (line) => process.stderr.write(`  ${line}\n`) });
   const clock = timed(parts);
   const result = await runJob(parts, { resetState: true });
   const seconds = (clock.lastSaveAt() - clock.firstAt()) / 1000;
   return { recordsPerSecond: result.counters.recordsIn / seconds, records: result.counters.recordsIn, results: result.counters.resultsOut, ...clock.monotonicUs() };
 }
 
-export async function benchEndToEnd(topic: string, keyspace: string, repeat: number, jobs = REFERENCE_JOBS): Promise<EndToEndResult[]> {
+/** Every reference job in the run loop, and the 30-minute job with a pool thread pre-aggregating. */
+export const END_TO_END_RUNS: Array<{ job: string; workers: number }> = [
+  ...REFERENCE_JOBS.map((job) => ({ job, workers: 1 })),
+  { job: 'tides-30m-average', workers: 2 },
+];
+
+export async function benchEndToEnd(topic: string, keyspace: string, repeat: number, runsToMake = END_TO_END_RUNS): Promise<EndToEndResult[]> {
   const results: EndToEndResult[] = [];
-  for (const job of jobs) {
+  for (const { job, workers } of runsToMake) {
     const runs: number[] = [];
     let last = { records: 0, results: 0 };
     for (let run = 0; run < repeat; run++) {
-      process.stderr.write(`end to end: ${job} (run ${run + 1} of ${repeat})...\n`);
-      const pass = await endToEndPass(job, topic, keyspace);
+      process.stderr.write(`end to end: ${job} --workers ${workers} (run ${run + 1} of ${repeat})...\n`);
+      const pass = await endToEndPass(job, topic, keyspace, workers);
       runs.push(pass.recordsPerSecond);
       last = pass;
     }
-    results.push({ job, records: last.records, runs, medianRecordsPerSecond: median(runs), results: last.results });
+    results.push({ job, workers, records: last.records, runs, medianRecordsPerSecond: median(runs), results: last.results });
   }
   return results;
 }

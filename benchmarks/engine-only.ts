@@ -80,8 +80,10 @@ export interface EngineOnlyResult {
   job: string;
   /** Threads that decode (`--workers`): 1 = in-thread, N > 1 = the run loop's thread + N - 1 pool threads. */
   workers: number;
-  /** Records read without the string fields the job never reads (in-thread decoding only). */
+  /** Records read without the string fields the job never reads. */
   projected: boolean;
+  /** Chunks decoded, validated and aggregated into partial windows on each thread (workers > 1, a job starting with a window). */
+  preAggregated: boolean;
   records: number;
   runs: number[];
   medianRecordsPerSecond: number;
@@ -131,5 +133,5 @@ export async function benchEngineOnly(
     results = main.rows;
   }
   const sorted = [...rates].sort((a, b) => a - b);
-  return { job: jobName, workers, projected: projection !== null && workers === 1, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
+  return { job: jobName, workers, projected: projection !== null && (workers === 1 || plan !== null), preAggregated: plan !== null, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
 }

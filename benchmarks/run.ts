@@ -80,13 +80,15 @@ async function main(): Promise<void> {
     `Machine: ${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}. ${records.toLocaleString('en-US')} records, median of ${repeat} runs.`,
     '',
     'Engine only: in-memory Confluent Avro -> decode -> validate -> job -> null sink, as `tideflow run` assembles a Kafka job. ' +
-      '"fields read": `used + numbers` = the string fields the job never reads are skipped (in-thread decoding only); `all` = every field decoded.',
+      '"fields read": `used + numbers` = the string fields the job never reads are skipped; `all` = every field decoded. ' +
+      '"pre-aggregated": with 2 workers, a job starting with a window has each thread decode, validate and aggregate its chunks into partial windows; the run loop merges them. ' +
+      'Dedupe and lunar-day (dedupe first) send rows back from the pool thread instead.',
     '',
-    '| scenario | job | --workers | fields read | records/s (median) | results |',
-    '|---|---|---:|---|---:|---:|',
+    '| scenario | job | --workers | fields read | pre-aggregated | records/s (median) | results |',
+    '|---|---|---:|---|---|---:|---:|',
     ...engineOnly.map(
       (r) =>
-        `| engine only | ${r.job} | ${r.workers} | ${r.projected ? 'used + numbers' : 'all'} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.results.toLocaleString('en-US')} |`,
+        `| engine only | ${r.job} | ${r.workers} | ${r.projected ? 'used + numbers' : 'all'} | ${r.preAggregated ? 'yes' : 'no'} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.results.toLocaleString('en-US')} |`,
     ),
     '',
     ...extra.markdown,
