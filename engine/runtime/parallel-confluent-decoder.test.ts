@@ -1,4 +1,4 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as avro from 'avsc';
 import fc from 'fast-check';
@@ -6,7 +6,7 @@ import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from '../codecs/confluent-avro';
 import { ExternalError } from '../errors';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
-import { WorkerPool } from './worker-pool';
+import { sharedPool } from '../../test/support/pools';
 
 const reader = loadAvroType(tideObservationSchemaPath());
 // Writer version 1 is the reader schema itself; version 2 is newer: fields in another
@@ -99,16 +99,6 @@ const specs = fc.array(
   { minLength: 0, maxLength: 400 },
 );
 
-/** One pool per thread count for the whole file: starting threads per property run would dominate. */
-const pools = new Map<number, WorkerPool>();
-function poolOf(threads: number): WorkerPool {
-  let pool = pools.get(threads);
-  if (!pool) pools.set(threads, (pool = new WorkerPool({ threads })));
-  return pool;
-}
-after(async () => {
-  for (const pool of pools.values()) await pool.close();
-});
 
 function normalise(decoded: { rows: unknown[]; offsets: ArrayLike<number>; deadLetters: unknown[] }) {
   return { rows: decoded.rows, offsets: Array.from(decoded.offsets), deadLetters: decoded.deadLetters };
@@ -127,7 +117,7 @@ describe('ParallelConfluentDecoder', () => {
           const payloads = batch.map(payloadOf);
           const offsets = Float64Array.from(batch, (_, i) => firstOffset + i * 2);
           const plain = await new ConfluentAvroDecoder(reader, registry).decodeBatch(payloads, offsets, 'tides/0');
-          const parallel = new ParallelConfluentDecoder(reader, registry, { threads, mainThreadShare, minChunk, pool: poolOf(threads) });
+          const parallel = new ParallelConfluentDecoder(reader, registry, { threads, mainThreadShare, minChunk, pool: sharedPool(threads) });
           const got = await parallel.decodeBatch(payloads, offsets, 'tides/0');
           assert.deepStrictEqual(normalise(got), normalise(plain));
         },
@@ -147,7 +137,7 @@ describe('ParallelConfluentDecoder', () => {
     const offsets = Float64Array.from(batch, (_, i) => i);
     const plain = await new ConfluentAvroDecoder(reader, registry).decodeBatch(payloads, offsets, 'p');
     for (const threads of [1, 2, 3]) {
-      const parallel = new ParallelConfluentDecoder(reader, registry, { threads, pool: poolOf(threads) });
+      const parallel = new ParallelConfluentDecoder(reader, registry, { threads, pool: sharedPool(threads) });
       assert.deepStrictEqual(normalise(await parallel.decodeBatch(payloads, offsets, 'p')), normalise(plain), `threads ${threads}`);
     }
   });
@@ -160,7 +150,7 @@ describe('ParallelConfluentDecoder', () => {
     };
     const payloads = Array.from({ length: 3000 }, (_, i) => payloadOf({ kind: i === 5 ? 'unknown' : 'v1', station: i % 7, v: i, t: 1_600_000_000_000 + i }));
     const offsets = Float64Array.from(payloads, (_, i) => i);
-    const parallel = new ParallelConfluentDecoder(reader, flaky, { threads: 2, pool: poolOf(2) });
+    const parallel = new ParallelConfluentDecoder(reader, flaky, { threads: 2, pool: sharedPool(2) });
     await assert.rejects(parallel.decodeBatch(payloads, offsets, 'p'), (error: unknown) => error instanceof ExternalError && error.retriable);
     down = false;
     const decoded = await parallel.decodeBatch(payloads, offsets, 'p');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { encodeConfluent } from '../codecs/confluent-avro';
@@ -16,7 +16,7 @@ import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-con
 import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
 import { runJob, type BatchDecoder, type JobParts } from './run-job';
-import { WorkerPool } from './worker-pool';
+import { sharedPool } from '../../test/support/pools';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MINUTE = 60_000;
@@ -118,15 +118,6 @@ const noCheckpoints: CheckpointStore = {
   close: async () => {},
 };
 
-const pools = new Map<number, WorkerPool>();
-function poolOf(threads: number): WorkerPool {
-  let pool = pools.get(threads);
-  if (!pool) pools.set(threads, (pool = new WorkerPool({ threads })));
-  return pool;
-}
-after(async () => {
-  for (const pool of pools.values()) await pool.close();
-});
 
 interface Threads {
   threads: number;
@@ -146,7 +137,7 @@ async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: T
   } else {
     const plan = preAggregationPlan(job, reader, projection, NOW);
     assert.ok(plan, 'the job can be pre-aggregated');
-    const parallel = new ParallelConfluentDecoder(reader, registry, { ...threads, plan, pool: poolOf(threads.threads) });
+    const parallel = new ParallelConfluentDecoder(reader, registry, { ...threads, plan, pool: sharedPool(threads.threads) });
     decoder = {
       overlaps: true,
       decode: (raw) => parallel.decode(raw),

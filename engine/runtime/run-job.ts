@@ -327,7 +327,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   const fetchNext = (): Promise<IteratorResult<FetchedBatch>> => {
     const fetched = iterator.next().then((result): IteratorResult<FetchedBatch> => {
       if (result.done) return { done: true, value: undefined };
-      const decoding = decodeBatch(result.value, parts);
+      const decoding = decodeRaw(result.value, parts);
       // Rethrown when the batch is processed; one read ahead and abandoned must not be an unhandled rejection.
       decoding.catch(() => {});
       return { done: false, value: { raw: result.value, decoding } };
@@ -470,7 +470,7 @@ type DecodedBatch =
  * registry lookups). Touches no run state, so it may run while the operators
  * process the batch before.
  */
-async function decodeBatch(raw: RawBatch, parts: JobParts): Promise<DecodedBatch> {
+async function decodeRaw(raw: RawBatch, parts: JobParts): Promise<DecodedBatch> {
   if (raw.rows) return { kind: 'source' };
   if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
   const aggregated = (await parts.decoder.decodeAggregated?.(raw)) ?? null;
