@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as avro from 'avsc';
 import fc from 'fast-check';
@@ -6,7 +6,7 @@ import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from '../codecs/confluent-avro';
 import { ExternalError } from '../errors';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
-import { sharedPool } from '../../test/support/pools';
+import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
 const reader = loadAvroType(tideObservationSchemaPath());
 // Writer version 1 is the reader schema itself; version 2 is newer: fields in another
@@ -103,6 +103,8 @@ const specs = fc.array(
 function normalise(decoded: { rows: unknown[]; offsets: ArrayLike<number>; deadLetters: unknown[] }) {
   return { rows: decoded.rows, offsets: Array.from(decoded.offsets), deadLetters: decoded.deadLetters };
 }
+
+after(closeSharedPools);
 
 describe('ParallelConfluentDecoder', () => {
   it('gives exactly what the in-thread decoder gives, for any thread count, share, chunk size and batch', async () => {

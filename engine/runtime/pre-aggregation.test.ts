@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { encodeConfluent } from '../codecs/confluent-avro';
@@ -16,7 +16,7 @@ import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-con
 import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
 import { runJob, type BatchDecoder, type JobParts } from './run-job';
-import { sharedPool } from '../../test/support/pools';
+import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MINUTE = 60_000;
@@ -160,6 +160,8 @@ async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: T
   const result = await runJob(parts);
   return { results: { main: main.collected, late: late.collected, deadLetters: deadLetters.collected, counters: result.counters, watermark: result.watermark }, aggregatedBatches };
 }
+
+after(closeSharedPools);
 
 describe('pre-aggregation on worker threads', () => {
   for (const [name, job] of JOBS) {
