@@ -7,15 +7,14 @@ import { encodeConfluent } from '../codecs/confluent-avro';
 import { createRowValidator } from '../codecs/validate';
 import { loadJobFile } from '../config';
 import type { JobSpec, WindowStepSpec } from '../config/job';
-import { NullSink } from '../sinks/null-sink';
 import type { Sink } from '../sinks/sink';
 import type { Positions, Source } from '../sources/source';
-import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
 import type { RawBatch, Row } from './batch';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
 import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
 import { runJob, type BatchDecoder, type JobParts } from './run-job';
+import { MemoryCheckpointStore, MemorySink } from '../../test/support/memory';
 import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -102,21 +101,6 @@ class PayloadSource implements Source {
   async close(): Promise<void> {}
 }
 
-class Collect extends NullSink {
-  collected: Row[] = [];
-  override async write(rows: Row[]): Promise<void> {
-    this.collected.push(...rows);
-    await super.write(rows);
-  }
-}
-
-const noCheckpoints: CheckpointStore = {
-  description: 'none',
-  load: async (): Promise<Checkpoint | null> => null,
-  save: async () => {},
-  clear: async () => {},
-  close: async () => {},
-};
 
 
 interface Threads {
@@ -148,17 +132,17 @@ async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: T
       },
     };
   }
-  const main = new Collect();
-  const late = new Collect();
-  const deadLetters = new Collect();
+  const main = new MemorySink();
+  const late = new MemorySink();
+  const deadLetters = new MemorySink();
   const sinks = new Map<string, Sink>([
     ['main', main],
     ['late', late],
     ['dead-letters', deadLetters],
   ]);
-  const parts: JobParts = { job, source: new PayloadSource(payloads, sizes), decoder, validator, sinks, checkpoints: noCheckpoints, clearCheckpointOnCompletion: false };
+  const parts: JobParts = { job, source: new PayloadSource(payloads, sizes), decoder, validator, sinks, checkpoints: new MemoryCheckpointStore(), clearCheckpointOnCompletion: false };
   const result = await runJob(parts);
-  return { results: { main: main.collected, late: late.collected, deadLetters: deadLetters.collected, counters: result.counters, watermark: result.watermark }, aggregatedBatches };
+  return { results: { main: main.rows, late: late.rows, deadLetters: deadLetters.rows, counters: result.counters, watermark: result.watermark }, aggregatedBatches };
 }
 
 after(closeSharedPools);
