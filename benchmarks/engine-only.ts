@@ -104,8 +104,8 @@ export async function benchEngineOnly(
   const projection = options.projection === false ? null : decodeProjection(job, type);
   const validatorNow = Date.now();
   const validator = createRowValidator(type, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: validatorNow });
-  // With worker threads a job starting with a window is pre-aggregated on them (as external-parts.ts assembles it).
-  const plan = workers > 1 && options.preAggregate !== false ? preAggregationPlan(job, type, projection, validatorNow) : null;
+  // A job starting with a window is pre-aggregated as it is decoded (as external-parts.ts assembles it).
+  const plan = options.preAggregate !== false ? preAggregationPlan(job, type, projection, validatorNow) : null;
   const rates: number[] = [];
   let results = 0;
   for (let run = 0; run < repeat; run++) {

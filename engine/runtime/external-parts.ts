@@ -47,8 +47,8 @@ export async function createExternalParts(
   let decoder: BatchDecoder | undefined;
   if (job.source.kind === 'kafka') {
     if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
-    // With worker threads, a job starting with a window has them aggregate too, not only decode.
-    const plan = workers > 1 ? preAggregationPlan(job, readerType, projection, validatorNow) : null;
+    // A job starting with a window is pre-aggregated as it is decoded (on every worker thread there is).
+    const plan = preAggregationPlan(job, readerType, projection, validatorNow);
     decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers, projection, plan });
   }
   // Counts are whole numbers: give them an integer column instead of the inferred double.

@@ -13,7 +13,10 @@ import { WorkerPool } from './worker-pool';
 export const MIN_CHUNK_RECORDS = 1000;
 
 export interface ParallelDecoderOptions {
-  /** Pool threads to split a batch over (besides the calling thread's share). */
+  /**
+   * Pool threads to split a batch over (besides the calling thread's share).
+   * 0: no pool; the calling thread pre-aggregates every batch itself (`--workers 1` with a plan).
+   */
   threads: number;
   /** Fewest records per chunk (default 1,000). Tests lower it to split small batches. */
   minChunk?: number;
@@ -28,6 +31,8 @@ export interface ParallelDecoderOptions {
   plan?: PreAggregationPlan | null;
   /** Share of each batch the calling thread pre-aggregates itself (default: see AGGREGATE_SHARE). */
   aggregateShare?: number;
+  /** With no pool threads only: rows decoded on the row path skip the string fields the job never reads. */
+  projection?: ReadProjection | null;
 }
 
 /**
@@ -78,8 +83,12 @@ export function createConfluentDecoder(
 ): ConfluentBatchDecoding {
   const { workers } = options;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
-  // The projection (skipping unread string fields) is used in-thread; pool threads read records whole.
-  if (workers === 1) return new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.projection ?? null);
+  if (workers === 1) {
+    // The projection (skipping unread string fields) is used in-thread; pool threads read records whole.
+    if (!options.plan) return new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.projection ?? null);
+    // A job starting with a window: this thread pre-aggregates each batch (no per-row objects), rows only as a fallback.
+    return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads: 0, plan: options.plan, projection: options.projection });
+  }
   const threads = workers - 1;
   return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads, mainThreadShare: WORKER_COST_RATIO / (WORKER_COST_RATIO + threads), plan: options.plan });
 }
@@ -115,8 +124,13 @@ export interface ParallelDecoded {
  *   await decoder.close();
  */
 export class ParallelConfluentDecoder implements BatchDecoder {
-  /** Batches may be decoded while the run loop processes the one before (the calls share no state in flight). */
-  readonly overlaps = true;
+  /**
+   * Batches may be decoded while the run loop processes the one before (the
+   * calls share no state in flight). Not without pool threads: nothing would
+   * run in parallel, and projected rows must stay expandable (`expand` reads
+   * the last batch decoded) until the run loop is done with them.
+   */
+  readonly overlaps: boolean;
   readonly threads: number;
   /** Why this reader schema is decoded in-thread only, or null when workers are used. */
   readonly inThreadReason: string | null;
@@ -140,15 +154,18 @@ export class ParallelConfluentDecoder implements BatchDecoder {
   private aggregator: ChunkAggregator | null = null;
 
   constructor(readerType: avro.Type, resolveWriterSchema: WriterSchemaResolver, options: ParallelDecoderOptions) {
-    if (!Number.isInteger(options.threads) || options.threads < 1) throw new RangeError(`threads must be a whole number >= 1, got ${options.threads}`);
+    if (!Number.isInteger(options.threads) || options.threads < 0) throw new RangeError(`threads must be a whole number >= 0, got ${options.threads}`);
+    if (options.threads === 0 && !options.plan) throw new RangeError('a decoder without pool threads is only for pre-aggregation: give it a plan');
     this.threads = options.threads;
-    this.core = new ConfluentAvroDecoder(readerType, resolveWriterSchema);
+    this.overlaps = options.threads > 0;
+    // Rows of one batch must all be read alike: projected only when no pool thread reads any of them (they read whole).
+    this.core = new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.threads === 0 ? options.projection ?? null : null);
     const plan = planColumns(readerType);
     this.plan = typeof plan === 'string' ? null : plan;
     this.inThreadReason = typeof plan === 'string' ? plan : null;
     this.readerSchemaText = JSON.stringify(readerType.schema({ exportAttrs: true }));
     this.minChunk = Math.max(1, options.minChunk ?? MIN_CHUNK_RECORDS);
-    this.mainThreadShare = Math.min(1, Math.max(0, options.mainThreadShare ?? 0));
+    this.mainThreadShare = options.threads === 0 ? 1 : Math.min(1, Math.max(0, options.mainThreadShare ?? 0));
     this.pool = options.pool ?? null;
     this.ownsPool = options.pool === undefined;
     this.aggregationPlan = options.plan ?? null;
@@ -156,13 +173,18 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     this.aggregateShare = Math.min(1, Math.max(0, options.aggregateShare ?? AGGREGATE_SHARE_RATIO / (AGGREGATE_SHARE_RATIO + this.threads)));
   }
 
+  /** The whole record behind a row of the last batch decoded on the row path (ConfluentAvroDecoder.expand). */
+  expand(row: Row): Row {
+    return this.core.expand(row);
+  }
+
   /**
    * Pre-aggregate a batch for the plan's window step: chunks of >= `minChunk`
-   * records go to the pool, this thread takes its share, and the answer is
-   * every chunk's partials in input order. Null (nothing consumed) when the
-   * decoder has no plan, the batch is too small to split, or a record in it
-   * is not clean (a dead letter of any kind): the caller then takes the row
-   * path (`decodeBatch`), which words and orders dead letters exactly.
+   * records go to the pool, this thread takes its share (all of a batch too
+   * small to split), and the answer is every chunk's partials in input
+   * order. Null (nothing consumed) when the decoder has no plan or a record
+   * in the batch is not clean (a dead letter of any kind): the caller then
+   * takes the row path (`decodeBatch`), which words and orders dead letters exactly.
    * Throws like `decodeBatch` when the registry cannot be reached.
    */
   async aggregateBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<AggregatedBatch | null> {
@@ -171,22 +193,23 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     if (plan === null || planText === null) return null;
     const unknown = await this.core.fetchMissingSchemas(payloads);
     const count = payloads.length;
-    const inThread = Math.floor(count * this.aggregateShare);
+    let inThread = Math.floor(count * this.aggregateShare);
     const chunkCount = Math.min(this.threads, Math.floor((count - inThread) / this.minChunk));
-    if (chunkCount < 1 || this.keptInUse) return null;
-    for (let i = 0; i < count; i++) {
+    // Too small to be worth a hop: this thread takes it all.
+    if (chunkCount < 1) inThread = count;
+    // The positions scratch is in use by a row-path decode in flight (only the pool's chunks need it).
+    if (count === 0 || (chunkCount > 0 && this.keptInUse)) return null;
+    // Triage of the pool's records here (packing needs well-framed buffers); this thread's share is checked as it is read.
+    for (let i = inThread; i < count; i++) {
       const payload = payloads[i];
       if (framingProblem(payload) !== null || this.core.writerProblem((payload as Buffer).readInt32BE(1), unknown) !== null) return null;
     }
-    if (this.kept.length < count) this.kept = new Uint32Array(count);
-    const all = this.kept;
-    for (let i = 0; i < count; i++) all[i] = i;
-
     // ---- the pool's chunks first, then this thread's share while they run
-    const pool = (this.pool ??= new WorkerPool({ threads: this.threads }));
     const pending: Array<Promise<PreAggregateChunkResult>> = [];
     const chunkStarts: number[] = inThread > 0 ? [0] : [];
+    const all = chunkCount > 0 ? this.identityPositions(count) : this.kept;
     for (let c = 0; c < chunkCount; c++) {
+      const pool = (this.pool ??= new WorkerPool({ threads: this.threads }));
       const from = inThread + Math.floor(((count - inThread) * c) / chunkCount);
       const to = inThread + Math.floor(((count - inThread) * (c + 1)) / chunkCount);
       chunkStarts.push(from);
@@ -196,16 +219,17 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     let head: AggregatedChunk | null = null;
     if (inThread > 0) {
       const aggregator = (this.aggregator ??= new ChunkAggregator(plan));
-      const schemaText = (id: number) => this.schemaText(id);
+      // An id the registry does not have, or an incompatible one, has no schema text: the aggregator refuses the record.
+      const schemaText = (id: number) => this.readableSchemaText(id);
       let clean = true;
       for (let i = 0; i < inThread && clean; i++) {
-        const payload = payloads[i] as Buffer;
-        clean = aggregator.add(payload, 0, payload.length, payload.readInt32BE(1), schemaText);
+        const payload = payloads[i];
+        clean = framingProblem(payload) === null && aggregator.add(payload as Buffer, 0, (payload as Buffer).length, (payload as Buffer).readInt32BE(1), schemaText);
       }
       if (clean) head = aggregator.finish();
       else aggregator.abandon();
     }
-    const results = await Promise.all(pending);
+    const results = pending.length > 0 ? await Promise.all(pending) : [];
     for (const result of results) this.recycle(result.bytes);
     if (inThread > 0 && head === null) return null;
     const chunks: AggregatedChunk[] = head === null ? [] : [head];
@@ -215,8 +239,12 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     }
 
     // ---- one event-time column for the batch; the rows themselves only if the window needs them
-    const times = new Float64Array(count);
-    for (let c = 0; c < chunks.length; c++) times.set(chunks[c].times, chunkStarts[c]);
+    let times: Float64Array;
+    if (chunks.length === 1) times = chunks[0].times;
+    else {
+      times = new Float64Array(count);
+      for (let c = 0; c < chunks.length; c++) times.set(chunks[c].times, chunkStarts[c]);
+    }
     const core = this.core;
     return {
       times,
@@ -355,6 +383,14 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     if (pool && this.ownsPool) await pool.close();
   }
 
+  /** The scratch positions array holding 0, 1, ... count - 1 (every record of the batch, for packChunk). */
+  private identityPositions(count: number): Uint32Array {
+    if (this.kept.length < count) this.kept = new Uint32Array(count);
+    const all = this.kept;
+    for (let i = 0; i < count; i++) all[i] = i;
+    return all;
+  }
+
   /** Copy records kept[from..to) into one buffer (a spare one when it is big enough). */
   private packChunk(payloads: ArrayLike<Buffer | string | null>, kept: Uint32Array, from: number, to: number): DecodeTask {
     const count = to - from;
@@ -384,11 +420,16 @@ export class ParallelConfluentDecoder implements BatchDecoder {
   }
 
   private schemaText(id: number): string {
+    // Triage let only readable ids through, so the core has this schema.
+    return this.readableSchemaText(id)!;
+  }
+
+  /** The writer schema of `id` as JSON, or undefined when the id is unknown or incompatible. */
+  private readableSchemaText(id: number): string | undefined {
     let text = this.schemaTexts.get(id);
     if (text === undefined) {
-      // Triage let only readable ids through, so the core has this schema.
-      text = this.core.writerSchemaText(id)!;
-      this.schemaTexts.set(id, text);
+      text = this.core.writerSchemaText(id);
+      if (text !== undefined) this.schemaTexts.set(id, text);
     }
     return text;
   }

@@ -48,7 +48,8 @@ interface Spec {
   /** Arrival delay in minutes: up to an hour, so some records are late. */
   delay: number;
   v: number | null;
-  poison: 'none' | 'nan' | 'truncated';
+  /** A record only the row path can word: NaN level, truncated bytes, a name over the length limit, a time in seconds. */
+  poison: 'none' | 'nan' | 'truncated' | 'long-name' | 'seconds';
 }
 
 const specs = fc.array(
@@ -58,7 +59,7 @@ const specs = fc.array(
     delay: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 60 }) }),
     // Gauge readings: millimetre resolution, as NOAA reports them.
     v: fc.option(fc.integer({ min: -3000, max: 6000 }).map((mm) => mm / 1000), { nil: null, freq: 10 }),
-    poison: fc.oneof({ weight: 400, arbitrary: fc.constant<Spec['poison']>('none') }, { weight: 1, arbitrary: fc.constantFrom<Spec['poison']>('nan', 'truncated') }),
+    poison: fc.oneof({ weight: 400, arbitrary: fc.constant<Spec['poison']>('none') }, { weight: 1, arbitrary: fc.constantFrom<Spec['poison']>('nan', 'truncated', 'long-name', 'seconds') }),
   }),
   { minLength: 0, maxLength: 600, size: 'large' },
 );
@@ -70,10 +71,10 @@ function payloadsOf(items: Spec[]): Buffer[] {
     .map(({ item }) => {
       const row = {
         station: String(8_454_000 + item.station),
-        name: `Station ${item.station}`,
+        name: item.poison === 'long-name' ? 'N'.repeat(1100) : `Station ${item.station}`,
         lat: 41.8,
         lon: -71.4,
-        t: T0 + item.step * 6 * MINUTE,
+        t: item.poison === 'seconds' ? (T0 + item.step * 6 * MINUTE) / 1000 : T0 + item.step * 6 * MINUTE,
         v: item.poison === 'nan' ? Number.NaN : item.v,
         s: null,
         f: item.station % 2 === 0 ? '0,0,0,0' : null,
@@ -109,7 +110,11 @@ interface Threads {
   minChunk: number;
 }
 
-/** Run `job` over the payloads: in-thread (threads 0, as `--workers 1`) or pre-aggregated on a pool. */
+/**
+ * Run `job` over the payloads: null = the row path (no plan, the reference);
+ * threads 0 = pre-aggregated on the calling thread alone (`--workers 1`);
+ * more = pre-aggregated on a pool and the calling thread.
+ */
 async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: Threads | null) {
   const projection = decodeProjection(job, reader);
   const validator = createRowValidator(reader, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: NOW });
@@ -121,10 +126,14 @@ async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: T
   } else {
     const plan = preAggregationPlan(job, reader, projection, NOW);
     assert.ok(plan, 'the job can be pre-aggregated');
-    const parallel = new ParallelConfluentDecoder(reader, registry, { ...threads, plan, pool: sharedPool(threads.threads) });
+    const parallel =
+      threads.threads === 0
+        ? new ParallelConfluentDecoder(reader, registry, { ...threads, plan, projection })
+        : new ParallelConfluentDecoder(reader, registry, { ...threads, plan, pool: sharedPool(threads.threads) });
     decoder = {
-      overlaps: true,
+      overlaps: parallel.overlaps,
       decode: (raw) => parallel.decode(raw),
+      expand: (row) => parallel.expand(row),
       decodeAggregated: async (raw) => {
         const aggregated = await parallel.decodeAggregated(raw);
         if (aggregated !== null) aggregatedBatches++;
@@ -147,15 +156,15 @@ async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: T
 
 after(closeSharedPools);
 
-describe('pre-aggregation on worker threads', () => {
+describe('pre-aggregation (calling thread and worker threads)', () => {
   for (const [name, job] of JOBS) {
-    it(`${name}: exactly the results of --workers 1 (rows, late, dead letters, counters) for any threads, share, chunk and batch split`, async () => {
+    it(`${name}: exactly the results of the row path (rows, late, dead letters, counters) for any threads, share, chunk and batch split`, async () => {
       let aggregated = 0;
       await fc.assert(
         fc.asyncProperty(
           specs,
           fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 5 }),
-          fc.record({ threads: fc.integer({ min: 1, max: 2 }), aggregateShare: fc.constantFrom(0, 0.3, 0.6), minChunk: fc.integer({ min: 1, max: 50 }) }),
+          fc.record({ threads: fc.integer({ min: 0, max: 2 }), aggregateShare: fc.constantFrom(0, 0.3, 0.6), minChunk: fc.integer({ min: 1, max: 50 }) }),
           async (items, sizes, threads) => {
             const payloads = payloadsOf(items);
             const expected = await run(job, payloads, sizes, null);

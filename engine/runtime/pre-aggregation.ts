@@ -1,7 +1,8 @@
 import type * as avro from 'avsc';
 import { parseAvroType } from '../codecs/avro-schema';
 import { CONFLUENT_HEADER_SIZE, prepareWriterResolver } from '../codecs/confluent-avro';
-import { createRowValidator } from '../codecs/validate';
+import { compileFlatRecordReader, type FlatRecordReader, type FlatValidation } from '../codecs/flat-record-reader';
+import { createRowValidator, MAX_STRING_LENGTH, MAX_TIMESTAMP_DISTANCE_MS } from '../codecs/validate';
 import type { JobSpec, WindowStepSpec } from '../config/job';
 import { canPreAggregate, WindowPartialsBuilder, type WindowPartials } from '../operators/window-partials';
 import type { Row } from './batch';
@@ -65,10 +66,19 @@ export interface AggregatedChunk {
   times: Float64Array;
 }
 
+/** A compiled reader (flat-record-reader.ts) that also validates, and the one row it reads into. */
+interface FlatRead {
+  reader: FlatRecordReader;
+  row: Row;
+}
+
 interface WriterPlan {
   whole: avro.Resolver | undefined;
   /** null: read such records whole (the projected reader cannot take this writer). */
   projected: { resolver: avro.Resolver | undefined } | null;
+  /** Compiled readers for this writer, whole and projected; null where avsc reads instead. */
+  flatWhole: FlatRead | null;
+  flatProjected: FlatRead | null;
 }
 
 /**
@@ -85,8 +95,11 @@ export class ChunkAggregator {
   private readonly reader: avro.Type;
   private readonly projected: avro.Type | null;
   private readonly wholeAbove: number;
+  private readonly skipped: ReadonlySet<string>;
   private readonly eventTimeField: string;
   private readonly validate: (row: Row) => string | null;
+  /** The validator's rules, for the flat readers to apply while decoding. */
+  private readonly validation: FlatValidation;
   private readonly builder: WindowPartialsBuilder;
   private readonly writers = new Map<number, WriterPlan>();
   private times = new Float64Array(1024);
@@ -98,8 +111,15 @@ export class ChunkAggregator {
     this.reader = parseAvroType(plan.readerSchema, 'reader schema');
     this.projected = plan.projectedSchema === null ? null : parseAvroType(plan.projectedSchema, 'projected reader schema');
     this.wholeAbove = plan.wholeAboveBytes;
+    this.skipped = new Set(plan.skipped);
     this.eventTimeField = plan.eventTimeField;
     this.validate = createRowValidator(this.reader, plan.eventTimeField, { mayBeAbsent: plan.skipped, now: plan.validatorNow });
+    this.validation = {
+      eventTimeField: plan.eventTimeField,
+      earliest: plan.validatorNow - MAX_TIMESTAMP_DISTANCE_MS,
+      latest: plan.validatorNow + MAX_TIMESTAMP_DISTANCE_MS,
+      maxStringLength: MAX_STRING_LENGTH,
+    };
     this.builder = new WindowPartialsBuilder(plan.window, plan.eventTimeField);
   }
 
@@ -117,19 +137,36 @@ export class ChunkAggregator {
     }
     if (writer === undefined) return false;
     const projected = this.projected !== null && writer.projected !== null && end - start <= this.wholeAbove;
-    let decoded: { value: unknown; offset: number };
-    try {
-      decoded = projected
-        ? this.projected!.decode(buffer, start + CONFLUENT_HEADER_SIZE, writer.projected!.resolver)
-        : this.reader.decode(buffer, start + CONFLUENT_HEADER_SIZE, writer.whole);
-    } catch {
-      return false;
+    let row: Row;
+    const flat = projected ? writer.flatProjected : writer.flatWhole;
+    if (flat !== null) {
+      // Anything the flat reader does not decode exactly, or the validator would refuse, makes the
+      // chunk unclean: avsc and the validator word the reason on the row path.
+      if (!flat.reader.read(buffer, start + CONFLUENT_HEADER_SIZE, end, flat.row)) return false;
+      row = flat.row;
+      const t = row[this.eventTimeField];
+      if (typeof t !== 'number') return false;
+      return this.accept(row, t);
+    } else {
+      let decoded: { value: unknown; offset: number };
+      try {
+        decoded = projected
+          ? this.projected!.decode(buffer, start + CONFLUENT_HEADER_SIZE, writer.projected!.resolver)
+          : this.reader.decode(buffer, start + CONFLUENT_HEADER_SIZE, writer.whole);
+      } catch {
+        return false;
+      }
+      if (decoded.offset !== end) return false;
+      row = decoded.value as Row;
     }
-    if (decoded.offset !== end) return false;
-    const row = decoded.value as Row;
     const t = row[this.eventTimeField];
     // The run loop's checks, in its order (run-job.ts, prepareBatch).
     if (typeof t !== 'number' || !Number.isFinite(t) || this.validate(row) !== null) return false;
+    return this.accept(row, t);
+  }
+
+  /** Record a valid row with event time `t`. */
+  private accept(row: Row, t: number): boolean {
     const index = this.rows++;
     if (index === this.times.length) {
       const grown = new Float64Array(index * 2);
@@ -163,8 +200,19 @@ export class ChunkAggregator {
     // The run loop dead-letters incompatible ids before a chunk is built; not clean if one gets here.
     if (typeof whole === 'string') return undefined;
     const narrowed = this.projected === null ? null : prepareWriterResolver(this.projected, writerType, id);
-    const plan: WriterPlan = { whole: whole.resolver, projected: narrowed === null || typeof narrowed === 'string' ? null : narrowed };
+    const projected = narrowed === null || typeof narrowed === 'string' ? null : narrowed;
+    const plan: WriterPlan = {
+      whole: whole.resolver,
+      projected,
+      flatWhole: flatRead(this.reader, writerType, { validation: this.validation }),
+      flatProjected: projected === null ? null : flatRead(this.reader, writerType, { skipped: this.skipped, validation: this.validation }),
+    };
     this.writers.set(id, plan);
     return plan;
   }
+}
+
+function flatRead(reader: avro.Type, writer: avro.Type, options: { skipped?: ReadonlySet<string>; validation: FlatValidation }): FlatRead | null {
+  const compiled = compileFlatRecordReader(reader, writer, options);
+  return typeof compiled === 'string' ? null : { reader: compiled, row: compiled.newRow() };
 }

@@ -141,9 +141,13 @@ test('end to end: Kafka + Schema Registry -> reference jobs -> Cassandra equals 
     assert.equal(dedupe.counters.recordsIn, input.length + POISON.length);
     assert.equal(unaccounted(dedupe.counters, false), 0);
 
-    const average = await timed('tides-30m-average', () => runFromKafka(jobFor('tides-30m-average', env)));
+    // --workers 1: the run loop's thread pre-aggregates each clean batch as it decodes it (flat reader, no rows).
+    let aggregatedInThread = 0;
+    const average = await timed('tides-30m-average', () => runFromKafka(jobFor('tides-30m-average', env), { onAggregated: () => aggregatedInThread++ }));
     assert.equal(average.counters.deadLetters, POISON.length);
     assert.equal(unaccounted(average.counters, true), 0);
+    assert.ok(aggregatedInThread > 0, 'batches were pre-aggregated on the run loop thread');
+    t.diagnostic(`--workers 1: ${aggregatedInThread} batches pre-aggregated`);
 
     // The same job with --workers 2: chunks are pre-aggregated on a worker thread and merged.
     const spec30m = jobFor('tides-30m-average', env);
