@@ -14,6 +14,7 @@
  * and keyspace (used under `node --cpu-prof` by run.ts):
  *   node --cpu-prof dist/benchmarks/end-to-end.js --job tides-30m-average --topic T --keyspace K
  */
+import type { RawBatch } from '../engine/runtime/batch';
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import { Client } from 'cassandra-driver';
@@ -90,14 +91,30 @@ function timed(parts: JobParts): { firstAt: () => number; lastSaveAt: () => numb
   let lastSaveAtUs = 0;
   const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
   const decoder = parts.decoder!;
+  const noteFirst = (raw: RawBatch) => {
+    if (firstAt === 0 && (raw.payloads?.length ?? 0) > 0) {
+      firstAt = performance.now();
+      firstAtUs = monotonicUs();
+    }
+  };
+  // Everything the run loop uses of the decoder passes through: pre-aggregation, read-ahead and expand included.
+  const decodeAggregated = decoder.decodeAggregated?.bind(decoder);
   parts.decoder = {
+    overlaps: decoder.overlaps,
     decode: (raw) => {
-      if (firstAt === 0 && (raw.payloads?.length ?? 0) > 0) {
-        firstAt = performance.now();
-        firstAtUs = monotonicUs();
-      }
+      noteFirst(raw);
       return decoder.decode(raw);
     },
+    ...(decodeAggregated
+      ? {
+          decodeAggregated: (raw: RawBatch) => {
+            noteFirst(raw);
+            return decodeAggregated(raw);
+          },
+        }
+      : {}),
+    expand: decoder.expand?.bind(decoder),
+    describeState: decoder.describeState?.bind(decoder),
     close: () => decoder.close?.() ?? Promise.resolve(),
   };
   const store = parts.checkpoints;
@@ -241,6 +258,9 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
       }
       return decoded;
     },
+    // tides-dedupe starts with dedupe: no pre-aggregation to pass through, rows only.
+    expand: decoder.expand?.bind(decoder),
+    describeState: decoder.describeState?.bind(decoder),
     close: () => decoder.close?.() ?? Promise.resolve(),
   };
 

@@ -66,10 +66,12 @@ export interface ConfluentBatchDecoding {
 }
 
 /**
- * The Confluent Avro decoder for `--workers N`: N threads decode. With 1, the
- * plain in-thread ConfluentAvroDecoder (no pool is ever started); with N > 1,
- * a pool of N - 1 threads plus the calling thread, which decodes the share
- * that makes both finish together instead of waiting idle.
+ * The Confluent Avro decoder for `--workers N`: N threads decode. With 1, no
+ * pool is ever started: the plain in-thread ConfluentAvroDecoder, or, given a
+ * pre-aggregation plan, a ParallelConfluentDecoder without pool threads that
+ * pre-aggregates on the calling thread. With N > 1, a pool of N - 1 threads
+ * plus the calling thread, which takes the share that makes both finish
+ * together instead of waiting idle.
  *
  * @example
  *   const decoder = createConfluentDecoder(readerType, resolveWriter, { workers: 2 });

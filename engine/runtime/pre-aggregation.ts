@@ -9,13 +9,14 @@ import type { Row } from './batch';
 import type { DecodeProjection } from './projection';
 
 /**
- * Pre-aggregation: with `--workers N > 1`, a job whose first step is a
- * window has each chunk of a batch decoded, validated and aggregated into
- * partial windows on the thread that decodes it (window-partials.ts); the
- * run loop only merges partials. This is the "per-batch pre-aggregation" of
- * DESIGN.md section 1: without it the run loop's thread runs every record
- * through validation and the window operator and caps the speed-up of a
- * second thread.
+ * Pre-aggregation: a job whose first step is a window has each chunk of a
+ * batch decoded, validated and aggregated into partial windows on the
+ * thread that decodes it (window-partials.ts), the run loop's own thread
+ * included; the run loop only merges partials. This is the "per-batch
+ * pre-aggregation" of DESIGN.md section 1. Records are read by a flat
+ * reader compiled for the schema pair (flat-record-reader.ts) that also
+ * validates, into one reused row: no object per record, no second pass of
+ * the validator. Schema pairs it cannot read exactly are read by avsc.
  *
  * A chunk is "clean" when every record decodes, passes validation and is
  * simply aggregated. Anything else (a dead letter of any kind) makes the

@@ -27,9 +27,9 @@ export interface BatchDecoder {
    */
   expand?(row: Row): Row;
   /**
-   * With `--workers N > 1` and a job that starts with a window: the batch
-   * pre-aggregated for that window (pre-aggregation.ts), or null when it must
-   * take the row path (`decode`).
+   * A job that starts with a fixed window: the batch pre-aggregated for
+   * that window (pre-aggregation.ts), or null when it must take the row path
+   * (`decode`).
    */
   decodeAggregated?(raw: RawBatch): Promise<AggregatedBatch | null>;
   /**
