@@ -160,10 +160,14 @@ export class ConfluentAvroDecoder {
    */
   async fetchMissingSchemas(payloads: ArrayLike<Buffer | string | null>): Promise<Set<number>> {
     const missing = new Set<number>();
+    // Records of a batch nearly always share one id: look each run of it up once.
+    let lastId: number | undefined;
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i];
       if (payload === null || typeof payload === 'string') continue;
       const id = confluentSchemaId(payload);
+      if (id === lastId) continue;
+      lastId = id;
       if (id !== undefined && !this.writers.has(id)) missing.add(id);
     }
     const unknown = new Set<number>();
