@@ -7,14 +7,13 @@ import { encodeConfluent } from '../codecs/confluent-avro';
 import { createRowValidator } from '../codecs/validate';
 import { loadJobFile } from '../config';
 import type { JobSpec, WindowStepSpec } from '../config/job';
-import type { Sink } from '../sinks/sink';
 import type { Positions, Source } from '../sources/source';
 import type { RawBatch, Row } from './batch';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
 import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
 import { runJob, type BatchDecoder, type JobParts } from './run-job';
-import { MemoryCheckpointStore, MemorySink } from '../../test/support/memory';
+import { memoryParts } from '../../test/support/memory';
 import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -141,15 +140,8 @@ async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: T
       },
     };
   }
-  const main = new MemorySink();
-  const late = new MemorySink();
-  const deadLetters = new MemorySink();
-  const sinks = new Map<string, Sink>([
-    ['main', main],
-    ['late', late],
-    ['dead-letters', deadLetters],
-  ]);
-  const parts: JobParts = { job, source: new PayloadSource(payloads, sizes), decoder, validator, sinks, checkpoints: new MemoryCheckpointStore(), clearCheckpointOnCompletion: false };
+  const { parts: memory, main, late, deadLetters } = memoryParts(job, [], sizes);
+  const parts: JobParts = { ...memory, source: new PayloadSource(payloads, sizes), decoder, validator };
   const result = await runJob(parts);
   return { results: { main: main.rows, late: late.rows, deadLetters: deadLetters.rows, counters: result.counters, watermark: result.watermark }, aggregatedBatches };
 }
