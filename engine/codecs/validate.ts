@@ -13,6 +13,11 @@ import type { Row } from '../runtime/batch';
  * is one loop with a switch, no closures and no allocation unless it fails.
  */
 
+/** The event times a validator built at `now` accepts, inclusive (within MAX_TIMESTAMP_DISTANCE_MS of it). */
+export function eventTimeBounds(now: number): { earliest: number; latest: number } {
+  return { earliest: now - MAX_TIMESTAMP_DISTANCE_MS, latest: now + MAX_TIMESTAMP_DISTANCE_MS };
+}
+
 /** Strings longer than this are rejected: no station id, name or flag list comes close. */
 export const MAX_STRING_LENGTH = 1024;
 /** Event times further than this from now (either way) are surely a unit or parsing mistake. */
@@ -127,8 +132,7 @@ export function createRowValidator(
   // Fixed when the validator is built: a run does not last decades. Validators of one run
   // in several threads are given the same instant, so they agree on every record.
   const now = options.now ?? Date.now();
-  const earliest = now - MAX_TIMESTAMP_DISTANCE_MS;
-  const latest = now + MAX_TIMESTAMP_DISTANCE_MS;
+  const { earliest, latest } = eventTimeBounds(now);
   return function validateRow(row: Row): string | null {
     if (row === null || typeof row !== 'object') return `record is ${describe(row)}, not an object`;
     for (let i = 0; i < width; i++) {

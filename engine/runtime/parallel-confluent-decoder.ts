@@ -1,5 +1,5 @@
 import type * as avro from 'avsc';
-import { CONFLUENT_HEADER_SIZE, CONFLUENT_MAGIC_BYTE, ConfluentAvroDecoder, framingProblem, type ReadProjection, type WriterSchemaResolver } from '../codecs/confluent-avro';
+import { ConfluentAvroDecoder, confluentSchemaId, framingProblem, type ReadProjection, type WriterSchemaResolver } from '../codecs/confluent-avro';
 import { InternalError } from '../errors';
 import type { PreAggregatedRows, RawBatch, Row } from './batch';
 import type { DecodeChunkResult, DecodeTask, PreAggregateChunkResult } from './decode-worker';
@@ -226,9 +226,9 @@ export class ParallelConfluentDecoder implements BatchDecoder {
       let clean = true;
       for (let i = 0; i < inThread && clean; i++) {
         const payload = payloads[i];
-        // framingProblem(payload) === null and readInt32BE(1), inline: this loop runs once per record.
-        if (payload === null || typeof payload === 'string' || payload.length < CONFLUENT_HEADER_SIZE || payload[0] !== CONFLUENT_MAGIC_BYTE) clean = false;
-        else clean = aggregator.add(payload, 0, payload.length, (payload[1] << 24) | (payload[2] << 16) | (payload[3] << 8) | payload[4], schemaText);
+        // Undefined exactly when framingProblem(payload) is not null.
+        const id = payload === null || typeof payload === 'string' ? undefined : confluentSchemaId(payload);
+        clean = id !== undefined && aggregator.add(payload as Buffer, 0, (payload as Buffer).length, id, schemaText);
       }
       if (clean) head = aggregator.finish();
       else aggregator.abandon();

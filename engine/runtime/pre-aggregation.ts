@@ -2,7 +2,7 @@ import type * as avro from 'avsc';
 import { parseAvroType } from '../codecs/avro-schema';
 import { CONFLUENT_HEADER_SIZE, prepareWriterResolver } from '../codecs/confluent-avro';
 import { compileFlatRecordReader, type FlatRecordReader, type FlatValidation } from '../codecs/flat-record-reader';
-import { createRowValidator, MAX_STRING_LENGTH, MAX_TIMESTAMP_DISTANCE_MS } from '../codecs/validate';
+import { createRowValidator, eventTimeBounds, MAX_STRING_LENGTH } from '../codecs/validate';
 import type { JobSpec, WindowStepSpec } from '../config/job';
 import { canPreAggregate, WindowPartialsBuilder, type WindowPartials } from '../operators/window-partials';
 import type { Row } from './batch';
@@ -115,12 +115,7 @@ export class ChunkAggregator {
     this.skipped = new Set(plan.skipped);
     this.eventTimeField = plan.eventTimeField;
     this.validate = createRowValidator(this.reader, plan.eventTimeField, { mayBeAbsent: plan.skipped, now: plan.validatorNow });
-    this.validation = {
-      eventTimeField: plan.eventTimeField,
-      earliest: plan.validatorNow - MAX_TIMESTAMP_DISTANCE_MS,
-      latest: plan.validatorNow + MAX_TIMESTAMP_DISTANCE_MS,
-      maxStringLength: MAX_STRING_LENGTH,
-    };
+    this.validation = { eventTimeField: plan.eventTimeField, ...eventTimeBounds(plan.validatorNow), maxStringLength: MAX_STRING_LENGTH };
     this.builder = new WindowPartialsBuilder(plan.window, plan.eventTimeField);
   }
 
