@@ -7,6 +7,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { fork } from 'node:child_process';
 import { produceFile, type ProduceSummary } from '../engine/cli/produce';
 import { tideObservationSchemaPath } from '../engine/codecs/avro-schema';
 import { generateRows } from '../engine/sources/generator-source';
@@ -80,6 +81,38 @@ export async function produceRecords(topic: string, records: number, options: { 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `produceRecords` in a child process: the latency scenario's producer stands
+ * for another application, so its CPU (JSON parsing, Avro encoding, kafkajs
+ * produce requests) must not run on the engine's event loop. Message
+ * timestamps are the producer's wall clock, the same clock the engine reads.
+ */
+export async function produceRecordsInChildProcess(
+  topic: string,
+  records: number,
+  options: { partitions?: number; rate?: number; seed?: number } = {},
+): Promise<ProduceSummary> {
+  const child = fork(__filename, ['--produce', JSON.stringify({ topic, records, options })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let summary: ProduceSummary | null = null;
+  child.on('message', (message) => {
+    summary = message as ProduceSummary;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0 || summary === null) throw new Error(`the producer process for ${topic} exited with code ${code} before reporting`);
+  return summary;
+}
+
+if (require.main === module && process.argv[2] === '--produce') {
+  const { topic, records, options } = JSON.parse(process.argv[3]) as { topic: string; records: number; options: { partitions?: number; rate?: number; seed?: number } };
+  produceRecords(topic, records, options).then(
+    (summary) => process.send!(summary, () => process.exit(0)),
+    (error: unknown) => {
+      process.stderr.write(`producer: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
 }
 
 /** Median of a non-empty list. */
