@@ -28,6 +28,7 @@ import { CassandraSink } from '../engine/sinks/cassandra-sink';
 import { createCassandraClient } from '../engine/sinks/cassandra-schema';
 import type { CheckpointStore } from '../engine/state/checkpoint';
 import { cluster, median, produceRecordsInChildProcess, ROOT } from './kafka-topic';
+import { cpuPerRecord, sampleCpu, type CpuBreakdown, type CpuSample } from './cpu-usage';
 import { join } from 'node:path';
 
 export const REFERENCE_JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'];
@@ -43,6 +44,8 @@ export interface EndToEndResult {
   results: number;
   /** medianRecordsPerSecond / the client ceiling of the same bench run (filled in by run.ts). */
   ratioToCeiling?: number;
+  /** CPU per record over the measured span of the median run: this process and each local server. */
+  cpu: CpuBreakdown;
 }
 
 export interface LatencyResult {
@@ -56,6 +59,13 @@ export interface LatencyResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** The two legs of each row's latency: producer -> the engine decoded it (Kafka, kafkajs), and decoded -> Cassandra acknowledged it (engine, sink, Cassandra). */
+  legs: { kafka: Percentiles; engineAndCassandra: Percentiles };
+}
+
+export interface Percentiles {
+  p50Ms: number;
+  p99Ms: number;
 }
 
 /** The reference job, reading `topic` in its own group and writing to `keyspace`; side outputs go to topics of this run. */
@@ -82,10 +92,17 @@ export function benchJob(name: string, topic: string, keyspace: string, group: s
   };
 }
 
-/** Notes when the first records arrive and when the last checkpoint was saved. */
-function timed(parts: JobParts): { firstAt: () => number; lastSaveAt: () => number; monotonicUs: () => { firstAtUs: number; lastSaveAtUs: number } } {
+/** Notes when the first records arrive and when the last checkpoint was saved, with the CPU spent by then. */
+function timed(parts: JobParts): {
+  firstAt: () => number;
+  lastSaveAt: () => number;
+  monotonicUs: () => { firstAtUs: number; lastSaveAtUs: number };
+  cpu: () => { first: CpuSample; lastSave: CpuSample } | null;
+} {
   let firstAt = 0;
   let lastSaveAt = 0;
+  let firstCpu: CpuSample | null = null;
+  let lastSaveCpu: CpuSample | null = null;
   // The same instants on the clock CPU profiles use, to cut a profile to the measured span.
   let firstAtUs = 0;
   let lastSaveAtUs = 0;
@@ -95,6 +112,7 @@ function timed(parts: JobParts): { firstAt: () => number; lastSaveAt: () => numb
     if (firstAt === 0 && (raw.payloads?.length ?? 0) > 0) {
       firstAt = performance.now();
       firstAtUs = monotonicUs();
+      firstCpu = sampleCpu();
     }
   };
   // Everything the run loop uses of the decoder passes through: pre-aggregation, read-ahead and expand included.
@@ -125,12 +143,18 @@ function timed(parts: JobParts): { firstAt: () => number; lastSaveAt: () => numb
       await store.save(checkpoint);
       lastSaveAt = performance.now();
       lastSaveAtUs = monotonicUs();
+      lastSaveCpu = sampleCpu();
     },
     clear: (job) => store.clear(job),
     close: () => store.close(),
   };
   parts.checkpoints = checkpoints;
-  return { firstAt: () => firstAt, lastSaveAt: () => lastSaveAt, monotonicUs: () => ({ firstAtUs, lastSaveAtUs }) };
+  return {
+    firstAt: () => firstAt,
+    lastSaveAt: () => lastSaveAt,
+    monotonicUs: () => ({ firstAtUs, lastSaveAtUs }),
+    cpu: () => (firstCpu && lastSaveCpu ? { first: firstCpu, lastSave: lastSaveCpu } : null),
+  };
 }
 
 /** One bounded pass of a job over the whole topic; records/s from first batch to last checkpoint. */
@@ -139,13 +163,20 @@ export async function endToEndPass(
   topic: string,
   keyspace: string,
   workers = 1,
-): Promise<{ recordsPerSecond: number; records: number; results: number; firstAtUs: number; lastSaveAtUs: number }> {
+): Promise<{ recordsPerSecond: number; records: number; results: number; firstAtUs: number; lastSaveAtUs: number; cpu: CpuBreakdown | null }> {
   const spec = benchJob(name, topic, keyspace, `bench-${name}-${Date.now()}`, true);
   const parts = await assemble(spec, { workers, log: (line) => process.stderr.write(`  ${line}\n`) });
   const clock = timed(parts);
   const result = await runJob(parts, { resetState: true });
   const seconds = (clock.lastSaveAt() - clock.firstAt()) / 1000;
-  return { recordsPerSecond: result.counters.recordsIn / seconds, records: result.counters.recordsIn, results: result.counters.resultsOut, ...clock.monotonicUs() };
+  const cpu = clock.cpu();
+  return {
+    recordsPerSecond: result.counters.recordsIn / seconds,
+    records: result.counters.recordsIn,
+    results: result.counters.resultsOut,
+    ...clock.monotonicUs(),
+    cpu: cpu === null ? null : cpuPerRecord(cpu.first, cpu.lastSave, result.counters.recordsIn),
+  };
 }
 
 /** Every reference job in the run loop, and the 30-minute job with a pool thread pre-aggregating. */
@@ -157,15 +188,23 @@ export const END_TO_END_RUNS: Array<{ job: string; workers: number }> = [
 export async function benchEndToEnd(topic: string, keyspace: string, repeat: number, runsToMake = END_TO_END_RUNS): Promise<EndToEndResult[]> {
   const results: EndToEndResult[] = [];
   for (const { job, workers } of runsToMake) {
-    const runs: number[] = [];
-    let last = { records: 0, results: 0 };
+    const passes: Array<Awaited<ReturnType<typeof endToEndPass>>> = [];
     for (let run = 0; run < repeat; run++) {
       process.stderr.write(`end to end: ${job} --workers ${workers} (run ${run + 1} of ${repeat})...\n`);
-      const pass = await endToEndPass(job, topic, keyspace, workers);
-      runs.push(pass.recordsPerSecond);
-      last = pass;
+      passes.push(await endToEndPass(job, topic, keyspace, workers));
     }
-    results.push({ job, workers, records: last.records, runs, medianRecordsPerSecond: median(runs), results: last.results });
+    const runs = passes.map((pass) => pass.recordsPerSecond);
+    const middle = [...passes].sort((a, b) => a.recordsPerSecond - b.recordsPerSecond)[Math.floor((passes.length - 1) / 2)];
+    const last = passes[passes.length - 1];
+    results.push({
+      job,
+      workers,
+      records: last.records,
+      runs,
+      medianRecordsPerSecond: median(runs),
+      results: last.results,
+      cpu: middle.cpu ?? { usPerRecord: {}, coresBusy: 0 },
+    });
   }
   return results;
 }
@@ -217,6 +256,66 @@ function timeOf(value: unknown): number {
 /** Records produced in the first 2 s are not measured (JIT, connection pools, the table's first writes). */
 const WARM_UP_MS = 2000;
 
+function latencyHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
+}
+
+/**
+ * Per result row (key `station|t`): when its record was produced and when the
+ * engine decoded it; on the acknowledgement, the row's latency and its two
+ * legs go into histograms (µs). Only the first arrival of a key counts (the
+ * one dedupe keeps); a key stays, marked done, after its row was acknowledged
+ * or went to the late output, so a repeat arriving later (dropped by dedupe)
+ * is not waited for.
+ */
+class RowLatencies {
+  readonly total = latencyHistogram();
+  readonly kafka = latencyHistogram();
+  readonly engineAndCassandra = latencyHistogram();
+  waiting = 0;
+  acknowledgedCount = 0;
+  private readonly rows = new Map<string, { producedAt: number; receivedAt: number } | 'done'>();
+  // The producer process writes its input file before it sends: warm-up counts from the first record's timestamp.
+  private firstProducedAt = Number.POSITIVE_INFINITY;
+
+  received(key: string, producedAt: number, receivedAt: number): void {
+    if (producedAt < this.firstProducedAt) this.firstProducedAt = producedAt;
+    if (this.rows.has(key)) return;
+    this.rows.set(key, { producedAt, receivedAt });
+    this.waiting++;
+  }
+
+  acknowledged(key: string, at: number): void {
+    const row = this.rows.get(key);
+    if (row === undefined || row === 'done') return;
+    this.done(key);
+    this.acknowledgedCount++;
+    if (row.producedAt < this.firstProducedAt + WARM_UP_MS) return;
+    const us = (ms: number) => Math.max(1, Math.round(ms * 1000));
+    this.total.recordValue(us(at - row.producedAt));
+    this.kafka.recordValue(us(row.receivedAt - row.producedAt));
+    this.engineAndCassandra.recordValue(us(at - row.receivedAt));
+  }
+
+  dropped(key: string): void {
+    const row = this.rows.get(key);
+    if (row !== undefined && row !== 'done') this.done(key);
+  }
+
+  destroy(): void {
+    for (const histogram of [this.total, this.kafka, this.engineAndCassandra]) histogram.destroy();
+  }
+
+  private done(key: string): void {
+    this.rows.set(key, 'done');
+    this.waiting--;
+  }
+}
+
+function percentiles(histogram: hdr.Histogram): Percentiles {
+  return { p50Ms: histogram.getValueAtPercentile(50) / 1000, p99Ms: histogram.getValueAtPercentile(99) / 1000 };
+}
+
 /**
  * Latency at a fixed produce rate: the dedupe job runs unbounded from a new
  * topic; once it has joined its group, `records` records are produced at
@@ -242,30 +341,20 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
     },
   });
 
-  // (station, t) -> producer timestamp of its first arrival; DONE once its row was acknowledged
-  // or went to the late output (a repeat arriving after that is dropped by dedupe: not waited for).
-  const producedAt = new Map<string, number>();
-  const DONE = -1;
-  let waiting = 0;
-  // The producer process writes its input file before it sends: warm-up counts from the first record's timestamp.
-  let firstProducedAt = Number.POSITIVE_INFINITY;
+  const rows = new RowLatencies();
   const decoder: BatchDecoder = parts.decoder!;
   parts.decoder = {
     decode: async (raw) => {
       const decoded = await decoder.decode(raw);
       const timestamps = raw.timestamps;
       if (timestamps) {
+        const receivedAt = Date.now();
         // decoded.offsets is a subsequence of raw.offsets (dead letters removed).
         let j = 0;
         for (let i = 0; i < decoded.rows.length; i++) {
           while (j < raw.offsets.length - 1 && raw.offsets[j] !== decoded.offsets[i]) j++;
           const row: Row = decoded.rows[i];
-          const key = `${row.station as string}|${row.t as number}`;
-          if (!producedAt.has(key)) {
-            producedAt.set(key, timestamps[j]);
-            waiting++;
-          }
-          if (timestamps[j] < firstProducedAt) firstProducedAt = timestamps[j];
+          rows.received(`${row.station as string}|${row.t as number}`, timestamps[j], receivedAt);
         }
       }
       return decoded;
@@ -276,8 +365,6 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
     close: () => decoder.close?.() ?? Promise.resolve(),
   };
 
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
-  let acknowledged = 0;
   const sinkSpec = spec.sink.kind === 'cassandra' ? spec.sink.cassandra : null;
   if (!sinkSpec) throw new Error(`${job} writes to Cassandra`);
   parts.sinks.set(
@@ -285,38 +372,25 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
     new CassandraSink(sinkSpec, 'main', {
       timestampFields: new Set([spec.eventTime.field]),
       createClient: (connection) =>
-        acknowledgingClient(createCassandraClient(connection), (columns, rows) => {
+        acknowledgingClient(createCassandraClient(connection), (columns, params) => {
           const now = Date.now();
           const station = columns.indexOf('station');
           const t = columns.indexOf('t');
           if (station < 0 || t < 0) return;
-          for (const params of rows) {
-            const key = `${params[station] as string}|${timeOf(params[t])}`;
-            const produced = producedAt.get(key);
-            if (produced === undefined || produced === DONE) continue;
-            producedAt.set(key, DONE);
-            waiting--;
-            acknowledged++;
-            if (produced >= firstProducedAt + WARM_UP_MS) histogram.recordValue(Math.max(1, Math.round((now - produced) * 1000)));
-          }
+          for (const values of params) rows.acknowledged(`${values[station] as string}|${timeOf(values[t])}`, now);
         }),
     }),
   );
-
   // Rows that went to the late output never reach the Cassandra table: not waited for.
   const lateSink = parts.sinks.get(LATE);
   if (lateSink) {
     const write = lateSink.write.bind(lateSink);
-    lateSink.write = (rows) => {
-      for (const late of rows) {
+    lateSink.write = (lateRows) => {
+      for (const late of lateRows) {
         const row = late.record as Row | null;
-        const key = row ? `${row.station as string}|${row.t as number}` : null;
-        if (key !== null && producedAt.has(key) && producedAt.get(key) !== DONE) {
-          producedAt.set(key, DONE);
-          waiting--;
-        }
+        if (row) rows.dropped(`${row.station as string}|${row.t as number}`);
       }
-      return write(rows);
+      return write(lateRows);
     };
   }
   const running = runJob(parts, { resetState: true });
@@ -331,29 +405,30 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
   let idleSince = Date.now();
   let lastAcknowledged = -1;
   while (Date.now() < drainDeadline) {
-    if (acknowledged !== lastAcknowledged) {
-      lastAcknowledged = acknowledged;
+    if (rows.acknowledgedCount !== lastAcknowledged) {
+      lastAcknowledged = rows.acknowledgedCount;
       idleSince = Date.now();
     }
-    if (waiting === 0 || Date.now() - idleSince > 2000) break;
+    if (rows.waiting === 0 || Date.now() - idleSince > 2000) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  if (waiting > 0) process.stderr.write(`latency: ${waiting} rows never acknowledged by Cassandra (not in the histogram)\n`);
+  if (rows.waiting > 0) process.stderr.write(`latency: ${rows.waiting} rows never acknowledged by Cassandra (not in the histogram)\n`);
   await parts.source.close();
   await running;
-  const ms = (percentile: number) => histogram.getValueAtPercentile(percentile) / 1000;
+  const ms = (percentile: number) => rows.total.getValueAtPercentile(percentile) / 1000;
   const result: LatencyResult = {
     job,
     targetRate: rate,
     producedRate: produced.recordsPerSecond,
     records: produced.records,
-    measured: histogram.totalCount,
+    measured: rows.total.totalCount,
     p50Ms: ms(50),
     p90Ms: ms(90),
     p99Ms: ms(99),
-    maxMs: histogram.maxValue / 1000,
+    maxMs: rows.total.maxValue / 1000,
+    legs: { kafka: percentiles(rows.kafka), engineAndCassandra: percentiles(rows.engineAndCassandra) },
   };
-  histogram.destroy();
+  rows.destroy();
   return result;
 }
 

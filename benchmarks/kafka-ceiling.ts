@@ -11,12 +11,15 @@
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { cluster, median } from './kafka-topic';
+import { cpuPerRecord, sampleCpu, type CpuBreakdown, type CpuSample } from './cpu-usage';
 
 export interface CeilingResult {
   topic: string;
   records: number;
   runs: number[];
   medianRecordsPerSecond: number;
+  /** CPU per record over the measured span of the median run (`engine` here is kafkajs alone). */
+  cpu: CpuBreakdown;
 }
 
 /**
@@ -29,26 +32,37 @@ export async function benchKafkaCeiling(topic: string, records: number, repeat: 
   const env = cluster();
   const kafka = new Kafka({ clientId: 'tideflow-bench-ceiling', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
   const runs: number[] = [];
+  const cpus: CpuBreakdown[] = [];
   for (let run = 0; run < repeat; run++) {
     const consumer = kafka.consumer({ groupId: `bench-ceiling-${Date.now()}-${run}`, sessionTimeout: 30_000, heartbeatInterval: 3000, maxWaitTimeInMs: 500 });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     let seen = 0;
     let firstAt = 0;
+    let firstCpu: CpuSample | null = null;
+    let endCpu: CpuSample | null = null;
     const done = new Promise<number>((resolve) => {
       void consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachBatch: async ({ batch }) => {
-          if (seen === 0) firstAt = performance.now();
+          if (seen === 0) {
+            firstAt = performance.now();
+            firstCpu = sampleCpu();
+          }
           seen += batch.messages.length;
-          if (seen >= records) resolve(performance.now());
+          if (seen >= records) {
+            endCpu = sampleCpu();
+            resolve(performance.now());
+          }
         },
       });
     });
     const endAt = await done;
     await consumer.disconnect();
     runs.push(records / ((endAt - firstAt) / 1000));
+    cpus.push(cpuPerRecord(firstCpu!, endCpu!, records));
   }
-  return { topic, records, runs, medianRecordsPerSecond: median(runs) };
+  const middle = runs.indexOf([...runs].sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)]);
+  return { topic, records, runs, medianRecordsPerSecond: median(runs), cpu: cpus[middle] };
 }

@@ -9,9 +9,10 @@
  * skipped, with the reason. `--skip state,kafka,profile` leaves sections out.
  */
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { throughputSvg, type ChartBar } from './chart';
+import { cpuBoundRecordsPerSecond, type CpuBreakdown } from './cpu-usage';
 import { benchEndToEnd, benchLatency, deleteTopics, dropKeyspace, type EndToEndResult, type LatencyResult } from './end-to-end';
 import type { EngineOnlyResult } from './engine-only';
 import { benchKafkaCeiling, type CeilingResult } from './kafka-ceiling';
@@ -153,6 +154,12 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
         }
       }
       report.kafka = { records: produced.records, loadAverage: { before, after }, ceiling, endToEnd, latency, profiles };
+      const cores = cpus().length;
+      const clientUs = ceiling.cpu.usPerRecord.engine ?? 0;
+      const us = (cpu: CpuBreakdown, name: string) => (cpu.usPerRecord[name] === undefined ? '-' : fixed(cpu.usPerRecord[name], 2));
+      const cpuRow = (scenario: string, workers: string, cpu: CpuBreakdown, bound: number | null) =>
+        `| ${scenario} | ${workers} | ${us(cpu, 'engine')} | ${us(cpu, 'kafka')} | ${us(cpu, 'registry')} | ${us(cpu, 'cassandra')} | ${fixed(cpu.coresBusy, 2)} | ` +
+        `${bound === null ? '-' : number(bound)} | ${bound === null ? '-' : `${fixed((100 * bound) / ceiling.medianRecordsPerSecond)}%`} |`;
 
       markdown.push(
         `## Kafka -> engine -> Cassandra (${number(produced.records)} records, 3 partitions, one consumer)`,
@@ -167,6 +174,15 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
             `| end to end: Kafka -> ${r.job} -> Cassandra (checkpointed) | ${r.job} | ${r.workers} | ${number(r.medianRecordsPerSecond)} | ${fixed(100 * r.ratioToCeiling!)}% | ${number(r.results)} | ${r.runs.map(number).join(', ')} |`,
         ),
         '',
+        `Where the CPU went, per record, over the measured span of the median run (this process: engine, kafkajs and the Cassandra driver, all threads; the servers from /proc). ` +
+          `"Bound" is the most records/s these ${cores} cores allow if the engine added nothing to kafkajs' own ${fixed(clientUs, 2)} µs/record (the ceiling run's): ` +
+          `the servers' CPU per record comes out of the same cores.`,
+        '',
+        '| scenario | --workers | this process µs | Kafka µs | registry µs | Cassandra µs | cores busy | bound records/s | bound share of ceiling |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+        cpuRow('client ceiling', '-', ceiling.cpu, null),
+        ...endToEnd.map((r) => cpuRow(r.job, String(r.workers), r.cpu, cpuBoundRecordsPerSecond(r.cpu, clientUs, cores))),
+        '',
       );
       if (latency) {
         markdown.push(
@@ -176,6 +192,13 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
           '| p50 ms | p90 ms | p99 ms | max ms |',
           '|---:|---:|---:|---:|',
           `| ${fixed(latency.p50Ms)} | ${fixed(latency.p90Ms)} | ${fixed(latency.p99Ms)} | ${fixed(latency.maxMs)} |`,
+          '',
+          'The two legs of each row (the producer runs in a process of its own, as another application would):',
+          '',
+          '| leg | p50 ms | p99 ms |',
+          '|---|---:|---:|',
+          `| producer -> engine decoded the record (Kafka, kafkajs) | ${fixed(latency.legs.kafka.p50Ms)} | ${fixed(latency.legs.kafka.p99Ms)} |`,
+          `| decoded -> Cassandra acknowledged the row (operators, sink queue, Cassandra) | ${fixed(latency.legs.engineAndCassandra.p50Ms)} | ${fixed(latency.legs.engineAndCassandra.p99Ms)} |`,
           '',
         );
       }
