@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local test servers on 127.0.0.1 from Maven Central artifacts:
-#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT/PLAIN :9094
+#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 #   registry   Apicurio Registry 3.0     :8081, Confluent-compatible API at /apis/ccompat/v7
 #   cassandra  Apache Cassandra 5.0      CQL :9042
 # Usage: scripts/cluster/up.sh [kafka|registry|cassandra ...]   (default: all)
@@ -37,7 +37,10 @@ file_size() { [ -f "$1" ] && stat -c %s "$1" || echo 0; }
 # (grep -c reads to the end: no SIGPIPE for tail under pipefail, unlike grep -q.)
 log_has_since() {
   [ -f "$1" ] || return 1
-  [ "$(tail -c +"$(( $2 + 1 ))" "$1" 2>/dev/null | grep -cF -- "$3")" -gt 0 ]
+  local from="$2"
+  # Smaller than at the start: the log rolled over (RollingFileAppender) since; all of it is new.
+  [ "$(file_size "$1")" -lt "$from" ] && from=0
+  [ "$(tail -c +"$(( from + 1 ))" "$1" 2>/dev/null | grep -cF -- "$3")" -gt 0 ]
 }
 
 # ---------------------------------------------------------------- kafka
@@ -119,6 +122,22 @@ registry_after_ready() {
   curl -s -o /dev/null -m 5 -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
     -d '{"compatibility":"BACKWARD"}' "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/config" \
     || warn "registry: could not set global compatibility BACKWARD through /apis/ccompat/v7/config"
+}
+
+kafka_after_ready() {
+  # SCRAM credentials are cluster metadata, not broker config: set (idempotently) on every start,
+  # so a data directory formatted before SCRAM was enabled gets them too. One mechanism per
+  # request: KRaft refuses to alter one user's credentials twice in the same request.
+  local d="$CLUSTER_DIR/kafka" cp mechanism
+  cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    "$JAVA" -Xmx256m -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+      -Dkafka.logs.dir="$d/logs" -cp "$cp" kafka.admin.ConfigCommand \
+      --bootstrap-server "$HOST:$KAFKA_PORT" --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+      --add-config "$mechanism=[password=$KAFKA_SASL_SECRET]" \
+      > "$d/logs/scram.log" 2>&1 \
+      || { tail_log "$d/logs/scram.log" 20; die "kafka: could not add the $mechanism credentials of user $KAFKA_SASL_USER"; }
+  done
 }
 
 # ---------------------------------------------------------------- cassandra
@@ -205,6 +224,7 @@ wait_ready() {
   done
   if [ -n "${STARTED_AT[$name]:-}" ]; then
     [ "$name" = registry ] && registry_after_ready
+    [ "$name" = kafka ] && kafka_after_ready
     log "$name: ready in $(elapsed_s "$t0")s (pid $(server_pids "$name" | head -n 1))"
   elif [ -n "${FOREIGN[$name]:-}" ]; then
     log "$name: ready (another checkout's server, pid ${FOREIGN[$name]})"
@@ -218,8 +238,8 @@ write_env() {
 # Written by scripts/cluster/up.sh: how tests reach the local servers.
 KAFKA_BROKERS=$HOST:$KAFKA_PORT
 KAFKA_SASL_BROKERS=$HOST:$KAFKA_SASL_PORT
-KAFKA_SASL_USERNAME=tideflow
-KAFKA_SASL_PASSWORD=tideflow-secret
+KAFKA_SASL_USERNAME=$KAFKA_SASL_USER
+KAFKA_SASL_PASSWORD=$KAFKA_SASL_SECRET
 SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 CASSANDRA_CONTACT_POINTS=$HOST:$CASSANDRA_PORT
 CASSANDRA_LOCAL_DC=datacenter1

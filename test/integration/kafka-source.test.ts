@@ -217,6 +217,21 @@ test('commit() stores consumer-group offsets (lag monitoring); SASL/PLAIN listen
   }
 });
 
+// The Kafka source, sink and `tideflow produce` share createKafkaClient: reading over SCRAM covers the mechanism names of the job files.
+for (const mechanism of ['scram-sha-256', 'scram-sha-512'] as const) {
+  test(`the source reads over SASL/${mechanism.toUpperCase()}`, async (t) => {
+    if (!(await cluster(t))) return;
+    const topic = `tideflow-test-${mechanism}-${run}`;
+    const rows = observations(120);
+    await produceRows(topic, rows);
+    const result = await readAll(
+      sourceSpec(topic, { brokers: env.kafkaSaslBrokers, sasl: { mechanism, username: env.kafkaSaslUsername, password: env.kafkaSaslPassword } }),
+    );
+    assert.equal(result.deadLetters.length, 0);
+    assert.deepEqual(result.rows.map((r) => r.row).sort(byStationAndTime), [...rows].sort(byStationAndTime));
+  });
+}
+
 test('schema evolution: v1 (no q) and v2 (extra field) records in one topic both decode to the reader schema', async (t) => {
   if (!(await cluster(t))) return;
   const topic = `tideflow-test-evolution-${run}`;

@@ -1,10 +1,10 @@
 // Smoke test of the real servers (scripts/cluster/up.sh): Kafka over
-// PLAINTEXT and SASL/PLAIN, the Confluent-compatible Schema Registry API,
+// PLAINTEXT and SASL (PLAIN, SCRAM-SHA-256/512), the Confluent-compatible Schema Registry API,
 // and Cassandra. Skipped locally when the servers are down; fails in CI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import { SchemaRegistryClient } from '@confluentinc/schemaregistry';
 import { Client as CassandraClient, types as cassandraTypes } from 'cassandra-driver';
 import * as avro from 'avsc';
@@ -90,12 +90,16 @@ test('kafka: create a topic, produce and consume one message', { timeout: 90_000
   }
 });
 
-test('kafka: SASL/PLAIN listener accepts the right password and rejects a wrong one', { timeout: 60_000 }, async (t) => {
+// Every mechanism the job files accept (engine/config/kafka-connection.ts), on the same listener and user.
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+for (const mechanism of SASL_MECHANISMS) {
+test(`kafka: SASL ${mechanism} listener accepts the right password and rejects a wrong one`, { timeout: 60_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
-  const topic = `tideflow-smoke-sasl-${RUN}`;
+  const topic = `tideflow-smoke-sasl-${mechanism}-${RUN}`;
   const sasl = kafka({
     brokers: env.kafkaSaslBrokers,
-    sasl: { mechanism: 'plain', username: env.kafkaSaslUsername, password: env.kafkaSaslPassword },
+    sasl: { mechanism, username: env.kafkaSaslUsername, password: env.kafkaSaslPassword } as SASLOptions,
   });
   const admin = sasl.admin();
   const producer = sasl.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -124,19 +128,21 @@ test('kafka: SASL/PLAIN listener accepts the right password and rejects a wrong 
   const wrong = kafka({
     brokers: env.kafkaSaslBrokers,
     retry: { retries: 0 },
-    sasl: { mechanism: 'plain', username: env.kafkaSaslUsername, password: 'not-the-password' },
+    sasl: { mechanism, username: env.kafkaSaslUsername, password: 'not-the-password' } as SASLOptions,
   });
   const badProducer = wrong.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await assert.rejects(
     () => badProducer.connect(),
     (err: Error) => {
       assert.equal(err.name, 'KafkaJSSASLAuthenticationError');
-      assert.match(err.message, /Invalid username or password/);
+      // PLAIN: "Invalid username or password"; SCRAM: "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512".
+      assert.match(err.message, mechanism === 'plain' ? /Invalid username or password/ : new RegExp(`invalid credentials with SASL mechanism ${mechanism.toUpperCase()}`));
       return true;
     },
   );
   await badProducer.disconnect().catch(() => undefined);
 });
+}
 
 test('schema registry: register an Avro schema and fetch it back by id', { timeout: 60_000 }, async (t) => {
   if (!(await requireCluster(t))) return;

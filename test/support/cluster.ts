@@ -15,9 +15,9 @@ import { Client, policies } from 'cassandra-driver';
 export interface ClusterEnv {
   /** PLAINTEXT brokers, host:port. */
   kafkaBrokers: string[];
-  /** SASL_PLAINTEXT (mechanism PLAIN) brokers, host:port. */
+  /** SASL_PLAINTEXT brokers (mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512), host:port. */
   kafkaSaslBrokers: string[];
-  /** SASL/PLAIN user and password accepted on kafkaSaslBrokers. */
+  /** The SASL user and password accepted on kafkaSaslBrokers, for every mechanism. */
   kafkaSaslUsername: string;
   kafkaSaslPassword: string;
   /** Confluent-compatible Schema Registry base URL (no trailing slash). */
