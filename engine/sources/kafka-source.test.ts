@@ -143,6 +143,15 @@ test('tracker: gaps (compaction, transaction markers) are fine; lag = high water
 test('kafkajs errors keep their retriable flag', () => {
   assert.equal(toExternalError({ name: 'KafkaJSConnectionError', message: 'refused', retriable: true }, 'x').retriable, true);
   assert.equal(toExternalError({ name: 'KafkaJSNumberOfRetriesExceeded', message: 'gave up' }, 'x').retriable, true);
+  // A certificate the client does not trust is configuration: no retry fixes it, and the message says what to do.
+  const socket = { name: 'KafkaJSConnectionError', message: 'Connection error: self-signed certificate', retriable: true, code: 'DEPTH_ZERO_SELF_SIGNED_CERT' };
+  const untrusted = toExternalError({ name: 'KafkaJSNumberOfRetriesExceeded', message: socket.message, cause: socket }, 'cannot connect');
+  assert.equal(untrusted.retriable, false);
+  assert.match(untrusted.message, /^kafka: cannot connect: Connection error: self-signed certificate \(TLS: .*DEPTH_ZERO_SELF_SIGNED_CERT.*NODE_EXTRA_CA_CERTS/);
+  const plaintextPort = toExternalError({ name: 'KafkaJSConnectionError', message: 'Connection error: wrong version number', code: 'ERR_SSL_WRONG_VERSION_NUMBER' }, 'x');
+  assert.equal(plaintextPort.retriable, false);
+  assert.match(plaintextPort.message, /without TLS/);
+  assert.equal(toExternalError({ name: 'KafkaJSConnectionError', message: 'Connection error: connect ECONNREFUSED', code: 'ECONNREFUSED' }, 'x').retriable, true);
   assert.equal(toExternalError({ name: 'KafkaJSProtocolError', message: 'auth', retriable: false }, 'x').retriable, false);
 });
 
