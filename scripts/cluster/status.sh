@@ -23,7 +23,7 @@ rss_mb() {
 for s in "${SERVERS[@]}"; do
   pid="$(server_pids "$s" | head -n 1)"
   case "$s" in
-    kafka) ports="$(ports_state "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT")"; ok=$([[ "$ports" != *DOWN* ]] && echo 1) ;;
+    kafka) ports="$(ports_state "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT")"; ok=$([[ "$ports" != *DOWN* ]] && echo 1) ;;
     cassandra) ports="$(ports_state "$CASSANDRA_PORT")"; ok=$([[ "$ports" != *DOWN* ]] && echo 1) ;;
     registry)
       code="$(http_status "http://$HOST:$REGISTRY_PORT/health/ready")"

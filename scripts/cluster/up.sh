@@ -54,9 +54,27 @@ kafka_cluster_id() {
   done
 }
 
+# A self-signed certificate for 127.0.0.1 / localhost, once per cluster directory: the
+# keystore the TLS listener serves, and its certificate as PEM (the CA clients trust).
+make_kafka_certificate() {
+  [ -s "$KAFKA_TLS_DIR/kafka.p12" ] && [ -s "$KAFKA_TLS_DIR/ca.pem" ] && return 0
+  local keytool
+  keytool="$(dirname "$(readlink -f "$JAVA")")/keytool"
+  mkdir -p "$KAFKA_TLS_DIR"
+  rm -f "$KAFKA_TLS_DIR/kafka.p12" "$KAFKA_TLS_DIR/ca.pem"
+  "$keytool" -genkeypair -alias kafka -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=$HOST" -ext "SAN=IP:$HOST,DNS:localhost" \
+    -keystore "$KAFKA_TLS_DIR/kafka.p12" -storetype PKCS12 \
+    -storepass "$KAFKA_TLS_STORE_SECRET" -keypass "$KAFKA_TLS_STORE_SECRET" > "$CLUSTER_DIR/kafka/logs/keytool.log" 2>&1 \
+    && "$keytool" -exportcert -rfc -alias kafka -keystore "$KAFKA_TLS_DIR/kafka.p12" -storetype PKCS12 \
+      -storepass "$KAFKA_TLS_STORE_SECRET" -file "$KAFKA_TLS_DIR/ca.pem" >> "$CLUSTER_DIR/kafka/logs/keytool.log" 2>&1 \
+    || { tail_log "$CLUSTER_DIR/kafka/logs/keytool.log" 20; die "kafka: could not make the TLS listener's certificate"; }
+}
+
 start_kafka() {
   local d="$CLUSTER_DIR/kafka" cp
   mkdir -p "$d/data" "$d/logs"
+  make_kafka_certificate
   render "$CLUSTER_SCRIPTS/kafka/server.properties" "$d/server.properties"
   cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
   if [ ! -f "$d/data/meta.properties" ]; then
@@ -82,7 +100,7 @@ start_kafka() {
 }
 
 kafka_ready() {
-  port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_PORT" || return 1
+  port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_PORT" && port_open "$KAFKA_TLS_PORT" || return 1
   [ -z "${LOG_OFFSET[kafka]:-}" ] && return 0
   log_has_since "$CLUSTER_DIR/kafka/logs/server.log" "${LOG_OFFSET[kafka]}" "Kafka Server started"
 }
@@ -174,7 +192,7 @@ cassandra_ready() {
 # ---------------------------------------------------------------- common
 server_ports() {
   case "$1" in
-    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT" ;;
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $KAFKA_TLS_PORT" ;;
     registry) echo "$REGISTRY_PORT" ;;
     cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT $CASSANDRA_JMX_PORT" ;;
   esac
@@ -238,6 +256,8 @@ write_env() {
 # Written by scripts/cluster/up.sh: how tests reach the local servers.
 KAFKA_BROKERS=$HOST:$KAFKA_PORT
 KAFKA_SASL_BROKERS=$HOST:$KAFKA_SASL_PORT
+KAFKA_TLS_BROKERS=$HOST:$KAFKA_TLS_PORT
+KAFKA_TLS_CA=$KAFKA_TLS_DIR/ca.pem
 KAFKA_SASL_USERNAME=$KAFKA_SASL_USER
 KAFKA_SASL_PASSWORD=$KAFKA_SASL_SECRET
 SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7

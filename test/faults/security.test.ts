@@ -8,7 +8,10 @@
  * - the password never shows in stdout/stderr of any run, nor in the output
  *   of `tideflow lint` / `tideflow run` when the sasl block is wrong
  *   (wrong types, misspelled keys, bad mechanism), nor on the metrics page;
- * - the metrics endpoint (`--metrics-port`) listens on 127.0.0.1 only.
+ * - the metrics endpoint (`--metrics-port`) listens on 127.0.0.1 only;
+ * - over the SASL_SSL listener (TLS, SCRAM-SHA-512), with the cluster's
+ *   self-signed CA given the Node way (NODE_EXTRA_CA_CERTS), a job runs end to
+ *   end with exact results; without the CA it fails clearly instead of retrying.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +30,21 @@ function withSasl(text: string): string {
   const block = ['    brokers: ${KAFKA_SASL_BROKERS}', '    sasl:', '      mechanism: plain', '      username: ${KAFKA_USERNAME}', '      password: ${KAFKA_PASSWORD}'].join('\n');
   const out = text.split('    brokers: ${KAFKA_BROKERS:-localhost:9092}').join(block);
   if (out.split('sasl:').length - 1 !== 3) throw new Error('expected three Kafka connections in the job file');
+  return out;
+}
+
+/** Every Kafka connection of the job file over TLS + SASL/SCRAM-SHA-512, block style. */
+function withTls(text: string): string {
+  const block = [
+    '    brokers: ${KAFKA_TLS_BROKERS}',
+    '    ssl: true',
+    '    sasl:',
+    '      mechanism: scram-sha-512',
+    '      username: ${KAFKA_USERNAME}',
+    '      password: ${KAFKA_PASSWORD}',
+  ].join('\n');
+  const out = text.split('    brokers: ${KAFKA_BROKERS:-localhost:9092}').join(block);
+  if (out.split('ssl: true').length - 1 !== 3) throw new Error('expected three Kafka connections in the job file');
   return out;
 }
 
@@ -169,6 +187,66 @@ test('security: SASL/PLAIN end to end, wrong password exits 1 clearly, the passw
     assert.doesNotMatch(bad.stderr, /\n\s+at |internal error/, 'no stack trace');
     assert.deepEqual(leaked, [], 'the password appears in no output');
     assert.deepEqual(notes, [], 'config errors exit 2');
+  } finally {
+    await run.close();
+  }
+});
+
+test('security: TLS (SASL_SSL, SCRAM-SHA-512) end to end with the CA from NODE_EXTRA_CA_CERTS; an untrusted certificate fails clearly', { timeout: 300_000 }, async (t) => {
+  if (!(await requireCluster(t))) return;
+  const run = await openFaultRun('tls');
+  const started = Date.now();
+  try {
+    const input = await observationSlice(16);
+    await run.produce(input);
+    const jobFile = run.jobFile(JOB, withTls, 'tls.yaml');
+    const tlsEnv = (group: string, ca: boolean) => {
+      const env = run.env({
+        KAFKA_TLS_BROKERS: run.cluster.kafkaTlsBrokers.join(','),
+        KAFKA_USERNAME: run.cluster.kafkaSaslUsername,
+        KAFKA_PASSWORD: run.cluster.kafkaSaslPassword,
+        FAULTS_GROUP: group,
+        ...(ca ? { NODE_EXTRA_CA_CERTS: run.cluster.kafkaTlsCa } : {}),
+      });
+      if (!ca) delete env.NODE_EXTRA_CA_CERTS;
+      return env;
+    };
+
+    // 1. The CA trusted: end to end, exact.
+    const good = await runCli(['run', jobFile, '--until-end'], tlsEnv(`faults-tls-${run.id}`, true));
+    const comparison = compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB]));
+    const counters = (await run.lastCheckpoint(JOB))?.counters;
+
+    // 2. The certificate not trusted: a configuration problem no retry fixes. Killed after 90 s if it hangs on.
+    const cli = startCli(['run', jobFile, '--until-end', '--reset-state'], tlsEnv(`faults-tls-untrusted-${run.id}`, false));
+    const timer = setTimeout(() => cli.kill('SIGKILL'), 90_000);
+    const untrusted = await cli.exited;
+    clearTimeout(timer);
+    t.diagnostic(`untrusted certificate: exit ${untrusted.code ?? untrusted.signal} after ${untrusted.durationMs} ms: ${untrusted.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+
+    recordOutcome({
+      scenario: 'TLS (SASL_SSL)',
+      job: JOB,
+      faultsInjected: 1,
+      faults: ['certificate not trusted'],
+      recordsIn: counters?.recordsIn ?? 0,
+      resultsExact: comparison.exact,
+      lost: comparison.lost,
+      duplicated: comparison.duplicated,
+      recoveryMs: null,
+      unaccounted: counters ? unaccountedOf(JOB, counters) : Number.NaN,
+      notes:
+        `SASL_SSL/SCRAM-SHA-512 on ${run.cluster.kafkaTlsBrokers.join(',')} with NODE_EXTRA_CA_CERTS: exit ${good.code}, ${describeComparison(comparison)}; ` +
+        `without the CA: exit ${untrusted.code ?? untrusted.signal} in ${untrusted.durationMs} ms ("${untrusted.stderr.trim().split('\n')[0]}")`,
+      durationMs: Date.now() - started,
+    });
+
+    assert.equal(good.code, 0, good.stderr);
+    assert.ok(comparison.exact, describeComparison(comparison));
+    assert.equal(counters && unaccountedOf(JOB, counters), 0);
+    assert.equal(untrusted.code, 1, `an untrusted certificate is a runtime failure (exit 1): ${untrusted.stderr}`);
+    assert.match(untrusted.stderr, /certificate/i, 'the message names the certificate problem');
+    assert.doesNotMatch(untrusted.stderr, /\n\s+at |internal error/, 'no stack trace');
   } finally {
     await run.close();
   }

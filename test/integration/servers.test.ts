@@ -1,9 +1,10 @@
 // Smoke test of the real servers (scripts/cluster/up.sh): Kafka over
-// PLAINTEXT and SASL (PLAIN, SCRAM-SHA-256/512), the Confluent-compatible Schema Registry API,
+// PLAINTEXT, SASL (PLAIN, SCRAM-SHA-256/512) and SASL over TLS, the Confluent-compatible Schema Registry API,
 // and Cassandra. Skipped locally when the servers are down; fails in CI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import { SchemaRegistryClient } from '@confluentinc/schemaregistry';
 import { Client as CassandraClient, types as cassandraTypes } from 'cassandra-driver';
@@ -143,6 +144,39 @@ test(`kafka: SASL ${mechanism} listener accepts the right password and rejects a
   await badProducer.disconnect().catch(() => undefined);
 });
 }
+
+test('kafka: SASL_SSL listener: TLS with the cluster CA and SCRAM-SHA-512; a client that does not trust the CA is refused', { timeout: 60_000 }, async (t) => {
+  if (!(await requireCluster(t))) return;
+  const topic = `tideflow-smoke-tls-${RUN}`;
+  const sasl = { mechanism: 'scram-sha-512', username: env.kafkaSaslUsername, password: env.kafkaSaslPassword } as SASLOptions;
+  const tls = kafka({ brokers: env.kafkaTlsBrokers, ssl: { ca: [readFileSync(env.kafkaTlsCa, 'utf8')] }, sasl });
+  const admin = tls.admin();
+  const producer = tls.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  try {
+    await admin.connect();
+    assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }), true);
+    await producer.connect();
+    const sent = await producer.send({ topic, messages: [{ key: 'k', value: 'over-tls' }] });
+    assert.equal(sent[0].errorCode, 0);
+    assert.equal(sent[0].baseOffset, '0');
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+
+  // Node's default trust store does not know the self-signed certificate.
+  const untrusting = kafka({ brokers: env.kafkaTlsBrokers, ssl: true, sasl, retry: { retries: 0 } });
+  const refused = untrusting.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await assert.rejects(
+    () => refused.connect(),
+    (err: Error) => {
+      assert.match(err.message, /self[- ]signed certificate/);
+      return true;
+    },
+  );
+  await refused.disconnect().catch(() => undefined);
+});
 
 test('schema registry: register an Avro schema and fetch it back by id', { timeout: 60_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
