@@ -82,3 +82,37 @@ export function isRetriable(error: unknown): boolean {
   if (error instanceof TideflowError) return error.retriable;
   return false;
 }
+
+/** TLS errors (Node / OpenSSL codes) that waiting does not fix: the server's certificate is not trusted or does not match, or the port does not speak TLS. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * What to do about a TLS problem anywhere in the error's cause chain (kafkajs
+ * wraps the socket error's code in KafkaJSConnectionError, and that in
+ * KafkaJSNumberOfRetriesExceeded), or null: retrying forever would only hide
+ * a configuration mistake. `peer` names the server in the hint ('broker', 'Cassandra node').
+ */
+export function tlsConfigurationProblem(error: unknown, peer: string): string | null {
+  let current = error as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; depth < 8 && current !== null && typeof current === 'object'; depth++) {
+    const code = typeof current.code === 'string' ? current.code : '';
+    if (UNTRUSTED_CERTIFICATE_CODES.has(code)) {
+      return `TLS: the ${peer}'s certificate is not accepted (${code}); for a private CA give Node its certificate with NODE_EXTRA_CA_CERTS=/path/to/ca.pem`;
+    }
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `TLS: the ${peer} answered without TLS (${code}); is \`ssl: true\` meant for this port?`;
+    current = current.cause as typeof current;
+  }
+  return null;
+}

@@ -5,7 +5,9 @@ import { ExternalError } from '../errors';
 import {
   ColumnValueError,
   createKeyspaceCql,
+  createCassandraClient,
   createTableCql,
+  describeCassandraError,
   inferColumnDefinitions,
   inferColumnType,
   insertCql,
@@ -147,6 +149,13 @@ test('isRetriableCassandraError: outages yes, rejections no', () => {
     'wrong password on every node is configuration, not an outage',
   );
   assert.equal(isRetriableCassandraError(new driverErrors.NoHostAvailableError(null as never, 'Connecting after shutdown is not supported')), false);
+  // A certificate Node does not trust, on every node: configuration; the description says what to do.
+  const untrusted = () => Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+  const noTrust = new driverErrors.NoHostAvailableError({ '127.0.0.1:9042': untrusted(), '127.0.0.2:9042': untrusted() });
+  assert.equal(isRetriableCassandraError(noTrust), false);
+  assert.match(describeCassandraError(noTrust), /TLS: the Cassandra node's certificate is not accepted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*NODE_EXTRA_CA_CERTS/);
+  const oneDown = new driverErrors.NoHostAvailableError({ '127.0.0.1:9042': untrusted(), '127.0.0.2:9042': Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+  assert.equal(isRetriableCassandraError(oneDown), true, 'one node unreachable, not refused: an outage may pass');
   assert.equal(isRetriableCassandraError(new driverErrors.OperationTimedOutError('timed out')), true);
   assert.equal(isRetriableCassandraError(response(types.responseErrorCodes.unavailableException)), true);
   assert.equal(isRetriableCassandraError(response(types.responseErrorCodes.writeTimeout)), true);
@@ -170,4 +179,14 @@ test('WriteClock never goes back or repeats, even when the wall clock does', () 
   assert.equal(clock.next(), 1_000_002n);
   now = 2_000;
   assert.equal(clock.next(), 2_000_000n);
+});
+
+test('createCassandraClient: ssl verifies the certificate (the driver alone would accept any)', async () => {
+  const tls = createCassandraClient({ contactPoints: ['127.0.0.1:9042'], localDataCenter: 'datacenter1', ssl: true });
+  // The driver keeps its effective options on the client (not in its typings).
+  const sslOf = (client: unknown) => (client as { options: { sslOptions?: { rejectUnauthorized?: boolean } } }).options.sslOptions;
+  assert.equal(sslOf(tls)?.rejectUnauthorized, true);
+  const plain = createCassandraClient({ contactPoints: ['127.0.0.1:9042'], localDataCenter: 'datacenter1' });
+  assert.equal(sslOf(plain), undefined);
+  await Promise.all([tls.shutdown(), plain.shutdown()]);
 });

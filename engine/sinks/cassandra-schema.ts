@@ -1,5 +1,5 @@
 import { auth, Client, errors as driverErrors, policies, types, type ClientOptions } from 'cassandra-driver';
-import { TideflowError } from '../errors';
+import { TideflowError, tlsConfigurationProblem } from '../errors';
 import type { Row } from '../runtime/batch';
 
 /**
@@ -18,7 +18,7 @@ export interface CassandraConnection {
   contactPoints: string[];
   localDataCenter: string;
   auth?: { username: string; password: string };
-  /** TLS with Node's default trust store. */
+  /** TLS, verifying the node certificates against Node's trust store (plus NODE_EXTRA_CA_CERTS). */
   ssl?: boolean;
 }
 
@@ -53,7 +53,10 @@ export function createCassandraClient(connection: CassandraConnection): Client {
     socketOptions: { connectTimeout: 5_000, readTimeout: 12_000 },
   };
   if (connection.auth) options.authProvider = new auth.PlainTextAuthProvider(connection.auth.username, connection.auth.password);
-  if (connection.ssl) options.sslOptions = {};
+  // The driver's TLS default is rejectUnauthorized: false (encrypted, but any certificate accepted).
+  // `ssl: true` verifies the node's certificate and name like any Node TLS client; a private CA
+  // is trusted with NODE_EXTRA_CA_CERTS.
+  if (connection.ssl) options.sslOptions = { rejectUnauthorized: true };
   return new Client(options);
 }
 
@@ -80,11 +83,12 @@ const TRANSIENT_RESPONSE_CODES = new Set<number>([
 export function isRetriableCassandraError(error: unknown): boolean {
   if (error instanceof TideflowError) return error.retriable;
   if (error instanceof driverErrors.AuthenticationError) return false;
+  if (cassandraTlsProblem(error) !== null) return false;
   if (error instanceof driverErrors.NoHostAvailableError) {
     if (/after shutdown/i.test(error.message)) return false;
     const inner = Object.values(error.innerErrors ?? {}) as unknown[];
-    // Every node refusing our credentials is a configuration problem, not an outage.
-    return !(inner.length > 0 && inner.every((cause) => cause instanceof driverErrors.AuthenticationError));
+    // Every node refusing our credentials (or our TLS trust) is a configuration problem, not an outage.
+    return !(inner.length > 0 && inner.every((cause) => cause instanceof driverErrors.AuthenticationError || cassandraTlsProblem(cause) !== null));
   }
   if (error instanceof driverErrors.OperationTimedOutError) return true;
   if (error instanceof driverErrors.BusyConnectionError) return true;
@@ -106,7 +110,18 @@ export function describeCassandraError(error: unknown): string {
     const inner = Object.entries(error.innerErrors ?? {})[0] as [string, unknown] | undefined;
     if (inner && inner[1] instanceof Error && !text.includes(firstLine(inner[1].message))) text += ` (${inner[0]}: ${firstLine(inner[1].message)})`;
   }
-  return text;
+  const tls = cassandraTlsProblem(error);
+  return tls === null ? text : `${text} (${tls})`;
+}
+
+/** The TLS configuration problem of an error, or of every node of a NoHostAvailableError (see tlsConfigurationProblem). */
+function cassandraTlsProblem(error: unknown): string | null {
+  if (error instanceof driverErrors.NoHostAvailableError) {
+    const inner = Object.values(error.innerErrors ?? {}) as unknown[];
+    const problems = inner.map((cause) => tlsConfigurationProblem(cause, 'Cassandra node'));
+    return problems.length > 0 && problems.every((problem) => problem !== null) ? problems[0] : null;
+  }
+  return tlsConfigurationProblem(error, 'Cassandra node');
 }
 
 // ---------------------------------------------------------------- CQL text

@@ -85,7 +85,7 @@ export const schema: JsonSchema = {
       additionalProperties: false,
       properties: { username: { type: 'string' }, password: { type: 'string', examples: ['${CASSANDRA_PASSWORD}'] } },
     },
-    ssl: { description: 'Connect with TLS.', type: 'boolean', default: false },
+    ssl: { description: 'Connect with TLS, verifying the node certificates (a private CA: NODE_EXTRA_CA_CERTS).', type: 'boolean', default: false },
   },
 };
 

@@ -3,7 +3,7 @@ import type * as avro from 'avsc';
 import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } from '../config/job';
 import type { ReadProjection } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
-import { DecodeError, ExternalError, InternalError, isRetriable } from '../errors';
+import { DecodeError, ExternalError, InternalError, isRetriable, tlsConfigurationProblem } from '../errors';
 import type { RawBatch, Row } from '../runtime/batch';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../runtime/retry';
 import { createConfluentDecoder } from '../runtime/parallel-confluent-decoder';
@@ -88,45 +88,12 @@ export function createKafkaClient(spec: KafkaConnectionSpec, options: KafkaClien
 export function toExternalError(error: unknown, what: string): ExternalError {
   if (error instanceof ExternalError) return error;
   const e = error as { message?: string; retriable?: boolean; name?: string; cause?: { retriable?: boolean } } | null;
-  const tls = tlsConfigurationProblem(error);
+  const tls = tlsConfigurationProblem(error, 'broker');
   if (tls !== null) return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)} (${tls})`, { retriable: false, cause: error });
   const retriable = e?.retriable === true || e?.name === 'KafkaJSNumberOfRetriesExceeded' || e?.name === 'KafkaJSConnectionError' || e?.cause?.retriable === true;
   return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)}`, { retriable, cause: error });
 }
 
-/** TLS errors (Node / OpenSSL codes) that waiting does not fix: the broker's certificate is not trusted or does not match, or the port does not speak TLS. */
-const UNTRUSTED_CERTIFICATE_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/**
- * What to do about a TLS problem anywhere in the error's cause chain (kafkajs
- * wraps the socket error's code in KafkaJSConnectionError, and that in
- * KafkaJSNumberOfRetriesExceeded), or null: retrying forever would only hide
- * a configuration mistake.
- */
-function tlsConfigurationProblem(error: unknown): string | null {
-  let current = error as { code?: unknown; cause?: unknown } | null | undefined;
-  for (let depth = 0; depth < 8 && current !== null && typeof current === 'object'; depth++) {
-    const code = typeof current.code === 'string' ? current.code : '';
-    if (UNTRUSTED_CERTIFICATE_CODES.has(code)) {
-      return `TLS: the broker's certificate is not accepted (${code}); for a private CA give Node its certificate with NODE_EXTRA_CA_CERTS=/path/to/ca.pem`;
-    }
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `TLS: the broker answered without TLS (${code}); is \`ssl: true\` meant for this port?`;
-    current = current.cause as typeof current;
-  }
-  return null;
-}
 
 // ---------------------------------------------------------------- rendezvous
 
