@@ -35,9 +35,9 @@ KAFKA_TLS_PORT=$((9095 + PORT_OFFSET))
 # The SASL user (PLAIN and SCRAM); PLAIN's copy is in kafka/server.properties.
 KAFKA_SASL_USER=tideflow
 KAFKA_SASL_SECRET=tideflow-secret
-# The TLS listener's self-signed certificate (made by up.sh) and its keystore password.
-KAFKA_TLS_DIR="$CLUSTER_DIR/kafka/tls"
-KAFKA_TLS_STORE_SECRET=tideflow-tls
+# The self-signed certificate of Kafka's TLS listener and Cassandra's native port (made by up.sh), and its keystore password.
+CLUSTER_TLS_DIR="$CLUSTER_DIR/tls"
+CLUSTER_TLS_STORE_SECRET=tideflow-tls
 REGISTRY_PORT=$((8081 + PORT_OFFSET))
 CASSANDRA_PORT=$((9042 + PORT_OFFSET))
 CASSANDRA_STORAGE_PORT=$((7000 + PORT_OFFSET))
@@ -287,8 +287,8 @@ render() {
       -e "s#@KAFKA_CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
       -e "s#@KAFKA_SASL_PORT@#$KAFKA_SASL_PORT#g" \
       -e "s#@KAFKA_TLS_PORT@#$KAFKA_TLS_PORT#g" \
-      -e "s#@KAFKA_TLS_DIR@#$KAFKA_TLS_DIR#g" \
-      -e "s#@KAFKA_TLS_STORE_SECRET@#$KAFKA_TLS_STORE_SECRET#g" \
+      -e "s#@CLUSTER_TLS_DIR@#$CLUSTER_TLS_DIR#g" \
+      -e "s#@CLUSTER_TLS_STORE_SECRET@#$CLUSTER_TLS_STORE_SECRET#g" \
       -e "s#@CASSANDRA_PORT@#$CASSANDRA_PORT#g" \
       -e "s#@CASSANDRA_STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" \
       "$1" > "$2.tmp" && mv "$2.tmp" "$2"

@@ -55,26 +55,27 @@ kafka_cluster_id() {
 }
 
 # A self-signed certificate for 127.0.0.1 / localhost, once per cluster directory: the
-# keystore the TLS listener serves, and its certificate as PEM (the CA clients trust).
-make_kafka_certificate() {
-  [ -s "$KAFKA_TLS_DIR/kafka.p12" ] && [ -s "$KAFKA_TLS_DIR/ca.pem" ] && return 0
-  local keytool
+# keystore Kafka's TLS listener and Cassandra's native port serve, and its certificate
+# as PEM (the CA clients trust).
+make_certificate() {
+  local d="$CLUSTER_TLS_DIR" keytool
+  [ -s "$d/server.p12" ] && [ -s "$d/ca.pem" ] && return 0
   keytool="$(dirname "$(readlink -f "$JAVA")")/keytool"
-  mkdir -p "$KAFKA_TLS_DIR"
-  rm -f "$KAFKA_TLS_DIR/kafka.p12" "$KAFKA_TLS_DIR/ca.pem"
-  "$keytool" -genkeypair -alias kafka -keyalg RSA -keysize 2048 -validity 3650 \
+  mkdir -p "$d"
+  rm -f "$d/server.p12" "$d/ca.pem"
+  "$keytool" -genkeypair -alias server -keyalg RSA -keysize 2048 -validity 3650 \
     -dname "CN=$HOST" -ext "SAN=IP:$HOST,DNS:localhost" \
-    -keystore "$KAFKA_TLS_DIR/kafka.p12" -storetype PKCS12 \
-    -storepass "$KAFKA_TLS_STORE_SECRET" -keypass "$KAFKA_TLS_STORE_SECRET" > "$CLUSTER_DIR/kafka/logs/keytool.log" 2>&1 \
-    && "$keytool" -exportcert -rfc -alias kafka -keystore "$KAFKA_TLS_DIR/kafka.p12" -storetype PKCS12 \
-      -storepass "$KAFKA_TLS_STORE_SECRET" -file "$KAFKA_TLS_DIR/ca.pem" >> "$CLUSTER_DIR/kafka/logs/keytool.log" 2>&1 \
-    || { tail_log "$CLUSTER_DIR/kafka/logs/keytool.log" 20; die "kafka: could not make the TLS listener's certificate"; }
+    -keystore "$d/server.p12" -storetype PKCS12 \
+    -storepass "$CLUSTER_TLS_STORE_SECRET" -keypass "$CLUSTER_TLS_STORE_SECRET" > "$d/keytool.log" 2>&1 \
+    && "$keytool" -exportcert -rfc -alias server -keystore "$d/server.p12" -storetype PKCS12 \
+      -storepass "$CLUSTER_TLS_STORE_SECRET" -file "$d/ca.pem" >> "$d/keytool.log" 2>&1 \
+    || { tail_log "$d/keytool.log" 20; die "could not make the local servers' TLS certificate"; }
 }
 
 start_kafka() {
   local d="$CLUSTER_DIR/kafka" cp
   mkdir -p "$d/data" "$d/logs"
-  make_kafka_certificate
+  make_certificate
   render "$CLUSTER_SCRIPTS/kafka/server.properties" "$d/server.properties"
   cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
   if [ ! -f "$d/data/meta.properties" ]; then
@@ -162,6 +163,7 @@ kafka_after_ready() {
 start_cassandra() {
   local d="$CLUSTER_DIR/cassandra" cp jamm
   mkdir -p "$d/data" "$d/logs" "$d/tmp" "$d/triggers"
+  make_certificate
   render "$CLUSTER_SCRIPTS/cassandra/cassandra.yaml" "$d/cassandra.yaml"
   cp="$(cat "$CLUSTER_LIB/cassandra.classpath")"
   jamm="$(tr ':' '\n' <<< "$cp" | grep -E '/jamm-[^/]*\.jar$' | head -n 1)"
@@ -257,7 +259,7 @@ write_env() {
 KAFKA_BROKERS=$HOST:$KAFKA_PORT
 KAFKA_SASL_BROKERS=$HOST:$KAFKA_SASL_PORT
 KAFKA_TLS_BROKERS=$HOST:$KAFKA_TLS_PORT
-KAFKA_TLS_CA=$KAFKA_TLS_DIR/ca.pem
+CLUSTER_TLS_CA=$CLUSTER_TLS_DIR/ca.pem
 KAFKA_SASL_USERNAME=$KAFKA_SASL_USER
 KAFKA_SASL_PASSWORD=$KAFKA_SASL_SECRET
 SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7

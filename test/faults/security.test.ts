@@ -9,9 +9,10 @@
  *   of `tideflow lint` / `tideflow run` when the sasl block is wrong
  *   (wrong types, misspelled keys, bad mechanism), nor on the metrics page;
  * - the metrics endpoint (`--metrics-port`) listens on 127.0.0.1 only;
- * - over the SASL_SSL listener (TLS, SCRAM-SHA-512), with the cluster's
- *   self-signed CA given the Node way (NODE_EXTRA_CA_CERTS), a job runs end to
- *   end with exact results; without the CA it fails clearly instead of retrying.
+ * - over the SASL_SSL listener (TLS, SCRAM-SHA-512) and Cassandra over TLS,
+ *   with the cluster's self-signed CA given the Node way (NODE_EXTRA_CA_CERTS),
+ *   a job runs end to end with exact results; without the CA it fails clearly
+ *   (Kafka, then Cassandra alone) instead of retrying.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ function withSasl(text: string): string {
 }
 
 /** Every Kafka connection of the job file over TLS + SASL/SCRAM-SHA-512, block style. */
-function withTls(text: string): string {
+function withKafkaTls(text: string): string {
   const block = [
     '    brokers: ${KAFKA_TLS_BROKERS}',
     '    ssl: true',
@@ -46,6 +47,13 @@ function withTls(text: string): string {
   const out = text.split('    brokers: ${KAFKA_BROKERS:-localhost:9092}').join(block);
   if (out.split('ssl: true').length - 1 !== 3) throw new Error('expected three Kafka connections in the job file');
   return out;
+}
+
+/** The Cassandra sink over TLS (the local node's native port takes TLS optionally). */
+function withCassandraTls(text: string): string {
+  const line = '    contactPoints: ${CASSANDRA_CONTACT_POINTS:-localhost:9042}';
+  if (text.split(line).length !== 2) throw new Error('expected one Cassandra sink in the job file');
+  return text.replace(line, `${line}\n    ssl: true`);
 }
 
 function leaks(exit: CliExit, secrets: string[]): string[] {
@@ -192,21 +200,23 @@ test('security: SASL/PLAIN end to end, wrong password exits 1 clearly, the passw
   }
 });
 
-test('security: TLS (SASL_SSL, SCRAM-SHA-512) end to end with the CA from NODE_EXTRA_CA_CERTS; an untrusted certificate fails clearly', { timeout: 300_000 }, async (t) => {
+test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end with the CA from NODE_EXTRA_CA_CERTS; an untrusted certificate fails clearly', { timeout: 300_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
   const run = await openFaultRun('tls');
   const started = Date.now();
   try {
     const input = await observationSlice(16);
     await run.produce(input);
-    const jobFile = run.jobFile(JOB, withTls, 'tls.yaml');
+    const jobFile = run.jobFile(JOB, (text) => withCassandraTls(withKafkaTls(text)), 'tls.yaml');
+    const kafkaOnly = run.jobFile(JOB, withKafkaTls, 'kafka-tls.yaml');
+    const cassandraOnly = run.jobFile(JOB, withCassandraTls, 'cassandra-tls.yaml');
     const tlsEnv = (group: string, ca: boolean) => {
       const env = run.env({
         KAFKA_TLS_BROKERS: run.cluster.kafkaTlsBrokers.join(','),
         KAFKA_USERNAME: run.cluster.kafkaSaslUsername,
         KAFKA_PASSWORD: run.cluster.kafkaSaslPassword,
         FAULTS_GROUP: group,
-        ...(ca ? { NODE_EXTRA_CA_CERTS: run.cluster.kafkaTlsCa } : {}),
+        ...(ca ? { NODE_EXTRA_CA_CERTS: run.cluster.tlsCa } : {}),
       });
       if (!ca) delete env.NODE_EXTRA_CA_CERTS;
       return env;
@@ -217,18 +227,27 @@ test('security: TLS (SASL_SSL, SCRAM-SHA-512) end to end with the CA from NODE_E
     const comparison = compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB]));
     const counters = (await run.lastCheckpoint(JOB))?.counters;
 
-    // 2. The certificate not trusted: a configuration problem no retry fixes. Killed after 90 s if it hangs on.
-    const cli = startCli(['run', jobFile, '--until-end', '--reset-state'], tlsEnv(`faults-tls-untrusted-${run.id}`, false));
+    // 2. Only Kafka over TLS, its certificate not trusted: a configuration problem no retry fixes
+    //    (after kafkajs' own connection retries). Killed after 90 s if it hangs on.
+    const cli = startCli(['run', kafkaOnly, '--until-end', '--reset-state'], tlsEnv(`faults-tls-untrusted-${run.id}`, false));
     const timer = setTimeout(() => cli.kill('SIGKILL'), 90_000);
     const untrusted = await cli.exited;
     clearTimeout(timer);
     t.diagnostic(`untrusted certificate: exit ${untrusted.code ?? untrusted.signal} after ${untrusted.durationMs} ms: ${untrusted.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
 
+    // 3. Kafka in plaintext, only Cassandra over TLS, the certificate not trusted: the sink refuses, at once.
+    const cassandraCli = startCli(['run', cassandraOnly, '--until-end', '--reset-state'], tlsEnv(`faults-tls-cassandra-${run.id}`, false));
+    const cassandraTimer = setTimeout(() => cassandraCli.kill('SIGKILL'), 90_000);
+    const cassandraUntrusted = await cassandraCli.exited;
+    clearTimeout(cassandraTimer);
+    const lastLine = (exit: CliExit) => exit.stderr.trim().split('\n').filter((line) => line.startsWith('tideflow:'))[0] ?? exit.stderr.trim().split('\n')[0];
+    t.diagnostic(`Cassandra certificate not trusted: exit ${cassandraUntrusted.code ?? cassandraUntrusted.signal} after ${cassandraUntrusted.durationMs} ms: ${lastLine(cassandraUntrusted)}`);
+
     recordOutcome({
       scenario: 'TLS (SASL_SSL)',
       job: JOB,
-      faultsInjected: 1,
-      faults: ['certificate not trusted'],
+      faultsInjected: 2,
+      faults: ['Kafka certificate not trusted', 'Cassandra certificate not trusted'],
       recordsIn: counters?.recordsIn ?? 0,
       resultsExact: comparison.exact,
       lost: comparison.lost,
@@ -236,8 +255,9 @@ test('security: TLS (SASL_SSL, SCRAM-SHA-512) end to end with the CA from NODE_E
       recoveryMs: null,
       unaccounted: counters ? unaccountedOf(JOB, counters) : Number.NaN,
       notes:
-        `SASL_SSL/SCRAM-SHA-512 on ${run.cluster.kafkaTlsBrokers.join(',')} with NODE_EXTRA_CA_CERTS: exit ${good.code}, ${describeComparison(comparison)}; ` +
-        `without the CA: exit ${untrusted.code ?? untrusted.signal} in ${untrusted.durationMs} ms ("${untrusted.stderr.trim().split('\n')[0]}")`,
+        `SASL_SSL/SCRAM-SHA-512 on ${run.cluster.kafkaTlsBrokers.join(',')} and Cassandra over TLS, with NODE_EXTRA_CA_CERTS: exit ${good.code}, ${describeComparison(comparison)}; ` +
+        `without the CA: exit ${untrusted.code ?? untrusted.signal} in ${untrusted.durationMs} ms ("${lastLine(untrusted)}"); ` +
+        `Cassandra alone without the CA: exit ${cassandraUntrusted.code ?? cassandraUntrusted.signal} in ${cassandraUntrusted.durationMs} ms ("${lastLine(cassandraUntrusted)}")`,
       durationMs: Date.now() - started,
     });
 
@@ -245,8 +265,12 @@ test('security: TLS (SASL_SSL, SCRAM-SHA-512) end to end with the CA from NODE_E
     assert.ok(comparison.exact, describeComparison(comparison));
     assert.equal(counters && unaccountedOf(JOB, counters), 0);
     assert.equal(untrusted.code, 1, `an untrusted certificate is a runtime failure (exit 1): ${untrusted.stderr}`);
-    assert.match(untrusted.stderr, /certificate/i, 'the message names the certificate problem');
+    assert.match(untrusted.stderr, /broker's certificate is not accepted/, 'the message names the certificate problem');
     assert.doesNotMatch(untrusted.stderr, /\n\s+at |internal error/, 'no stack trace');
+    assert.equal(cassandraUntrusted.code, 1, `an untrusted Cassandra certificate is a runtime failure (exit 1): ${cassandraUntrusted.stderr}`);
+    assert.match(cassandraUntrusted.stderr, /Cassandra node's certificate is not accepted/, 'the message names the certificate problem');
+    assert.ok(cassandraUntrusted.durationMs < 30_000, `not retried like an outage: ${cassandraUntrusted.durationMs} ms`);
+    assert.doesNotMatch(cassandraUntrusted.stderr, /\n\s+at |internal error/, 'no stack trace');
   } finally {
     await run.close();
   }

@@ -149,7 +149,7 @@ test('kafka: SASL_SSL listener: TLS with the cluster CA and SCRAM-SHA-512; a cli
   if (!(await requireCluster(t))) return;
   const topic = `tideflow-smoke-tls-${RUN}`;
   const sasl = { mechanism: 'scram-sha-512', username: env.kafkaSaslUsername, password: env.kafkaSaslPassword } as SASLOptions;
-  const tls = kafka({ brokers: env.kafkaTlsBrokers, ssl: { ca: [readFileSync(env.kafkaTlsCa, 'utf8')] }, sasl });
+  const tls = kafka({ brokers: env.kafkaTlsBrokers, ssl: { ca: [readFileSync(env.tlsCa, 'utf8')] }, sasl });
   const admin = tls.admin();
   const producer = tls.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   try {

@@ -23,7 +23,7 @@ export interface ClusterEnv {
   /** SASL_SSL brokers (TLS, then the same SASL mechanisms and user), host:port. */
   kafkaTlsBrokers: string[];
   /** PEM certificate the TLS listener's certificate chains to (self-signed: the certificate itself). */
-  kafkaTlsCa: string;
+  tlsCa: string;
   /** Confluent-compatible Schema Registry base URL (no trailing slash). */
   registryUrl: string;
   /** Cassandra contact points, host:port. */
@@ -37,7 +37,7 @@ const DEFAULTS = {
   KAFKA_SASL_USERNAME: 'tideflow',
   KAFKA_SASL_PASSWORD: 'tideflow-secret',
   KAFKA_TLS_BROKERS: '127.0.0.1:9095',
-  KAFKA_TLS_CA: `${process.cwd()}/.cluster/kafka/tls/ca.pem`,
+  CLUSTER_TLS_CA: `${process.cwd()}/.cluster/tls/ca.pem`,
   SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081/apis/ccompat/v7',
   CASSANDRA_CONTACT_POINTS: '127.0.0.1:9042',
   CASSANDRA_LOCAL_DC: 'datacenter1',
@@ -63,7 +63,7 @@ export function clusterEnv(): ClusterEnv {
     kafkaSaslUsername: envValue('KAFKA_SASL_USERNAME'),
     kafkaSaslPassword: envValue('KAFKA_SASL_PASSWORD'),
     kafkaTlsBrokers: list(envValue('KAFKA_TLS_BROKERS')),
-    kafkaTlsCa: envValue('KAFKA_TLS_CA'),
+    tlsCa: envValue('CLUSTER_TLS_CA'),
     registryUrl: envValue('SCHEMA_REGISTRY_URL').replace(/\/+$/, ''),
     cassandraContactPoints: list(envValue('CASSANDRA_CONTACT_POINTS')),
     cassandraLocalDc: envValue('CASSANDRA_LOCAL_DC'),
