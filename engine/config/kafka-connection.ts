@@ -31,7 +31,7 @@ const credentialsSchema = (title: string): JsonSchema => ({
 export const kafkaConnectionProperties: Record<string, JsonSchema> = {
   brokers: hostListSchema('Bootstrap brokers, as a list or a comma-separated string.', '${KAFKA_BROKERS:-localhost:9092}'),
   clientId: { description: 'Kafka client id.', type: 'string', minLength: 1, default: DEFAULT_CLIENT_ID },
-  ssl: { description: 'Connect with TLS.', type: 'boolean', default: false },
+  ssl: { description: 'Connect with TLS, verifying the broker certificates (a private CA: NODE_EXTRA_CA_CERTS).', type: 'boolean', default: false },
   sasl: {
     ...credentialsSchema('kafka sasl'),
     description: 'SASL authentication.',
