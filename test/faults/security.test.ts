@@ -56,6 +56,18 @@ function withCassandraTls(text: string): string {
   return text.replace(line, `${line}\n    ssl: true`);
 }
 
+/** The report fields of a run compared with the plain computation (no recovery in these scenarios). */
+function resultFields(comparison: ReturnType<typeof compareWithPlain>, counters: Parameters<typeof unaccountedOf>[1] | undefined) {
+  return {
+    recordsIn: counters?.recordsIn ?? 0,
+    resultsExact: comparison.exact,
+    lost: comparison.lost,
+    duplicated: comparison.duplicated,
+    recoveryMs: null,
+    unaccounted: counters ? unaccountedOf(JOB, counters) : Number.NaN,
+  };
+}
+
 function leaks(exit: CliExit, secrets: string[]): string[] {
   return secrets.filter((secret) => exit.stdout.includes(secret) || exit.stderr.includes(secret));
 }
@@ -173,12 +185,7 @@ test('security: SASL/PLAIN end to end, wrong password exits 1 clearly, the passw
       job: JOB,
       faultsInjected: 1 + broken.length,
       faults: ['wrong SASL password', ...broken.map((b) => `config error: ${b.what}`)],
-      recordsIn: counters?.recordsIn ?? 0,
-      resultsExact: comparison.exact,
-      lost: comparison.lost,
-      duplicated: comparison.duplicated,
-      recoveryMs: null,
-      unaccounted: counters ? unaccountedOf(JOB, counters) : Number.NaN,
+      ...resultFields(comparison, counters),
       notes:
         `SASL/PLAIN on ${run.cluster.kafkaSaslBrokers.join(',')}: exit ${good.code}, ${describeComparison(comparison)}; ` +
         `wrong password: exit ${bad.code} in ${bad.durationMs} ms ("${bad.stderr.trim().split('\n')[0]}"); ` +
@@ -248,12 +255,7 @@ test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end 
       job: JOB,
       faultsInjected: 2,
       faults: ['Kafka certificate not trusted', 'Cassandra certificate not trusted'],
-      recordsIn: counters?.recordsIn ?? 0,
-      resultsExact: comparison.exact,
-      lost: comparison.lost,
-      duplicated: comparison.duplicated,
-      recoveryMs: null,
-      unaccounted: counters ? unaccountedOf(JOB, counters) : Number.NaN,
+      ...resultFields(comparison, counters),
       notes:
         `SASL_SSL/SCRAM-SHA-512 on ${run.cluster.kafkaTlsBrokers.join(',')} and Cassandra over TLS, with NODE_EXTRA_CA_CERTS: exit ${good.code}, ${describeComparison(comparison)}; ` +
         `without the CA: exit ${untrusted.code ?? untrusted.signal} in ${untrusted.durationMs} ms ("${lastLine(untrusted)}"); ` +
