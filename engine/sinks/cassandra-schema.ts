@@ -88,7 +88,7 @@ export function isRetriableCassandraError(error: unknown): boolean {
     if (/after shutdown/i.test(error.message)) return false;
     const inner = Object.values(error.innerErrors ?? {}) as unknown[];
     // Every node refusing our credentials (or our TLS trust) is a configuration problem, not an outage.
-    return !(inner.length > 0 && inner.every((cause) => cause instanceof driverErrors.AuthenticationError || cassandraTlsProblem(cause) !== null));
+    return !(inner.length > 0 && inner.every((cause) => cause instanceof driverErrors.AuthenticationError || tlsConfigurationProblem(cause, 'Cassandra node') !== null));
   }
   if (error instanceof driverErrors.OperationTimedOutError) return true;
   if (error instanceof driverErrors.BusyConnectionError) return true;

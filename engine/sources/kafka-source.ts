@@ -94,7 +94,6 @@ export function toExternalError(error: unknown, what: string): ExternalError {
   return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)}`, { retriable, cause: error });
 }
 
-
 // ---------------------------------------------------------------- rendezvous
 
 /** One item offered to the consumer of a Rendezvous. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local test servers on 127.0.0.1 from Maven Central artifacts:
-#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 and SASL_SSL :9095 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 #   registry   Apicurio Registry 3.0     :8081, Confluent-compatible API at /apis/ccompat/v7
-#   cassandra  Apache Cassandra 5.0      CQL :9042
+#   cassandra  Apache Cassandra 5.0      CQL :9042 (TLS optional)
 # Usage: scripts/cluster/up.sh [kafka|registry|cassandra ...]   (default: all)
 # Idempotent: servers already running from this checkout are left alone.
 # Data and logs: .cluster/<server>/; connection settings: .cluster/env.
