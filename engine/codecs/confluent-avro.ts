@@ -141,6 +141,11 @@ export class ConfluentAvroDecoder {
     return [...this.writers.keys()];
   }
 
+  /** How many writer schema ids are resolved (it only grows): a cheap way to notice a new one. */
+  get cachedSchemaCount(): number {
+    return this.writers.size;
+  }
+
   /**
    * Decode a batch. Fetches the writer schemas it has not seen (once per id,
    * concurrently) before one synchronous pass over the payloads.

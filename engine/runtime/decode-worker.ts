@@ -1,6 +1,6 @@
 import type * as avro from 'avsc';
 import { Piscina } from 'piscina';
-import { CONFLUENT_HEADER_SIZE, decodeFramedRecord, prepareWriterResolver, type DecodedValue } from '../codecs/confluent-avro';
+import { CONFLUENT_HEADER_SIZE, CONFLUENT_MAGIC_BYTE, decodeFramedRecord, prepareWriterResolver, type DecodedValue } from '../codecs/confluent-avro';
 import { parseAvroType } from '../codecs/avro-schema';
 import { InternalError } from '../errors';
 import type { Row } from './batch';
@@ -11,11 +11,14 @@ import { ColumnEncoder, planColumns, type ColumnPlan, type RowColumns } from './
  * The worker-thread side of ParallelConfluentDecoder (loaded by piscina from
  * dist/ as compiled JS; see worker-pool.ts).
  *
- * A task is one chunk of a batch: >= 1,000 Confluent-framed payloads whose
- * framing and writer schema the main thread has already checked, packed
- * into one transferred ArrayBuffer. The worker decodes them with avsc and
- * sends the rows back as transferred columns (row-columns.ts), plus the
- * chunk-relative index and reason of every record it could not decode.
+ * A task is one chunk of a batch: >= 1,000 Confluent-framed payloads packed
+ * into one transferred ArrayBuffer (often one copy of the region of a
+ * Kafka fetch response they were read from, gaps included). To decode, the
+ * main thread has already checked their framing and writer schemas; the
+ * worker decodes them with avsc and sends the rows back as transferred
+ * columns (row-columns.ts), plus the chunk-relative index and reason of
+ * every record it could not decode. To pre-aggregate, the worker checks
+ * framing and writer schema itself: any problem makes the chunk unclean.
  *
  * Writer schemas come with the task as JSON text (the main thread owns the
  * registry and its retry rules); parsed types and resolvers are cached per
@@ -26,14 +29,16 @@ import { ColumnEncoder, planColumns, type ColumnPlan, type RowColumns } from './
 export interface DecodeTask {
   /** The job's reader schema, JSON text. */
   readerSchema: string;
-  /** [schema id, writer schema JSON] for every id in the chunk (ids are immutable, so a cached one is reused). */
+  /**
+   * [schema id, writer schema JSON] for every readable id the main thread
+   * knows (ids are immutable, so a cached one is reused). Each record's id
+   * is read from its Confluent header.
+   */
   writers: Array<[number, string]>;
-  /** The payloads, back to back, Confluent header included. */
+  /** The payloads, Confluent header included, in order; there may be bytes between them. */
   bytes: ArrayBuffer;
-  /** count + 1 positions in `bytes`: record i is [bounds[i], bounds[i + 1]). */
-  bounds: Uint32Array;
-  /** Writer schema id of each record. */
-  ids: Int32Array;
+  /** 2 × count positions in `bytes`: record i is [spans[2i], spans[2i + 1]). */
+  spans: Uint32Array;
   /**
    * Pre-aggregate instead of returning rows (pre-aggregation.ts): the plan
    * as JSON text. The answer is then a {@link PreAggregateChunkResult}.
@@ -100,8 +105,8 @@ function resolverFor(state: ReaderState, id: number, writers: Array<[number, str
 export function decodeChunk(task: DecodeTask): DecodeChunkResult {
   const state = readerState(task.readerSchema);
   const { type } = state;
-  const { bounds, ids } = task;
-  const count = ids.length;
+  const { spans } = task;
+  const count = spans.length >> 1;
   const buffer = Buffer.from(task.bytes);
   const encoder = new ColumnEncoder(state.plan, count);
   const failed: number[] = [];
@@ -110,9 +115,10 @@ export function decodeChunk(task: DecodeTask): DecodeChunkResult {
   let lastId = Number.NaN;
   let resolver: avro.Resolver | undefined;
   for (let i = 0; i < count; i++) {
-    const start = bounds[i];
-    const end = bounds[i + 1];
-    const id = ids[i];
+    const start = spans[2 * i];
+    const end = spans[2 * i + 1];
+    // Framing was checked on the main thread.
+    const id = buffer.readInt32BE(start + 1);
     if (id !== lastId) {
       resolver = resolverFor(state, id, task.writers);
       lastId = id;
@@ -147,11 +153,16 @@ export function preAggregateChunk(task: DecodeTask & { plan: string }): PreAggre
     aggregator = new ChunkAggregator(JSON.parse(task.plan) as PreAggregationPlan);
     aggregators.set(task.plan, aggregator);
   }
-  const { bounds, ids, writers } = task;
+  const { spans, writers } = task;
   const buffer = Buffer.from(task.bytes);
+  // An id without a text here is unknown or incompatible: the aggregator refuses its record.
   const writerSchema = (id: number) => writers.find(([candidate]) => candidate === id)?.[1];
-  for (let i = 0; i < ids.length; i++) {
-    if (!aggregator.add(buffer, bounds[i], bounds[i + 1], ids[i], writerSchema)) {
+  for (let i = 0; i < spans.length; i += 2) {
+    const start = spans[i];
+    const end = spans[i + 1];
+    // Not Confluent-framed (framingProblem's checks): unclean, the row path words the reason.
+    const framed = end - start >= CONFLUENT_HEADER_SIZE && buffer[start] === CONFLUENT_MAGIC_BYTE;
+    if (!framed || !aggregator.add(buffer, start, end, buffer.readInt32BE(start + 1), writerSchema)) {
       aggregator.abandon();
       return { chunk: null, bytes: task.bytes };
     }

@@ -6,6 +6,7 @@ import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from '../codecs/confluent-avro';
 import { ExternalError } from '../errors';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
+import { laidOut, type PayloadLayout } from '../../test/support/fetch-layout';
 import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
 const reader = loadAvroType(tideObservationSchemaPath());
@@ -115,8 +116,10 @@ describe('ParallelConfluentDecoder', () => {
         fc.constantFrom(0, 0.3, 0.6),
         fc.integer({ min: 1, max: 60 }),
         fc.integer({ min: 0, max: 1_000_000 }),
-        async (batch, threads, mainThreadShare, minChunk, firstOffset) => {
-          const payloads = batch.map(payloadOf);
+        fc.constantFrom<PayloadLayout>('separate', 'one buffer', 'one buffer, out of order'),
+        async (batch, threads, mainThreadShare, minChunk, firstOffset, layout) => {
+          // As kafkajs hands them out (views into one fetch response, framing between them) or not.
+          const payloads = laidOut(batch.map(payloadOf), layout, (i) => i % 11);
           const offsets = Float64Array.from(batch, (_, i) => firstOffset + i * 2);
           const plain = await new ConfluentAvroDecoder(reader, registry).decodeBatch(payloads, offsets, 'tides/0');
           const parallel = new ParallelConfluentDecoder(reader, registry, { threads, mainThreadShare, minChunk, pool: sharedPool(threads) });

@@ -146,6 +146,9 @@ export class ParallelConfluentDecoder implements BatchDecoder {
   /** Payload buffers the workers handed back, reused for later chunks. */
   private readonly spareBuffers: ArrayBuffer[] = [];
   private readonly schemaTexts = new Map<number, string>();
+  /** What tasks carry as `writers`, and how many ids the core had cached when it was built. */
+  private writers: Array<[number, string]> = [];
+  private writersSeen = -1;
   /** Scratch: input positions of the records that go to workers. */
   private kept = new Uint32Array(0);
   private keptInUse = false;
@@ -201,12 +204,8 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     if (chunkCount < 1) inThread = count;
     // The positions scratch is in use by a row-path decode in flight (only the pool's chunks need it).
     if (count === 0 || (chunkCount > 0 && this.keptInUse)) return null;
-    // Triage of the pool's records here (packing needs well-framed buffers); this thread's share is checked as it is read.
-    for (let i = inThread; i < count; i++) {
-      const payload = payloads[i];
-      if (framingProblem(payload) !== null || this.core.writerProblem((payload as Buffer).readInt32BE(1), unknown) !== null) return null;
-    }
-    // ---- the pool's chunks first, then this thread's share while they run
+    // ---- the pool's chunks first, then this thread's share while they run.
+    // No triage here: a worker finds a payload that is not framed or has no readable writer schema itself (unclean chunk).
     const pending: Array<Promise<PreAggregateChunkResult>> = [];
     const chunkStarts: number[] = inThread > 0 ? [0] : [];
     const all = chunkCount > 0 ? this.identityPositions(count) : this.kept;
@@ -215,8 +214,14 @@ export class ParallelConfluentDecoder implements BatchDecoder {
       const from = inThread + Math.floor(((count - inThread) * c) / chunkCount);
       const to = inThread + Math.floor(((count - inThread) * (c + 1)) / chunkCount);
       chunkStarts.push(from);
-      const task: DecodeTask = { ...this.packChunk(payloads, all, from, to), plan: planText };
-      pending.push(pool.run<DecodeTask, PreAggregateChunkResult>(task, [task.bytes, task.bounds.buffer as ArrayBuffer, task.ids.buffer as ArrayBuffer]));
+      const packed = this.packChunk(payloads, all, from, to);
+      // A null payload or a text one: the row path dead-letters it (the chunks already handed over are let finish).
+      if (packed === null) {
+        await Promise.all(pending).then((results) => results.forEach((result) => this.recycle(result.bytes)));
+        return null;
+      }
+      const task: DecodeTask = { ...packed, plan: planText };
+      pending.push(pool.run<DecodeTask, PreAggregateChunkResult>(task, [task.bytes, task.spans.buffer as ArrayBuffer]));
     }
     let head: AggregatedChunk | null = null;
     if (inThread > 0) {
@@ -337,8 +342,9 @@ export class ParallelConfluentDecoder implements BatchDecoder {
         const from = Math.floor((keptCount * c) / chunks);
         const to = Math.floor((keptCount * (c + 1)) / chunks);
         chunkStarts.push(from);
-        const task = this.packChunk(payloads, kept, from, to);
-        pending.push(pool.run<DecodeTask, DecodeChunkResult>(task, [task.bytes, task.bounds.buffer as ArrayBuffer, task.ids.buffer as ArrayBuffer]));
+        // Triage kept framed payloads only.
+        const task = this.packChunk(payloads, kept, from, to)!;
+        pending.push(pool.run<DecodeTask, DecodeChunkResult>(task, [task.bytes, task.spans.buffer as ArrayBuffer]));
       }
     }
     const head = inThread > 0 ? this.core.decodeResolved(sliceOf(payloads, 0, inThread), sliceOf(offsets, 0, inThread), partition, unknown) : null;
@@ -395,37 +401,73 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     return all;
   }
 
-  /** Copy records kept[from..to) into one buffer (a spare one when it is big enough). */
-  private packChunk(payloads: ArrayLike<Buffer | string | null>, kept: Uint32Array, from: number, to: number): DecodeTask {
+  /**
+   * Copy records kept[from..to) into one buffer (a spare one when it is big
+   * enough), or null when one of them is not a Buffer. Payloads that are
+   * views, in order, into one region (kafkajs hands out slices of the fetch
+   * response) are copied with the region in one go, the bytes between them
+   * included, instead of one copy per record.
+   */
+  private packChunk(payloads: ArrayLike<Buffer | string | null>, kept: Uint32Array, from: number, to: number): Omit<DecodeTask, 'plan'> | null {
     const count = to - from;
-    const bounds = new Uint32Array(count + 1);
-    const ids = new Int32Array(count);
+    const spans = new Uint32Array(count * 2);
+    const first = payloads[kept[from]];
+    if (typeof first !== 'object' || first === null) return null;
+    // ---- one region: every payload in the same ArrayBuffer, each after the one before
+    const region = first.buffer;
+    const low = first.byteOffset;
+    let high = low;
     let size = 0;
-    for (let k = from; k < to; k++) size += (payloads[kept[k]] as Buffer).length;
+    let k = from;
+    for (; k < to; k++) {
+      const payload = payloads[kept[k]];
+      if (typeof payload !== 'object' || payload === null) return null;
+      const at = payload.byteOffset;
+      if (payload.buffer !== region || at < high) break;
+      const length = payload.length;
+      spans[2 * (k - from)] = at - low;
+      high = at + length;
+      spans[2 * (k - from) + 1] = high - low;
+      size += length;
+    }
+    // Gaps up to the records' own size (record framing, keys, headers) are cheaper to copy than to skip.
+    if (k === to && high - low <= 2 * size + 4096) {
+      const bytes = this.takeBuffer(high - low);
+      new Uint8Array(bytes).set(new Uint8Array(region, low, high - low));
+      return { readerSchema: this.readerSchemaText, writers: this.knownWriters(), bytes, spans };
+    }
+    // ---- otherwise one copy per record, back to back
+    size = 0;
+    for (k = from; k < to; k++) {
+      const payload = payloads[kept[k]];
+      if (typeof payload !== 'object' || payload === null) return null;
+      size += payload.length;
+    }
     const bytes = this.takeBuffer(size);
     const view = new Uint8Array(bytes);
-    const writers: Array<[number, string]> = [];
-    let lastId = Number.NaN;
     let position = 0;
-    for (let k = from; k < to; k++) {
+    for (k = from; k < to; k++) {
       const payload = payloads[kept[k]] as Buffer;
-      const id = payload.readInt32BE(1);
-      bounds[k - from] = position;
-      ids[k - from] = id;
+      spans[2 * (k - from)] = position;
       view.set(payload, position);
       position += payload.length;
-      if (id !== lastId) {
-        lastId = id;
-        if (!writers.some(([known]) => known === id)) writers.push([id, this.schemaText(id)]);
-      }
+      spans[2 * (k - from) + 1] = position;
     }
-    bounds[count] = position;
-    return { readerSchema: this.readerSchemaText, writers, bytes, bounds, ids };
+    return { readerSchema: this.readerSchemaText, writers: this.knownWriters(), bytes, spans };
   }
 
-  private schemaText(id: number): string {
-    // Triage let only readable ids through, so the core has this schema.
-    return this.readableSchemaText(id)!;
+  /** [id, writer schema JSON] for every readable id the registry gave so far (rebuilt when one is added). */
+  private knownWriters(): Array<[number, string]> {
+    const known = this.core.cachedSchemaCount;
+    if (known !== this.writersSeen) {
+      this.writersSeen = known;
+      this.writers = [];
+      for (const id of this.core.cachedSchemaIds) {
+        const text = this.readableSchemaText(id);
+        if (text !== undefined) this.writers.push([id, text]);
+      }
+    }
+    return this.writers;
   }
 
   /** The writer schema of `id` as JSON, or undefined when the id is unknown or incompatible. */

@@ -14,13 +14,15 @@ import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
 import { runJob, type BatchDecoder, type JobParts } from './run-job';
 import { memoryParts } from '../../test/support/memory';
+import { laidOut, type PayloadLayout } from '../../test/support/fetch-layout';
 import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MINUTE = 60_000;
 const T0 = Date.UTC(2024, 0, 1);
 const reader = loadAvroType(tideObservationSchemaPath());
-const registry = async () => reader;
+/** Schema 1 is the reader's; the registry knows no other. */
+const registry = async (id: number) => (id === 1 ? reader : undefined);
 const NOW = Date.now();
 
 const base30m = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
@@ -47,8 +49,11 @@ interface Spec {
   /** Arrival delay in minutes: up to an hour, so some records are late. */
   delay: number;
   v: number | null;
-  /** A record only the row path can word: NaN level, truncated bytes, a name over the length limit, a time in seconds. */
-  poison: 'none' | 'nan' | 'truncated' | 'long-name' | 'seconds';
+  /**
+   * A record only the row path can word: NaN level, truncated bytes, a name over the length limit, a time in seconds,
+   * not Confluent-framed (bad magic byte, a tombstone, text), or a schema id the registry does not have.
+   */
+  poison: 'none' | 'nan' | 'truncated' | 'long-name' | 'seconds' | 'magic' | 'tombstone' | 'text' | 'unknown-id';
 }
 
 const specs = fc.array(
@@ -58,12 +63,12 @@ const specs = fc.array(
     delay: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 60 }) }),
     // Gauge readings: millimetre resolution, as NOAA reports them.
     v: fc.option(fc.integer({ min: -3000, max: 6000 }).map((mm) => mm / 1000), { nil: null, freq: 10 }),
-    poison: fc.oneof({ weight: 400, arbitrary: fc.constant<Spec['poison']>('none') }, { weight: 1, arbitrary: fc.constantFrom<Spec['poison']>('nan', 'truncated', 'long-name', 'seconds') }),
+    poison: fc.oneof({ weight: 400, arbitrary: fc.constant<Spec['poison']>('none') }, { weight: 1, arbitrary: fc.constantFrom<Spec['poison']>('nan', 'truncated', 'long-name', 'seconds', 'magic', 'tombstone', 'text', 'unknown-id') }),
   }),
   { minLength: 0, maxLength: 600, size: 'large' },
 );
 
-function payloadsOf(items: Spec[]): Buffer[] {
+function payloadsOf(items: Spec[]): Array<Buffer | string | null> {
   return items
     .map((item) => ({ item, arrival: item.step * 6 + item.delay }))
     .sort((a, b) => a.arrival - b.arrival)
@@ -79,8 +84,19 @@ function payloadsOf(items: Spec[]): Buffer[] {
         f: item.station % 2 === 0 ? '0,0,0,0' : null,
         q: 'p',
       };
-      const payload = encodeConfluent(1, reader, row);
-      return item.poison === 'truncated' ? payload.subarray(0, payload.length - 3) : payload;
+      const payload = encodeConfluent(item.poison === 'unknown-id' ? 77 : 1, reader, row);
+      switch (item.poison) {
+        case 'truncated':
+          return payload.subarray(0, payload.length - 3);
+        case 'magic':
+          return Buffer.concat([Buffer.from([2]), payload.subarray(1)]);
+        case 'tombstone':
+          return null;
+        case 'text':
+          return JSON.stringify(row);
+        default:
+          return payload;
+      }
     });
 }
 
@@ -88,7 +104,7 @@ function payloadsOf(items: Spec[]): Buffer[] {
 class PayloadSource implements Source {
   readonly description = 'payloads';
   constructor(
-    private readonly payloads: Buffer[],
+    private readonly payloads: Array<Buffer | string | null>,
     private readonly sizes: number[],
   ) {}
   async *batches(_from: Positions): AsyncIterable<RawBatch> {
@@ -114,7 +130,7 @@ interface Threads {
  * threads 0 = pre-aggregated on the calling thread alone (`--workers 1`);
  * more = pre-aggregated on a pool and the calling thread.
  */
-async function run(job: JobSpec, payloads: Buffer[], sizes: number[], threads: Threads | null) {
+async function run(job: JobSpec, payloads: Array<Buffer | string | null>, sizes: number[], threads: Threads | null) {
   const projection = decodeProjection(job, reader);
   const validator = createRowValidator(reader, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: NOW });
   let decoder: BatchDecoder;
@@ -157,8 +173,10 @@ describe('pre-aggregation (calling thread and worker threads)', () => {
           specs,
           fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 5 }),
           fc.record({ threads: fc.integer({ min: 0, max: 2 }), aggregateShare: fc.constantFrom(0, 0.3, 0.6), minChunk: fc.integer({ min: 1, max: 50 }) }),
-          async (items, sizes, threads) => {
-            const payloads = payloadsOf(items);
+          fc.constantFrom<PayloadLayout>('separate', 'one buffer', 'one buffer, out of order'),
+          async (items, sizes, threads, layout) => {
+            // As kafkajs hands them out (views into one fetch response, framing between them) or not.
+            const payloads = laidOut(payloadsOf(items), layout, (i) => (i * 7) % 13);
             const expected = await run(job, payloads, sizes, null);
             const got = await run(job, payloads, sizes, threads);
             assert.deepStrictEqual(got.results, expected.results);

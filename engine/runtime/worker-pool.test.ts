@@ -15,7 +15,7 @@ test('a pool starts its threads, runs tasks with transferred buffers, and close(
   // An empty chunk: exercises the real worker script end to end.
   const bytes = new ArrayBuffer(16);
   const result = await pool.run<unknown, { columns: { count: number }; bytes: ArrayBuffer }>(
-    { readerSchema: '{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}', writers: [], bytes, bounds: new Uint32Array(1), ids: new Int32Array(0) },
+    { readerSchema: '{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}', writers: [], bytes, spans: new Uint32Array(0) },
     [bytes],
   );
   assert.equal(bytes.byteLength, 0, 'the buffer was moved, not copied');
