@@ -161,3 +161,39 @@ test('late and dead-lettered records (validation and operators) are written whol
     ],
   );
 });
+
+test('a decoder on worker threads (overlaps) gets the next batch before this batch is processed, so both run at once', async () => {
+  const spec = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
+  const job = { ...spec, checkpoint: { kind: 'none' as const } };
+  const row = (minute: number): Row => ({ station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0 + minute * MINUTE, v: 1, s: null, f: null, q: null });
+  const script = [[row(0)], [row(6)], [row(12)]];
+  // A source that holds every batch already (a memory source, or Kafka with records waiting).
+  const source: Source = {
+    description: 'batches at hand',
+    async *batches() {
+      for (const [k, rows] of script.entries()) yield { payloads: rows.map(() => Buffer.alloc(0)), offsets: Float64Array.from([k]), source: { partition: 'tides/0', fromOffset: k, toOffset: k + 1 } };
+    },
+    async close() {},
+  };
+  const events: string[] = [];
+  const decoder = {
+    overlaps: true,
+    async decode(raw: RawBatch) {
+      const k = raw.source.fromOffset;
+      events.push(`decode ${k}`);
+      return { rows: script[k], offsets: raw.offsets, deadLetters: [] };
+    },
+  };
+  // Validation is the first thing processing does with a batch's rows.
+  const validator = (validated: Row) => {
+    events.push(`process ${script.findIndex((rows) => rows[0] === validated)}`);
+    return null;
+  };
+  const sinks = new Map<string, Sink>([
+    ['main', new NullSink()],
+    ['dead-letters', new NullSink()],
+    ['late', new NullSink()],
+  ]);
+  await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-overlap-'))), clearCheckpointOnCompletion: true });
+  assert.deepEqual(events, ['decode 0', 'decode 1', 'process 0', 'decode 2', 'process 1', 'process 2']);
+});

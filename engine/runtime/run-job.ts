@@ -357,7 +357,13 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       pending = null;
       if (next.done) break;
       const { raw, decoding } = next.value;
-      if (readAhead) pending = fetchNext();
+      if (readAhead) {
+        pending = fetchNext();
+        // One turn of the event loop: when the source already holds the next batch, its decoding
+        // starts (chunks posted to the pool) before this batch's operators take this thread.
+        // Without it, the source's promise chain resolves after them, and the pool sits idle.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const batchStarted = performance.now();
       stall.enter(`processing ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset} (decode, validate, operators)`);
       const batch = prepareBatch(raw, await decoding, parts, tracker, context);
