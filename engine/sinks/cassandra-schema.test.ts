@@ -148,6 +148,9 @@ test('isRetriableCassandraError: outages yes, rejections no', () => {
     false,
     'wrong password on every node is configuration, not an outage',
   );
+  const wrongLogin = new driverErrors.NoHostAvailableError({ '127.0.0.1:9042': new driverErrors.AuthenticationError('Provided username tideflow and/or password are incorrect') });
+  assert.match(describeCassandraError(wrongLogin), /password are incorrect.*\(Cassandra refused the login: check the username and password under the Cassandra sink's auth\)$/);
+  assert.doesNotMatch(describeCassandraError(new driverErrors.NoHostAvailableError({ '127.0.0.1:9042': new Error('ECONNREFUSED') })), /refused the login/);
   assert.equal(isRetriableCassandraError(new driverErrors.NoHostAvailableError(null as never, 'Connecting after shutdown is not supported')), false);
   // A certificate Node does not trust, on every node: configuration; the description says what to do.
   const untrusted = () => Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });

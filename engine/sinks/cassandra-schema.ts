@@ -110,8 +110,18 @@ export function describeCassandraError(error: unknown): string {
     const inner = Object.entries(error.innerErrors ?? {})[0] as [string, unknown] | undefined;
     if (inner && inner[1] instanceof Error && !text.includes(firstLine(inner[1].message))) text += ` (${inner[0]}: ${firstLine(inner[1].message)})`;
   }
+  if (loginRefused(error)) return `${text} (Cassandra refused the login: check the username and password under the Cassandra sink's auth)`;
   const tls = cassandraTlsProblem(error);
   return tls === null ? text : `${text} (${tls})`;
+}
+
+/** Whether the error is Cassandra refusing the credentials, on every node tried. */
+function loginRefused(error: unknown): boolean {
+  if (error instanceof driverErrors.NoHostAvailableError) {
+    const inner = Object.values(error.innerErrors ?? {}) as unknown[];
+    return inner.length > 0 && inner.every((cause) => cause instanceof driverErrors.AuthenticationError);
+  }
+  return error instanceof driverErrors.AuthenticationError;
 }
 
 /** The TLS configuration problem of an error, or of every node of a NoHostAvailableError (see tlsConfigurationProblem). */

@@ -43,6 +43,15 @@ CASSANDRA_PORT=$((9042 + PORT_OFFSET))
 CASSANDRA_STORAGE_PORT=$((7000 + PORT_OFFSET))
 CASSANDRA_JMX_PORT=$((7199 + PORT_OFFSET))
 
+# Cassandra's authenticator: none by default. A private cluster for the
+# authentication test sets CASSANDRA_AUTHENTICATOR=PasswordAuthenticator: the
+# node then takes only logins (the default superuser cassandra/cassandra).
+CASSANDRA_AUTHENTICATOR="${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}"
+case "$CASSANDRA_AUTHENTICATOR" in
+  AllowAllAuthenticator|PasswordAuthenticator) ;;
+  *) printf 'CASSANDRA_AUTHENTICATOR must be AllowAllAuthenticator or PasswordAuthenticator (got %s)\n' "$CASSANDRA_AUTHENTICATOR" >&2; exit 2 ;;
+esac
+
 ALL_SERVERS=(kafka registry cassandra)
 
 # Seconds to wait for readiness; generous for 2-core CI machines running the
@@ -291,5 +300,6 @@ render() {
       -e "s#@CLUSTER_TLS_STORE_SECRET@#$CLUSTER_TLS_STORE_SECRET#g" \
       -e "s#@CASSANDRA_PORT@#$CASSANDRA_PORT#g" \
       -e "s#@CASSANDRA_STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" \
+      -e "s#@CASSANDRA_AUTHENTICATOR@#$CASSANDRA_AUTHENTICATOR#g" \
       "$1" > "$2.tmp" && mv "$2.tmp" "$2"
 }

@@ -8,6 +8,7 @@
 # Data and logs: .cluster/<server>/; connection settings: .cluster/env.
 # A second, private cluster: CLUSTER_NAME=faults PORT_OFFSET=100 scripts/cluster/up.sh
 # (state in .cluster-faults/, every port + 100; down.sh/status.sh take the same variables).
+# Cassandra with logins required (user cassandra, password cassandra): CASSANDRA_AUTHENTICATOR=PasswordAuthenticator.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -181,6 +182,7 @@ start_cassandra() {
     -Dlogback.configurationFile="$CLUSTER_SCRIPTS/cassandra/logback.xml" \
     -Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT" \
     -Dcassandra.triggers_dir="$d/triggers" \
+    -Dcassandra.superuser_setup_delay_ms=0 \
     -Djna.tmpdir="$d/tmp" -Djava.io.tmpdir="$d/tmp" \
     -cp "$cp" org.apache.cassandra.service.CassandraDaemon
 }

@@ -266,7 +266,8 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
   return run;
 }
 
-async function selectAll(client: Client, keyspace: string, table: string): Promise<Array<Record<string, unknown>>> {
+/** Every row of a table, as JSON-like rows (timestamps ISO, bigint as number), the way `FaultRun.table` reads them. */
+export async function selectAll(client: Client, keyspace: string, table: string): Promise<Array<Record<string, unknown>>> {
   const rows: Array<Record<string, unknown>> = [];
   const stream = client.stream(`SELECT * FROM ${keyspace}.${table}`, [], { prepare: true, fetchSize: 5000 }) as unknown as AsyncIterable<types.Row>;
   for await (const row of stream) {

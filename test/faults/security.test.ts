@@ -12,7 +12,11 @@
  * - over the SASL_SSL listener (TLS, SCRAM-SHA-512) and Cassandra over TLS,
  *   with the cluster's self-signed CA given the Node way (NODE_EXTRA_CA_CERTS),
  *   a job runs end to end with exact results; without the CA it fails clearly
- *   (Kafka, then Cassandra alone) instead of retrying.
+ *   (Kafka, then Cassandra alone) instead of retrying;
+ * - against a Cassandra node that demands a login (a node of its own, with
+ *   PasswordAuthenticator), a job whose sink has `auth:` runs end to end with
+ *   exact results and its checkpoints in that node; a wrong password fails
+ *   at once with exit 1, and the password is never printed.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,9 +24,14 @@ import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { errors as driverErrors } from 'cassandra-driver';
+import { emptyCounters, type RunCounters } from '../../engine/runtime/operator';
+import { createCassandraClient } from '../../engine/sinks/cassandra-schema';
+import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { requireCluster } from '../support/cluster';
-import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, unaccountedOf, type CliExit, type JobName } from './harness';
+import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, selectAll, startCli, unaccountedOf, type CliExit, type JobName } from './harness';
 import { recordOutcome } from './report';
+import { sleep, startPrivateCassandra } from './support-servers';
 
 const JOB: JobName = 'tides-dedupe';
 
@@ -54,6 +63,13 @@ function withCassandraTls(text: string): string {
   const line = '    contactPoints: ${CASSANDRA_CONTACT_POINTS:-localhost:9042}';
   if (text.split(line).length !== 2) throw new Error('expected one Cassandra sink in the job file');
   return text.replace(line, `${line}\n    ssl: true`);
+}
+
+/** The Cassandra sink (and so its checkpoints) logging in, block style. */
+function withCassandraAuth(text: string): string {
+  const line = '    contactPoints: ${CASSANDRA_CONTACT_POINTS:-localhost:9042}';
+  if (text.split(line).length !== 2) throw new Error('expected one Cassandra sink in the job file');
+  return text.replace(line, `${line}\n    auth:\n      username: \${CASSANDRA_USERNAME}\n      password: \${CASSANDRA_PASSWORD}`);
 }
 
 /** The report fields of a run compared with the plain computation (no recovery in these scenarios). */
@@ -274,6 +290,95 @@ test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end 
     assert.ok(cassandraUntrusted.durationMs < 30_000, `not retried like an outage: ${cassandraUntrusted.durationMs} ms`);
     assert.doesNotMatch(cassandraUntrusted.stderr, /\n\s+at |internal error/, 'no stack trace');
   } finally {
+    await run.close();
+  }
+});
+
+test('security: Cassandra password authentication (a node of its own) end to end; a wrong password exits 1 at once, never printed', { timeout: 480_000 }, async (t) => {
+  if (!(await requireCluster(t))) return;
+  const run = await openFaultRun('cassandra-auth');
+  const started = Date.now();
+  const node = await startPrivateCassandra('auth', 200, { CASSANDRA_AUTHENTICATOR: 'PasswordAuthenticator' });
+  t.diagnostic(`Cassandra with PasswordAuthenticator on ${node.contactPoint}, up in ${node.startMs} ms`);
+  const localDataCenter = run.cluster.cassandraLocalDc;
+  const superuser = createCassandraClient({ contactPoints: [node.contactPoint], localDataCenter, auth: { username: 'cassandra', password: 'cassandra' } });
+  const login = { username: 'tideflow', password: 'tideflow-cql-secret' };
+  const wrongPassword = 'not-the-cql-secret-7q';
+  try {
+    // The default superuser exists once the node has set up its roles, just after it starts listening.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await superuser.connect();
+        break;
+      } catch (error) {
+        if (attempt >= 60) throw error;
+        await sleep(1000);
+      }
+    }
+    // The job's own login (the node's authorizer allows every logged-in role everything).
+    await superuser.execute(`CREATE ROLE IF NOT EXISTS tideflow WITH PASSWORD = '${login.password}' AND LOGIN = true`);
+    // The node really demands a login: without one it refuses.
+    const anonymous = createCassandraClient({ contactPoints: [node.contactPoint], localDataCenter });
+    const refused = await anonymous.connect().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await anonymous.shutdown().catch(() => {});
+    assert.ok(refused instanceof driverErrors.NoHostAvailableError, `a client without a login is refused: ${String(refused)}`);
+
+    const input = await observationSlice(32);
+    await run.produce(input);
+    const jobFile = run.jobFile(JOB, withCassandraAuth, 'cassandra-auth.yaml');
+    const authEnv = (password: string, group: string) =>
+      run.env({ CASSANDRA_CONTACT_POINTS: node.contactPoint, CASSANDRA_USERNAME: login.username, CASSANDRA_PASSWORD: password, FAULTS_GROUP: group });
+
+    // 1. The right password: end to end, exact; the checkpoints are in the same node, under the same login.
+    const good = await runCli(['run', jobFile, '--until-end'], authEnv(login.password, `faults-cassandra-auth-${run.id}`));
+    const comparison = compareWithPlain(JOB, input, await selectAll(superuser, run.keyspace, RESULT_TABLE[JOB]));
+    const store = new CassandraCheckpointStore({ contactPoints: [node.contactPoint], localDataCenter, keyspace: run.keyspace, table: 'tideflow_checkpoints', auth: login });
+    let counters: RunCounters | undefined;
+    try {
+      const saved = await store.load(JOB);
+      counters = saved ? { ...emptyCounters(), ...(saved.counters as Partial<RunCounters>) } : undefined;
+    } finally {
+      await store.close();
+    }
+
+    // 2. A wrong password: no retry can fix it; exit 1 at once. Killed after 90 s if it hangs on.
+    const cli = startCli(['run', jobFile, '--until-end'], authEnv(wrongPassword, `faults-cassandra-auth-bad-${run.id}`));
+    const timer = setTimeout(() => cli.kill('SIGKILL'), 90_000);
+    const bad = await cli.exited;
+    clearTimeout(timer);
+    const firstLine = bad.stderr.trim().split('\n').find((line) => line.startsWith('tideflow:')) ?? bad.stderr.trim().split('\n')[0];
+    t.diagnostic(`wrong Cassandra password: exit ${bad.code ?? bad.signal} after ${bad.durationMs} ms: ${firstLine}`);
+    const leaked = [good, bad].filter((exit) => leaks(exit, [login.password, wrongPassword]).length > 0).length;
+
+    recordOutcome({
+      scenario: 'Cassandra authentication',
+      job: JOB,
+      faultsInjected: 1,
+      faults: ['wrong Cassandra password'],
+      ...resultFields(comparison, counters),
+      notes:
+        `a node of its own with PasswordAuthenticator (${node.contactPoint}, up in ${node.startMs} ms), login without a password refused; ` +
+        `the right password: exit ${good.code}, ${describeComparison(comparison)}, checkpoints in that node; ` +
+        `a wrong password: exit ${bad.code ?? bad.signal} in ${bad.durationMs} ms ("${firstLine}"); password ${leaked === 0 ? 'never printed' : 'PRINTED'}`,
+      durationMs: Date.now() - started,
+    });
+
+    assert.equal(good.code, 0, good.stderr);
+    assert.ok(comparison.exact, describeComparison(comparison));
+    assert.ok(counters, 'a checkpoint was saved in the authenticated node');
+    assert.equal(unaccountedOf(JOB, counters), 0);
+    assert.equal(bad.code, 1, `a wrong password is a runtime failure (exit 1): ${bad.stderr}`);
+    assert.match(bad.stderr, /refused the login: check the username and password/, 'the message says the login failed and what to check');
+    assert.ok(bad.durationMs < 30_000, `not retried like an outage: ${bad.durationMs} ms`);
+    assert.doesNotMatch(bad.stderr, /\n\s+at |internal error/, 'no stack trace');
+    assert.equal(leaked, 0, 'the password appears in no output');
+  } finally {
+    await superuser.execute(`DROP KEYSPACE IF EXISTS ${run.keyspace}`).catch(() => {});
+    await superuser.shutdown().catch(() => {});
+    await node.stop();
     await run.close();
   }
 });

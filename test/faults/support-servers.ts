@@ -108,6 +108,42 @@ export async function ensureAllUp(cluster: OutageCluster): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- a Cassandra node of its own
+
+export interface PrivateCassandra {
+  /** host:port of its native (CQL) port. */
+  contactPoint: string;
+  /** How long up.sh took (ms): a first start also resolves the classpath. */
+  startMs: number;
+  /** Stops the node (down.sh); its data stays in .cluster-<name>/ for the next start. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Cassandra node beside the test cluster, set up differently
+ * (`settings`: scripts/cluster/lib.sh variables such as
+ * CASSANDRA_AUTHENTICATOR), as a private cluster of one: CLUSTER_NAME=`name`,
+ * every port + `offset`. The shared cluster is not touched.
+ *
+ * @example
+ *   const node = await startPrivateCassandra('auth', 200, { CASSANDRA_AUTHENTICATOR: 'PasswordAuthenticator' });
+ *   try { ... node.contactPoint ... } finally { await node.stop(); }
+ */
+export async function startPrivateCassandra(name: string, offset: number, settings: Record<string, string>): Promise<PrivateCassandra> {
+  const env = { ...process.env, ...settings, CLUSTER_NAME: name, PORT_OFFSET: String(offset) };
+  const script = async (action: 'up' | 'down') => {
+    try {
+      await run('bash', [join(ROOT, 'scripts', 'cluster', `${action}.sh`), 'cassandra'], { cwd: ROOT, env, timeout: 360_000, maxBuffer: 16 * 1024 * 1024 });
+    } catch (error) {
+      const e = error as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`${action}.sh cassandra (CLUSTER_NAME=${name}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    }
+  };
+  const started = Date.now();
+  await script('up');
+  return { contactPoint: `127.0.0.1:${BASE_PORTS.cassandra + offset}`, startMs: Date.now() - started, stop: () => script('down') };
+}
+
 // ---------------------------------------------------------------- Kafka offsets
 
 /** A consumer group's committed offsets on a topic, per partition (-1: none yet). */
