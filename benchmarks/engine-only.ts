@@ -104,10 +104,20 @@ export interface EngineOnlyResult {
   /** Chunks decoded, validated and aggregated into partial windows on each thread (workers > 1, a job starting with a window). */
   preAggregated: boolean;
   records: number;
+  /** Whole runs: decoder and pool start-up, warm-up and the final flush of windows included. */
   runs: number[];
   medianRecordsPerSecond: number;
+  /**
+   * The same runs after their first quarter of records: the rate a long-running job keeps once its
+   * threads are started and their code is compiled (a fresh pool's threads start cold in every run).
+   */
+  steadyRuns: number[];
+  medianSteadyRecordsPerSecond: number;
   results: number;
 }
+
+/** Where the steady part of a run starts: after this share of its records. */
+const STEADY_AFTER = 0.25;
 
 export async function benchEngineOnly(
   jobName: string,
@@ -126,6 +136,7 @@ export async function benchEngineOnly(
   // A job starting with a window is pre-aggregated as it is decoded (as external-parts.ts assembles it).
   const plan = options.preAggregate !== false ? preAggregationPlan(job, type, projection, validatorNow) : null;
   const rates: number[] = [];
+  const steadyRates: number[] = [];
   let results = 0;
   for (let run = 0; run < repeat; run++) {
     // Built per run, as a real run does: pool start-up (workers > 1) is part of what is measured.
@@ -145,12 +156,38 @@ export async function benchEngineOnly(
       ['late', new NullSink()],
     ]);
     const parts: JobParts = { job, source: new PayloadSource(payloads, FETCH_RECORDS), decoder, validator, sinks, checkpoints: new NoCheckpoints(), clearCheckpointOnCompletion: false };
+    // The steady part: from the batch that passes the first quarter of the records to the last one.
+    let done = 0;
+    let steadyFrom: { at: number; records: number } | null = null;
+    let lastBatch = { at: 0, records: 0 };
+    const onBatch = ({ records }: { records: number }) => {
+      done += records;
+      lastBatch = { at: performance.now(), records: done };
+      if (steadyFrom === null && done >= payloads.length * STEADY_AFTER) steadyFrom = lastBatch;
+    };
     const started = performance.now();
-    await runJob(parts);
+    await runJob(parts, { observer: { onBatch } });
     const seconds = (performance.now() - started) / 1000;
     rates.push(payloads.length / seconds);
+    const from = steadyFrom as { at: number; records: number } | null;
+    steadyRates.push(from === null || lastBatch.at <= from.at ? Number.NaN : (lastBatch.records - from.records) / ((lastBatch.at - from.at) / 1000));
     results = main.rows;
   }
-  const sorted = [...rates].sort((a, b) => a - b);
-  return { job: jobName, workers, projected: projection !== null && (workers === 1 || plan !== null), preAggregated: plan !== null, records: payloads.length, runs: rates, medianRecordsPerSecond: sorted[Math.floor(sorted.length / 2)], results };
+  return {
+    job: jobName,
+    workers,
+    projected: projection !== null && (workers === 1 || plan !== null),
+    preAggregated: plan !== null,
+    records: payloads.length,
+    runs: rates,
+    medianRecordsPerSecond: median(rates),
+    steadyRuns: steadyRates,
+    medianSteadyRecordsPerSecond: median(steadyRates),
+    results,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
