@@ -21,6 +21,7 @@ import type { Positions, Source } from '../engine/sources/source';
 import { generateRows } from '../engine/sources/generator-source';
 import type { Checkpoint, CheckpointStore } from '../engine/state/checkpoint';
 import { laidOut } from '../test/support/fetch-layout';
+import { median } from './kafka-topic';
 
 const SCHEMA_ID = 1;
 
@@ -187,7 +188,3 @@ export async function benchEngineOnly(
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}

@@ -342,7 +342,7 @@ export class ParallelConfluentDecoder implements BatchDecoder {
         const from = Math.floor((keptCount * c) / chunks);
         const to = Math.floor((keptCount * (c + 1)) / chunks);
         chunkStarts.push(from);
-        // Triage kept framed payloads only.
+        // Triage kept only framed payloads: never null here.
         const task = this.packChunk(payloads, kept, from, to)!;
         pending.push(pool.run<DecodeTask, DecodeChunkResult>(task, [task.bytes, task.spans.buffer as ArrayBuffer]));
       }
