@@ -84,6 +84,23 @@ function resultFields(comparison: ReturnType<typeof compareWithPlain>, counters:
   };
 }
 
+/** Runs the CLI to its exit; killed after `limitMs` if it hangs on (a failure that is retried instead of reported). */
+async function runCliWithin(args: string[], env: NodeJS.ProcessEnv, limitMs = 90_000): Promise<CliExit> {
+  const cli = startCli(args, env);
+  const timer = setTimeout(() => cli.kill('SIGKILL'), limitMs);
+  try {
+    return await cli.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The CLI's own message (`tideflow: ...`), else the first line of its stderr. */
+function messageOf(exit: CliExit): string {
+  const lines = exit.stderr.trim().split('\n');
+  return lines.find((line) => line.startsWith('tideflow:')) ?? lines[0];
+}
+
 function leaks(exit: CliExit, secrets: string[]): string[] {
   return secrets.filter((secret) => exit.stdout.includes(secret) || exit.stderr.includes(secret));
 }
@@ -252,19 +269,12 @@ test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end 
 
     // 2. Only Kafka over TLS, its certificate not trusted: a configuration problem no retry fixes
     //    (after kafkajs' own connection retries). Killed after 90 s if it hangs on.
-    const cli = startCli(['run', kafkaOnly, '--until-end', '--reset-state'], tlsEnv(`faults-tls-untrusted-${run.id}`, false));
-    const timer = setTimeout(() => cli.kill('SIGKILL'), 90_000);
-    const untrusted = await cli.exited;
-    clearTimeout(timer);
+    const untrusted = await runCliWithin(['run', kafkaOnly, '--until-end', '--reset-state'], tlsEnv(`faults-tls-untrusted-${run.id}`, false));
     t.diagnostic(`untrusted certificate: exit ${untrusted.code ?? untrusted.signal} after ${untrusted.durationMs} ms: ${untrusted.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
 
     // 3. Kafka in plaintext, only Cassandra over TLS, the certificate not trusted: the sink refuses, at once.
-    const cassandraCli = startCli(['run', cassandraOnly, '--until-end', '--reset-state'], tlsEnv(`faults-tls-cassandra-${run.id}`, false));
-    const cassandraTimer = setTimeout(() => cassandraCli.kill('SIGKILL'), 90_000);
-    const cassandraUntrusted = await cassandraCli.exited;
-    clearTimeout(cassandraTimer);
-    const lastLine = (exit: CliExit) => exit.stderr.trim().split('\n').filter((line) => line.startsWith('tideflow:'))[0] ?? exit.stderr.trim().split('\n')[0];
-    t.diagnostic(`Cassandra certificate not trusted: exit ${cassandraUntrusted.code ?? cassandraUntrusted.signal} after ${cassandraUntrusted.durationMs} ms: ${lastLine(cassandraUntrusted)}`);
+    const cassandraUntrusted = await runCliWithin(['run', cassandraOnly, '--until-end', '--reset-state'], tlsEnv(`faults-tls-cassandra-${run.id}`, false));
+    t.diagnostic(`Cassandra certificate not trusted: exit ${cassandraUntrusted.code ?? cassandraUntrusted.signal} after ${cassandraUntrusted.durationMs} ms: ${messageOf(cassandraUntrusted)}`);
 
     recordOutcome({
       scenario: 'TLS (SASL_SSL)',
@@ -274,8 +284,8 @@ test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end 
       ...resultFields(comparison, counters),
       notes:
         `SASL_SSL/SCRAM-SHA-512 on ${run.cluster.kafkaTlsBrokers.join(',')} and Cassandra over TLS, with NODE_EXTRA_CA_CERTS: exit ${good.code}, ${describeComparison(comparison)}; ` +
-        `without the CA: exit ${untrusted.code ?? untrusted.signal} in ${untrusted.durationMs} ms ("${lastLine(untrusted)}"); ` +
-        `Cassandra alone without the CA: exit ${cassandraUntrusted.code ?? cassandraUntrusted.signal} in ${cassandraUntrusted.durationMs} ms ("${lastLine(cassandraUntrusted)}")`,
+        `without the CA: exit ${untrusted.code ?? untrusted.signal} in ${untrusted.durationMs} ms ("${messageOf(untrusted)}"); ` +
+        `Cassandra alone without the CA: exit ${cassandraUntrusted.code ?? cassandraUntrusted.signal} in ${cassandraUntrusted.durationMs} ms ("${messageOf(cassandraUntrusted)}")`,
       durationMs: Date.now() - started,
     });
 
@@ -345,11 +355,8 @@ test('security: Cassandra password authentication (a node of its own) end to end
     }
 
     // 2. A wrong password: no retry can fix it; exit 1 at once. Killed after 90 s if it hangs on.
-    const cli = startCli(['run', jobFile, '--until-end'], authEnv(wrongPassword, `faults-cassandra-auth-bad-${run.id}`));
-    const timer = setTimeout(() => cli.kill('SIGKILL'), 90_000);
-    const bad = await cli.exited;
-    clearTimeout(timer);
-    const firstLine = bad.stderr.trim().split('\n').find((line) => line.startsWith('tideflow:')) ?? bad.stderr.trim().split('\n')[0];
+    const bad = await runCliWithin(['run', jobFile, '--until-end'], authEnv(wrongPassword, `faults-cassandra-auth-bad-${run.id}`));
+    const firstLine = messageOf(bad);
     t.diagnostic(`wrong Cassandra password: exit ${bad.code ?? bad.signal} after ${bad.durationMs} ms: ${firstLine}`);
     const leaked = [good, bad].filter((exit) => leaks(exit, [login.password, wrongPassword]).length > 0).length;
 
