@@ -123,6 +123,11 @@ export class AggregateSet {
     }
   }
 
+  /** Each aggregate's output name, aggregation and offset in the accumulator, in spec order (for compiled readers of results). */
+  resultParts(): Array<{ name: string; aggregation: Aggregation; offset: number }> {
+    return this.specs.map((spec, i) => ({ name: spec.name, aggregation: this.aggregations[i], offset: this.offsets[i] }));
+  }
+
   /** Write each aggregate's result into `out` under its output name. */
   writeResults(state: Float64Array, out: Row): void {
     for (let i = 0; i < this.aggregations.length; i++) {

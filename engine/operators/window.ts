@@ -8,6 +8,7 @@ import type { AnyWindowAssigner, MergingWindowAssigner, SessionPlacement, Window
 import { createAssigner } from '../windows/create-assigner';
 import { WindowTimers } from '../windows/timers';
 import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from './window-keys';
+import { windowRowBuilder, type WindowRowBuilder } from './window-row';
 
 /** Bumped whenever the snapshot layout below changes. */
 const SNAPSHOT_FORMAT = 1;
@@ -107,6 +108,7 @@ export class WindowOperator implements Operator {
   private readonly fixedAssigner: WindowAssigner | null;
   private readonly sessionAssigner: MergingWindowAssigner | null;
   private readonly aggregates: AggregateSet;
+  private readonly buildRow: WindowRowBuilder;
 
   private keys = new Map<string, KeyState>();
   private readonly timers = new WindowTimers<KeyState>();
@@ -138,6 +140,7 @@ export class WindowOperator implements Operator {
     this.fixedAssigner = this.assigner.merging ? null : this.assigner;
     this.sessionAssigner = this.assigner.merging ? this.assigner : null;
     this.aggregates = new AggregateSet(spec.aggregates);
+    this.buildRow = windowRowBuilder(this.keyFields, this.aggregates);
     // Lateness and emit mode are left out on purpose: they change when rows
     // come out, not what the saved state means.
     this.stateKey =
@@ -523,13 +526,7 @@ export class WindowOperator implements Operator {
   }
 
   private outputRow(window: WindowState): Row {
-    const row: Row = {};
-    const values = window.owner.values;
-    for (let k = 0; k < this.keyFields.length; k++) row[this.keyFields[k]] = values[k];
-    row.window_start = new Date(window.start);
-    row.window_end = new Date(window.end);
-    this.aggregates.writeResults(window.acc, row);
-    return row;
+    return this.buildRow(window.owner.values, window.start, window.end, window.acc);
   }
 
   private deadLetter(row: Row, reason: string, batch: RecordBatch, i: number, context: OperatorContext): void {
