@@ -114,6 +114,12 @@ export interface EngineOnlyResult {
    */
   steadyRuns: number[];
   medianSteadyRecordsPerSecond: number;
+  /**
+   * CPU time of this process (every thread: the run loop's, pool threads, and V8's own
+   * garbage-collector and compiler threads) per second of each run: how many cores the run kept busy.
+   */
+  coresBusy: number[];
+  medianCoresBusy: number;
   results: number;
 }
 
@@ -138,6 +144,7 @@ export async function benchEngineOnly(
   const plan = options.preAggregate !== false ? preAggregationPlan(job, type, projection, validatorNow) : null;
   const rates: number[] = [];
   const steadyRates: number[] = [];
+  const coresBusy: number[] = [];
   let results = 0;
   for (let run = 0; run < repeat; run++) {
     // Built per run, as a real run does: pool start-up (workers > 1) is part of what is measured.
@@ -167,9 +174,12 @@ export async function benchEngineOnly(
       if (steadyFrom === null && done >= payloads.length * STEADY_AFTER) steadyFrom = lastBatch;
     };
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     await runJob(parts, { observer: { onBatch } });
+    const cpu = process.cpuUsage(cpuBefore);
     const seconds = (performance.now() - started) / 1000;
     rates.push(payloads.length / seconds);
+    coresBusy.push((cpu.user + cpu.system) / 1e6 / seconds);
     const from = steadyFrom as { at: number; records: number } | null;
     steadyRates.push(from === null || lastBatch.at <= from.at ? Number.NaN : (lastBatch.records - from.records) / ((lastBatch.at - from.at) / 1000));
     results = main.rows;
@@ -184,6 +194,8 @@ export async function benchEngineOnly(
     medianRecordsPerSecond: median(rates),
     steadyRuns: steadyRates,
     medianSteadyRecordsPerSecond: median(steadyRates),
+    coresBusy,
+    medianCoresBusy: median(coresBusy),
     results,
   };
 }

@@ -87,11 +87,13 @@ async function main(): Promise<void> {
     '',
     '"steady": the same runs after their first quarter of records, the rate a long-running job keeps; the whole run also pays for starting the pool, whose threads start cold in every run (about 250 ms here).',
     '',
-    '| scenario | job | --workers | fields read | pre-aggregated | records/s (median) | steady records/s (median) | results |',
-    '|---|---|---:|---|---|---:|---:|---:|',
+    '"cores busy": CPU time of the whole process (every thread, V8\'s garbage-collector and compiler threads included) per second of the run, median.',
+    '',
+    '| scenario | job | --workers | fields read | pre-aggregated | records/s (median) | steady records/s (median) | cores busy | results |',
+    '|---|---|---:|---|---|---:|---:|---:|---:|',
     ...engineOnly.map(
       (r) =>
-        `| engine only | ${r.job} | ${r.workers} | ${r.projected ? 'used + numbers' : 'all'} | ${r.preAggregated ? 'yes' : 'no'} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${Math.round(r.medianSteadyRecordsPerSecond).toLocaleString('en-US')} | ${r.results.toLocaleString('en-US')} |`,
+        `| engine only | ${r.job} | ${r.workers} | ${r.projected ? 'used + numbers' : 'all'} | ${r.preAggregated ? 'yes' : 'no'} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${Math.round(r.medianSteadyRecordsPerSecond).toLocaleString('en-US')} | ${r.medianCoresBusy.toFixed(2)} | ${r.results.toLocaleString('en-US')} |`,
     ),
     '',
     ...extra.markdown,

@@ -54,7 +54,9 @@ export interface ExtraReport {
       loadAverage: { before: number[]; after: number[] };
       ceiling: CeilingResult;
       endToEnd: EndToEndResult[];
+      /** The run with the median p99 of `latencyRuns`. */
       latency?: LatencyResult;
+      latencyRuns: LatencyResult[];
       profiles: ProfileResult[];
     };
     skipped: string[];
@@ -81,7 +83,14 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
   const workers2 = options.engineOnly.find((r) => r.job === 'tides-30m-average' && r.workers === 2);
   if (workers1 && workers2 && !targets.some((t) => t.target.includes(`${TARGET_TWO_WORKERS}x`))) {
     const speedup = workers2.medianRecordsPerSecond / workers1.medianRecordsPerSecond;
-    targets.push({ target: `engine only, 30-minute average: 2 workers >= ${TARGET_TWO_WORKERS}x one worker`, measured: Math.round(speedup * 100) / 100, met: speedup >= TARGET_TWO_WORKERS });
+    // One worker already keeps more than one core busy (V8's collector and compiler threads run beside
+    // the run loop): with perfect scaling, the machine's cores allow at most cores / that.
+    const bound = cpus().length / workers1.medianCoresBusy;
+    targets.push({
+      target: `engine only, 30-minute average: 2 workers >= ${TARGET_TWO_WORKERS}x one worker (one worker keeps ${workers1.medianCoresBusy.toFixed(2)} cores busy: these ${cpus().length} cores allow at most ${bound.toFixed(2)}x)`,
+      measured: Math.round(speedup * 100) / 100,
+      met: speedup >= TARGET_TWO_WORKERS,
+    });
     const steady = workers2.medianSteadyRecordsPerSecond / workers1.medianSteadyRecordsPerSecond;
     if (Number.isFinite(steady)) {
       targets.push({
@@ -134,9 +143,13 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
       for (const result of endToEnd) result.ratioToCeiling = result.medianRecordsPerSecond / ceiling.medianRecordsPerSecond;
       const dedupe = endToEnd.find((result) => result.job === 'tides-dedupe' && result.workers === 1)!;
       const rate = Math.max(100, Math.round(dedupe.medianRecordsPerSecond / 2));
-      const latency = options.skip.includes('latency')
-        ? undefined
-        : await benchLatency(`${topic}-latency`, keyspace, rate, Math.min(options.kafkaRecords, rate * LATENCY_SECONDS));
+      // Tail latency on shared cores swings from run to run (p99 63 to 564 ms in four identical runs at 8,000/s):
+      // as many runs as the throughput scenarios, and the median one reported.
+      const latencyRuns: LatencyResult[] = [];
+      for (let i = 0; i < (options.skip.includes('latency') ? 0 : options.repeat); i++) {
+        latencyRuns.push(await benchLatency(`${topic}-latency-${i}`, keyspace, rate, Math.min(options.kafkaRecords, rate * LATENCY_SECONDS)));
+      }
+      const latency = latencyRuns.length === 0 ? undefined : [...latencyRuns].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(latencyRuns.length / 2)];
       const after = loadavg();
 
       for (const result of endToEnd) {
@@ -146,7 +159,13 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
           met: result.ratioToCeiling! >= TARGET_END_TO_END_SHARE,
         });
       }
-      if (latency) targets.push({ target: `end to end, tides-dedupe: p99 latency <= ${TARGET_P99_MS} ms at half the max rate (ms)`, measured: latency.p99Ms, met: latency.p99Ms <= TARGET_P99_MS });
+      if (latency) {
+        targets.push({
+          target: `end to end, tides-dedupe: p99 latency <= ${TARGET_P99_MS} ms at half the max rate (ms; median of ${latencyRuns.length} runs)`,
+          measured: latency.p99Ms,
+          met: latency.p99Ms <= TARGET_P99_MS,
+        });
+      }
 
       const profiles: ProfileResult[] = [];
       if (!options.skip.includes('profile')) {
@@ -161,7 +180,7 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
           profiles.push(profileEndToEnd(job, topic, keyspace));
         }
       }
-      report.kafka = { records: produced.records, loadAverage: { before, after }, ceiling, endToEnd, latency, profiles };
+      report.kafka = { records: produced.records, loadAverage: { before, after }, ceiling, endToEnd, latency, latencyRuns, profiles };
       const cores = cpus().length;
       const clientUs = ceiling.cpu.usPerRecord.engine ?? 0;
       const us = (cpu: CpuBreakdown, name: string) => (cpu.usPerRecord[name] === undefined ? '-' : fixed(cpu.usPerRecord[name], 2));
@@ -195,7 +214,8 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
       if (latency) {
         markdown.push(
           `Latency, producer timestamp -> Cassandra acknowledged the row (tides-dedupe, one row per record), producing at ${number(latency.targetRate)} records/s ` +
-            `(half the measured max; achieved ${number(latency.producedRate)}) for ${number(latency.records)} records; ${number(latency.measured)} measured after 2 s of warm-up:`,
+            `(half the measured max; achieved ${number(latency.producedRate)}) for ${number(latency.records)} records; ${number(latency.measured)} measured after 2 s of warm-up. ` +
+            `The run with the median p99 of ${latencyRuns.length} (p50 / p99 of each run: ${latencyRuns.map((r) => `${fixed(r.p50Ms)} / ${fixed(r.p99Ms)} ms`).join(', ')}):`,
           '',
           '| p50 ms | p90 ms | p99 ms | max ms |',
           '|---:|---:|---:|---:|',
