@@ -50,7 +50,7 @@ describe('windowRowBuilder', () => {
           const expected = assignedRowBuilder(keyFields, set)(keyValues, 0, 1_800_000, acc);
           const actual = windowRowBuilder(keyFields, set)(keyValues, 0, 1_800_000, acc);
           assert.deepEqual(Object.entries(actual), Object.entries(expected));
-          // An aggregate named __proto__ is assigned as a prototype (kept as it was: the builder falls back to assignment).
+          // A field named __proto__ sets the prototype when assigned (kept as it was: the builder falls back to assignment).
           assert.deepEqual(Object.getPrototypeOf(actual), Object.getPrototypeOf(expected));
         },
       ),

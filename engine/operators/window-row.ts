@@ -22,7 +22,7 @@ export type WindowRowBuilder = (keyValues: readonly unknown[], start: number, en
 export function windowRowBuilder(keyFields: readonly string[], aggregates: AggregateSet): WindowRowBuilder {
   const parts = aggregates.resultParts();
   const names = [...keyFields, 'window_start', 'window_end', ...parts.map((part) => part.name)];
-  // `__proto__: x` in a literal sets the prototype, where an assignment would not: built field by field.
+  // `__proto__` in a literal names the prototype, not a field, and may appear only once: such rows are built field by field, as before.
   if (names.includes('__proto__')) return assignedRowBuilder(keyFields, aggregates);
   const fields = [
     ...keyFields.map((field, k) => `${JSON.stringify(field)}: keyValues[${k}]`),
