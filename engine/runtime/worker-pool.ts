@@ -49,8 +49,13 @@ export class WorkerPool {
       maxThreads: options.threads,
       // Workers live as long as the run; the run closes the pool.
       idleTimeout: Number.POSITIVE_INFINITY,
-      // The run loop awaits each batch, so at most `threads` tasks are ever queued.
-      concurrentTasksPerWorker: 1,
+      // Two tasks per thread: the next chunk is posted to a busy thread at once, so it starts the
+      // moment the current one ends. With one, piscina only sends it after the run loop's thread has
+      // handled the answer, and that thread is busy with the operators then: measured with timestamps
+      // taken in the worker (30-minute job, --workers 2), the thread idled 1.0-1.1 ms between chunks
+      // of ~4 ms, against 0.6-0.8 ms with two. The run loop reads at most one batch ahead, so memory
+      // stays bounded at about two chunks per thread.
+      concurrentTasksPerWorker: 2,
       // A stop must not wait for a slow chunk: close() terminates the threads.
       closeTimeout: 1000,
     });
