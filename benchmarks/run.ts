@@ -10,7 +10,7 @@
  * Kafka scenarios use 500,000 records unless --records is given; they run only when the cluster answers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEngineOnly, makePayloads, type EngineOnlyResult } from './engine-only';
 import { runStateAndServerScenarios } from './state-and-servers';
@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   const { payloads, type } = makePayloads(records, 200);
 
   const engineOnly: EngineOnlyResult[] = [];
+  // Other processes on these cores (servers compacting, other tests) slow every engine-only run: said next to the table.
+  const loadBefore = loadavg();
   for (const job of JOBS) {
     for (const count of workers) {
       process.stderr.write(`engine only: ${job}, --workers ${count} (${repeat} runs)...\n`);
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
   // The same run on the row path (avsc decoding into row objects, validation and the window per row): what pre-aggregation is worth.
   process.stderr.write(`engine only: tides-30m-average, --workers 1, row path (${repeat} runs)...\n`);
   engineOnly.push(await benchEngineOnly('tides-30m-average', payloads, type, repeat, 1, { preAggregate: false }));
+  const loadAfter = loadavg();
   const average =
     engineOnly.find((result) => result.job === 'tides-30m-average' && result.workers === 1 && result.preAggregated) ??
     engineOnly.find((result) => result.job === 'tides-30m-average')!;
@@ -86,6 +89,8 @@ async function main(): Promise<void> {
       'Dedupe and lunar-day (dedupe first) take the row path; with 2 workers the pool thread sends rows back.',
     '',
     '"steady": the same runs after their first quarter of records, the rate a long-running job keeps; the whole run also pays for starting the pool, whose threads start cold in every run (about 250 ms here).',
+    '',
+    `Load average (1/5/15 min) before the engine-only runs: ${loadBefore.map((v) => v.toFixed(2)).join(' / ')}, after: ${loadAfter.map((v) => v.toFixed(2)).join(' / ')} (the runs themselves keep about one core busy).`,
     '',
     '"cores busy": CPU time of the whole process (every thread, V8\'s garbage-collector and compiler threads included) per second of the run, median.',
     '',
