@@ -123,6 +123,22 @@ export interface EngineOnlyResult {
   results: number;
 }
 
+/** One result from several calls of {@link benchEngineOnly} for the same job and worker count (their runs together). */
+export function combineRuns(results: EngineOnlyResult[]): EngineOnlyResult {
+  const runs = results.flatMap((result) => result.runs);
+  const steadyRuns = results.flatMap((result) => result.steadyRuns);
+  const coresBusy = results.flatMap((result) => result.coresBusy);
+  return {
+    ...results[0],
+    runs,
+    medianRecordsPerSecond: median(runs),
+    steadyRuns,
+    medianSteadyRecordsPerSecond: median(steadyRuns),
+    coresBusy,
+    medianCoresBusy: median(coresBusy),
+  };
+}
+
 /** Where the steady part of a run starts: after this share of its records. */
 const STEADY_AFTER = 0.25;
 

@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { benchEngineOnly, makePayloads, type EngineOnlyResult } from './engine-only';
+import { benchEngineOnly, combineRuns, makePayloads, type EngineOnlyResult } from './engine-only';
 import { runStateAndServerScenarios } from './state-and-servers';
 
 const JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'];
@@ -42,10 +42,14 @@ async function main(): Promise<void> {
   // Other processes on these cores (servers compacting, other tests) slow every engine-only run: said next to the table.
   const loadBefore = loadavg();
   for (const job of JOBS) {
-    for (const count of workers) {
-      process.stderr.write(`engine only: ${job}, --workers ${count} (${repeat} runs)...\n`);
-      engineOnly.push(await benchEngineOnly(job, payloads, type, repeat, count));
+    // Runs of the worker counts take turns (1, 2, 1, 2, ...): this VM's speed drifts by tens of
+    // percent over minutes, and the ratio between worker counts should not take that drift for a difference.
+    process.stderr.write(`engine only: ${job}, --workers ${workers.join(' / ')} in turn (${repeat} runs each)...\n`);
+    const runsOf = new Map<number, EngineOnlyResult[]>(workers.map((count) => [count, []]));
+    for (let run = 0; run < repeat; run++) {
+      for (const count of workers) runsOf.get(count)!.push(await benchEngineOnly(job, payloads, type, 1, count));
     }
+    for (const count of workers) engineOnly.push(combineRuns(runsOf.get(count)!));
   }
   // The same run on the row path (avsc decoding into row objects, validation and the window per row): what pre-aggregation is worth.
   process.stderr.write(`engine only: tides-30m-average, --workers 1, row path (${repeat} runs)...\n`);
