@@ -1,6 +1,7 @@
 import type { AggregateSpec } from '../config/job';
 import type { Row } from '../runtime/batch';
 import type { Aggregation } from './aggregation';
+import { compileAccumulatorOps, type AccumulatorOps } from './compiled-ops';
 import { createAggregation } from './create-aggregation';
 
 /** What {@link AggregateSet.read} found in a row. */
@@ -48,6 +49,15 @@ export class AggregateSet {
   private readonly fieldNumeric: Uint8Array;
   // Scratch for the row being processed: value per field, NaN when absent.
   private readonly values: Float64Array;
+  /**
+   * Re-initialise an accumulator of this layout for reuse. `base`: where it
+   * starts in `state` (partial aggregates keep many accumulators in one array).
+   */
+  readonly reset: AccumulatorOps['reset'];
+  /** Add the row last passed to `read` (which returned `Values`) to the accumulator at `base`. */
+  readonly add: AccumulatorOps['add'];
+  /** Fold the accumulator at `from[fromBase]` into `into`, as if every value added to it had been added to `into`. */
+  readonly merge: AccumulatorOps['merge'];
 
   constructor(specs: readonly AggregateSpec[]) {
     this.specs = specs;
@@ -68,6 +78,11 @@ export class AggregateSet {
     this.fieldNumeric = new Uint8Array(fields.length);
     for (let i = 0; i < specs.length; i++) if (this.aggregations[i].numeric) this.fieldNumeric[this.fieldOf[i]] = 1;
     this.values = new Float64Array(fields.length);
+    // Compiled for this layout (compiled-ops.ts): the hot path of every window, run once per record.
+    const ops = compileAccumulatorOps(this.aggregations, this.offsets, this.fieldOf, this.values);
+    this.reset = ops.reset;
+    this.add = ops.add;
+    this.merge = ops.merge;
     this.stateKey = specs.map((spec, i) => `${spec.name}=${this.aggregations[i].stateKey}(${spec.field})`).join(',');
   }
 
@@ -97,30 +112,6 @@ export class AggregateSet {
   /** A fresh, initialised accumulator. */
   create(): Float64Array {
     return this.reset(new Float64Array(this.slots));
-  }
-
-  /**
-   * Re-initialise an accumulator of this layout for reuse. `base`: where it
-   * starts in `state` (partial aggregates keep many accumulators in one array).
-   */
-  reset(state: Float64Array, base = 0): Float64Array {
-    for (let i = 0; i < this.aggregations.length; i++) this.aggregations[i].init(state, base + this.offsets[i]);
-    return state;
-  }
-
-  /** Add the row last passed to `read` (which returned `Values`) to the accumulator at `base`. */
-  add(state: Float64Array, eventTime: number, arrival: number, base = 0): void {
-    for (let i = 0; i < this.aggregations.length; i++) {
-      const value = this.values[this.fieldOf[i]];
-      if (value === value) this.aggregations[i].add(state, base + this.offsets[i], value, eventTime, arrival);
-    }
-  }
-
-  /** Fold the accumulator at `from[fromBase]` into `into`, as if every value added to it had been added to `into`. */
-  merge(into: Float64Array, from: Float64Array, fromBase = 0): void {
-    for (let i = 0; i < this.aggregations.length; i++) {
-      this.aggregations[i].merge(into, this.offsets[i], from, fromBase + this.offsets[i]);
-    }
   }
 
   /** Each aggregate's output name, aggregation and offset in the accumulator, in spec order (for compiled readers of results). */
