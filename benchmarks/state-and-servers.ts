@@ -143,7 +143,7 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
       for (const result of endToEnd) result.ratioToCeiling = result.medianRecordsPerSecond / ceiling.medianRecordsPerSecond;
       const dedupe = endToEnd.find((result) => result.job === 'tides-dedupe' && result.workers === 1)!;
       const rate = Math.max(100, Math.round(dedupe.medianRecordsPerSecond / 2));
-      // Tail latency on shared cores swings from run to run (p99 63 to 564 ms in four identical runs at 8,000/s):
+      // Tail latency on shared cores swings from run to run (p99 564 ms and 63 ms in two identical runs at 8,000/s):
       // as many runs as the throughput scenarios, and the median one reported.
       const latencyRuns: LatencyResult[] = [];
       for (let i = 0; i < (options.skip.includes('latency') ? 0 : options.repeat); i++) {
