@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEngineOnly, combineRuns, makePayloads, type EngineOnlyResult } from './engine-only';
+import { benchShareNothing, type ShareNothingResult } from './share-nothing';
 import { runStateAndServerScenarios } from './state-and-servers';
 
 const JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'];
@@ -35,7 +36,11 @@ function workerCounts(): number[] {
  * 2.5 GB at 5M records) are garbage once it returns: the Kafka scenarios
  * run in this process too, and its collector would otherwise mark them over and over.
  */
-async function engineOnlyScenarios(records: number, workers: number[], repeat: number): Promise<{ engineOnly: EngineOnlyResult[]; loadBefore: number[] }> {
+async function engineOnlyScenarios(
+  records: number,
+  workers: number[],
+  repeat: number,
+): Promise<{ engineOnly: EngineOnlyResult[]; shareNothing: ShareNothingResult; loadBefore: number[] }> {
   process.stderr.write(`preparing ${records.toLocaleString('en-US')} Confluent-framed Avro records in memory...\n`);
   const { payloads, type } = makePayloads(records, 200);
   // Other processes on these cores (servers compacting, other tests) slow every engine-only run: said next to the table.
@@ -54,8 +59,13 @@ async function engineOnlyScenarios(records: number, workers: number[], repeat: n
   // The same run on the row path (avsc decoding into row objects, validation and the window per row): what pre-aggregation is worth.
   process.stderr.write(`engine only: tides-30m-average, --workers 1, row path (${repeat} runs)...\n`);
   engineOnly.push(await benchEngineOnly('tides-30m-average', payloads, type, repeat, 1, { preAggregate: false }));
-  return { engineOnly, loadBefore };
+  // What two threads can do on these cores with nothing shared: the yardstick for --workers 2.
+  process.stderr.write(`engine only: tides-30m-average, share-nothing copies on 1 / 2 threads in turn (${repeat} runs each)...\n`);
+  const shareNothing = await benchShareNothing('tides-30m-average', payloads, repeat);
+  return { engineOnly, shareNothing, loadBefore };
 }
+
+const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
 
 async function main(): Promise<void> {
   // The issue's size: a run long enough that the pool's start-up (threads start cold) weighs little.
@@ -63,7 +73,7 @@ async function main(): Promise<void> {
   const workers = workerCounts();
   const repeat = argument('repeat', 3);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  const { engineOnly, loadBefore } = await engineOnlyScenarios(records, workers, repeat);
+  const { engineOnly, shareNothing, loadBefore } = await engineOnlyScenarios(records, workers, repeat);
   const loadAfter = loadavg();
   const average =
     engineOnly.find((result) => result.job === 'tides-30m-average' && result.workers === 1 && result.preAggregated) ??
@@ -85,11 +95,12 @@ async function main(): Promise<void> {
     stations: argument('stations', 100_000),
     skip: skipIndex >= 0 ? process.argv[skipIndex + 1].split(',') : [],
     engineOnly,
+    shareNothing,
     targets,
     resultsDir: dir,
     machineLine: `${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; median of ${repeat} runs; ${new Date().toISOString().slice(0, 10)}`,
   });
-  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, targets, ...extra.report };
+  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, ...extra.report };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
@@ -114,6 +125,10 @@ async function main(): Promise<void> {
       (r) =>
         `| engine only | ${r.job} | ${r.workers} | ${r.projected ? 'used + numbers' : 'all'} | ${r.preAggregated ? 'yes' : 'no'} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${Math.round(r.medianSteadyRecordsPerSecond).toLocaleString('en-US')} | ${r.medianCoresBusy.toFixed(2)} | ${r.results.toLocaleString('en-US')} |`,
     ),
+    '',
+    `Share-nothing copies (the yardstick for \`--workers 2\`): one and two worker threads each run the one-worker tides-30m-average job over the same in-memory records at once, with nothing passed between them; ` +
+      `total records/s, runs in turn: 1 thread ${shareNothing.runs['1'].map(thousands).join(', ')}; 2 threads ${shareNothing.runs['2'].map(thousands).join(', ')}. ` +
+      `Two threads reach **${shareNothing.twoThreadRatio.toFixed(2)}x** one: the most a 2-worker engine can get from these cores for this job.`,
     '',
     ...extra.markdown,
     '| target | measured | met |',

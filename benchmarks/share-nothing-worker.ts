@@ -1,0 +1,42 @@
+/**
+ * One thread of the share-nothing scenario (share-nothing.ts): Buffer views
+ * over the shared payloads, one warm-up run of the job with --workers 1,
+ * then one run per `run` message, answering when it is done.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
+import { benchEngineOnly } from './engine-only';
+
+export interface ShareNothingData {
+  job: string;
+  bytes: SharedArrayBuffer;
+  spans: Uint32Array;
+}
+export type ShareNothingCommand = 'run';
+export type ShareNothingReply = 'ready' | 'done';
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('share-nothing-worker.js runs as a worker thread only');
+  const { job, bytes, spans } = workerData as ShareNothingData;
+  const payloads: Buffer[] = new Array<Buffer>(spans.length / 2);
+  for (let i = 0; i < payloads.length; i++) payloads[i] = Buffer.from(bytes, spans[2 * i], spans[2 * i + 1] - spans[2 * i]);
+  // The schema makePayloads (engine-only.ts) encodes with.
+  const type = loadAvroType(tideObservationSchemaPath());
+  await benchEngineOnly(job, payloads, type, 1, 1);
+  port.on('message', (command: ShareNothingCommand) => {
+    if (command !== 'run') return;
+    benchEngineOnly(job, payloads, type, 1, 1).then(
+      () => port.postMessage('done' satisfies ShareNothingReply),
+      (error: unknown) => {
+        throw error;
+      },
+    );
+  });
+  port.postMessage('ready' satisfies ShareNothingReply);
+}
+
+main().catch((error: unknown) => {
+  // An error thrown here reaches the parent as the worker's 'error' event.
+  throw error;
+});
