@@ -107,3 +107,92 @@ test('property: dedupe is idempotent (feeding its output back in changes nothing
     }),
   );
 });
+
+// ---- two-level keys against the key texts they replace
+
+/** The operator as it was written before keys went two-level: one text per key, `String(part)` joined by NUL. */
+function textKeyReference(rows: Row[], sizes: number[], key: string[], maxOutOfOrder: number): { kept: Row[]; late: number; dups: number; texts: Array<[string, number]> } {
+  const seen = new Map<string, number>();
+  const kept: Row[] = [];
+  let late = 0;
+  let dups = 0;
+  for (const batch of batches(rows, sizes, maxOutOfOrder)) {
+    batch.rows.forEach((row, i) => {
+      const t = row.t as number;
+      if (t + spec.horizonMs <= batch.watermarks[i]) late++;
+      else {
+        const text = key.map((field) => String(row[field])).join('\u0000');
+        const first = seen.get(text);
+        // Remembered until the row's watermark passes the first arrival's event time + horizon.
+        if (first !== undefined && first + spec.horizonMs > batch.watermarks[i]) dups++;
+        else {
+          seen.set(text, t);
+          kept.push(row);
+        }
+      }
+    });
+  }
+  return { kept, late, dups, texts: Array.from(seen) };
+}
+
+/** Key parts of every kind that print alike or not: numeric texts, -0, NaN, NULs inside, null. */
+const keyPart = fc.oneof(
+  fc.constantFrom<unknown>('A', 'B', '5', '-0', '0', 'NaN', '1e+21', 'a\u0000b', '\u0000', 'b\u0000', ''),
+  fc.constantFrom<unknown>(5, 0, -0, NaN, 1.5, 1e21, null),
+);
+const keyedRow = fc.record({ s: keyPart, u: keyPart, t: fc.integer({ min: 0, max: 30 }).map((k) => k * 6 * 60_000) });
+const keyFields = fc.constantFrom<string[]>(['s'], ['t'], ['s', 'u'], ['s', 't'], ['u', 's', 't'], ['t', 's']);
+
+test('property: two-level keys drop exactly what one text per key drops, and restore from either kind of snapshot', () => {
+  fc.assert(
+    fc.property(fc.array(keyedRow, { maxLength: 120 }), keyFields, fc.nat(), (rows, key, cutAt) => {
+      const keyedSpec: DedupeStepSpec = { ...spec, key };
+      const reference = textKeyReference(rows, [rows.length || 1], key, 30 * 60_000);
+      const whole = (() => {
+        const op = new DedupeOperator(keyedSpec, 't');
+        const { ctx, late } = context();
+        const kept = batches(rows, [rows.length || 1], 30 * 60_000).flatMap((batch) => op.process(batch, ctx).rows);
+        return { kept, late: late.length, dups: ctx.counters.duplicatesDropped, size: op.size, entries: (op.snapshot() as { entries: Array<[string, number]> }).entries };
+      })();
+      assert.deepEqual({ kept: whole.kept, late: whole.late, dups: whole.dups }, { kept: reference.kept, late: reference.late, dups: reference.dups });
+      // Nothing expires within 30 six-minute steps of a 2 h horizon... except what the sweep dropped: every entry left is one of the texts.
+      const texts = new Map(reference.texts);
+      for (const [text, t] of whole.entries) assert.equal(texts.get(text), t, `snapshot entry ${JSON.stringify(text)}`);
+      assert.equal(whole.size, whole.entries.length);
+
+      // Stop after `cut` rows, go on from a snapshot (the operator's own, and one written with texts, as before).
+      const cut = rows.length === 0 ? 0 : cutAt % (rows.length + 1);
+      const [head, tail] = [rows.slice(0, cut), rows.slice(cut)];
+      const first = new DedupeOperator(keyedSpec, 't');
+      const { ctx } = context();
+      const all = batches(rows, cut > 0 && cut < rows.length ? [cut, rows.length - cut] : [rows.length || 1], 30 * 60_000);
+      const headKept = cut > 0 ? first.process(all[0], ctx).rows : [];
+      const tailBatch = cut > 0 ? all[1] : all[0];
+      const fromOwn = new DedupeOperator(keyedSpec, 't');
+      fromOwn.restore(JSON.parse(JSON.stringify(first.snapshot())));
+      const fromTexts = new DedupeOperator(keyedSpec, 't');
+      fromTexts.restore({ entries: textKeyReference(head, [head.length || 1], key, 30 * 60_000).texts });
+      for (const restored of [fromOwn, fromTexts]) {
+        const kept = tailBatch && tail.length > 0 ? restored.process(tailBatch, context().ctx).rows : [];
+        assert.deepEqual([...headKept, ...kept], reference.kept);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a key part holding NUL or printing like a number is the same key after a restore', () => {
+  const keyed = new DedupeOperator({ ...spec, key: ['s', 'u'] }, 't');
+  const rows = [
+    { s: 'A', u: 'a\u0000b', t: 0 },
+    { s: 'A\u0000a', u: 'b', t: 0 }, // the same key text as the row before: one key, as it always was
+    { s: 'B', u: 5, t: 0 },
+    { s: 'B', u: '5', t: 0 }, // prints as the number before it
+  ];
+  const [before, after] = batches([...rows, ...rows], [4, 4], 0);
+  assert.deepEqual(keyed.process(before, context().ctx).rows, [rows[0], rows[2]]);
+  const restored = new DedupeOperator({ ...spec, key: ['s', 'u'] }, 't');
+  restored.restore(JSON.parse(JSON.stringify(keyed.snapshot())));
+  assert.deepEqual(restored.process(after, context().ctx).rows, []);
+  assert.equal(restored.size, 2);
+});

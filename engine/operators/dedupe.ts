@@ -12,7 +12,9 @@ import type { Operator, OperatorContext } from '../runtime/operator';
  * passed on as new: we never risk counting an observation twice.
  *
  * Both decisions use the watermark in force for each row, so the result is
- * the same however the input is cut into batches.
+ * the same however the input is cut into batches. That includes a key that
+ * does not hold the event time (e.g. `station` alone): its first arrival is
+ * forgotten for the first row whose watermark passes it, and that row is new.
  *
  *   event time ->      t            t + horizon
  *   key seen:          |<--- remembered --->|
@@ -24,8 +26,21 @@ export class DedupeOperator implements Operator {
   private readonly keyFields: string[];
   private readonly horizonMs: number;
   private readonly eventTimeField: string;
-  /** key -> event time of the first arrival. */
-  private seen = new Map<string, number>();
+  /**
+   * Key -> event time of the first arrival, in two levels. A key is the text
+   * `String(part)` of its parts joined by NUL, as it always was (snapshots
+   * hold it), but building that text per record cost more than the rest of
+   * the operator together: a timestamp part is a number to print. So the
+   * text is split at its last NUL: the part before is the outer key, and the
+   * part after is the inner key, held as the number it reads as when it is
+   * a number's own text (`lastKey`), so a number part is used as it comes.
+   * The split is one-to-one with the text: same keys, same collisions.
+   */
+  private seen = new Map<string, Map<number | string, number>>();
+  /** Keys in `seen`. */
+  private count = 0;
+  /** The outer key of the row `splitKey` last read. */
+  private prefix = '';
   /** Oldest event time that may still be in `seen`; lets most batches skip the sweep. */
   private oldestSeen = Number.POSITIVE_INFINITY;
   /** Watermark at the last sweep: sweeping at most every quarter horizon keeps it amortised O(1) per record. */
@@ -58,12 +73,23 @@ export class DedupeOperator implements Operator {
         context.counters.late++;
         continue;
       }
-      const key = this.keyOf(row);
-      if (this.seen.has(key)) {
-        context.counters.duplicatesDropped++;
-        continue;
+      const last = this.splitKey(row);
+      let inner = this.seen.get(this.prefix);
+      if (inner === undefined) {
+        inner = new Map();
+        this.seen.set(this.prefix, inner);
+      } else {
+        const first = inner.get(last);
+        // Forgotten for this row's watermark (a key without the event time in it can outlive its first
+        // arrival): new again, whether or not the end-of-batch sweep has dropped it yet.
+        if (first !== undefined && first + horizon > watermarks[i]) {
+          context.counters.duplicatesDropped++;
+          continue;
+        }
+        if (first !== undefined) this.count--;
       }
-      this.seen.set(key, t);
+      inner.set(last, t);
+      this.count++;
       if (t < this.oldestSeen) this.oldestSeen = t;
       keep[i] = 1;
       kept++;
@@ -74,32 +100,71 @@ export class DedupeOperator implements Operator {
 
   close(last: RecordBatch): RecordBatch {
     this.seen.clear();
+    this.count = 0;
     this.oldestSeen = Number.POSITIVE_INFINITY;
     return derivedBatch(last, []);
   }
 
   /** Number of keys currently remembered (for metrics and memory benchmarks). */
   get size(): number {
-    return this.seen.size;
+    return this.count;
   }
 
+  /** `{ entries: [key text, event time][] }`, the key texts as described at `seen`. */
   snapshot(): unknown {
-    return { entries: Array.from(this.seen) };
+    const entries: Array<[string, number]> = [];
+    const whole = this.keyFields.length === 1;
+    for (const [prefix, inner] of this.seen) {
+      for (const [last, t] of inner) entries.push([whole ? String(last) : `${prefix}\u0000${String(last)}`, t]);
+    }
+    return { entries };
   }
 
   restore(state: unknown): void {
     const saved = state as { entries: Array<[string, number]> };
-    this.seen = new Map(saved.entries);
+    this.seen = new Map();
+    this.count = 0;
     this.oldestSeen = Number.POSITIVE_INFINITY;
-    for (const t of this.seen.values()) if (t < this.oldestSeen) this.oldestSeen = t;
+    const whole = this.keyFields.length === 1;
+    for (const [text, t] of saved.entries) {
+      const nul = whole ? -1 : text.lastIndexOf('\u0000');
+      const prefix = nul < 0 ? '' : text.slice(0, nul);
+      let inner = this.seen.get(prefix);
+      if (inner === undefined) {
+        inner = new Map();
+        this.seen.set(prefix, inner);
+      }
+      const last = lastKey(text.slice(nul + 1));
+      if (!inner.has(last)) this.count++;
+      inner.set(last, t);
+      if (t < this.oldestSeen) this.oldestSeen = t;
+    }
   }
 
-  private keyOf(row: Record<string, unknown>): string {
+  /**
+   * The key text of `row` split at its last NUL (see `seen`): the outer key
+   * goes to `this.prefix`, the inner one is returned. No text is built for a
+   * number last part, nor for a single-part key.
+   */
+  private splitKey(row: Record<string, unknown>): number | string {
     const fields = this.keyFields;
-    if (fields.length === 1) return String(row[fields[0]]);
-    let key = String(row[fields[0]]);
-    for (let k = 1; k < fields.length; k++) key += '\u0000' + String(row[fields[k]]);
-    return key;
+    const parts = fields.length;
+    let prefix = '';
+    for (let k = 0; k < parts - 1; k++) prefix += (k === 0 ? '' : '\u0000') + String(row[fields[k]]);
+    const value = row[fields[parts - 1]];
+    // A number's text never holds a NUL, and lastKey(String(n)) is n as the Map compares it (0 and -0, NaN).
+    if (typeof value === 'number') {
+      this.prefix = prefix;
+      return value;
+    }
+    let text = String(value);
+    const nul = parts > 1 ? text.lastIndexOf('\u0000') : -1;
+    if (nul >= 0) {
+      prefix += '\u0000' + text.slice(0, nul);
+      text = text.slice(nul + 1);
+    }
+    this.prefix = prefix;
+    return lastKey(text);
   }
 
   /**
@@ -112,11 +177,30 @@ export class DedupeOperator implements Operator {
     if (this.oldestSeen + this.horizonMs > watermark) return;
     if (watermark - this.lastSweep < this.horizonMs / 4) return;
     this.lastSweep = watermark;
+    const until = watermark - this.horizonMs;
     let oldest = Number.POSITIVE_INFINITY;
-    for (const [key, t] of this.seen) {
-      if (t + this.horizonMs <= watermark) this.seen.delete(key);
-      else if (t < oldest) oldest = t;
-    }
+    let dropped = 0;
+    // forEach, not for-of: no entry array per key (this sweep visits every key about every batch on a backlog).
+    this.seen.forEach((inner, prefix) => {
+      inner.forEach((t, last) => {
+        if (t <= until) {
+          inner.delete(last);
+          dropped++;
+        } else if (t < oldest) oldest = t;
+      });
+      if (inner.size === 0) this.seen.delete(prefix);
+    });
+    this.count -= dropped;
     this.oldestSeen = oldest;
   }
+}
+
+/**
+ * The inner key for the text after a key's last NUL: the number it is the
+ * text of (`String(n) === text`), else the text. Texts and numbers map one
+ * to one, so the string '5' and the number 5 stay one key, as their text is.
+ */
+function lastKey(text: string): number | string {
+  const number = Number(text);
+  return String(number) === text ? number : text;
 }
