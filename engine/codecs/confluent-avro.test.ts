@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as avro from 'avsc';
+import fc from 'fast-check';
 import { ExternalError } from '../errors';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from './confluent-avro';
@@ -105,5 +106,61 @@ describe('Confluent wire format', () => {
       e instanceof ExternalError && e.retriable && e.message === 'schema registry: cannot fetch writer schema 3: connect ECONNREFUSED 127.0.0.1:8081');
     down = false;
     assert.deepEqual((await decoder.decodeBatch(payloads, [0], 'p')).rows, [row]);
+  });
+
+  it('rows read by the compiled flat reader are the rows avsc decodes, for any record, writer, damage and projection (property)', async () => {
+    // Without the strings a window job never reads, as engine/runtime/projection.ts narrows the tide schema.
+    const projected = avro.Type.forSchema({
+      ...(reader.schema() as object),
+      fields: (reader.schema() as { fields: Array<{ name: string }> }).fields.filter((field) => !['name', 'f', 'q'].includes(field.name)),
+    } as avro.Schema);
+    const writers: Record<number, avro.Type> = { 1: reader, 2: v2, 3: v1 };
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    const number = fc.oneof(fc.double(), fc.constantFrom(-0, 0.1, 1e300));
+    const record = fc.record({
+      station: text, name: text, lat: number, lon: number, t: fc.integer({ min: -1e15, max: 1e15 }),
+      v: fc.option(number, { nil: null }), s: fc.option(number, { nil: null }), f: fc.option(text, { nil: null }), q: fc.option(text, { nil: null }), datum: text,
+    });
+    const payload = fc.record({ id: fc.constantFrom(1, 2, 3), value: record, damage: fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 2 }), cut: fc.nat({ max: 12 }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(payload, { minLength: 1, maxLength: 20 }), fc.boolean(), fc.nat({ max: 120 }), async (items, project, wholeAbove) => {
+        const payloads = items.map(({ id, value, damage, cut }) => {
+          const bytes = Buffer.from(encodeConfluent(id, writers[id], value));
+          // Damage after the header only: framing has its own test above.
+          for (const [at, byte] of damage) bytes[5 + (at % (bytes.length - 5))] = byte;
+          return bytes.subarray(0, Math.max(5, bytes.length - (cut > 6 ? cut - 6 : 0)));
+        });
+        const projection = project ? { type: projected, wholeAboveBytes: wholeAbove } : null;
+        const decoder = new ConfluentAvroDecoder(reader, fakeRegistry(writers), projection);
+        const out = await decoder.decodeBatch(payloads, payloads.map((_, i) => i), 'p');
+        // The reference: avsc alone, read whole or projected by the same length rule.
+        const expected: Array<Record<string, unknown>> = [];
+        const dead: number[] = [];
+        payloads.forEach((bytes, i) => {
+          const type = projection !== null && bytes.length <= projection.wholeAboveBytes ? projected : reader;
+          let decoded: { value: unknown; offset: number } | null = null;
+          try {
+            decoded = type.decode(bytes, 5, type.createResolver(writers[items[i].id]));
+          } catch {
+            decoded = null;
+          }
+          if (decoded !== null && decoded.offset === bytes.length) expected.push({ ...(decoded.value as object) });
+          else if (type === projected) {
+            // A projected read that fails is read whole (its reason worded as without projection).
+            try {
+              decoded = reader.decode(bytes, 5, reader.createResolver(writers[items[i].id]));
+            } catch {
+              decoded = null;
+            }
+            if (decoded !== null && decoded.offset === bytes.length) expected.push({ ...(decoded.value as object) });
+            else dead.push(i);
+          } else dead.push(i);
+        });
+        assert.deepStrictEqual(out.rows, expected);
+        assert.deepEqual(out.rows.map(Object.keys), expected.map(Object.keys));
+        assert.deepEqual(out.deadLetters.map((letter) => letter.offset), dead);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

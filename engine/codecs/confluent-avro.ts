@@ -3,6 +3,7 @@ import type { DeadLetter } from '../runtime/operator';
 import { ExternalError, UsageError } from '../errors';
 import type { DecodedRows } from './decoded';
 import { createPlainRowCopier } from './avro-schema';
+import { compileFlatRecordReader, type FlatRecordReader } from './flat-record-reader';
 import type { Row } from '../runtime/batch';
 
 /**
@@ -65,6 +66,14 @@ interface ReadPlan {
   type: avro.Type;
   resolver: avro.Resolver | undefined;
   toPlain: (value: unknown) => Row;
+  /**
+   * A compiled reader for the pair (flat-record-reader.ts), or null when the
+   * pair is not flat: it builds the row directly, with the same values and
+   * field order as avsc's record copied by `toPlain`. A record it refuses
+   * (damaged, or anything it cannot read exactly) is read by avsc, which
+   * words the reason.
+   */
+  flat: FlatRecordReader | null;
 }
 
 /** What the cache knows about a writer schema id. */
@@ -223,9 +232,12 @@ export class ConfluentAvroDecoder {
     let projected: ReadPlan | null = null;
     if (this.projection) {
       const narrowed = prepareWriterResolver(this.projection.type, writerType, id);
-      if (typeof narrowed !== 'string') projected = { type: this.projection.type, resolver: narrowed.resolver, toPlain: this.projectedToPlain! };
+      if (typeof narrowed !== 'string') {
+        projected = { type: this.projection.type, resolver: narrowed.resolver, toPlain: this.projectedToPlain!, flat: flatReader(this.projection.type, writerType) };
+      }
     }
-    return { kind: 'ready', type: this.readerType, resolver: prepared.resolver, toPlain: this.readerToPlain, writerType, projected };
+    const flat = flatReader(this.readerType, writerType);
+    return { kind: 'ready', type: this.readerType, resolver: prepared.resolver, toPlain: this.readerToPlain, flat, writerType, projected };
   }
 
   /** The synchronous pass, after `fetchMissingSchemas`: every id is either cached or in `unknown`. */
@@ -247,6 +259,16 @@ export class ConfluentAvroDecoder {
         if (entry === undefined || entry.kind === 'incompatible') reason = this.writerProblem(id, unknown);
         else {
           let plan: ReadPlan = entry.projected !== null && (payload as Buffer).length <= wholeAbove ? entry.projected : entry;
+          const flat = plan.flat;
+          if (flat !== null) {
+            const row = flat.newRow();
+            if (flat.read(payload as Buffer, CONFLUENT_HEADER_SIZE, (payload as Buffer).length, row)) {
+              rows.push(row);
+              rowOffsets.push(offset);
+              if (projecting) rowPayloads.push(payload as Buffer);
+              continue;
+            }
+          }
           reason = decodeFramedRecord(plan.type, plan.resolver, payload as Buffer, id, decoded);
           if (reason !== null && plan !== entry) {
             // A broken record: read it whole, so its reason is worded exactly as without projection.
@@ -271,6 +293,12 @@ export class ConfluentAvroDecoder {
     }
     return { rows, offsets: rowOffsets, deadLetters };
   }
+}
+
+/** A flat reader for records of `writer` read as `reader` (no fields skipped, no validation), or null where there is none. */
+function flatReader(reader: avro.Type, writer: avro.Type): FlatRecordReader | null {
+  const flat = compileFlatRecordReader(reader, writer);
+  return typeof flat === 'string' ? null : flat;
 }
 
 /**
