@@ -167,7 +167,7 @@ export async function benchEngineOnly(
     const decoderCore = createConfluentDecoder(type, async () => type, { workers, projection, plan });
     const aggregateBatch = decoderCore.aggregateBatch?.bind(decoderCore);
     const decoder: BatchDecoder = {
-      overlaps: workers > 1,
+      overlaps: decoderCore.overlaps === true,
       decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition),
       ...(aggregateBatch ? { decodeAggregated: (raw: RawBatch) => aggregateBatch(raw.payloads!, raw.offsets, raw.source.partition) } : {}),
       expand: decoderCore.expand?.bind(decoderCore),
@@ -203,7 +203,8 @@ export async function benchEngineOnly(
   return {
     job: jobName,
     workers,
-    projected: projection !== null && (workers === 1 || plan !== null),
+    // Rows are read in-thread at any worker count; pre-aggregating pool threads read projected too.
+    projected: projection !== null,
     preAggregated: plan !== null,
     records: payloads.length,
     runs: rates,

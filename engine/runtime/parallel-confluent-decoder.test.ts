@@ -5,7 +5,10 @@ import fc from 'fast-check';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from '../codecs/confluent-avro';
 import { ExternalError } from '../errors';
+import { join } from 'node:path';
+import { loadJobFile } from '../config';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
+import { preAggregationPlan } from './pre-aggregation';
 import { laidOut, type PayloadLayout } from '../../test/support/fetch-layout';
 import { closeSharedPools, sharedPool } from '../../test/support/pools';
 
@@ -172,9 +175,14 @@ describe('ParallelConfluentDecoder', () => {
     assert.match(decoder.inThreadReason ?? '', /field "position" is of type array/);
   });
 
-  it('--workers 1 is the plain decoder: no pool', () => {
+  it('rows are read in-thread at any --workers; a pre-aggregated job gets N - 1 pool threads', () => {
     assert.ok(createConfluentDecoder(reader, registry, { workers: 1 }) instanceof ConfluentAvroDecoder);
-    const two = createConfluentDecoder(reader, registry, { workers: 2 });
-    assert.ok(two instanceof ParallelConfluentDecoder && two.threads === 1);
+    assert.ok(createConfluentDecoder(reader, registry, { workers: 2 }) instanceof ConfluentAvroDecoder);
+    const job = loadJobFile(join(__dirname, '..', '..', '..', 'jobs', 'tides-30m-average.yaml'));
+    const plan = preAggregationPlan(job, reader, null, Date.now());
+    const one = createConfluentDecoder(reader, registry, { workers: 1, plan });
+    assert.ok(one instanceof ParallelConfluentDecoder && one.threads === 0);
+    const three = createConfluentDecoder(reader, registry, { workers: 3, plan });
+    assert.ok(three instanceof ParallelConfluentDecoder && three.threads === 2);
   });
 });

@@ -38,8 +38,10 @@ export interface ParallelDecoderOptions {
 /**
  * How much more a record costs when a worker decodes it than when the run
  * loop's thread does: the worker also writes columns and this thread packs
- * and rebuilds (measured on the tide schema: ~1.0 + 0.3 us against ~0.7 us).
- * It weighs the calling thread's share so both finish together.
+ * and rebuilds (measured on the tide schema when this thread decoded with
+ * avsc: ~1.0 + 0.3 us against ~0.7 us). It weighs the calling thread's
+ * share so both finish together. Only batches of a pre-aggregated job that
+ * take the row path (a dead letter, a late record) are decoded this way.
  */
 const WORKER_COST_RATIO = 1.5;
 
@@ -64,22 +66,32 @@ export interface ConfluentBatchDecoding {
   decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded>;
   /** The whole record behind a row of the last batch, when fields were skipped (see ConfluentAvroDecoder.expand). */
   expand?(row: Row): Row;
+  /**
+   * True when a batch may be decoded while the run loop still processes the
+   * one before (pool threads decode); absent or false for an in-thread
+   * decoder, whose `expand` reads the batch decoded last.
+   */
+  readonly overlaps?: boolean;
   /** Pre-aggregate the batch for the job's first window step, or null when it must take the row path. */
   aggregateBatch?(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<AggregatedBatch | null>;
   close?(): Promise<void>;
 }
 
 /**
- * The Confluent Avro decoder for `--workers N`: N threads decode. With 1, no
- * pool is ever started: the plain in-thread ConfluentAvroDecoder, or, given a
- * pre-aggregation plan, a ParallelConfluentDecoder without pool threads that
- * pre-aggregates on the calling thread. With N > 1, a pool of N - 1 threads
- * plus the calling thread: decoding rows, it takes the share that makes both
- * finish together instead of waiting idle; pre-aggregating, it leaves the
- * decoding to the pool and merges and emits (AGGREGATE_SHARE_WITH_POOL).
+ * The Confluent Avro decoder for `--workers N`. A job that starts with a
+ * window is pre-aggregated: with 1, by a ParallelConfluentDecoder without
+ * pool threads, on the calling thread; with N > 1, on a pool of N - 1
+ * threads while the calling thread merges and emits (AGGREGATE_SHARE_WITH_POOL).
+ * Any other job gets the plain in-thread ConfluentAvroDecoder whatever N is:
+ * its rows are built on the calling thread either way, and the compiled
+ * flat reader builds one from the payload for less than rebuilding it from
+ * a worker's columns costs (packing and rebuilding about 0.4 us a record
+ * against about 0.35 us for reading it; engine only, tides-dedupe at 1M
+ * records: --workers 2 on the pool ran at 354-552k records/s against
+ * 515-812k in-thread).
  *
  * @example
- *   const decoder = createConfluentDecoder(readerType, resolveWriter, { workers: 2 });
+ *   const decoder = createConfluentDecoder(readerType, resolveWriter, { workers: 2, plan });
  *   const { rows } = await decoder.decodeBatch(payloads, offsets, 'tides/0');
  *   await decoder.close?.();
  */
@@ -90,9 +102,9 @@ export function createConfluentDecoder(
 ): ConfluentBatchDecoding {
   const { workers } = options;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
+  // Rows are built on this thread: read them here, without the string fields the job never reads.
+  if (!options.plan) return new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.projection ?? null);
   if (workers === 1) {
-    // The projection (skipping unread string fields) is used in-thread; pool threads read records whole.
-    if (!options.plan) return new ConfluentAvroDecoder(readerType, resolveWriterSchema, options.projection ?? null);
     // A job starting with a window: this thread pre-aggregates each batch (no per-row objects), rows only as a fallback.
     return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads: 0, plan: options.plan, projection: options.projection });
   }

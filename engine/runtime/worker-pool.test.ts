@@ -30,12 +30,12 @@ test('a run that decodes on the pool and closes its decoder exits promptly (no h
   const script = `
     const { loadAvroType, tideObservationSchemaPath } = require(${JSON.stringify(require.resolve('../codecs/avro-schema'))});
     const { encodeConfluent } = require(${JSON.stringify(require.resolve('../codecs/confluent-avro'))});
-    const { createConfluentDecoder } = require(${JSON.stringify(require.resolve('./parallel-confluent-decoder'))});
+    const { ParallelConfluentDecoder } = require(${JSON.stringify(require.resolve('./parallel-confluent-decoder'))});
     const type = loadAvroType(tideObservationSchemaPath());
     const row = { station: '1', name: 'n', lat: 1, lon: 2, t: 1600000000000, v: 1, s: null, f: null, q: null };
     const payloads = Array.from({ length: 4000 }, () => encodeConfluent(1, type, row));
     (async () => {
-      const decoder = createConfluentDecoder(type, async () => type, { workers: 3 });
+      const decoder = new ParallelConfluentDecoder(type, async () => type, { threads: 2 });
       const out = await decoder.decodeBatch(payloads, Float64Array.from(payloads, (_, i) => i), 'p');
       await decoder.close();
       console.log(out.rows.length);

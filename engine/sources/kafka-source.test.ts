@@ -5,6 +5,7 @@ import { encodeConfluent } from '../codecs/confluent-avro';
 import type { SchemaRegistry } from '../codecs/registry';
 import { DecodeError, ExternalError } from '../errors';
 import type { RawBatch } from '../runtime/batch';
+import type { PreAggregationPlan } from '../runtime/pre-aggregation';
 import { createKafkaAvroDecoder, parsePartitionKey, partitionKey, PartitionTracker, Rendezvous, startPositions, toExternalError } from './kafka-source';
 
 // Logic of the Kafka source that needs no broker: the rendezvous that carries
@@ -205,4 +206,27 @@ test('decoder: a registry outage is waited out, never dead-lettered', async () =
   assert.match(result.deadLetters[0].reason, /^unknown schema id 9\b/);
   assert.match(result.deadLetters[1].reason, /^bad magic byte 0x7b/);
   assert.match(result.deadLetters[2].reason, /^empty payload/);
+});
+
+test('decoder: only pool threads read batches ahead; rows read in-thread never do, at any --workers', async () => {
+  const registry = { async getWriterType() { return readerType; }, close() {} } as unknown as SchemaRegistry;
+  const format = { kind: 'avro-registry', registryUrl: 'http://127.0.0.1:1', readerSchema: '' } as const;
+  // An in-thread decoder's `expand` reads the batch decoded last: reading ahead would hand late records the wrong payloads.
+  for (const workers of [1, 2, 4]) assert.equal(createKafkaAvroDecoder(format, readerType, { registry, workers }).overlaps, false, `--workers ${workers}`);
+  const plan = {
+    readerSchema: readerType.schema(),
+    projectedSchema: null,
+    wholeAboveBytes: 0,
+    skipped: [],
+    eventTimeField: 't',
+    validatorNow: Date.now(),
+    window: {
+      kind: 'window', id: 'w', key: [], window: { kind: 'tumbling', sizeMs: 60_000, anchorMs: 0 }, aggregates: [{ name: 'n', fn: 'count', field: 'v' }],
+      allowedLatenessMs: 0, emit: 'final', at: { line: 1, col: 1 },
+    },
+  } as unknown as PreAggregationPlan;
+  assert.equal(createKafkaAvroDecoder(format, readerType, { registry, workers: 1, plan }).overlaps, false);
+  const pooled = createKafkaAvroDecoder(format, readerType, { registry, workers: 2, plan });
+  assert.equal(pooled.overlaps, true);
+  await pooled.close?.();
 });

@@ -852,7 +852,8 @@ export function createKafkaAvroDecoder(
   const aggregateBatch = decoder.aggregateBatch?.bind(decoder);
   return {
     registry,
-    overlaps: (options.workers ?? 1) > 1,
+    // Only pool threads overlap batches: an in-thread decoder (any job without pre-aggregation) must not read ahead.
+    overlaps: decoder.overlaps === true,
     decode: (raw: RawBatch) => withRetry(() => decoder.decodeBatch(raw.payloads ?? [], raw.offsets, raw.source.partition)),
     ...(aggregateBatch ? { decodeAggregated: (raw: RawBatch) => withRetry(() => aggregateBatch(raw.payloads ?? [], raw.offsets, raw.source.partition)) } : {}),
     describeState() {
