@@ -1,5 +1,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as avro from 'avsc';
+import fc from 'fast-check';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 import { createRowValidator } from './validate';
 
@@ -33,5 +35,56 @@ describe('createRowValidator', () => {
     assert.match(validate({ ...good, t: seconds })!, /^timestamp decades away: "t" = 1600921080 \(1970-01-19T12:42:01\.080Z\)/);
     assert.match(validate({ ...good, t: good.t * 1000 })!, /^timestamp decades away: "t" = 1600921080000000 /);
     assert.equal(validate({ ...good, t: Date.UTC(1990, 0, 1) }), null);
+  });
+
+  it('the generated quick check never passes a row the checking loop refuses (property)', () => {
+    const wide = avro.Type.forSchema({
+      type: 'record',
+      name: 'Wide',
+      fields: [
+        { name: 'id', type: 'string' },
+        { name: 'n', type: 'int' },
+        { name: 'big', type: 'long' },
+        { name: 'x', type: 'float' },
+        { name: 'y', type: ['null', 'double'], default: null },
+        { name: 'ok', type: 'boolean' },
+        { name: 'either', type: ['null', 'int', 'string'], default: null },
+        { name: 'kind', type: { type: 'enum', name: 'Kind', symbols: ['A', 'B'] } },
+        { name: 'tags', type: { type: 'array', items: 'string' }, default: [] },
+        { name: 'when', type: 'long' },
+        { name: '__proto__', type: ['null', 'string'], default: null },
+      ],
+    });
+    const now = Date.UTC(2026, 0, 1);
+    const value = fc.oneof(
+      fc.constantFrom<unknown>(undefined, null, true, 'A', 'C', '', NaN, Infinity, -0, 0.5, 2 ** 53, 2 ** 31, -(2 ** 31) - 1, now, now * 1000, [], ['t'], [1], {}),
+      fc.string({ maxLength: 4 }),
+      fc.string({ minLength: 1020, maxLength: 1030 }),
+      fc.integer(),
+      fc.double(),
+      fc.integer({ min: -(2 ** 52), max: 2 ** 52 }).map((ms) => now + ms),
+    );
+    const validWide = Object.defineProperty({ id: 'a', n: 1, big: 2 ** 40, x: 0.5, y: null, ok: true, either: 3, kind: 'A', tags: ['t'], when: now }, '__proto__', {
+      value: null, enumerable: true, writable: true, configurable: true,
+    });
+    for (const [schema, time, valid] of [[wide, 'when', validWide], [loadAvroType(tideObservationSchemaPath()), 't', { ...good, t: now }]] as const) {
+      const fieldNames = Object.keys(valid);
+      const both = createRowValidator(schema, time, { now, mayBeAbsent: ['tags'] });
+      const loop = createRowValidator(schema, time, { now, mayBeAbsent: ['tags'], quickCheck: false });
+      assert.equal(both(valid), null);
+      // A valid row with a few fields replaced (a replaced field may hold undefined: present, but undefined).
+      const replaced = fc.array(fc.option(value, { freq: 3 }), { minLength: fieldNames.length, maxLength: fieldNames.length });
+      fc.assert(
+        fc.property(replaced, (values) => {
+          const row: Record<string, unknown> = {};
+          values.forEach((v, i) => {
+            Object.defineProperty(row, fieldNames[i], { value: v === null ? valid[fieldNames[i] as keyof typeof valid] : v, enumerable: true, writable: true, configurable: true });
+          });
+          assert.equal(both(row), loop(row));
+        }),
+        { numRuns: 3000 },
+      );
+    }
+    assert.equal(createRowValidator(wide, 'when', { now })(null as never), 'record is null, not an object');
   });
 });

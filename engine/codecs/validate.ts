@@ -11,6 +11,10 @@ import type { Row } from '../runtime/batch';
  * timestamp in seconds instead of milliseconds). The checks are compiled
  * once per schema into an array of small integer codes, so validating a row
  * is one loop with a switch, no closures and no allocation unless it fails.
+ * In front of that loop runs a function generated per schema that reads
+ * each field by its constant name and only answers "valid" or "ask the
+ * loop" (`compileQuickCheck`): the loop's `row[names[i]]` is a lookup by a
+ * changing key, which V8 cannot cache, and it was a tenth of a dedupe job's time.
  */
 
 /** The event times a validator built at `now` accepts, inclusive (within MAX_TIMESTAMP_DISTANCE_MS of it). */
@@ -125,7 +129,7 @@ function describe(value: unknown): string {
 export function createRowValidator(
   readerSchema: avro.Type,
   eventTimeField: string,
-  options: { mayBeAbsent?: Iterable<string>; now?: number } = {},
+  options: { mayBeAbsent?: Iterable<string>; now?: number; /** false: the checking loop alone (tests compare the two). */ quickCheck?: boolean } = {},
 ): (row: Row) => string | null {
   const { names, checks, nullable, optional, types } = planFields(readerSchema, eventTimeField, new Set(options.mayBeAbsent ?? []));
   const width = names.length;
@@ -133,7 +137,14 @@ export function createRowValidator(
   // in several threads are given the same instant, so they agree on every record.
   const now = options.now ?? Date.now();
   const { earliest, latest } = eventTimeBounds(now);
+  const plan = { names, checks, nullable, optional, types };
+  const quick = options.quickCheck === false ? () => false : compileQuickCheck(plan, earliest, latest);
   return function validateRow(row: Row): string | null {
+    if (quick(row)) return null;
+    return reasonOf(row);
+  };
+
+  function reasonOf(row: Row): string | null {
     if (row === null || typeof row !== 'object') return `record is ${describe(row)}, not an object`;
     for (let i = 0; i < width; i++) {
       const value = row[names[i]];
@@ -174,5 +185,42 @@ export function createRowValidator(
       }
     }
     return null;
-  };
+  }
+}
+
+/**
+ * A predicate that is true only for rows the checking loop accepts: the
+ * same checks, straight-line, each field read by its constant name. It may
+ * say false for a valid row (then the loop decides), never true for an
+ * invalid one; a property test holds it to that.
+ */
+function compileQuickCheck(plan: FieldPlan, earliest: number, latest: number): (row: Row) => boolean {
+  const lines: string[] = ["if (row === null || typeof row !== 'object') return false;", 'let v;'];
+  plan.names.forEach((name, i) => {
+    const absent = plan.optional[i] ? '' : 'return false;';
+    const nulled = plan.nullable[i] ? '' : 'return false;';
+    let check: string;
+    switch (plan.checks[i]) {
+      case Check.String:
+        check = `if (typeof v !== 'string' || v.length > ${MAX_STRING_LENGTH}) return false;`;
+        break;
+      case Check.Double:
+        check = `if (typeof v !== 'number' || !Number.isFinite(v)) return false;`;
+        break;
+      case Check.Integer:
+        check = 'if (!Number.isSafeInteger(v)) return false;';
+        break;
+      case Check.Boolean:
+        check = `if (typeof v !== 'boolean') return false;`;
+        break;
+      case Check.EventTime:
+        check = `if (!Number.isSafeInteger(v) || v < ${earliest} || v > ${latest}) return false;`;
+        break;
+      default:
+        check = `if (!types[${i}].isValid(v)) return false;`;
+    }
+    lines.push(`v = row[${JSON.stringify(name)}];`, `if (v === undefined) { ${absent} } else if (v === null) { ${nulled} } else { ${check} }`);
+  });
+  lines.push('return true;');
+  return new Function('types', `return function quickCheck(row) {\n${lines.join('\n')}\n};`)(plan.types) as (row: Row) => boolean;
 }
