@@ -73,7 +73,8 @@ export function profileEndToEnd(job: string, topic: string, keyspace: string, co
   try {
     const child = spawnSync(
       process.execPath,
-      ['--cpu-prof', '--cpu-prof-dir', dir, join(ROOT, 'dist', 'benchmarks', 'end-to-end.js'), '--job', job, '--topic', topic, '--keyspace', keyspace],
+      // This process's V8 settings (npm run bench gives the CLI's young generation size) carry over.
+      [...process.execArgv, '--cpu-prof', '--cpu-prof-dir', dir, join(ROOT, 'dist', 'benchmarks', 'end-to-end.js'), '--job', job, '--topic', topic, '--keyspace', keyspace],
       { cwd: ROOT, env: process.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 },
     );
     if (child.status !== 0) throw new Error(`profiled run of ${job} failed (exit ${child.status})`);
