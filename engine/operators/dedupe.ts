@@ -201,6 +201,13 @@ export class DedupeOperator implements Operator {
  * to one, so the string '5' and the number 5 stay one key, as their text is.
  */
 function lastKey(text: string): number | string {
+  // The common case (a timestamp) without printing the number back: up to 15 digits, no leading zero, read exactly.
+  const length = text.length;
+  if (length > 0 && length <= 15 && text.charCodeAt(0) > 48 && text.charCodeAt(0) <= 57) {
+    let digits = 1;
+    while (digits < length && text.charCodeAt(digits) >= 48 && text.charCodeAt(digits) <= 57) digits++;
+    if (digits === length) return Number(text);
+  }
   const number = Number(text);
   return String(number) === text ? number : text;
 }
