@@ -56,7 +56,7 @@ async function engineOnlyScenarios(
     }
     for (const count of workers) engineOnly.push(combineRuns(runsOf.get(count)!));
   }
-  // The same run on the row path (avsc decoding into row objects, validation and the window per row): what pre-aggregation is worth.
+  // The same run on the row path (a row object per record, validation and the window per row): what pre-aggregation is worth.
   process.stderr.write(`engine only: tides-30m-average, --workers 1, row path (${repeat} runs)...\n`);
   engineOnly.push(await benchEngineOnly('tides-30m-average', payloads, type, repeat, 1, { preAggregate: false }));
   // What two threads can do on these cores with nothing shared: the yardstick for --workers 2.
@@ -66,6 +66,11 @@ async function engineOnlyScenarios(
 }
 
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
+
+/** The V8 settings this ran with (`npm run bench` gives the CLI's), as said in the report. */
+function nodeFlags(): string {
+  return process.execArgv.length > 0 ? ` with ${process.execArgv.map((flag) => `\`${flag}\``).join(' ')} (as the tideflow CLI runs)` : ' with V8\'s default settings (the tideflow CLI adds `--max-semi-space-size=64`)';
+}
 
 async function main(): Promise<void> {
   // The issue's size: a run long enough that the pool's start-up (threads start cold) weighs little.
@@ -105,13 +110,13 @@ async function main(): Promise<void> {
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
     '',
-    `Machine: ${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}. ${records.toLocaleString('en-US')} records, median of ${repeat} runs.`,
+    `Machine: ${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}${nodeFlags()}. ${records.toLocaleString('en-US')} records, median of ${repeat} runs.`,
     '',
     'Engine only: in-memory Confluent Avro -> decode -> validate -> job -> null sink, as `tideflow run` assembles a Kafka job. ' +
       '"fields read": `used + numbers` = the string fields the job never reads are skipped; `all` = every field decoded. ' +
       '"pre-aggregated": a job starting with a window has each thread read its records with a compiled flat Avro reader that also validates, and fold them into partial windows (no row objects); ' +
-      'the run loop merges partials and emits closed windows. With 1 worker the run loop\'s thread does it all; "no" is the row path (avsc rows, validator, window per row). ' +
-      'Dedupe and lunar-day (dedupe first) take the row path; with 2 workers the pool thread sends rows back.',
+      'the run loop merges partials and emits closed windows. With 1 worker the run loop\'s thread does it all; "no" is the row path (a row object per record from the same compiled reader, the validator, the window per row). ' +
+      'Dedupe and lunar-day (dedupe first) take the row path, on the run loop\'s thread at any worker count (reading a row there costs less than rebuilding it from a pool thread\'s columns).',
     '',
     '"steady": the same runs after their first quarter of records, the rate a long-running job keeps; the whole run also pays for starting the pool, whose threads start cold in every run (about 250 ms here).',
     '',
