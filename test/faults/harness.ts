@@ -351,6 +351,8 @@ export interface CliProcess {
   readonly exited: Promise<CliExit>;
   /** Resolves with the time (Date.now) a stderr line matching `pattern` appeared; null if the process exited first. */
   waitForStderr(pattern: RegExp): Promise<number | null>;
+  /** Everything it wrote to stderr so far (for a failure message when it dies early). */
+  stderrSoFar(): string;
   kill(signal: NodeJS.Signals): void;
 }
 
@@ -381,6 +383,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     child,
     startedAt,
     exited,
+    stderrSoFar: () => stderr,
     waitForStderr: (pattern) => {
       if (pattern.test(stderr)) return Promise.resolve(Date.now());
       if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(null);

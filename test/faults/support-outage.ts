@@ -144,7 +144,7 @@ export async function streamOutage(t: TestContext, cluster: OutageCluster, optio
       60_000,
     );
     await trickle.reach(Math.floor(messages.length * 0.2));
-    for (const w of watches) assertAlive(w, 'before the outage');
+    for (const w of watches) await assertAlive(w, 'before the outage');
 
     // ---- the outage
     if (server === 'kafka') {
@@ -164,7 +164,7 @@ export async function streamOutage(t: TestContext, cluster: OutageCluster, optio
     while (Date.now() - downAt < options.outageMs) {
       await sleep(1000);
       for (const w of watches) {
-        assertAlive(w, `${Math.round((Date.now() - downAt) / 1000)} s into the ${server} outage`);
+        await assertAlive(w, `${Math.round((Date.now() - downAt) / 1000)} s into the ${server} outage`);
         if (server !== 'cassandra') continue;
         const now = await committedOffsets(run.kafka, w.group, run.topic);
         const moved = aheadOf(now, w.baseline!);
@@ -185,7 +185,7 @@ export async function streamOutage(t: TestContext, cluster: OutageCluster, optio
         await waitFor(
           `${w.job} to commit past its pre-outage offsets after the ${server} restart`,
           async () => {
-            assertAlive(w, 'after the restart');
+            await assertAlive(w, 'after the restart');
             const now = await committedOffsets(run.kafka, w.group, run.topic);
             return total(now) > total(w.baseline!) ? true : undefined;
           },
@@ -276,10 +276,12 @@ export function teeStderr(cli: CliProcess, name: string): void {
   });
 }
 
-function assertAlive(w: JobWatch, when: string): void {
+/** Throws when the engine has exited, with the end of its stderr (waiting briefly for the last of it). */
+async function assertAlive(w: JobWatch, when: string): Promise<void> {
   const { exitCode, signalCode } = w.cli.child;
   if (exitCode !== null || signalCode !== null) {
-    throw new Error(`${w.job}: the engine exited (${exitCode ?? signalCode}) ${when}`);
+    const exit = await Promise.race([w.cli.exited, sleep(2000).then(() => null)]);
+    throw new Error(`${w.job}: the engine exited (${exitCode ?? signalCode}) ${when}; its stderr ended:\n${tailOf(exit?.stderr ?? w.cli.stderrSoFar())}`);
   }
 }
 
