@@ -78,18 +78,16 @@ export class DedupeOperator implements Operator {
       if (inner === undefined) {
         inner = new Map();
         this.seen.set(this.prefix, inner);
-      } else {
-        const first = inner.get(last);
-        // Forgotten for this row's watermark (a key without the event time in it can outlive its first
-        // arrival): new again, whether or not the end-of-batch sweep has dropped it yet.
-        if (first !== undefined && first + horizon > watermarks[i]) {
-          context.counters.duplicatesDropped++;
-          continue;
-        }
-        if (first !== undefined) this.count--;
       }
+      const first = inner.get(last);
+      if (first === undefined) this.count++;
+      else if (first + horizon > watermarks[i]) {
+        context.counters.duplicatesDropped++;
+        continue;
+      }
+      // New, or forgotten for this row's watermark (a key without the event time in it can outlive its
+      // first arrival): this row is the first arrival now, whether or not the sweep has dropped the old one.
       inner.set(last, t);
-      this.count++;
       if (t < this.oldestSeen) this.oldestSeen = t;
       keep[i] = 1;
       kept++;
@@ -180,7 +178,7 @@ export class DedupeOperator implements Operator {
     const until = watermark - this.horizonMs;
     let oldest = Number.POSITIVE_INFINITY;
     let dropped = 0;
-    // forEach, not for-of: no entry array per key (this sweep visits every key about every batch on a backlog).
+    // forEach: no [key, value] pair per entry (on a backlog this visits every key about every batch).
     this.seen.forEach((inner, prefix) => {
       inner.forEach((t, last) => {
         if (t <= until) {
