@@ -131,13 +131,13 @@ export function createRowValidator(
   eventTimeField: string,
   options: { mayBeAbsent?: Iterable<string>; now?: number; /** false: the checking loop alone (tests compare the two). */ quickCheck?: boolean } = {},
 ): (row: Row) => string | null {
-  const { names, checks, nullable, optional, types } = planFields(readerSchema, eventTimeField, new Set(options.mayBeAbsent ?? []));
+  const plan = planFields(readerSchema, eventTimeField, new Set(options.mayBeAbsent ?? []));
+  const { names, checks, nullable, optional, types } = plan;
   const width = names.length;
   // Fixed when the validator is built: a run does not last decades. Validators of one run
   // in several threads are given the same instant, so they agree on every record.
   const now = options.now ?? Date.now();
   const { earliest, latest } = eventTimeBounds(now);
-  const plan = { names, checks, nullable, optional, types };
   const quick = options.quickCheck === false ? () => false : compileQuickCheck(plan, earliest, latest);
   return function validateRow(row: Row): string | null {
     if (quick(row)) return null;
