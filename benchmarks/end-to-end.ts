@@ -8,7 +8,10 @@
  *   same span the client-ceiling scenario measures, so their ratio is fair.
  * - Latency (dedupe job, one output row per input record): producer timestamp
  *   -> Cassandra acknowledged the write of that row, for records produced at a
- *   fixed rate (half the measured maximum) while the job runs unbounded.
+ *   fixed rate while the job runs unbounded. The same run at falling rates
+ *   finds the live maximum: the highest rate rows get through producer ->
+ *   Kafka -> engine -> Cassandra while all of them share the machine, which
+ *   is what "half the maximum rate" halves (state-and-servers.ts).
  *
  * Run directly, it runs one throughput pass of one job on an existing topic
  * and keyspace (used under `node --cpu-prof` by run.ts):
@@ -50,8 +53,15 @@ export interface EndToEndResult {
 
 export interface LatencyResult {
   job: string;
+  /** Records/s asked of the producer. */
   targetRate: number;
   producedRate: number;
+  /**
+   * Rows acknowledged by Cassandra per second, from the first record's
+   * producer timestamp to the last acknowledgement: what got through the
+   * whole chain; below the asked rate when some part cannot keep up.
+   */
+  deliveredRate: number;
   records: number;
   /** Records whose latency was measured (all but the first 2 s of warm-up). */
   measured: number;
@@ -274,6 +284,7 @@ class RowLatencies {
   readonly engineAndCassandra = latencyHistogram();
   waiting = 0;
   acknowledgedCount = 0;
+  lastAcknowledgedAt = 0;
   private readonly rows = new Map<string, { producedAt: number; receivedAt: number } | 'done'>();
   // The producer process writes its input file before it sends: warm-up counts from the first record's timestamp.
   private firstProducedAt = Number.POSITIVE_INFINITY;
@@ -290,6 +301,7 @@ class RowLatencies {
     if (row === undefined || row === 'done') return;
     this.done(key);
     this.acknowledgedCount++;
+    this.lastAcknowledgedAt = at;
     if (row.producedAt < this.firstProducedAt + WARM_UP_MS) return;
     const us = (ms: number) => Math.max(1, Math.round(ms * 1000));
     this.total.recordValue(us(at - row.producedAt));
@@ -300,6 +312,12 @@ class RowLatencies {
   dropped(key: string): void {
     const row = this.rows.get(key);
     if (row !== undefined && row !== 'done') this.done(key);
+  }
+
+  /** Rows acknowledged per second, from the first record produced to the last acknowledgement. */
+  deliveredRate(): number {
+    const seconds = (this.lastAcknowledgedAt - this.firstProducedAt) / 1000;
+    return seconds > 0 ? this.acknowledgedCount / seconds : 0;
   }
 
   destroy(): void {
@@ -420,6 +438,7 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
     job,
     targetRate: rate,
     producedRate: produced.recordsPerSecond,
+    deliveredRate: rows.deliveredRate(),
     records: produced.records,
     measured: rows.total.totalCount,
     p50Ms: ms(50),
