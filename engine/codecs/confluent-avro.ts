@@ -3,7 +3,7 @@ import type { DeadLetter } from '../runtime/operator';
 import { ExternalError, UsageError } from '../errors';
 import type { DecodedRows } from './decoded';
 import { createPlainRowCopier } from './avro-schema';
-import { compileFlatRecordReader, type FlatRecordReader } from './flat-record-reader';
+import { flatRecordReaderOrNull, type FlatRecordReader } from './flat-record-reader';
 import type { Row } from '../runtime/batch';
 
 /**
@@ -233,10 +233,10 @@ export class ConfluentAvroDecoder {
     if (this.projection) {
       const narrowed = prepareWriterResolver(this.projection.type, writerType, id);
       if (typeof narrowed !== 'string') {
-        projected = { type: this.projection.type, resolver: narrowed.resolver, toPlain: this.projectedToPlain!, flat: flatReader(this.projection.type, writerType) };
+        projected = { type: this.projection.type, resolver: narrowed.resolver, toPlain: this.projectedToPlain!, flat: flatRecordReaderOrNull(this.projection.type, writerType) };
       }
     }
-    const flat = flatReader(this.readerType, writerType);
+    const flat = flatRecordReaderOrNull(this.readerType, writerType);
     return { kind: 'ready', type: this.readerType, resolver: prepared.resolver, toPlain: this.readerToPlain, flat, writerType, projected };
   }
 
@@ -293,12 +293,6 @@ export class ConfluentAvroDecoder {
     }
     return { rows, offsets: rowOffsets, deadLetters };
   }
-}
-
-/** A flat reader for records of `writer` read as `reader` (no fields skipped, no validation), or null where there is none. */
-function flatReader(reader: avro.Type, writer: avro.Type): FlatRecordReader | null {
-  const flat = compileFlatRecordReader(reader, writer);
-  return typeof flat === 'string' ? null : flat;
 }
 
 /**

@@ -24,7 +24,7 @@ import type { Row } from '../runtime/batch';
  * no flat reader: `compileFlatRecordReader` says why.
  *
  * @example
- *   const flat = compileFlatRecordReader(readerType, writerType, new Set(['name', 'f', 'q']));
+ *   const flat = compileFlatRecordReader(readerType, writerType, { skipped: new Set(['name', 'f', 'q']) });
  *   if (typeof flat !== 'string') {
  *     const row = flat.newRow();
  *     if (flat.read(payload, 5, payload.length, row)) use(row); // row is overwritten by the next read
@@ -265,6 +265,16 @@ function readLongTail(buf: Buffer, at: number, end: number, cursor: { p: number 
   } while (b & 0x80);
   cursor.p = p;
   return (f % 2 ? -(f + 1) : f) / 2;
+}
+
+/** As `compileFlatRecordReader`, or null where the pair gets no flat reader (callers that only fall back to avsc). */
+export function flatRecordReaderOrNull(
+  reader: avro.Type,
+  writer: avro.Type,
+  options: { skipped?: ReadonlySet<string>; validation?: FlatValidation } = {},
+): FlatRecordReader | null {
+  const compiled = compileFlatRecordReader(reader, writer, options);
+  return typeof compiled === 'string' ? null : compiled;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type * as avro from 'avsc';
 import { parseAvroType } from '../codecs/avro-schema';
 import { CONFLUENT_HEADER_SIZE, prepareWriterResolver } from '../codecs/confluent-avro';
-import { compileFlatRecordReader, type FlatRecordReader, type FlatValidation } from '../codecs/flat-record-reader';
+import { flatRecordReaderOrNull, type FlatRecordReader, type FlatValidation } from '../codecs/flat-record-reader';
 import { createRowValidator, eventTimeBounds, MAX_STRING_LENGTH } from '../codecs/validate';
 import type { JobSpec, WindowStepSpec } from '../config/job';
 import { canPreAggregate, WindowPartialsBuilder, type WindowPartials } from '../operators/window-partials';
@@ -209,6 +209,6 @@ export class ChunkAggregator {
 }
 
 function flatRead(reader: avro.Type, writer: avro.Type, options: { skipped?: ReadonlySet<string>; validation: FlatValidation }): FlatRead | null {
-  const compiled = compileFlatRecordReader(reader, writer, options);
-  return typeof compiled === 'string' ? null : { reader: compiled, row: compiled.newRow() };
+  const compiled = flatRecordReaderOrNull(reader, writer, options);
+  return compiled === null ? null : { reader: compiled, row: compiled.newRow() };
 }
