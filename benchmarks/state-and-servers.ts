@@ -290,7 +290,7 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
 
 /** The live-maximum search: every rate tried, and the highest one sustained. */
 export interface LiveMaximum {
-  steps: Array<{ targetRate: number; producedRate: number; deliveredRate: number; p99Ms: number; sustained: boolean }>;
+  steps: Array<Pick<LatencyResult, 'targetRate' | 'producedRate' | 'deliveredRate' | 'p99Ms'> & { sustained: boolean }>;
   /** The first (highest) rate sustained; null when none of the steps was. */
   maximum: number | null;
 }
