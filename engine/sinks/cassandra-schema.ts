@@ -470,16 +470,17 @@ function describeValue(value: unknown): string {
 /**
  * Write times in microseconds that never go backwards and never repeat within
  * a process (Cassandra resolves two writes of one cell by their write time).
- * Counted in a number (2^53 µs is the year 2255), handed out as the bigint
- * the driver expects for a bigint parameter.
+ * Counted in a number: µs since the epoch stay exact integers in a double
+ * until the year 2255 (the sink writes them as 64-bit integers itself, cassandra-wire.ts).
  */
 export class WriteClock {
   private last = 0;
   constructor(private readonly nowMs: () => number = Date.now) {}
 
-  next(): bigint {
-    const now = this.nowMs() * 1000;
+  /** The next write time; a caller stamping many rows at once reads the wall clock once and passes it (`nowMs`). */
+  nextMicros(nowMs = this.nowMs()): number {
+    const now = nowMs * 1000;
     this.last = now > this.last ? now : this.last + 1;
-    return BigInt(this.last);
+    return this.last;
   }
 }

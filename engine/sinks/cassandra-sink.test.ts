@@ -14,7 +14,18 @@ interface Request {
   rows: unknown[][];
 }
 
-/** A stand-in for the driver client: records requests and lets each test decide how they end. */
+/** The driver's own decoder (not in its typings), as the client sets it up: bound values read back as the server reads them. */
+interface DriverDecoder {
+  decode(bytes: Buffer, type: { code: number }): unknown;
+}
+const { Encoder } = require('cassandra-driver') as { Encoder: new (protocolVersion: number, options: object) => DriverDecoder };
+const wire = new Encoder(types.protocolVersion.v4, { encoding: { useBigIntAsLong: true } });
+const dataTypes = types.dataTypes as unknown as { getByName(name: string): { code: number } };
+
+/**
+ * A stand-in for the driver client: records requests (their values decoded
+ * where the sink sent wire bytes) and lets each test decide how they end.
+ */
 class FakeClient {
   readonly statements: string[] = [];
   readonly requests: Request[] = [];
@@ -34,13 +45,29 @@ class FakeClient {
       this.statements.push(query);
       return { rows: [] };
     }
-    await this.write({ query, rows: [params ?? []] });
+    await this.write({ query, rows: [this.decoded(query, params ?? [])] });
     return { rows: [] };
   }
 
   async batch(queries: Array<{ query: string; params: unknown[] }>, options: { logged?: boolean }): Promise<void> {
     assert.equal(options.logged, false, 'single-partition batches need no batch log');
-    await this.write({ query: queries[0].query, rows: queries.map((entry) => entry.params) });
+    await this.write({ query: queries[0].query, rows: queries.map((entry) => this.decoded(entry.query, entry.params)) });
+  }
+
+  /** Values the sink sent as bytes, decoded by their column's type (from the CREATE TABLE or `tableColumns`); the write time last. */
+  private decoded(query: string, params: unknown[]): unknown[] {
+    const typeOf = new Map<string, string>();
+    for (const column of this.tableColumns) typeOf.set(column['column_name'] as string, column['type'] as string);
+    for (const statement of this.statements) {
+      if (statement.startsWith('CREATE TABLE')) for (const [, name, type] of statement.matchAll(/"([^"]+)" ([a-z]+)[,)]/g)) typeOf.set(name, type);
+    }
+    const columns = [...query.slice(query.indexOf('(') + 1, query.indexOf(')')).matchAll(/"([^"]+)"/g)].map((match) => match[1]);
+    return params.map((value, i) => {
+      if (!Buffer.isBuffer(value)) return value;
+      const type = i < columns.length ? typeOf.get(columns[i]) : 'bigint';
+      assert.ok(type !== undefined, `the type of column ${columns[i]}`);
+      return wire.decode(value, dataTypes.getByName(type));
+    });
   }
 
   private async write(request: Request): Promise<void> {
@@ -115,7 +142,7 @@ test('creates keyspace and table from the first rows, then upserts mapped values
   );
   assert.equal(fake.requests.length, 1);
   const [params] = fake.requests[0].rows;
-  assert.deepEqual(params.slice(0, -1), ['8454000', 0, 1_800_000, 1.5, 3, null]);
+  assert.deepEqual(params.slice(0, -1), ['8454000', new Date(0), new Date(1_800_000), 1.5, 3, null]);
   assert.equal(typeof params.at(-1), 'bigint', 'write time (µs) bound last');
   assert.ok(lines.some((line) => /columns note of tides.avg_30m were null/.test(line)));
   assert.equal(sink.rowsAcknowledged, 1);

@@ -20,6 +20,7 @@ import {
   type ColumnBinding,
   type ValueConverter,
 } from './cassandra-schema';
+import { WireSlab, wireEncoder, type WireEncoder } from './cassandra-wire';
 import type { Sink, SinkOptions } from './sink';
 
 /** Options beyond the job's `cassandra:` spec; every one has a default. */
@@ -50,11 +51,13 @@ interface PreparedTable {
   bindings: ColumnBinding[];
   fields: string[];
   converters: ValueConverter[];
+  /** Per column, the writer of its wire bytes (null: the driver encodes the value). */
+  encoders: Array<WireEncoder | null>;
   /** Positions of the partition-key columns in the parameter list (rows are grouped by them). */
   partitionIndexes: number[];
 }
 
-/** One row's bound parameters: the column values, then its write time (µs). */
+/** One row's bound parameters: the column values (mostly as wire bytes, cassandra-wire.ts), then its write time (µs). */
 type Params = unknown[];
 
 /**
@@ -112,6 +115,8 @@ export class CassandraSink implements Sink {
   private readonly retryOptions: RetryOptions;
   private readonly log: (line: string) => void;
   private readonly clock = new WriteClock();
+  /** Where bound values are written in wire format (shared by every column's encoder). */
+  private readonly slab = new WireSlab();
 
   private client: Client | null = null;
   /** Column name -> CQL type of an existing table; null when the sink must create it. */
@@ -201,8 +206,10 @@ export class CassandraSink implements Sink {
       if (this.pendingRows >= this.maxPendingRows) await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
       this.throwIfFailed();
       const end = Math.min(rows.length, next + (this.maxPendingRows - this.pendingRows));
+      // One reading of the wall clock for the rows queued together (the clock still counts up per row).
+      const nowMs = Date.now();
       try {
-        for (; next < end; next++) this.enqueue(table, rows[next]);
+        for (; next < end; next++) this.enqueue(table, rows[next], nowMs);
       } catch (error) {
         throw this.fail(this.nonRetriable(error));
       }
@@ -327,11 +334,13 @@ export class CassandraSink implements Sink {
       valueConverter(binding, columnTypes.get(binding.column)!, keyColumns.has(binding.column), this.options.timestampFields.has(binding.field)),
     );
     const partitionIndexes = key.partition.map((column) => bindings.findIndex((binding) => binding.column === column));
+    const encoders = bindings.map((binding) => wireEncoder(columnTypes.get(binding.column)!, this.slab));
     return {
       cql: insertCql(this.spec.keyspace, this.spec.table, bindings.map((binding) => binding.column)),
       bindings,
       fields: bindings.map((binding) => binding.field),
       converters,
+      encoders,
       partitionIndexes,
     };
   }
@@ -347,13 +356,18 @@ export class CassandraSink implements Sink {
 
   // ---------------------------------------------------------------- queue
 
-  private enqueue(table: PreparedTable, row: Row): void {
-    const { converters, fields } = table;
+  private enqueue(table: PreparedTable, row: Row, nowMs: number): void {
+    const { converters, encoders, fields } = table;
     const count = converters.length;
     const params: Params = new Array(count + 1);
     for (let i = 0; i < count; i++) params[i] = converters[i](row[fields[i]]);
-    params[count] = this.clock.next();
+    // Grouped by the values; sent as their wire bytes.
     const key = partitionKeyOf(params, table.partitionIndexes);
+    for (let i = 0; i < count; i++) {
+      const encode = encoders[i];
+      if (encode !== null) params[i] = encode(params[i]);
+    }
+    params[count] = this.slab.int64(this.clock.nextMicros(nowMs));
     const group = this.pending.get(key);
     if (group) group.push(params);
     else this.pending.set(key, [params]);
