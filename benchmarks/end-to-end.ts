@@ -256,7 +256,14 @@ function acknowledgingClient(client: Client, onAck: (columns: string[], rows: un
   });
 }
 
+/** A bound text value: the sink sends most values as their wire bytes (engine/sinks/cassandra-wire.ts). */
+function textOf(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
+
+/** A bound timestamp: wire bytes (a 64-bit integer of milliseconds), a number or a Date. */
 function timeOf(value: unknown): number {
+  if (Buffer.isBuffer(value)) return Number(value.readBigInt64BE(0));
   if (typeof value === 'number') return value;
   if (typeof value === 'bigint') return Number(value);
   if (value instanceof Date) return value.getTime();
@@ -395,7 +402,7 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
           const station = columns.indexOf('station');
           const t = columns.indexOf('t');
           if (station < 0 || t < 0) return;
-          for (const values of params) rows.acknowledged(`${values[station] as string}|${timeOf(values[t])}`, now);
+          for (const values of params) rows.acknowledged(`${textOf(values[station])}|${timeOf(values[t])}`, now);
         }),
     }),
   );
