@@ -493,11 +493,12 @@ if (require.main === module) {
   const job = argument('job') ?? 'tides-30m-average';
   const topic = argument('topic');
   const keyspace = argument('keyspace');
-  if (!topic || !keyspace) {
-    process.stderr.write('usage: node dist/benchmarks/end-to-end.js --job NAME --topic TOPIC --keyspace KEYSPACE\n');
+  const workers = Number(argument('workers') ?? 1);
+  if (!topic || !keyspace || !Number.isInteger(workers) || workers < 1) {
+    process.stderr.write('usage: node dist/benchmarks/end-to-end.js --job NAME --topic TOPIC --keyspace KEYSPACE [--workers N]\n');
     process.exit(2);
   }
-  endToEndPass(job, topic, keyspace).then(
+  endToEndPass(job, topic, keyspace, workers).then(
     (pass) => process.stdout.write(JSON.stringify({ job, ...pass }) + '\n'),
     (error: unknown) => {
       process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
