@@ -5,8 +5,8 @@
  * (plus UTF-8 encoding of every string, and a BigInt per timestamp). Written
  * here, numbers go into a shared slab and strings that repeat (station ids
  * and names: every row of a request shares its partition) are encoded once.
- * Profile of tides-dedupe end to end before this: the driver's request
- * encoding was a quarter of the engine process's CPU.
+ * In a profile of tides-dedupe end to end before this, the driver's
+ * encoding of batch requests took a quarter of the engine process's samples.
  *
  * Only types whose encoding is unambiguous are written here; every other
  * value (null, unset, collections, uuids, decimals, ...) is passed through
