@@ -37,14 +37,19 @@ export class WireSlab {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   private used = 0;
 
-  /** A fresh piece of `bytes` bytes (at most 3 x CACHED_STRING_MAX for strings; bigger ones get their own Buffer). */
-  private take(bytes: number): Buffer {
+  /** Where in the current slab `bytes` free bytes start (a new slab when they do not fit; at most 3 x CACHED_STRING_MAX). */
+  private reserve(bytes: number): number {
     if (this.used + bytes > SLAB_BYTES) {
       this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
       this.used = 0;
     }
-    const at = this.used;
-    this.used += bytes;
+    return this.used;
+  }
+
+  /** A fresh piece of `bytes` bytes. */
+  private take(bytes: number): Buffer {
+    const at = this.reserve(bytes);
+    this.used = at + bytes;
     return this.slab.subarray(at, at + bytes);
   }
 
@@ -103,10 +108,10 @@ export class WireSlab {
   utf8(value: string): Buffer {
     if (value.length > CACHED_STRING_MAX) return Buffer.from(value, 'utf8');
     // A UTF-16 unit is at most 3 UTF-8 bytes (a surrogate pair, 2 units, is 4): reserve the most, keep what was written.
-    const room = this.take(3 * value.length);
-    const written = room.write(value, 0, 'utf8');
-    this.used -= room.length - written;
-    return room.subarray(0, written);
+    const at = this.reserve(3 * value.length);
+    const written = this.slab.write(value, at, 3 * value.length, 'utf8');
+    this.used = at + written;
+    return this.slab.subarray(at, at + written);
   }
 }
 
