@@ -475,9 +475,10 @@ function describeValue(value: unknown): string {
  */
 export class WriteClock {
   private last = 0;
-  constructor(private readonly nowMs: () => number = Date.now) {}
+  /** The wall clock (ms) the write times follow; a caller stamping many rows at once reads it once and passes the reading to `nextMicros`. */
+  constructor(readonly nowMs: () => number = Date.now) {}
 
-  /** The next write time; a caller stamping many rows at once reads the wall clock once and passes it (`nowMs`). */
+  /** The next write time. */
   nextMicros(nowMs = this.nowMs()): number {
     const now = nowMs * 1000;
     this.last = now > this.last ? now : this.last + 1;

@@ -207,7 +207,7 @@ export class CassandraSink implements Sink {
       this.throwIfFailed();
       const end = Math.min(rows.length, next + (this.maxPendingRows - this.pendingRows));
       // One reading of the wall clock for the rows queued together (the clock still counts up per row).
-      const nowMs = Date.now();
+      const nowMs = this.clock.nowMs();
       try {
         for (; next < end; next++) this.enqueue(table, rows[next], nowMs);
       } catch (error) {
