@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--output <file>', "write results to this .jsonl file instead of the job sink ('console' for a table, '-' for JSONL on stdout, 'null' to discard them)")
     .option('--station <id>', 'station id for CSV inputs that do not name one')
     .addOption(new Option('--units <units>', 'water-level units of CSV inputs whose header does not say (CO-OPS API CSV)').choices(['m', 'ft']))
-    .addOption(new Option('--workers <n>', 'threads for Kafka jobs that start with a window (decoding, validation and pre-aggregation): 1 = in the run loop, no pool (default; a second thread measured about 1.2x on 2 cores), N = the run loop + N-1 pool threads; other jobs read their rows in the run loop at any N').argParser(positiveInteger))
+    .addOption(new Option('--workers <n>', 'threads for Kafka jobs that start with a window (decoding, validation and pre-aggregation): 1 = in the run loop, no pool (default; on 2 cores a second thread measured no faster), N = the run loop + N-1 pool threads; other jobs read their rows in the run loop at any N').argParser(positiveInteger))
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
