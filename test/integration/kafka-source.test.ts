@@ -21,6 +21,7 @@ import type { RawBatch, Row } from '../../engine/runtime/batch';
 import type { DeadLetter } from '../../engine/runtime/operator';
 import { createKafkaAvroDecoder, KafkaSource } from '../../engine/sources/kafka-source';
 import type { Positions } from '../../engine/sources/source';
+import { recordBatchReaderState } from '../../engine/sources/kafkajs-record-batches';
 import { clusterEnv, requireCluster } from '../support/cluster';
 
 const env = clusterEnv();
@@ -185,6 +186,8 @@ test('produce N Avro records, read them back with KafkaSource(stopAtEnd): exact 
   const nothing = await readAll(sourceSpec(topic, { group: `${topic}-end` }), Object.fromEntries(ends));
   assert.equal(nothing.batches.length, 0);
   assert.equal(nothing.announced.length, 3, 'every partition is announced, even with nothing to read');
+  // All of it came through tideflow's record-batch reader in kafkajs, not kafkajs' own decoder.
+  assert.deepEqual(recordBatchReaderState(), { active: true, reason: 'installed' });
 });
 
 test('commit() stores consumer-group offsets (lag monitoring); SASL/PLAIN listener works', async (t) => {
