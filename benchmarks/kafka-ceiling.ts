@@ -1,20 +1,35 @@
 /**
  * Scenario "client ceiling": plain kafkajs reads a topic with an empty
  * `eachBatch` handler. No decoding, no engine: the most records per second one
- * kafkajs consumer can take from this broker. No kafkajs-based engine can beat
- * it with one consumer, so the end-to-end scenario is reported as a share of it.
+ * kafkajs consumer can take from this broker. No engine built on kafkajs' own
+ * reading can beat it with one consumer, so the end-to-end scenario is
+ * reported as a share of it.
  *
  * The consumer has the settings of the engine's Kafka source (engine/sources/
  * kafka-source.ts: 500 ms max wait, one partition at a time, no auto-commit),
  * so the comparison is like for like.
+ *
+ * Each ceiling runs in a process of its own, with a stated record-batch
+ * reader: `kafkajs` is kafkajs untouched (the ceiling the targets are judged
+ * against), `tideflow` is kafkajs with the engine's record-batch reader
+ * (engine/sources/kafkajs-record-batches.ts), the least the engine's own
+ * consumer can cost. Run in this process, the ceiling would get whichever
+ * reader the engine's modules had installed.
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { cluster, median } from './kafka-topic';
 import { cpuPerRecord, sampleCpu, type CpuBreakdown, type CpuSample } from './cpu-usage';
+import { installRecordBatchReader } from '../engine/sources/kafkajs-record-batches';
+
+/** Who reads kafkajs' record batches in a ceiling run. */
+export type RecordBatchReader = 'kafkajs' | 'tideflow';
 
 export interface CeilingResult {
   topic: string;
+  reader: RecordBatchReader;
   records: number;
   runs: number[];
   medianRecordsPerSecond: number;
@@ -28,7 +43,24 @@ export interface CeilingResult {
  * completes `records` (group join and the first fetch are not counted; the
  * end-to-end scenario measures the same span).
  */
-export async function benchKafkaCeiling(topic: string, records: number, repeat: number): Promise<CeilingResult> {
+export async function benchKafkaCeiling(topic: string, records: number, repeat: number, reader: RecordBatchReader = 'kafkajs'): Promise<CeilingResult> {
+  const env = { ...process.env };
+  if (reader === 'kafkajs') env.TIDEFLOW_KAFKAJS_RECORD_READER = 'kafkajs';
+  else delete env.TIDEFLOW_KAFKAJS_RECORD_READER;
+  const child = fork(__filename, ['--ceiling', JSON.stringify({ topic, records, repeat, reader })], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let result: CeilingResult | null = null;
+  child.on('message', (message) => {
+    result = message as CeilingResult;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0 || result === null) throw new Error(`the ceiling process (${reader} reader) exited with code ${code} before reporting`);
+  return result;
+}
+
+/** The ceiling runs, in this process, with the reader the environment chose (checked against `reader`). */
+async function ceilingRuns(topic: string, records: number, repeat: number, reader: RecordBatchReader): Promise<CeilingResult> {
+  const state = installRecordBatchReader();
+  if (state.active !== (reader === 'tideflow')) throw new Error(`ceiling with the ${reader} reader: ${state.reason}`);
   const env = cluster();
   const kafka = new Kafka({ clientId: 'tideflow-bench-ceiling', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
   const runs: number[] = [];
@@ -64,5 +96,16 @@ export async function benchKafkaCeiling(topic: string, records: number, repeat: 
     cpus.push(cpuPerRecord(firstCpu!, endCpu!, records));
   }
   const middle = runs.indexOf([...runs].sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)]);
-  return { topic, records, runs, medianRecordsPerSecond: median(runs), cpu: cpus[middle] };
+  return { topic, reader, records, runs, medianRecordsPerSecond: median(runs), cpu: cpus[middle] };
+}
+
+if (require.main === module && process.argv[2] === '--ceiling') {
+  const { topic, records, repeat, reader } = JSON.parse(process.argv[3]) as { topic: string; records: number; repeat: number; reader: RecordBatchReader };
+  ceilingRuns(topic, records, repeat, reader).then(
+    (result) => process.send!(result, () => process.exit(0)),
+    (error: unknown) => {
+      process.stderr.write(`ceiling: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
 }
