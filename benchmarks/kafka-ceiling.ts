@@ -16,11 +16,9 @@
  * consumer can cost. Run in this process, the ceiling would get whichever
  * reader the engine's modules had installed.
  */
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
-import { cluster, median } from './kafka-topic';
+import { answerParent, cluster, median, resultOfChildProcess } from './kafka-topic';
 import { cpuPerRecord, sampleCpu, type CpuBreakdown, type CpuSample } from './cpu-usage';
 import { installRecordBatchReader } from '../engine/sources/kafkajs-record-batches';
 
@@ -47,14 +45,7 @@ export async function benchKafkaCeiling(topic: string, records: number, repeat: 
   const env = { ...process.env };
   if (reader === 'kafkajs') env.TIDEFLOW_KAFKAJS_RECORD_READER = 'kafkajs';
   else delete env.TIDEFLOW_KAFKAJS_RECORD_READER;
-  const child = fork(__filename, ['--ceiling', JSON.stringify({ topic, records, repeat, reader })], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let result: CeilingResult | null = null;
-  child.on('message', (message) => {
-    result = message as CeilingResult;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0 || result === null) throw new Error(`the ceiling process (${reader} reader) exited with code ${code} before reporting`);
-  return result;
+  return resultOfChildProcess<CeilingResult>(__filename, ['--ceiling', JSON.stringify({ topic, records, repeat, reader })], `the ceiling process (${reader} reader)`, env);
 }
 
 /** The ceiling runs, in this process, with the reader the environment chose (checked against `reader`). */
@@ -101,11 +92,5 @@ async function ceilingRuns(topic: string, records: number, repeat: number, reade
 
 if (require.main === module && process.argv[2] === '--ceiling') {
   const { topic, records, repeat, reader } = JSON.parse(process.argv[3]) as { topic: string; records: number; repeat: number; reader: RecordBatchReader };
-  ceilingRuns(topic, records, repeat, reader).then(
-    (result) => process.send!(result, () => process.exit(0)),
-    (error: unknown) => {
-      process.stderr.write(`ceiling: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    },
-  );
+  answerParent('ceiling', ceilingRuns(topic, records, repeat, reader));
 }

@@ -94,22 +94,35 @@ export async function produceRecordsInChildProcess(
   records: number,
   options: { partitions?: number; rate?: number; seed?: number } = {},
 ): Promise<ProduceSummary> {
-  const child = fork(__filename, ['--produce', JSON.stringify({ topic, records, options })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let summary: ProduceSummary | null = null;
-  child.on('message', (message) => {
-    summary = message as ProduceSummary;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0 || summary === null) throw new Error(`the producer process for ${topic} exited with code ${code} before reporting`);
-  return summary;
+  return resultOfChildProcess<ProduceSummary>(__filename, ['--produce', JSON.stringify({ topic, records, options })], `the producer process for ${topic}`);
 }
 
 if (require.main === module && process.argv[2] === '--produce') {
   const { topic, records, options } = JSON.parse(process.argv[3]) as { topic: string; records: number; options: { partitions?: number; rate?: number; seed?: number } };
-  produceRecords(topic, records, options).then(
-    (summary) => process.send!(summary, () => process.exit(0)),
+  answerParent('producer', produceRecords(topic, records, options));
+}
+
+/**
+ * Run `file` with `args` in a child process of its own and resolve with the
+ * one result it sends back (the child calls `answerParent`).
+ */
+export async function resultOfChildProcess<T>(file: string, args: string[], what: string, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  const child = fork(file, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let result: T | null = null;
+  child.on('message', (message) => {
+    result = message as T;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0 || result === null) throw new Error(`${what} exited with code ${code} before reporting`);
+  return result;
+}
+
+/** In a child started by `resultOfChildProcess`: send what `work` gives and exit; on failure, say why on stderr and exit 1. */
+export function answerParent<T>(what: string, work: Promise<T>): void {
+  work.then(
+    (result) => process.send!(result, () => process.exit(0)),
     (error: unknown) => {
-      process.stderr.write(`producer: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`${what}: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(1);
     },
   );
