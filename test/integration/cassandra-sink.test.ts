@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import type { CassandraSinkSpec } from '../../engine/config/job';
 import { ExternalError } from '../../engine/errors';
 import type { Row } from '../../engine/runtime/batch';
+import { batchRequestWriterState, writeBatchRequest } from '../../engine/sinks/cassandra-batch-request';
 import { CassandraSink } from '../../engine/sinks/cassandra-sink';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION } from '../../engine/state/checkpoint';
@@ -131,6 +132,9 @@ test('observations: number timestamps and nulls read back exactly; types inferre
   assert.equal(stored.length, rows.length);
   const expected = byKey(rows, ['station', 't']);
   for (const row of stored) assert.deepEqual(row, expected.get(`${row['station']}|${row['t']}`));
+  // Those batches were written by tideflow's frame writer, not the driver's.
+  assert.deepEqual(batchRequestWriterState(), { active: true, reason: 'installed' });
+  assert.equal((require('cassandra-driver/lib/requests') as { BatchRequest: { prototype: { write: unknown } } }).BatchRequest.prototype.write, writeBatchRequest);
 });
 
 test('lunar_day and avg_30m: Date and number timestamps, explicit column types, renamed fields', async (t) => {
