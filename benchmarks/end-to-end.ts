@@ -71,6 +71,13 @@ export interface LatencyResult {
   maxMs: number;
   /** The two legs of each row's latency: producer -> the engine decoded it (Kafka, kafkajs), and decoded -> Cassandra acknowledged it (engine, sink, Cassandra). */
   legs: { kafka: Percentiles; engineAndCassandra: Percentiles };
+  /** How long the run waited for Cassandra's compactions and flushes left by earlier runs, and whether they had ended. */
+  settle: CassandraSettle;
+}
+
+export interface CassandraSettle {
+  waitedMs: number;
+  settled: boolean;
 }
 
 export interface Percentiles {
@@ -351,6 +358,8 @@ function percentiles(histogram: hdr.Histogram): Percentiles {
 export async function benchLatency(topic: string, keyspace: string, rate: number, records: number): Promise<LatencyResult> {
   const job = 'tides-dedupe';
   const env = cluster();
+  // The throughput runs before leave Cassandra compacting for a minute or more, on the same two cores.
+  const settle = await awaitCassandraSettled();
   const kafka = new Kafka({ clientId: 'tideflow-bench-latency', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -453,9 +462,35 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
     p99Ms: ms(99),
     maxMs: rows.total.maxValue / 1000,
     legs: { kafka: percentiles(rows.kafka), engineAndCassandra: percentiles(rows.engineAndCassandra) },
+    settle,
   };
   rows.destroy();
   return result;
+}
+
+/** Cassandra's thread pools whose work is left over from earlier writes: compactions and memtable flushes. */
+const BACKGROUND_POOLS = /^(CompactionExecutor|MemtableFlushWriter|MemtablePostFlush|PerDiskMemtableFlushWriter.*)$/;
+
+/**
+ * Waits, at most `maxMs`, until Cassandra runs and queues no compaction or
+ * memtable flush (its `system_views.thread_pools` virtual table says so).
+ */
+export async function awaitCassandraSettled(maxMs = 120_000): Promise<CassandraSettle> {
+  const env = cluster();
+  const client = new Client({ contactPoints: env.cassandraContactPoints, localDataCenter: env.cassandraLocalDc });
+  await client.connect();
+  const started = Date.now();
+  try {
+    for (;;) {
+      const pools = await client.execute('SELECT name, active_tasks, pending_tasks FROM system_views.thread_pools');
+      const busy = pools.rows.some((pool) => BACKGROUND_POOLS.test(pool['name'] as string) && Number(pool['active_tasks']) + Number(pool['pending_tasks']) > 0);
+      if (!busy) return { waitedMs: Date.now() - started, settled: true };
+      if (Date.now() - started >= maxMs) return { waitedMs: Date.now() - started, settled: false };
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  } finally {
+    await client.shutdown();
+  }
 }
 
 /** Creates nothing: the keyspace is made by the sinks; this drops it (and the run's side topics are left to retention). */

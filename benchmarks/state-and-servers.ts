@@ -245,6 +245,7 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
           ...(ladder === null ? [] : liveMaximumMarkdown(ladder, dedupe.medianRecordsPerSecond)),
           `Latency, producer timestamp -> Cassandra acknowledged the row (tides-dedupe, one row per record), producing at ${number(latency.targetRate)} records/s ` +
             `(${halfOf}; the producer achieved ${number(latency.producedRate)}, Cassandra acknowledged ${number(latency.deliveredRate)}/s) for ${number(latency.records)} records; ${number(latency.measured)} measured after 2 s of warm-up. ` +
+            `Each run (ladder steps too) starts once Cassandra has no compaction or memtable flush left from the runs before (waited ${latencyRuns.map((r) => `${(r.settle.waitedMs / 1000).toFixed(1)} s${r.settle.settled ? '' : ', gave up'}`).join(', ')}). ` +
             `The run with the median p99 of ${latencyRuns.length} (p50 / p99 of each run: ${latencyRuns.map((r) => `${fixed(r.p50Ms)} / ${fixed(r.p99Ms)} ms`).join(', ')}):`,
           '',
           '| p50 ms | p90 ms | p99 ms | max ms |',
