@@ -218,7 +218,7 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
       markdown.push(
         `## Kafka -> engine -> Cassandra (${number(produced.records)} records, 3 partitions, one consumer)`,
         '',
-        `Kafka, the registry and Cassandra run on this same machine and share its cores with the engine. Load average (1/5/15 min) before: ${before.map((v) => fixed(v, 2)).join(' / ')}, after: ${after.map((v) => fixed(v, 2)).join(' / ')} (other engineers' tests run concurrently).`,
+        `Kafka, the registry and Cassandra run on this same machine and share its cores with the engine. Load average (1/5/15 min) before: ${before.map((v) => fixed(v, 2)).join(' / ')}, after: ${after.map((v) => fixed(v, 2)).join(' / ')} (the runs themselves: the engine, the three servers and their background work).`,
         '',
         '| scenario | job | --workers | records/s (median) | share of ceiling | result rows | runs (records/s) |',
         '|---|---|---:|---:|---:|---:|---|',
@@ -228,6 +228,11 @@ export async function runStateAndServerScenarios(options: ExtraOptions): Promise
           (r) =>
             `| end to end: Kafka -> ${r.job} -> Cassandra (checkpointed) | ${r.job} | ${r.workers} | ${number(r.medianRecordsPerSecond)} | ${fixed(100 * r.ratioToCeiling!)}% | ${number(r.results)} | ${r.runs.map(number).join(', ')} |`,
         ),
+        '',
+        `Each end-to-end run starts once Cassandra has no compaction or memtable flush left from the runs before it (seconds waited, in run order: ${endToEnd
+          .map((r) => `${r.job}${r.workers > 1 ? ` --workers ${r.workers}` : ''} ${r.settleSeconds.join(' / ')}`)
+          .join('; ')}). ` +
+          `What a run's own writes cost Cassandra later (the flush of the memtables it filled, their compaction) is not in its span: the tables keep every run's rows, so it falls on later runs or after the bench.`,
         '',
         `Where the CPU went, per record, over the measured span of the median run (this process: engine, kafkajs and the Cassandra driver, all threads; the servers from /proc). ` +
           `"Bound" is the most records/s these ${cores} cores allow if the engine added nothing to its consumer's own ${fixed(clientUs, 2)} µs/record (the ceiling run with tideflow's record-batch reader; kafkajs untouched: ${fixed(ceiling.cpu.usPerRecord.engine ?? 0, 2)}): ` +
