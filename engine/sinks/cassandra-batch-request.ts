@@ -23,6 +23,8 @@
  * driver as it is.
  */
 
+import { applyDependencyPatch, type DependencyPatchState } from '../runtime/dependency-patch';
+
 /** The cassandra-driver version whose BatchRequest writer this one stands in for. */
 export const CASSANDRA_DRIVER_VERSION = '4.10.0';
 
@@ -196,10 +198,8 @@ export function writeBatchRequest(this: BatchRequestFields, encoder: DriverEncod
   return frame;
 }
 
-export interface BatchRequestWriterState {
-  active: boolean;
-  reason: string;
-}
+/** Whether tideflow's writer is what the driver uses, and if not, why. */
+export type BatchRequestWriterState = DependencyPatchState;
 
 let state: BatchRequestWriterState | null = null;
 
@@ -208,21 +208,17 @@ let state: BatchRequestWriterState | null = null;
  * later calls report the same state).
  */
 export function installBatchRequestWriter(): BatchRequestWriterState {
-  if (state !== null) return state;
-  if (process.env.TIDEFLOW_CASSANDRA_BATCH_WRITER === 'driver') {
-    state = { active: false, reason: 'TIDEFLOW_CASSANDRA_BATCH_WRITER=driver: cassandra-driver writes batch requests itself' };
-    return state;
-  }
-  const version = (require('cassandra-driver/package.json') as { version: string }).version;
-  if (version !== CASSANDRA_DRIVER_VERSION) {
-    state = {
-      active: false,
-      reason: `cassandra-driver ${version} is not ${CASSANDRA_DRIVER_VERSION}, whose batch request writer tideflow's stands in for: the driver writes batch requests itself`,
-    };
-    return state;
-  }
-  requests.BatchRequest.prototype.write = writeBatchRequest;
-  state = { active: true, reason: 'installed' };
+  state ??= applyDependencyPatch({
+    dependency: 'cassandra-driver',
+    version: CASSANDRA_DRIVER_VERSION,
+    replaces: 'batch request writer',
+    otherwise: 'the driver writes batch requests itself',
+    offSwitch: { variable: 'TIDEFLOW_CASSANDRA_BATCH_WRITER', value: 'driver' },
+    install: () => {
+      requests.BatchRequest.prototype.write = writeBatchRequest;
+      return { active: true, reason: 'installed' };
+    },
+  });
   return state;
 }
 

@@ -1,5 +1,6 @@
 import { Module } from 'node:module';
 import { dirname } from 'node:path';
+import { applyDependencyPatch, type DependencyPatchState } from '../runtime/dependency-patch';
 
 /**
  * A faster reader of Kafka record batches for kafkajs 2.2.4, in place of its
@@ -279,10 +280,7 @@ class RecordReader {
 }
 
 /** Whether tideflow's reader is what kafkajs uses, and if not, why. */
-export interface RecordBatchReaderState {
-  active: boolean;
-  reason: string;
-}
+export type RecordBatchReaderState = DependencyPatchState;
 
 let state: RecordBatchReaderState | null = null;
 
@@ -291,33 +289,30 @@ let state: RecordBatchReaderState | null = null;
  * comment). Idempotent; returns whether it is in use and why not.
  */
 export function installRecordBatchReader(): RecordBatchReaderState {
-  if (state !== null) return state;
-  if (process.env.TIDEFLOW_KAFKAJS_RECORD_READER === 'kafkajs') {
-    state = { active: false, reason: 'TIDEFLOW_KAFKAJS_RECORD_READER=kafkajs: kafkajs reads record batches itself' };
-    return state;
-  }
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (version !== KAFKAJS_VERSION) {
-    state = { active: false, reason: `kafkajs ${version} is not ${KAFKAJS_VERSION}, whose record-batch decoder tideflow's stands in for: kafkajs reads record batches itself` };
-    return state;
-  }
-  const path = require.resolve(`${KAFKAJS_SOURCE}/recordBatch/v0/decoder`);
-  const loaded = require.cache[path];
-  if (loaded !== undefined) {
-    const ours = loaded.exports === readRecordBatch;
-    state = ours
-      ? { active: true, reason: 'installed' }
-      : { active: false, reason: 'kafkajs had already loaded its record-batch decoder: kafkajs reads record batches itself' };
-    return state;
-  }
-  // What `require` would have made of the file, with this reader as its exports.
-  const replacement = new Module(path, module);
-  replacement.filename = path;
-  replacement.paths = (Module as unknown as { _nodeModulePaths(from: string): string[] })._nodeModulePaths(dirname(path));
-  replacement.exports = readRecordBatch;
-  replacement.loaded = true;
-  require.cache[path] = replacement;
-  state = { active: true, reason: 'installed' };
+  state ??= applyDependencyPatch({
+    dependency: 'kafkajs',
+    version: KAFKAJS_VERSION,
+    replaces: 'record-batch decoder',
+    otherwise: 'kafkajs reads record batches itself',
+    offSwitch: { variable: 'TIDEFLOW_KAFKAJS_RECORD_READER', value: 'kafkajs' },
+    install: () => {
+      const path = require.resolve(`${KAFKAJS_SOURCE}/recordBatch/v0/decoder`);
+      const loaded = require.cache[path];
+      if (loaded !== undefined) {
+        return loaded.exports === readRecordBatch
+          ? { active: true, reason: 'installed' }
+          : { active: false, reason: 'kafkajs had already loaded its record-batch decoder: kafkajs reads record batches itself' };
+      }
+      // What `require` would have made of the file, with this reader as its exports.
+      const replacement = new Module(path, module);
+      replacement.filename = path;
+      replacement.paths = (Module as unknown as { _nodeModulePaths(from: string): string[] })._nodeModulePaths(dirname(path));
+      replacement.exports = readRecordBatch;
+      replacement.loaded = true;
+      require.cache[path] = replacement;
+      return { active: true, reason: 'installed' };
+    },
+  });
   return state;
 }
 
