@@ -43,7 +43,7 @@ interface ColumnInfo {
 export interface BatchItem {
   query: string;
   params?: unknown[] | null;
-  queryId?: Buffer;
+  queryId?: Uint8Array;
   meta?: { columns: ColumnInfo[] };
 }
 /** The fields of the driver's BatchRequest that `write` uses. */
@@ -73,7 +73,10 @@ interface DriverTypes {
   frameFlags: { tracing: number };
   unset: object;
   Long: { toBuffer(value: unknown): Buffer };
-  FrameHeader: new (version: number, flags: number, streamId: number, opcode: number, bodyLength: number) => { toBuffer(): Buffer };
+  FrameHeader: {
+    new (version: number, flags: number, streamId: number, opcode: number, bodyLength: number): { toBuffer(): Buffer };
+    size(version: number): number;
+  };
 }
 
 const types = require('cassandra-driver/lib/types') as DriverTypes;
@@ -92,6 +95,8 @@ const WITH_KEYSPACE = 0x80;
 /** Values up to this many bytes are copied byte by byte (cheaper than a native copy call). */
 const SMALL_VALUE = 32;
 const EMPTY: unknown[] = [];
+/** The largest count or length the protocol's 2-byte fields hold. */
+const MAX_SHORT = 0xffff;
 
 /**
  * Writes the request's frame: header, then
@@ -102,31 +107,43 @@ export function writeBatchRequest(this: BatchRequestFields, encoder: DriverEncod
   const queries = this.queries;
   const options = this.options;
   const version = encoder.protocolVersion;
-  if (!queries || !(queries.length > 0) || options.getCustomPayload() || !protocolVersion.supportsTimestamp(version)) {
+  if (!Array.isArray(queries) || !(queries.length > 0) || queries.length > MAX_SHORT || options.getCustomPayload() || !protocolVersion.supportsTimestamp(version)) {
     return driverBatchRequestWrite.call(this, encoder, streamId);
   }
 
-  // 1. Encode every value, in the driver's order, and add up the body's length.
+  // 1. Encode every value, in the driver's order, and add up the body's length. Whatever
+  // the driver would treat in its own way (holes it skips, things that are not arrays or
+  // bytes, lengths its writers refuse) is left to it before anything is written.
   const count = queries.length;
+  const hintsOfQueries = this.hints;
   const encoded: unknown[] = [];
   let bodyLength = 1 + 2;
   for (let i = 0; i < count; i++) {
+    if (!(i in queries)) return driverBatchRequestWrite.call(this, encoder, streamId);
     const item = queries[i];
+    // Read for every item, as the driver does (so a missing hints list fails the same way).
+    const hints = hintsOfQueries[i];
     const params = item.params || EMPTY;
-    const columns = item.queryId ? item.meta!.columns : null;
-    const hints = columns === null ? this.hints[i] : null;
-    bodyLength += columns === null ? 1 + 4 + Buffer.byteLength(item.query, 'utf8') : 1 + 2 + item.queryId!.length;
+    if (!Array.isArray(params) || params.length > MAX_SHORT) return driverBatchRequestWrite.call(this, encoder, streamId);
+    const queryId = item.queryId;
+    if (queryId) {
+      if (!(queryId instanceof Uint8Array) || queryId.length > MAX_SHORT) return driverBatchRequestWrite.call(this, encoder, streamId);
+      bodyLength += 1 + 2 + queryId.length;
+    } else {
+      bodyLength += 1 + 4 + Buffer.byteLength(item.query, 'utf8');
+    }
     bodyLength += 2;
     for (let p = 0; p < params.length; p++) {
       const param = params[p];
-      // The driver skips holes of a sparse array (forEach) and writes a frame that does not add up: its way.
       if (param === undefined && !(p in params)) return driverBatchRequestWrite.call(this, encoder, streamId);
-      const value = encoder.encode(param, columns !== null ? columns[p].type : hints ? hints[p] : null);
+      // The type as the driver looks it up, per value: a prepared statement's column, else the hint.
+      const value = encoder.encode(param, queryId ? item.meta!.columns[p].type : hints ? hints[p] : null);
       if (value === null || value === unset) {
         bodyLength += 4;
       } else if (value instanceof Uint8Array) {
         bodyLength += 4 + value.length;
       } else {
+        // The driver's encoder and options have no side effects: asking again changes nothing.
         return driverBatchRequestWrite.call(this, encoder, streamId);
       }
       encoded.push(value);
@@ -145,20 +162,23 @@ export function writeBatchRequest(this: BatchRequestFields, encoder: DriverEncod
   if (timestampBytes !== null) bodyLength += timestampBytes.length;
   if (keyspace !== null) bodyLength += 2 + Buffer.byteLength(keyspace, 'utf8');
 
-  // 2. Write the frame into one Buffer.
-  const header = new FrameHeader(version, options.isQueryTracing() ? TRACING_FLAG : 0, streamId, BATCH_OPCODE, bodyLength).toBuffer();
-  const frame = Buffer.allocUnsafe(header.length + bodyLength);
-  let at = header.copy(frame, 0);
+  // 2. Write the body after room for the header; a value the driver's writers refuse
+  // (a consistency over 65535, say) throws here, before anything is recorded, as there.
+  const headerLength = FrameHeader.size(version);
+  const frame = Buffer.allocUnsafe(headerLength + bodyLength);
+  let at = headerLength;
   frame[at++] = this.type;
   at = frame.writeUInt16BE(count, at);
   let next = 0;
   for (let i = 0; i < count; i++) {
     const item = queries[i];
     const params = item.params || EMPTY;
-    if (item.queryId) {
+    const queryId = item.queryId;
+    if (queryId) {
       frame[at++] = 1;
-      at = frame.writeUInt16BE(item.queryId.length, at);
-      at += item.queryId.copy(frame, at);
+      at = frame.writeUInt16BE(queryId.length, at);
+      frame.set(queryId, at);
+      at += queryId.length;
     } else {
       frame[at++] = 0;
       at = frame.writeInt32BE(Buffer.byteLength(item.query, 'utf8'), at);
@@ -193,8 +213,10 @@ export function writeBatchRequest(this: BatchRequestFields, encoder: DriverEncod
     at = frame.writeUInt16BE(Buffer.byteLength(keyspace, 'utf8'), at);
     at += frame.write(keyspace, at, 'utf8');
   }
-  // The driver reads the body's length back (request-execution.js).
+  // 3. The driver records the body's length (request-execution.js reads it back), then writes the header.
   this.length = bodyLength;
+  const header = new FrameHeader(version, options.isQueryTracing() ? TRACING_FLAG : 0, streamId, BATCH_OPCODE, bodyLength).toBuffer();
+  header.copy(frame, 0);
   return frame;
 }
 
