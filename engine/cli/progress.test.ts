@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { emptyCounters } from '../runtime/operator';
-import { formatLag, ProgressLine } from './progress';
+import type { RunResult } from '../runtime/run-job';
+import { formatLag, formatSummary, ProgressLine } from './progress';
 
 /** A non-TTY stream that keeps what was written. */
 function capture(): { stream: NodeJS.WriteStream; lines: string[] } {
@@ -43,4 +44,27 @@ test('progress line: a file source shows neither lag', () => {
 
 test('formatLag picks a readable unit', () => {
   assert.deepEqual([formatLag(850), formatLag(42_400), formatLag(12 * 60_000), formatLag(5.2 * 3_600_000), formatLag(3.1 * 86_400_000)], ['850 ms', '42 s', '12 min', '5.2 h', '3.1 d']);
+});
+
+test('summary: the rate is of the records this run read; a resumed run also names the totals since the first run', () => {
+  const result = (recordsThisRun: number, resumedFromEpoch: number | null, stopped: boolean): RunResult => ({
+    counters: { ...emptyCounters(), recordsIn: 81_409, resultsOut: 1262, duplicatesDropped: 24, nullReadings: 1, aggregated: 81_384 },
+    recordsThisRun,
+    epochs: 5,
+    elapsedMs: 12_080,
+    watermark: 0,
+    resumedFromEpoch,
+    stopped,
+    rowsBySink: { main: 0 },
+  });
+  const outputs = [{ name: 'main', description: 'Cassandra table tides.lunar_day' }];
+  assert.equal(
+    formatSummary('tides-lunar-day', result(81_409, null, false), outputs, true).split('\n')[0],
+    'tides-lunar-day: 81,409 records in 12.08 s (6,739 records/s)',
+  );
+  assert.equal(
+    formatSummary('tides-lunar-day', result(0, 3, true), outputs, true).split('\n')[0],
+    "tides-lunar-day: 0 records in 12.08 s (0 records/s), resumed from checkpoint epoch 3 (81,409 records since the job's first run, counted below), " +
+      'stopped before the end of input (checkpoint written)',
+  );
 });

@@ -80,10 +80,14 @@ export function formatSummary(job: string, result: RunResult, outputs: Array<{ n
   const c = result.counters;
   const missing = unaccounted(c, hasWindow);
   const seconds = result.elapsedMs / 1000;
-  const rate = c.recordsIn / Math.max(seconds, 1e-3);
+  // A resumed run's counters go on from the checkpoint: its rate is of its own records, and the
+  // totals the accounting line below adds up are named as the job's.
+  const rate = result.recordsThisRun / Math.max(seconds, 1e-3);
   const lines = [
-    `${job}: ${number.format(c.recordsIn)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
-      (result.resumedFromEpoch !== null ? `, resumed from checkpoint epoch ${result.resumedFromEpoch}` : '') +
+    `${job}: ${number.format(result.recordsThisRun)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
+      (result.resumedFromEpoch !== null
+        ? `, resumed from checkpoint epoch ${result.resumedFromEpoch} (${number.format(c.recordsIn)} records since the job's first run, counted below)`
+        : '') +
       (result.stopped ? ', stopped before the end of input (checkpoint written)' : ''),
     `  ${number.format(c.resultsOut)} results, ${number.format(c.duplicatesDropped)} duplicates dropped, ` +
       `${number.format(c.nullReadings)} null readings, ${number.format(c.filteredOut)} filtered out, ` +

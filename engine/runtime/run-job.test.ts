@@ -23,11 +23,14 @@ class QuietAfterSource implements Source {
   readonly description = 'batches, then silence';
   private stopWaiting: (() => void) | null = null;
 
-  constructor(private readonly script: Row[][]) {}
+  constructor(
+    private readonly script: Row[][],
+    private readonly firstOffset = 0,
+  ) {}
 
   batches(_from: Positions): AsyncIterable<RawBatch> {
     let index = 0;
-    let offset = 0;
+    let offset = this.firstOffset;
     const iterator: AsyncIterator<RawBatch> = {
       next: () => {
         if (index < this.script.length) {
@@ -95,6 +98,44 @@ test('a stream that goes quiet is checkpointed when the interval is up, without 
   assert.ok(checkpoint);
   assert.deepEqual(checkpoint.positions, { 'tides/0': 5 }, 'both batches are in the checkpoint');
   assert.equal(checkpoint.counters.recordsIn, 5);
+});
+
+test('a resumed run counts on from the checkpoint, and tells its own records apart for its rate', async () => {
+  const spec = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
+  const job = { ...spec, checkpoint: { kind: 'file' as const, dir: '', intervalMs: 100 } };
+  const row = (minute: number, v: number): Row => ({ station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0 + minute * MINUTE, v, s: null, f: null, q: null });
+  const dir = mkdtempSync(join(tmpdir(), 'tideflow-resume-count-'));
+  // Each run stops at its first checkpoint, taken once its source has gone quiet.
+  const runOnce = async (script: Row[][], firstOffset: number) => {
+    const sinks = new Map<string, Sink>([
+      ['main', new NullSink()],
+      ['dead-letters', new NullSink()],
+      ['late', new NullSink()],
+    ]);
+    const controller = new AbortController();
+    const progress: Array<{ recordsIn: number; recordsPerSecond: number; elapsedMs: number }> = [];
+    const result = await runJob(
+      { job, source: new QuietAfterSource(script, firstOffset), sinks, checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false },
+      {
+        signal: controller.signal,
+        onProgress: ({ recordsIn, recordsPerSecond, elapsedMs }) => progress.push({ recordsIn, recordsPerSecond, elapsedMs }),
+        observer: { onCheckpoint: () => controller.abort() },
+      },
+    );
+    return { result, last: progress[progress.length - 1] };
+  };
+  const first = await runOnce([[row(0, 1.0), row(6, 2.0), row(12, 3.0)], [row(18, 4.0), row(24, 5.0)]], 0);
+  assert.equal(first.result.resumedFromEpoch, null);
+  assert.equal(first.result.counters.recordsIn, 5);
+  assert.equal(first.result.recordsThisRun, 5);
+
+  const second = await runOnce([[row(30, 6.0), row(36, 7.0)]], 5);
+  assert.equal(second.result.resumedFromEpoch, first.result.epochs, "resumed from the first run's last checkpoint");
+  assert.equal(second.result.counters.recordsIn, 7, 'totals go on from the checkpoint');
+  assert.equal(second.result.recordsThisRun, 2);
+  // The last progress report's rate is of this run's 2 records, not of the 7 since the first run.
+  assert.equal(second.last.recordsIn, 7);
+  assert.ok(Math.abs(second.last.recordsPerSecond - 2 / (second.last.elapsedMs / 1000)) < 1e-6, JSON.stringify(second.last));
 });
 
 /** Collects rows in memory. */

@@ -57,7 +57,9 @@ export interface JobParts {
 }
 
 export interface Progress {
+  /** Since the job's first run (restored from the checkpoint on resume). */
   recordsIn: number;
+  /** Of this run: over the last interval, or over the whole run for the last report. */
   recordsPerSecond: number;
   watermark: number;
   epoch: number;
@@ -103,7 +105,10 @@ export interface RunOptions {
 export type FaultPoint = 'after-batch' | 'before-checkpoint-save' | 'after-checkpoint-save';
 
 export interface RunResult {
+  /** Totals since the job's first run: a resumed run starts from the checkpoint's counters. */
   counters: RunCounters;
+  /** Records read by this run alone (`counters.recordsIn` less the checkpoint's): what its rate is made of. */
+  recordsThisRun: number;
   epochs: number;
   elapsedMs: number;
   watermark: number;
@@ -274,6 +279,8 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   let lastCheckpointAt = now();
   let lastProgressAt = now();
   let lastProgressCount = counters.recordsIn;
+  // The counters go on from the checkpoint's totals; rates count this run's records only.
+  const recordsAtStart = counters.recordsIn;
   const progressInterval = options.progressIntervalMs ?? 1000;
   const reportProgress = (force: boolean) => {
     if (!options.onProgress) return;
@@ -282,7 +289,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     const seconds = Math.max((at - lastProgressAt) / 1000, 1e-3);
     options.onProgress({
       recordsIn: counters.recordsIn,
-      recordsPerSecond: force ? counters.recordsIn / Math.max((at - started) / 1000, 1e-3) : (counters.recordsIn - lastProgressCount) / seconds,
+      recordsPerSecond: force ? (counters.recordsIn - recordsAtStart) / Math.max((at - started) / 1000, 1e-3) : (counters.recordsIn - lastProgressCount) / seconds,
       watermark: tracker.watermark,
       epoch,
       counters,
@@ -430,6 +437,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
 
   return {
     counters,
+    recordsThisRun: counters.recordsIn - recordsAtStart,
     epochs: epoch,
     elapsedMs: now() - started,
     watermark: tracker.watermark,
