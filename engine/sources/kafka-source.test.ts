@@ -6,7 +6,7 @@ import type { SchemaRegistry } from '../codecs/registry';
 import { DecodeError, ExternalError } from '../errors';
 import type { RawBatch } from '../runtime/batch';
 import type { PreAggregationPlan } from '../runtime/pre-aggregation';
-import { createKafkaAvroDecoder, parsePartitionKey, partitionKey, PartitionTracker, Rendezvous, startPositions, toExternalError } from './kafka-source';
+import { createKafkaAvroDecoder, kafkaLogLine, parsePartitionKey, SELF_HEALING_KAFKA_ERRORS, partitionKey, PartitionTracker, Rendezvous, startPositions, toExternalError } from './kafka-source';
 
 // Logic of the Kafka source that needs no broker: the rendezvous that carries
 // backpressure, position bookkeeping across re-fetches, bounded runs.
@@ -229,4 +229,26 @@ test('decoder: only pool threads read batches ahead; rows read in-thread never d
   const pooled = createKafkaAvroDecoder(format, readerType, { registry, workers: 2, plan });
   assert.equal(pooled.overlaps, true);
   await pooled.close?.();
+});
+
+test('kafkajs log lines: error answers kafkajs recovers from by itself are not written; the rest are', () => {
+  // The texts as kafkajs' error table has them, so a kafkajs that reworded one fails here.
+  const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: Array<{ type: string; message: string }> };
+  const text = (type: string) => errorCodes.find((code) => code.type === type)!.message;
+  assert.equal(kafkaLogLine({ message: 'Response SyncGroup(key: 14, version: 3)', error: text('REBALANCE_IN_PROGRESS') }), null);
+  assert.equal(kafkaLogLine({ message: 'Response InitProducerId(key: 22, version: 1)', error: text('GROUP_LOAD_IN_PROGRESS') }), null);
+  // Every name in the list is one kafkajs has (a name it does not know would silently suppress nothing).
+  for (const type of SELF_HEALING_KAFKA_ERRORS) {
+    assert.ok(errorCodes.some((code) => code.type === type), `kafkajs has no error ${type}`);
+    assert.equal(kafkaLogLine({ message: 'Response JoinGroup(key: 11, version: 5)', error: text(type) }), null, type);
+  }
+  assert.equal(SELF_HEALING_KAFKA_ERRORS.length, 7);
+  assert.equal(kafkaLogLine({ message: 'Limiting retries for the idempotent producer to Number.MAX_SAFE_INTEGER' }), null);
+  // Anything else is written as it comes: other error answers, the same text outside a response, connection errors.
+  assert.equal(
+    kafkaLogLine({ message: 'Response Fetch(key: 1, version: 11)', error: text('TOPIC_AUTHORIZATION_FAILED') }),
+    `kafka: Response Fetch(key: 1, version: 11) (${text('TOPIC_AUTHORIZATION_FAILED')})`,
+  );
+  assert.equal(kafkaLogLine({ message: 'Crash', error: text('REBALANCE_IN_PROGRESS') }), `kafka: Crash (${text('REBALANCE_IN_PROGRESS')})`);
+  assert.equal(kafkaLogLine({ message: 'Connection error', error: 'connect ECONNREFUSED 127.0.0.1:9092' }), 'kafka: Connection error (connect ECONNREFUSED 127.0.0.1:9092)');
 });

@@ -79,13 +79,57 @@ export function createKafkaClient(spec: KafkaConnectionSpec, options: KafkaClien
     logLevel: log ? logLevel.WARN : logLevel.NOTHING,
     logCreator: () => (entry: LogEntry) => {
       if (!log || entry.level > logLevel.WARN) return;
-      const { message, error } = entry.log as { message?: string; error?: string };
-      // We bound kafkajs' retries on purpose so our retry helper can log, back off and be
-      // aborted on shutdown; the warning about it would show on every producer start.
-      if (message?.startsWith('Limiting retries for the idempotent producer')) return;
-      log(`kafka: ${message ?? ''}${error ? ` (${error})` : ''}`);
+      const line = kafkaLogLine(entry.log as { message?: string; error?: string });
+      if (line !== null) log(line);
     },
   });
+}
+
+/**
+ * Error answers kafkajs recovers from by itself while a consumer joins its
+ * group, a coordinator starts or a new topic gets its leaders. kafkajs logs
+ * each one as an error before it retries or rejoins, so every restart of a job
+ * printed lines like `kafka: Response SyncGroup(key: 14, version: 3) (The group
+ * is rebalancing, so a rejoin is needed)`. Should one persist, kafkajs gives up
+ * and the error reaches the source, which logs it, and the stall report names
+ * the waiting part after 30 s.
+ */
+export const SELF_HEALING_KAFKA_ERRORS = [
+  'REBALANCE_IN_PROGRESS',
+  // kafkajs' names for COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR.
+  'GROUP_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'MEMBER_ID_REQUIRED',
+  'UNKNOWN_MEMBER_ID',
+  'LEADER_NOT_AVAILABLE',
+];
+
+/** kafkajs' texts for SELF_HEALING_KAFKA_ERRORS (from its error table; none if that moved). */
+const selfHealingKafkaErrorTexts: ReadonlySet<string> = (() => {
+  try {
+    const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: Array<{ type: string; message: string }> };
+    return new Set(errorCodes.filter((code) => SELF_HEALING_KAFKA_ERRORS.includes(code.type)).map((code) => code.message));
+  } catch {
+    return new Set();
+  }
+})();
+
+/**
+ * The line a kafkajs log entry (warning or error) becomes, or null for those
+ * not worth a user's attention: self-healing error answers (above), and the
+ * warning that we bound the idempotent producer's retries, which we do on
+ * purpose so our retry helper can log, back off and be aborted on shutdown.
+ *
+ * @example
+ *   kafkaLogLine({ message: 'Response SyncGroup(key: 14, version: 3)', error: 'The group is rebalancing, so a rejoin is needed' }); // null
+ *   kafkaLogLine({ message: 'Connection error', error: 'connect ECONNREFUSED 127.0.0.1:9092' }); // 'kafka: Connection error (connect ECONNREFUSED ...)'
+ */
+export function kafkaLogLine(entry: { message?: string; error?: string }): string | null {
+  const { message, error } = entry;
+  if (message?.startsWith('Limiting retries for the idempotent producer')) return null;
+  if (message?.startsWith('Response ') && error !== undefined && selfHealingKafkaErrorTexts.has(error)) return null;
+  return `kafka: ${message ?? ''}${error ? ` (${error})` : ''}`;
 }
 
 /** Map a kafkajs error to ours: kafkajs says itself whether a retry can help. */
