@@ -16,6 +16,23 @@ export const AGGREGATE_FUNCTIONS: readonly AggregateFunction[] = [
   'time_of_min',
 ];
 
+/**
+ * What other tools call some of them (SQL, Spark, pandas): spelling alone
+ * would suggest `min` for `mean`, so these name the aggregate meant.
+ */
+const OTHER_NAMES: Readonly<Record<string, AggregateFunction>> = {
+  mean: 'avg',
+  average: 'avg',
+  total: 'sum',
+  minimum: 'min',
+  maximum: 'max',
+  std: 'stddev',
+  stdev: 'stddev',
+  stddev_samp: 'stddev',
+  argmax: 'time_of_max',
+  argmin: 'time_of_min',
+};
+
 export type AggregateCallResult =
   | { ok: true; fn: AggregateFunction; field: string }
   | { ok: false; message: string; /** Offset in the text the message is about. */ index: number };
@@ -41,7 +58,7 @@ export function parseAggregateCall(text: string): AggregateCallResult {
     return {
       ok: false,
       index: lead.length,
-      message: `unknown aggregate function '${name}'${didYouMean(name, AGGREGATE_FUNCTIONS)}; use one of ${AGGREGATE_FUNCTIONS.join(', ')}`,
+      message: `unknown aggregate function '${name}'${meant(name)}; use one of ${AGGREGATE_FUNCTIONS.join(', ')}`,
     };
   }
   const fieldIndex = lead.length + name.length + space.length + 1 + innerLead.length;
@@ -50,4 +67,10 @@ export function parseAggregateCall(text: string): AggregateCallResult {
     return { ok: false, index: fieldIndex, message: `${name}(...) takes one field name (letters, digits, _), got ${JSON.stringify(field)}` };
   }
   return { ok: true, fn, field };
+}
+
+/** ` (did you mean 'avg'?)` for a name another tool uses, else the closest spelling. */
+function meant(name: string): string {
+  const other = Object.prototype.hasOwnProperty.call(OTHER_NAMES, name.toLowerCase()) ? OTHER_NAMES[name.toLowerCase()] : undefined;
+  return other !== undefined ? ` (did you mean '${other}'?)` : didYouMean(name, AGGREGATE_FUNCTIONS);
 }
