@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { readAvscFields, readContainerFields } from './avro-fields';
 
 const schema = {
@@ -59,6 +59,35 @@ test('says why a reader schema cannot be used', () => {
   assert.equal(!bad.ok && bad.message.startsWith("reader schema 'bad.avsc' is not valid JSON"), true);
   const notRecord = readAvscFields('enum.avsc', dir);
   assert.equal(!notRecord.ok && notRecord.message.includes('must be an Avro record schema'), true);
+});
+
+test('a relative reader schema path missing from the working directory: where it is, when the job file is beside it', () => {
+  // project/schemas/x.avsc and project/jobs/job.yaml, run from elsewhere.
+  const project = mkdtempSync(join(tmpdir(), 'tideflow-project-'));
+  const elsewhere = mkdtempSync(join(tmpdir(), 'tideflow-elsewhere-'));
+  mkdirSync(join(project, 'schemas'));
+  mkdirSync(join(project, 'jobs'));
+  writeFileSync(join(project, 'schemas', 'x.avsc'), JSON.stringify(schema));
+  const jobFile = join(project, 'jobs', 'job.yaml');
+  const rule = 'relative paths start at the working directory, not at the job file';
+  assert.deepEqual(readAvscFields('schemas/x.avsc', elsewhere, jobFile), {
+    ok: false,
+    message:
+      `cannot read reader schema 'schemas/x.avsc': no such file in ${elsewhere} ` +
+      `(${rule}; it is in ${project}: run from there, or give the path as ${join(project, 'schemas', 'x.avsc')})`,
+  });
+  // A job file given relative to the working directory is found the same way.
+  const relativeJob = relative(elsewhere, jobFile);
+  assert.match((readAvscFields('schemas/x.avsc', elsewhere, relativeJob) as { message: string }).message, new RegExp(`it is in ${project}:`));
+  // Nowhere to be found: the rule alone; an absolute path: no rule at all.
+  assert.deepEqual(readAvscFields('schemas/absent.avsc', elsewhere, jobFile), {
+    ok: false,
+    message: `cannot read reader schema 'schemas/absent.avsc': no such file in ${elsewhere} (${rule})`,
+  });
+  const absolute = join(elsewhere, 'absent.avsc');
+  assert.deepEqual(readAvscFields(absolute, project, jobFile), { ok: false, message: `cannot read reader schema '${absolute}': no such file` });
+  // From the project directory it reads.
+  assert.equal(readAvscFields('schemas/x.avsc', project, jobFile).ok, true);
 });
 
 test('reads the writer schema from an Avro container header, and ignores files that are not one', () => {

@@ -1,5 +1,5 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 
 /**
  * Field names of the records a source produces, read from an Avro schema:
@@ -16,15 +16,22 @@ export interface RecordFields {
 
 export type SchemaReadResult = { ok: true; record: RecordFields } | { ok: false; message: string };
 
-/** Read an .avsc file (relative paths against `cwd`, as the runtime resolves them). */
-export function readAvscFields(path: string, cwd: string): SchemaReadResult {
+/**
+ * Read an .avsc file (relative paths against `cwd`, as the runtime resolves
+ * them). `jobFile`, when given, is where a missing relative path is also
+ * looked for (its directory and the ones above), to say where to run from.
+ */
+export function readAvscFields(path: string, cwd: string, jobFile?: string): SchemaReadResult {
   let text: string;
   try {
     text = readFileSync(resolve(cwd, path), 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !isAbsolute(path)) {
+      return { ok: false, message: `cannot read reader schema '${path}': no such file in ${resolve(cwd)} (${whereElse(path, cwd, jobFile)})` };
+    }
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    return { ok: false, message: `cannot read reader schema '${path}': ${reason} (relative paths start at the working directory)` };
+    return { ok: false, message: `cannot read reader schema '${path}': ${reason}` };
   }
   let schema: unknown;
   try {
@@ -33,6 +40,21 @@ export function readAvscFields(path: string, cwd: string): SchemaReadResult {
     return { ok: false, message: `reader schema '${path}' is not valid JSON: ${(error as Error).message}` };
   }
   return recordFields(schema, `reader schema '${path}'`);
+}
+
+/**
+ * The hint for a relative path missing from the working directory: where it
+ * is, when the job file's directory or one above it has it (a job run from
+ * elsewhere, `tideflow run ~/project/jobs/x.yaml`), else the rule.
+ */
+function whereElse(path: string, cwd: string, jobFile: string | undefined): string {
+  const rule = 'relative paths start at the working directory, not at the job file';
+  if (jobFile === undefined) return rule;
+  for (let dir = dirname(resolve(cwd, jobFile)); ; dir = dirname(dir)) {
+    const candidate = resolve(dir, path);
+    if (existsSync(candidate)) return `${rule}; it is in ${dir}: run from there, or give the path as ${candidate}`;
+    if (dirname(dir) === dir) return rule;
+  }
 }
 
 /**

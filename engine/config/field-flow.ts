@@ -40,8 +40,8 @@ class Fields {
 
 const isMap = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: string, parseExpression: ExpressionParser): void {
-  let fields = sourceFields(data, collector, cwd);
+export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: string, parseExpression: ExpressionParser, jobFile?: string): void {
+  let fields = sourceFields(data, collector, cwd, jobFile);
   const eventTime = data.eventTime;
   if (isMap(eventTime)) fields.require(collector, '/eventTime/field', eventTime.field);
 
@@ -131,14 +131,14 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: str
   }
 }
 
-function sourceFields(data: Json, collector: ProblemCollector, cwd: string): Fields {
+function sourceFields(data: Json, collector: ProblemCollector, cwd: string, jobFile: string | undefined): Fields {
   const source = data.source;
   if (!isMap(source)) return new Fields(undefined, '');
   if (isMap(source.generator)) return new Fields(new Set(GENERATOR_FIELDS), "the generator's records");
   const kafka = source.kafka;
   if (isMap(kafka) && isMap(kafka.format) && isMap(kafka.format.avro) && typeof kafka.format.avro.readerSchema === 'string') {
     const path = kafka.format.avro.readerSchema;
-    const result = readAvscFields(path, cwd);
+    const result = readAvscFields(path, cwd, jobFile);
     if (!result.ok) {
       collector.atValue('/source/kafka/format/avro/readerSchema', result.message);
       return new Fields(undefined, '');

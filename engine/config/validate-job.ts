@@ -60,7 +60,7 @@ export function validateTree(tree: YamlTree, options: ValidateOptions): Validati
   if (!validate(data)) reportAjvErrors(validate.errors ?? [], collector, describer(data));
   if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
     checkJob(data as Json, collector);
-    checkFieldFlow(data as Json, collector, options.cwd, options.parseExpression);
+    checkFieldFlow(data as Json, collector, options.cwd, options.parseExpression, tree.file);
   }
   if (collector.count() > 0) return { problems: collector.list() };
   return { problems: [], spec: normalizeJob(data as Json, tree) };
