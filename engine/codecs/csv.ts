@@ -281,9 +281,21 @@ const NUMERIC_COLUMNS = new Set(['lat', 'lon', 'v', 's']);
 /** Columns in the engine's water-level units (converted when the file is in feet). */
 const LENGTH_COLUMNS = new Set(['v', 's']);
 
+/**
+ * Why a station option (`station:` of a file source, `--station`) is refused:
+ * it names the station of a CSV file that has none, and is not a filter.
+ */
+export function stationNotUsed(station: string, why: string): string {
+  return (
+    `station ${station} (--station, or station: in the file source) names the station of a CSV file that has none; ${why}. ` +
+    `To keep one station, add a step: - filter: { when: "station == '${station}'" }`
+  );
+}
+
 function genericDecoder(names: string[], options: CsvOptions): LineDecoder {
   if (new Set(names).size !== names.length) throw new UsageError(`the CSV header names a column twice: ${names.join(',')}`);
   const hasStation = names.includes('station');
+  if (hasStation && options.station !== undefined) throw new UsageError(stationNotUsed(options.station, `${options.fileName ?? 'this CSV file'} has a station column`));
   const isApiFields = !hasStation && names.includes('t') && names.includes('v') && names.every((n) => ['t', 'v', 's', 'f', 'q'].includes(n));
   const layout = isApiFields ? 'noaa-api-fields' : 'generic';
   // Without a station column the whole file is one station (the t,v,s layout); fill its identity in.

@@ -105,6 +105,24 @@ describe('file source', () => {
     assert.deepEqual(other.rows.map((r) => [r.station, r.v]), [['9414290', 7.402], ['9414290', 7.414], ['9414290', 7.381]]);
   });
 
+  it('refuses a station option where records name their own stations: it is not a filter', async () => {
+    const jsonl = path.join(dir, 'stations.jsonl');
+    fs.writeFileSync(jsonl, JSONL_LINES.join('\n'));
+    const withColumn = path.join(dir, 'with-station-column.csv');
+    fs.writeFileSync(withColumn, 'station,t,v\n9414290,0,1\n');
+    const hint = `To keep one station, add a step: - filter: { when: "station == '9414290'" }`;
+    const refused = (file: string, why: string) => (error: unknown) =>
+      error instanceof UsageError &&
+      error.message === `station 9414290 (--station, or station: in the file source) names the station of a CSV file that has none; ${file} ${why}. ${hint}`;
+    // Avro and JSONL: refused before reading.
+    assert.throws(() => openFileSource({ path: BUNDLED, batchSize: 10, station: '9414290' }, { fromOffset: 0 }), refused(BUNDLED, 'is an Avro file: its records name their own stations'));
+    assert.throws(() => openFileSource({ path: jsonl, batchSize: 10, station: '9414290' }, { fromOffset: 0 }), refused(jsonl, 'is a JSONL file: its records name their own stations'));
+    // A CSV file: once its header shows a station column.
+    await assert.rejects(collect({ path: withColumn, batchSize: 10, station: '9414290' }, { fromOffset: 0 }), refused(withColumn, 'has a station column'));
+    // Without the option all three read.
+    assert.equal((await collect({ path: withColumn, batchSize: 10 }, { fromOffset: 0 })).rows.length, 1);
+  });
+
   it('joins CSV records quoted across lines and keeps offsets at their first line', async () => {
     const file = path.join(dir, 'multiline.csv');
     fs.writeFileSync(file, 'station,name,t,v\r\n9414290,"Golden\nGate",0,1\r\n9414290,x,60000,oops\r\n9414290,y,120000,\r\n');

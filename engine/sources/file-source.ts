@@ -7,7 +7,7 @@ import type { DeadLetter } from '../runtime/operator';
 import { DecodeError, UsageError } from '../errors';
 import { readAvroContainerBlocks } from '../codecs/avro-container';
 import type { CsvOptions } from '../codecs/csv';
-import { createCsvDecoder, hasUnclosedQuote } from '../codecs/csv';
+import { createCsvDecoder, hasUnclosedQuote, stationNotUsed } from '../codecs/csv';
 import type { LineDecoder } from '../codecs/decoded';
 import { createJsonlDecoder } from '../codecs/jsonl';
 import { formatFromPath as formatImpliedBy } from './file-source.spec';
@@ -74,6 +74,9 @@ export function openFileSource(spec: FileSourceSpec, options: FileSourceOptions)
   if (!Number.isInteger(spec.batchSize) || spec.batchSize < 1) throw new UsageError(`batchSize must be a whole number >= 1, got ${spec.batchSize}`);
   if (!Number.isInteger(options.fromOffset) || options.fromOffset < 0) throw new UsageError(`fromOffset must be a whole number >= 0, got ${options.fromOffset}`);
   if (!fs.existsSync(spec.path)) throw new UsageError(`input file not found: ${spec.path}`);
+  // Only a CSV file may lack station ids; anywhere else the option would be ignored, and a
+  // user who meant it as a filter would get every station without a word.
+  if (spec.station !== undefined && format !== 'csv') throw new UsageError(stationNotUsed(spec.station, `${spec.path} is ${format === 'avro' ? 'an Avro' : 'a JSONL'} file: its records name their own stations`));
   switch (format) {
     case 'avro':
       return avroBatches(spec, options);
