@@ -169,8 +169,10 @@ export class SchemaRegistry {
     const status = typeof e.status === 'number' ? e.status : undefined;
     const detail = e.message ?? String(error);
     if (status === undefined) {
-      // No HTTP answer at all: connection refused, reset, DNS, timeout.
-      return new ExternalError(`schema registry ${this.url} unreachable: cannot ${what}: ${e.code ?? ''} ${detail}`.replace(/\s+/g, ' ').trim(), {
+      // No HTTP answer at all: connection refused, reset, DNS, timeout. The code only when the text lacks it
+      // (axios says 'connect ECONNREFUSED 127.0.0.1:8081', a timeout 'timeout of 10000ms exceeded').
+      const code = e.code !== undefined && !detail.includes(e.code) ? e.code : '';
+      return new ExternalError(`schema registry ${this.url} unreachable: cannot ${what}: ${code} ${detail}`.replace(/\s+/g, ' ').trim(), {
         retriable: true,
         cause: error,
       });
