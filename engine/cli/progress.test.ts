@@ -55,6 +55,7 @@ test('summary: the rate is of the records this run read; a resumed run also name
     watermark: 0,
     resumedFromEpoch,
     stopped,
+    stoppedWaitingFor: null,
     rowsBySink: { main: 0 },
   });
   const outputs = [{ name: 'main', description: 'Cassandra table tides.lunar_day' }];
@@ -66,5 +67,12 @@ test('summary: the rate is of the records this run read; a resumed run also name
     formatSummary('tides-lunar-day', result(0, 3, true), outputs, true).split('\n')[0],
     "tides-lunar-day: 0 records in 12.08 s (0 records/s), resumed from checkpoint epoch 3 (81,409 records since the job's first run, counted below), " +
       'stopped before the end of input (checkpoint written)',
+  );
+  // Stopped while start-up waited for a server: says so, and that nothing was read or saved.
+  const waiting = { ...result(0, null, true), stoppedWaitingFor: 'the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042))' };
+  assert.equal(
+    formatSummary('tides-lunar-day', waiting, outputs, true).split('\n')[0],
+    'tides-lunar-day: stopped after 12.08 s while waiting for the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042)); ' +
+      'nothing was read and no checkpoint written',
   );
 });

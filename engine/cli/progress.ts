@@ -84,7 +84,9 @@ export function formatSummary(job: string, result: RunResult, outputs: Array<{ n
   // totals the accounting line below adds up are named as the job's.
   const rate = result.recordsThisRun / Math.max(seconds, 1e-3);
   const lines = [
-    `${job}: ${number.format(result.recordsThisRun)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
+    result.stoppedWaitingFor !== null
+      ? `${job}: stopped after ${seconds.toFixed(2)} s while waiting for ${result.stoppedWaitingFor}; nothing was read and no checkpoint written`
+      : `${job}: ${number.format(result.recordsThisRun)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
       (result.resumedFromEpoch !== null
         ? `, resumed from checkpoint epoch ${result.resumedFromEpoch} (${number.format(c.recordsIn)} records since the job's first run, counted below)`
         : '') +

@@ -10,9 +10,10 @@ export interface RetryOptions {
   retriable?: (error: unknown) => boolean;
   /** Called before each wait, e.g. to log "Cassandra unavailable, retrying in 800 ms". */
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
-  /** Stops waiting early (graceful shutdown). */
+  /** Stops retrying (graceful shutdown, a closed client): a wait in progress ends at once and the last error is thrown. */
   signal?: AbortSignal;
-  sleep?: (ms: number) => Promise<void>;
+  /** Waits `ms`, or less once `signal` aborts (tests pass their own). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
 }
 
@@ -40,14 +41,23 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, optio
       if (Date.now() - started + delay > options.maxElapsedMs) throw error;
       const wait = Math.round(delay / 2 + (random() * delay) / 2);
       options.onRetry?.(error, attempt, wait);
-      await sleep(wait);
+      await sleep(wait, options.signal);
+      if (options.signal?.aborted) throw error;
       delay = Math.min(delay * 2, options.maxDelayMs);
     }
   }
 }
 
-function defaultSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { loadJobFile } from '../config';
 import { NullSink } from '../sinks/null-sink';
 import type { Sink } from '../sinks/sink';
 import type { Positions, Source } from '../sources/source';
+import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
 import type { RawBatch, Row } from './batch';
 import { runJob } from './run-job';
@@ -136,6 +137,87 @@ test('a resumed run counts on from the checkpoint, and tells its own records apa
   // The last progress report's rate is of this run's 2 records, not of the 7 since the first run.
   assert.equal(second.last.recordsIn, 7);
   assert.ok(Math.abs(second.last.recordsPerSecond - 2 / (second.last.elapsedMs / 1000)) < 1e-6, JSON.stringify(second.last));
+});
+
+/** A checkpoint store (or sink) behind an outage: its answers wait until it is closed. */
+class UnreachableStore implements CheckpointStore {
+  readonly description = 'Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042)';
+  closed = false;
+  loads = 0;
+  load(): Promise<Checkpoint | null> {
+    this.loads++;
+    return new Promise((_resolve, reject) => {
+      const poll = setInterval(() => {
+        if (!this.closed) return;
+        clearInterval(poll);
+        reject(new Error('client closed'));
+      }, 5);
+    });
+  }
+  async save(): Promise<void> {}
+  async clear(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+test('a stop request while start-up waits for an unreachable checkpoint store or sink ends the run at once: nothing read, nothing saved', { timeout: 10_000 }, async () => {
+  const spec = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
+  const job = { ...spec, checkpoint: { kind: 'file' as const, dir: '', intervalMs: 100 } };
+  const row: Row = { station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0, v: 1, s: null, f: null, q: null };
+
+  // The checkpoint store.
+  const store = new UnreachableStore();
+  const source = new QuietAfterSource([[row]]);
+  const controller = new AbortController();
+  const sinks = new Map<string, Sink>([
+    ['main', new CaptureSink()],
+    ['dead-letters', new NullSink()],
+    ['late', new NullSink()],
+  ]);
+  const run = runJob({ job, source, sinks, checkpoints: store, clearCheckpointOnCompletion: false }, { signal: controller.signal });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const asked = Date.now();
+  controller.abort();
+  const result = await run;
+  assert.ok(Date.now() - asked < 1000, `returned ${Date.now() - asked} ms after the stop request`);
+  assert.equal(result.stopped, true);
+  assert.equal(result.stoppedWaitingFor, 'the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042))');
+  assert.equal(result.recordsThisRun, 0);
+  assert.equal(result.epochs, 0);
+  assert.equal(store.closed, true, 'the store was closed, which ends its retries');
+  assert.deepEqual((sinks.get('main') as CaptureSink).rows, []);
+
+  // A sink: the store answers, the main sink's open waits.
+  const dir = mkdtempSync(join(tmpdir(), 'tideflow-stop-at-start-'));
+  let closedSink = false;
+  const waitingSink: Sink = {
+    description: 'Cassandra table tides.avg_30m (127.0.0.1:9042)',
+    open: () => new Promise<void>(() => {}),
+    write: async () => {},
+    flush: async () => {},
+    close: async () => {
+      closedSink = true;
+    },
+  };
+  const second = new AbortController();
+  const sinkRun = runJob(
+    { job, source: new QuietAfterSource([[row]]), sinks: new Map<string, Sink>([['main', waitingSink], ['dead-letters', new NullSink()], ['late', new NullSink()]]), checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false },
+    { signal: second.signal },
+  );
+  setTimeout(() => second.abort(), 50);
+  const sinkResult = await sinkRun;
+  assert.equal(sinkResult.stoppedWaitingFor, 'sink main (Cassandra table tides.avg_30m (127.0.0.1:9042))');
+  assert.equal(closedSink, true);
+  assert.equal(await new FileCheckpointStore(dir).load(job.job), null, 'no checkpoint was written');
+
+  // Already stopped before the run: the store is not even asked.
+  const early = new UnreachableStore();
+  const stoppedBefore = new AbortController();
+  stoppedBefore.abort();
+  const earlyResult = await runJob({ job, source: new QuietAfterSource([[row]]), sinks, checkpoints: early, clearCheckpointOnCompletion: false }, { signal: stoppedBefore.signal });
+  assert.equal(earlyResult.stoppedWaitingFor, 'the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042))');
+  assert.equal(early.loads, 0);
 });
 
 /** Collects rows in memory. */

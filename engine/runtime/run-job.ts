@@ -113,6 +113,11 @@ export interface RunResult {
   elapsedMs: number;
   watermark: number;
   resumedFromEpoch: number | null;
+  /**
+   * What start-up was waiting for when the stop signal came (a checkpoint
+   * store or sink still unreachable), or null. Nothing was read or written then.
+   */
+  stoppedWaitingFor: string | null;
   /** True when stopped by the signal before the input ended. */
   stopped: boolean;
   /** Rows written per sink name. */
@@ -166,22 +171,37 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   let saved: Checkpoint | null = null;
   let positions: Positions = {};
   let epoch = 0;
+  // The store and the sinks wait out an outage at start-up (retrying for as long as it lasts):
+  // a stop request ends that wait, before anything was read or written.
+  const signal = options.signal;
+  const checkpointStore = `the checkpoint store (${checkpoints.description})`;
   try {
-    if (options.resetState) await checkpoints.clear(job.job);
-    saved = options.resetState ? null : await checkpoints.load(job.job);
+    if (options.resetState) await unlessStopped(() => checkpoints.clear(job.job), signal, checkpointStore);
+    saved = options.resetState ? null : await unlessStopped(() => checkpoints.load(job.job), signal, checkpointStore);
     if (saved) {
       restoreState(saved, job, operators, tracker, counters, log);
       positions = { ...saved.positions };
       epoch = saved.epoch;
       log(`resuming ${job.job} from checkpoint epoch ${saved.epoch} (${saved.createdAt}, ${checkpoints.description})`);
     }
-    for (const [name, sink] of sinks) await sink.open(saved?.sinks[name]);
+    for (const [name, sink] of sinks) await unlessStopped(() => sink.open(saved?.sinks[name]), signal, `sink ${name} (${sink.description})`);
   } catch (error) {
     // Refused state or a failed start: close what is connected (the checkpoint store, sinks
     // opened so far), or their sockets keep the process alive after the error is reported.
     // The first error is the one to report; failures while closing are dropped.
     await closeAll(parts);
-    throw error;
+    if (!(error instanceof StoppedWhileStarting)) throw error;
+    return {
+      counters,
+      recordsThisRun: 0,
+      epochs: epoch,
+      elapsedMs: now() - started,
+      watermark: tracker.watermark,
+      resumedFromEpoch: saved ? saved.epoch : null,
+      stopped: true,
+      stoppedWaitingFor: error.waitingFor,
+      rowsBySink: {},
+    };
   }
 
   // ---- wiring: operators as one RxJS pipe; outputs collected per sink between reads
@@ -443,8 +463,42 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     watermark: tracker.watermark,
     resumedFromEpoch: saved ? saved.epoch : null,
     stopped,
+    stoppedWaitingFor: null,
     rowsBySink,
   };
+}
+
+/** A stop request that came while runJob's start-up waited for `waitingFor`. */
+class StoppedWhileStarting extends Error {
+  constructor(readonly waitingFor: string) {
+    super(`stopped while waiting for ${waitingFor}`);
+  }
+}
+
+/**
+ * `start()`'s result, or StoppedWhileStarting once `signal` aborts, whichever
+ * comes first; not started at all when the signal has already aborted. What
+ * `start()` began goes on (closing its client ends it); its later failure is
+ * nobody's concern then.
+ */
+function unlessStopped<T>(start: () => Promise<T>, signal: AbortSignal | undefined, waitingFor: string): Promise<T> {
+  if (signal === undefined) return start();
+  if (signal.aborted) return Promise.reject(new StoppedWhileStarting(waitingFor));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StoppedWhileStarting(waitingFor));
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settled = () => signal.removeEventListener('abort', onAbort);
+    start().then(
+      (value) => {
+        settled();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settled();
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

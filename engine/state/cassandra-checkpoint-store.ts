@@ -97,6 +97,11 @@ export class CassandraCheckpointStore implements CheckpointStore {
   private ready: Promise<Client> | null = null;
   /** Committed slot per job as last seen, so a save need not read it back. */
   private readonly committedSlots = new Map<string, number | null>();
+  /**
+   * Aborted by `close`: retries in progress (an outage at start-up) stop instead of going on, and logging,
+   * behind a closed store. A new one for whatever the store is asked after that (it reconnects).
+   */
+  private closing = new AbortController();
 
   constructor(private readonly options: CassandraCheckpointStoreOptions) {
     this.tableName = `${options.keyspace}.${options.table}`;
@@ -174,6 +179,8 @@ export class CassandraCheckpointStore implements CheckpointStore {
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
+    this.closing = new AbortController();
     const client = this.client;
     this.client = null;
     this.ready = null;
@@ -239,6 +246,7 @@ export class CassandraCheckpointStore implements CheckpointStore {
     try {
       return await retry(operation, {
         ...this.retryOptions,
+        signal: this.closing.signal,
         onRetry: (error, attempt, delayMs) =>
           this.log(
             `checkpoint store ${this.tableName}: ${what} failed (${describeCassandraError(error)}); retrying in ${delayMs} ms (attempt ${attempt})`,
