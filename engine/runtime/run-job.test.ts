@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadJobFile } from '../config';
+import { ExternalError } from '../errors';
 import { NullSink } from '../sinks/null-sink';
 import type { Sink } from '../sinks/sink';
 import type { Positions, Source } from '../sources/source';
 import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
 import type { RawBatch, Row } from './batch';
-import { runJob } from './run-job';
+import { runJob, type BatchDecoder } from './run-job';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
@@ -218,6 +219,76 @@ test('a stop request while start-up waits for an unreachable checkpoint store or
   const earlyResult = await runJob({ job, source: new QuietAfterSource([[row]]), sinks, checkpoints: early, clearCheckpointOnCompletion: false }, { signal: stoppedBefore.signal });
   assert.equal(earlyResult.stoppedWaitingFor, 'the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042))');
   assert.equal(early.loads, 0);
+});
+
+test('a stop request while a batch waits for its decoding (a registry outage) stops the run; the batch is left for the next run', { timeout: 10_000 }, async () => {
+  const spec = loadJobFile(join(ROOT, 'jobs', 'tides-dedupe.yaml'));
+  const job = { ...spec, checkpoint: { kind: 'file' as const, dir: '', intervalMs: 60_000 } };
+  const row = (minute: number): Row => ({ station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0 + minute * MINUTE, v: 1, s: null, f: null, q: null });
+  // Two batches of payloads (their bytes do not matter to this decoder), then a quiet stream.
+  const batches: RawBatch[] = [0, 3].map((from) => ({
+    payloads: [Buffer.from('a'), Buffer.from('b'), Buffer.from('c')],
+    offsets: Float64Array.from([from, from + 1, from + 2]),
+    source: { partition: 'tides/0', fromOffset: from, toOffset: from + 3 },
+  }));
+  let stopWaiting: () => void = () => {};
+  const source: Source = {
+    description: 'two payload batches',
+    batches: () => {
+      let index = 0;
+      const iterator: AsyncIterator<RawBatch> = {
+        next: () =>
+          index < batches.length
+            ? Promise.resolve({ value: batches[index++], done: false })
+            : new Promise((resolve) => (stopWaiting = () => resolve({ value: undefined, done: true }))),
+        return: () => {
+          stopWaiting();
+          return Promise.resolve({ value: undefined, done: true });
+        },
+      };
+      return { [Symbol.asyncIterator]: () => iterator };
+    },
+    close: async () => stopWaiting(),
+  };
+  // The first batch decodes; the second waits for a registry that does not answer, until the decoder is closed.
+  let decodes = 0;
+  let closed = false;
+  const decoder: BatchDecoder = {
+    decode: (raw) => {
+      decodes++;
+      if (decodes === 1) return Promise.resolve({ rows: [row(0), row(6), row(12)], offsets: raw.offsets, deadLetters: [] });
+      return new Promise((_resolve, reject) => {
+        const poll = setInterval(() => {
+          if (!closed) return;
+          clearInterval(poll);
+          reject(new ExternalError('schema registry unreachable', { retriable: true }));
+        }, 5);
+      });
+    },
+    close: async () => {
+      closed = true;
+    },
+  };
+  const main = new CaptureSink();
+  const sinks = new Map<string, Sink>([
+    ['main', main],
+    ['dead-letters', new NullSink()],
+    ['late', new NullSink()],
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'tideflow-stop-decoding-'));
+  const controller = new AbortController();
+  const result = await runJob(
+    { job, source, decoder, sinks, checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false },
+    { signal: controller.signal, observer: { onBatch: () => setTimeout(() => controller.abort(), 50) } },
+  );
+  assert.equal(result.stopped, true);
+  assert.equal(result.stoppedWaitingFor, null, 'stopped while running, not while starting');
+  assert.equal(result.recordsThisRun, 3, 'the first batch only');
+  assert.equal(decodes, 2);
+  assert.equal(closed, true, 'the decoder was closed, which ends its retries');
+  assert.deepEqual(main.rows.map((r) => r.t), [T0, T0 + 6 * MINUTE, T0 + 12 * MINUTE]);
+  const checkpoint = await new FileCheckpointStore(dir).load(job.job);
+  assert.deepEqual(checkpoint?.positions, { 'tides/0': 3 }, 'the next run starts at the batch that was waiting');
 });
 
 /** Collects rows in memory. */

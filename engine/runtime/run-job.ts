@@ -190,7 +190,7 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
     // opened so far), or their sockets keep the process alive after the error is reported.
     // The first error is the one to report; failures while closing are dropped.
     await closeAll(parts);
-    if (!(error instanceof StoppedWhileStarting)) throw error;
+    if (!(error instanceof StopRequested)) throw error;
     return {
       counters,
       recordsThisRun: 0,
@@ -393,7 +393,16 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
       }
       const batchStarted = performance.now();
       stall.enter(`processing ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset} (decode, validate, operators)`);
-      const batch = prepareBatch(raw, await decoding, parts, tracker, context);
+      // Decoding waits out a registry outage for as long as it lasts; a stop request ends that wait.
+      // The batch is not processed, so its records are read again by the next run.
+      let decoded: DecodedBatch;
+      try {
+        decoded = await unlessStopped(() => decoding, options.signal, `the decoding of ${raw.source.partition}`);
+      } catch (error) {
+        if (error instanceof StopRequested) break;
+        throw error;
+      }
+      const batch = prepareBatch(raw, decoded, parts, tracker, context);
       lastBatch = batch;
       input.next(batch);
       if (failure) throw failure;
@@ -468,24 +477,24 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   };
 }
 
-/** A stop request that came while runJob's start-up waited for `waitingFor`. */
-class StoppedWhileStarting extends Error {
+/** A stop request that came while runJob waited for `waitingFor` (start-up, or a batch's decoding). */
+class StopRequested extends Error {
   constructor(readonly waitingFor: string) {
     super(`stopped while waiting for ${waitingFor}`);
   }
 }
 
 /**
- * `start()`'s result, or StoppedWhileStarting once `signal` aborts, whichever
+ * `start()`'s result, or StopRequested once `signal` aborts, whichever
  * comes first; not started at all when the signal has already aborted. What
  * `start()` began goes on (closing its client ends it); its later failure is
  * nobody's concern then.
  */
 function unlessStopped<T>(start: () => Promise<T>, signal: AbortSignal | undefined, waitingFor: string): Promise<T> {
   if (signal === undefined) return start();
-  if (signal.aborted) return Promise.reject(new StoppedWhileStarting(waitingFor));
+  if (signal.aborted) return Promise.reject(new StopRequested(waitingFor));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new StoppedWhileStarting(waitingFor));
+    const onAbort = () => reject(new StopRequested(waitingFor));
     signal.addEventListener('abort', onAbort, { once: true });
     const settled = () => signal.removeEventListener('abort', onAbort);
     start().then(

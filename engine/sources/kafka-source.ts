@@ -885,13 +885,16 @@ export function createKafkaAvroDecoder(
     }
   }, { workers: options.workers ?? 1, projection: options.projection, plan: options.plan });
   let lastRetry = '';
+  // Closing the decoder (the run stopped while a batch waited for the registry) ends the wait too.
+  const closing = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal;
   // A registry outage is waited out; nothing of the batch is consumed before the schemas are there.
   const withRetry = async <T>(attempt: () => Promise<T>): Promise<T> => {
     lastRetry = '';
     const result = await retry(attempt, {
       ...DEFAULT_RETRY,
       retriable: isRetriable,
-      signal: options.signal,
+      signal,
       onRetry: (error, n, delay) => {
         lastRetry = `decode attempt ${n} failed at ${new Date().toISOString().slice(11, 19)} UTC, next in ${delay} ms`;
         log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${n})`);
@@ -912,6 +915,7 @@ export function createKafkaAvroDecoder(
     },
     ...(decoder.expand ? { expand: (row: Row) => decoder.expand!(row) } : {}),
     async close() {
+      closing.abort();
       await decoder.close?.();
       if (!options.registry) registry.close();
     },
