@@ -28,7 +28,7 @@ export function readAvscFields(path: string, cwd: string, jobFile?: string): Sch
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !isAbsolute(path)) {
-      return { ok: false, message: `cannot read reader schema '${path}': no such file in ${resolve(cwd)} (${whereElse(path, cwd, jobFile)})` };
+      return { ok: false, message: `cannot read reader schema '${path}': no such file (${whereElse(path, cwd, jobFile)})` };
     }
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
     return { ok: false, message: `cannot read reader schema '${path}': ${reason}` };
