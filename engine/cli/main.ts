@@ -131,8 +131,14 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
   });
   const controller = new AbortController();
   // First SIGINT/SIGTERM: finish the batch, checkpoint, exit 0. A second one: leave now.
-  const stop = () => {
-    if (controller.signal.aborted) process.exit(130);
+  // Said as it happens: a checkpoint waits for every sink to acknowledge its rows, which during
+  // an outage lasts as long as the outage.
+  const stop = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      log(`${signal} again: leaving without a final checkpoint; the next run reads again from the last one`);
+      process.exit(130);
+    }
+    log(`${signal}: stopping after the current batch, with a checkpoint once the sinks have acknowledged it (${signal} again leaves at once)`);
     controller.abort();
   };
   const metrics = options.metricsPort === undefined ? null : new RunMetrics(parts.job.job);
