@@ -75,6 +75,8 @@ export interface ProduceSummary {
   bytes: number;
   seconds: number;
   recordsPerSecond: number;
+  /** Stopped by the signal before the end of the file. */
+  stopped: boolean;
 }
 
 /** Messages per producer request when producing as fast as possible. */
@@ -113,15 +115,24 @@ export function registerProduce(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       try {
-        const summary = await produceFile({
-          ...options,
-          signal: controller.signal,
-          onProgress: progress ? (p) => progress.update(p) : undefined,
-          log: (line) => {
-            progress?.clear();
-            process.stderr.write(`${line}\n`);
-          },
-        });
+        let summary: ProduceSummary;
+        try {
+          summary = await produceFile({
+            ...options,
+            signal: controller.signal,
+            onProgress: progress ? (p) => progress.update(p) : undefined,
+            log: (line) => {
+              progress?.clear();
+              process.stderr.write(`${line}\n`);
+            },
+          });
+        } catch (error) {
+          // Stopped while waiting for the registry or Kafka: a stop, not a failure.
+          if (!controller.signal.aborted) throw error;
+          progress?.clear();
+          process.stderr.write(`produce: stopped while waiting: ${(error as Error).message}\n`);
+          return;
+        }
         progress?.clear();
         if (!raw.quiet) process.stderr.write(formatProduceSummary(summary) + '\n');
       } finally {
@@ -330,6 +341,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
       bytes,
       seconds,
       recordsPerSecond: records / Math.max(seconds, 1e-3),
+      stopped: options.signal?.aborted === true,
     };
   } finally {
     await producer.disconnect().catch(() => {});
@@ -368,7 +380,8 @@ export function formatProduceSummary(summary: ProduceSummary): string {
   const lines = [
     `produced ${number.format(summary.records)} records to ${summary.topic} (${summary.partitions} partitions${summary.createdTopic ? ', created' : ''}, ` +
       `schema id ${summary.schemaId}) in ${summary.seconds.toFixed(2)} s (${number.format(Math.round(summary.recordsPerSecond))} records/s, ` +
-      `${(summary.bytes / 1048576).toFixed(1)} MiB)`,
+      `${(summary.bytes / 1048576).toFixed(1)} MiB)` +
+      (summary.stopped ? `, stopped before the end of ${summary.file}` : ''),
   ];
   if (summary.rejected > 0) {
     lines.push(`  ${number.format(summary.rejected)} records of ${summary.file} were not valid and were not sent, e.g.:`);
