@@ -157,6 +157,7 @@ function timed(parts: JobParts): {
   const store = parts.checkpoints;
   const checkpoints: CheckpointStore = {
     description: store.description,
+    claim: (job) => store.claim(job),
     load: (job) => store.load(job),
     save: async (checkpoint) => {
       await store.save(checkpoint);

@@ -45,6 +45,7 @@ class PayloadSource implements Source {
 
 class NoCheckpoints implements CheckpointStore {
   readonly description = 'none';
+  async claim(): Promise<void> {}
   async load(): Promise<Checkpoint | null> {
     return null;
   }

@@ -70,6 +70,26 @@ export class StateIncompatibleError extends TideflowError {
   }
 }
 
+/**
+ * Another instance runs this job already: two instances would overwrite each
+ * other's checkpoints and results, so the second is refused at start.
+ */
+export class JobAlreadyRunningError extends TideflowError {
+  constructor(message: string) {
+    super(message, { domain: 'user' });
+  }
+}
+
+/**
+ * This instance no longer holds its job (another instance claimed it while
+ * this one was paused or cut off): it must not write a checkpoint.
+ */
+export class ClaimLostError extends TideflowError {
+  constructor(message: string) {
+    super(message, { domain: 'external', retriable: false });
+  }
+}
+
 /** Something that should not happen. */
 export class InternalError extends TideflowError {
   constructor(message: string, cause?: unknown) {

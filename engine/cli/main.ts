@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { lintJobFiles, loadJobFile, parseDuration } from '../config';
-import { ConfigError, formatProblem, StateIncompatibleError, TideflowError, UsageError } from '../errors';
+import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../errors';
 import { assemble } from '../runtime/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { runJob, type RunOptions } from '../runtime/run-job';
@@ -187,13 +187,13 @@ function reportError(error: unknown): number {
     for (const problem of error.problems) process.stderr.write(formatProblem(problem) + '\n');
     return EXIT_INVALID;
   }
-  if (error instanceof UsageError || error instanceof StateIncompatibleError) {
+  if (error instanceof UsageError || error instanceof StateIncompatibleError || error instanceof JobAlreadyRunningError) {
     process.stderr.write(`tideflow: ${error.message}\n`);
     return EXIT_INVALID;
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`tideflow: ${message}\n`);
-  if (error instanceof TideflowError && error.domain === 'external') {
+  if (error instanceof TideflowError && error.domain === 'external' && !(error instanceof ClaimLostError)) {
     process.stderr.write('  (an external system failed; check that it is running and reachable, then run again: the job resumes from its last checkpoint)\n');
   }
   if (process.env.TIDEFLOW_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);

@@ -176,6 +176,8 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   const signal = options.signal;
   const checkpointStore = `the checkpoint store (${checkpoints.description})`;
   try {
+    // One instance per job: a second one is refused here, before it reads or writes anything.
+    await unlessStopped(() => checkpoints.claim(job.job), signal, checkpointStore);
     if (options.resetState) await unlessStopped(() => checkpoints.clear(job.job), signal, checkpointStore);
     saved = options.resetState ? null : await unlessStopped(() => checkpoints.load(job.job), signal, checkpointStore);
     if (saved) {

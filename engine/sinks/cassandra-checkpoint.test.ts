@@ -16,10 +16,13 @@ test('splitIntoChunks: pieces of at most chunkBytes that concatenate back to the
   assert.throws(() => splitIntoChunks(data, 0), RangeError);
 });
 
-test('freeSlot: a save never writes into the committed slot', () => {
+test('freeSlot: a save never writes into the committed slot, and only into its own claim generation\'s two', () => {
   assert.equal(freeSlot(null), 0);
   assert.equal(freeSlot(0), 1);
   assert.equal(freeSlot(1), 0);
+  assert.equal(freeSlot(1, 3), 6, 'a slot of an earlier claim is never written');
+  assert.equal(freeSlot(6, 3), 7);
+  assert.equal(freeSlot(7, 3), 6);
 });
 
 test('checkpoint table: one partition per job, chunk rows per slot, the commit pointer static', () => {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import type { Client } from 'cassandra-driver';
-import { ExternalError, StateIncompatibleError } from '../errors';
+import { types, type Client } from 'cassandra-driver';
+import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../errors';
 import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
 import {
   createCassandraClient,
@@ -14,6 +14,7 @@ import {
   type CassandraConnection,
 } from '../sinks/cassandra-schema';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
+import { describeHolder, holderIsGone, thisInstance, type InstanceIdentity } from './instance';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -36,6 +37,12 @@ export interface CassandraCheckpointStoreOptions extends CassandraConnection {
   retry?: Pick<Partial<RetryOptions>, 'initialDelayMs' | 'maxDelayMs' | 'maxElapsedMs'>;
   /** Makes the driver client (tests pass a fake; default `createCassandraClient`). */
   createClient?: (connection: CassandraConnection) => Client;
+  /**
+   * How long a claim outlives its last renewal (default 30 s; renewed every
+   * third of it). An instance that stops renewing (killed on another host,
+   * paused, cut off) loses the job after this long.
+   */
+  claimTtlMs?: number;
 }
 
 /** The committed pointer of one job, as stored in the partition's static columns. */
@@ -48,6 +55,8 @@ export interface CommitPointer {
 }
 
 const DEFAULT_CHUNK_BYTES = 512 * 1024;
+const DEFAULT_CLAIM_TTL_MS = 30_000;
+const CLAIM_COLUMNS = ['claim_id text', 'claim_host text', 'claim_pid int', 'claim_since text', 'claim_generation int'];
 /** Chunk rows written or read at once: enough to overlap round trips, few enough not to swamp a recovering node. */
 const CHUNK_CONCURRENCY = 4;
 
@@ -55,26 +64,40 @@ const CHUNK_CONCURRENCY = 4;
  * Checkpoints in a Cassandra table, next to the results (one system to back
  * up; results and checkpoints share fate).
  *
- * Layout: one partition per job, two slots of chunk rows, and a commit pointer
+ * Layout: one partition per job, slots of chunk rows, and a commit pointer
  * in static columns (one value per partition):
  *
  *   job text, slot int, chunk int, epoch bigint, data blob,
  *   committed_slot/epoch/chunks/bytes/sha256/at, format_version  (static)
+ *   claim_id/host/pid/since                                       (static, with a TTL)
+ *   claim_generation                                              (static: one more per claim)
  *   PRIMARY KEY ((job), slot, chunk)
+ *
+ * One instance writes a job's checkpoints: `claim` sets the claim columns
+ * with a lightweight transaction (`IF claim_id = null`), renews them before
+ * their TTL runs out, and the pointer is only ever moved by a lightweight
+ * transaction conditional on this instance's claim, so an instance that lost
+ * the job (paused past the TTL, cut off) cannot commit a checkpoint. Each
+ * claim also takes the next generation g and writes only into its own two
+ * slots, 2g and 2g + 1: chunks an old instance still writes can never land
+ * in a slot a newer one committed.
  *
  * A checkpoint is gzip(JSON of the whole Checkpoint), cut into `chunkBytes`
  * rows. Steps of `save`, in the order that makes it atomic:
- *   1. pick the slot the pointer does NOT name (the committed checkpoint is never touched);
+ *   1. pick the one of this claim's two slots that the pointer does NOT name
+ *      (the committed checkpoint is never touched);
  *   2. write every chunk row of the new epoch into that slot;
- *   3. update the pointer (one single-partition write: atomic and isolated)
+ *   3. update the pointer, if this instance still holds the claim (one
+ *      single-partition lightweight transaction: atomic, isolated, fenced)
  *      to slot, epoch, chunk count, length and SHA-256.
  * A crash before 3 leaves the pointer on the previous epoch, complete; `load`
  * follows only the pointer, so a half-written epoch is never read, and it checks
  * length and digest, so a mixed-up slot is reported instead of restored.
  * The previous epoch stays in the other slot until the next save overwrites it.
- * Nothing is ever deleted between saves, so the partition gathers no tombstones
+ * Between saves nothing is deleted, so the partition gathers no tombstones
  * however long the job runs (rows beyond a shrunken state's last chunk stay
- * behind, unread, and are overwritten when the state grows again).
+ * behind, unread, and are overwritten when the state grows again); the slots
+ * of earlier claims go, in one range deletion, after a claim's first commit.
  *
  * Durability: writes use LOCAL_QUORUM — on a single node with replication
  * factor 1 that is ONE, and Cassandra acknowledges a write once it is in the
@@ -102,6 +125,16 @@ export class CassandraCheckpointStore implements CheckpointStore {
    * behind a closed store. A new one for whatever the store is asked after that (it reconnects).
    */
   private closing = new AbortController();
+  private readonly instance: InstanceIdentity = thisInstance();
+  private readonly claimTtlSeconds: number;
+  /** Jobs claimed by this store, with the timer that renews each claim. */
+  private readonly claims = new Map<string, NodeJS.Timeout>();
+  /** Why a job's claim was lost, once a renewal found another holder. */
+  private readonly lost = new Map<string, string>();
+  /** The generation of this store's claim per job: its slots are 2g and 2g + 1. */
+  private readonly generations = new Map<string, number>();
+  /** Jobs whose earlier claims' slots were deleted (after this claim's first commit). */
+  private readonly tidied = new Set<string>();
 
   constructor(private readonly options: CassandraCheckpointStoreOptions) {
     this.tableName = `${options.keyspace}.${options.table}`;
@@ -109,6 +142,32 @@ export class CassandraCheckpointStore implements CheckpointStore {
     this.chunkBytes = Math.max(1024, Math.floor(options.chunkBytes ?? DEFAULT_CHUNK_BYTES));
     this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, retriable: isRetriableCassandraError };
     this.log = options.log ?? (() => {});
+    this.claimTtlSeconds = Math.max(3, Math.ceil((options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS) / 1000));
+  }
+
+  /**
+   * Claims `job` for this instance (see the class comment). A claim held by a
+   * process of this host that no longer runs (a crash) is taken over at once;
+   * any other holder is refused until its claim expires.
+   */
+  async claim(job: string): Promise<void> {
+    const client = await this.connect();
+    if (!(await this.takeClaim(client, job, null))) {
+      const holder = await this.readClaim(client, job);
+      const takenOver = holder !== null && holderIsGone(holder) && (await this.takeClaim(client, job, holder.id));
+      if (!takenOver) {
+        const ttl = holder?.ttlSeconds;
+        throw new JobAlreadyRunningError(
+          `job '${job}' is already running: the instance on ${holder ? describeHolder(holder) : 'another host'} holds it ` +
+            `(Cassandra table ${this.tableName}). Two instances of one job would overwrite each other's checkpoints and results; ` +
+            `stop that one first. If it no longer runs, its claim expires ${ttl === undefined ? `within ${this.claimTtlSeconds} s of its last renewal` : `in ${ttl} s`}.`,
+        );
+      }
+    }
+    this.lost.delete(job);
+    this.scheduleRenewal(job);
+    this.generations.set(job, await this.nextGeneration(client, job));
+    this.tidied.delete(job);
   }
 
   /** The latest complete checkpoint of `job`, or null when it has none. */
@@ -149,10 +208,12 @@ export class CassandraCheckpointStore implements CheckpointStore {
     const job = checkpoint.job;
     const compressed = await gzipAsync(Buffer.from(JSON.stringify(checkpoint), 'utf8'));
     const chunks = splitIntoChunks(compressed, this.chunkBytes);
-    // Step 1: the slot the pointer does not name.
+    if (!this.claims.has(job) && !this.lost.has(job)) await this.claim(job);
+    const generation = this.generations.get(job) ?? 0;
+    // Step 1: this claim's slot that the pointer does not name.
     let committed = this.committedSlots.get(job);
     if (committed === undefined) committed = (await this.readPointer(client, job))?.slot ?? null;
-    const slot = freeSlot(committed);
+    const slot = freeSlot(committed, generation);
     // Step 2: the chunks.
     const epoch = BigInt(checkpoint.epoch);
     await mapLimited(chunks, CHUNK_CONCURRENCY, (data, chunk) =>
@@ -161,26 +222,53 @@ export class CassandraCheckpointStore implements CheckpointStore {
       ),
     );
     // Step 3: the pointer — the checkpoint exists from this write on.
-    await this.run(`commit checkpoint epoch ${checkpoint.epoch} of job '${job}'`, () =>
+    await this.fenced(client, job, `commit checkpoint epoch ${checkpoint.epoch} of job '${job}'`, (claimId) =>
       client.execute(
         `UPDATE ${this.table()} SET committed_slot = ?, committed_epoch = ?, committed_chunks = ?, committed_bytes = ?, ` +
-          `committed_sha256 = ?, committed_at = ?, format_version = ? WHERE job = ?`,
-        [slot, epoch, chunks.length, compressed.length, sha256(compressed), new Date(), checkpoint.formatVersion, job],
+          `committed_sha256 = ?, committed_at = ?, format_version = ? WHERE job = ? IF claim_id = ?`,
+        [slot, epoch, chunks.length, compressed.length, sha256(compressed), new Date(), checkpoint.formatVersion, job, claimId],
       ),
     );
     this.committedSlots.set(job, slot);
+    if (!this.tidied.has(job) && generation > 0) {
+      // Earlier claims' slots are unreachable now that the pointer names one of ours.
+      await this.run(`delete earlier checkpoints of job '${job}'`, () =>
+        client.execute(`DELETE FROM ${this.table()} WHERE job = ? AND slot < ?`, [job, 2 * generation]),
+      );
+    }
+    this.tidied.add(job);
   }
 
-  /** Deletes every checkpoint of `job` (one partition tombstone). */
+  /** Deletes every checkpoint of `job`: the pointer (fenced like a save), then both slots' rows. */
   async clear(job: string): Promise<void> {
     const client = await this.connect();
-    await this.run(`clear checkpoints of job '${job}'`, () => client.execute(`DELETE FROM ${this.table()} WHERE job = ?`, [job]));
+    await this.fenced(client, job, `clear checkpoints of job '${job}'`, (claimId) =>
+      client.execute(
+        `DELETE committed_slot, committed_epoch, committed_chunks, committed_bytes, committed_sha256, committed_at, format_version ` +
+          `FROM ${this.table()} WHERE job = ? IF claim_id = ?`,
+        [job, claimId],
+      ),
+    );
+    await this.run(`clear checkpoints of job '${job}'`, () => client.execute(`DELETE FROM ${this.table()} WHERE job = ? AND slot >= 0`, [job]));
     this.committedSlots.set(job, null);
   }
 
   async close(): Promise<void> {
     this.closing.abort();
     this.closing = new AbortController();
+    for (const timer of this.claims.values()) clearTimeout(timer);
+    // Best effort: a claim not released here expires with its TTL.
+    if (this.client !== null && this.claims.size > 0) {
+      const client = this.client;
+      await Promise.all(
+        [...this.claims.keys()].map((job) =>
+          client
+            .execute(`DELETE claim_id, claim_host, claim_pid, claim_since FROM ${this.table()} WHERE job = ? IF claim_id = ?`, [job, this.instance.id])
+            .catch(() => {}),
+        ),
+      );
+    }
+    this.claims.clear();
     const client = this.client;
     this.client = null;
     this.ready = null;
@@ -219,8 +307,133 @@ export class CassandraCheckpointStore implements CheckpointStore {
       client.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?', [keyspace, table]),
     );
     if (tables.rows.length === 0) await this.run('create table', () => client.execute(checkpointTableCql(keyspace, table)));
+    else {
+      // Tables made before claims existed get the claim columns.
+      const columns = await this.run('read columns', () =>
+        client.execute('SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?', [keyspace, table]),
+      );
+      const present = new Set(columns.rows.map((row) => row['column_name'] as string));
+      const missing = CLAIM_COLUMNS.filter((column) => !present.has(column.split(' ')[0]));
+      if (missing.length > 0) {
+        await this.run('add the claim columns', () =>
+          client.execute(`ALTER TABLE ${this.table()} ADD (${missing.map((column) => `${column} static`).join(', ')})`),
+        );
+      }
+    }
     await this.run('wait for the table', () => awaitTableReady(client, keyspace, table));
     return client;
+  }
+
+  /**
+   * Sets this instance's claim on `job` if the claim is now `expected` (null:
+   * unclaimed or expired). True when it holds the claim afterwards (a retried
+   * write that had already applied finds its own claim).
+   */
+  private async takeClaim(client: Client, job: string, expected: string | null): Promise<boolean> {
+    const { id, host, pid, since } = this.instance;
+    const result = await this.run(`claim job '${job}'`, () =>
+      client.execute(
+        `UPDATE ${this.table()} USING TTL ? SET claim_id = ?, claim_host = ?, claim_pid = ?, claim_since = ? WHERE job = ? IF claim_id = ?`,
+        [this.claimTtlSeconds, id, host, pid, since, job, expected],
+      ),
+    );
+    return applied(result.rows[0]) || result.rows[0]?.['claim_id'] === id;
+  }
+
+  /**
+   * The generation this claim takes: one more than the last claim's (0 for
+   * the first), set while this instance holds the claim, so no two claims
+   * share one.
+   */
+  private async nextGeneration(client: Client, job: string): Promise<number> {
+    for (;;) {
+      const current = await this.run(`read the claim generation of job '${job}'`, () =>
+        client.execute(`SELECT claim_generation FROM ${this.table()} WHERE job = ? LIMIT 1`, [job], { consistency: types.consistencies.serial }),
+      );
+      const last = current.rows[0]?.['claim_generation'];
+      const previous = typeof last === 'number' ? last : null;
+      const next = previous === null ? 0 : previous + 1;
+      const result = await this.run(`take claim generation ${next} of job '${job}'`, () =>
+        client.execute(`UPDATE ${this.table()} SET claim_generation = ? WHERE job = ? IF claim_id = ? AND claim_generation = ?`, [
+          next,
+          job,
+          this.instance.id,
+          previous,
+        ]),
+      );
+      const row = result.rows[0];
+      if (applied(row) || row?.['claim_generation'] === next) return next;
+      if (row?.['claim_id'] !== this.instance.id) {
+        throw new ClaimLostError(`job '${job}' was claimed by another instance while this one started (${describeHolder(await this.readClaim(client, job) ?? {})})`);
+      }
+    }
+  }
+
+  private async readClaim(client: Client, job: string): Promise<(InstanceIdentity & { ttlSeconds?: number }) | null> {
+    const result = await this.run(`read the claim on job '${job}'`, () =>
+      client.execute(
+        `SELECT claim_id, claim_host, claim_pid, claim_since, TTL(claim_id) AS ttl FROM ${this.table()} WHERE job = ? LIMIT 1`,
+        [job],
+      ),
+    );
+    const row = result.rows[0];
+    if (!row || row['claim_id'] === null || row['claim_id'] === undefined) return null;
+    return {
+      id: row['claim_id'] as string,
+      host: row['claim_host'] as string,
+      pid: row['claim_pid'] as number,
+      since: row['claim_since'] as string,
+      ttlSeconds: typeof row['ttl'] === 'number' ? row['ttl'] : undefined,
+    };
+  }
+
+  /** Renews the claim every third of its TTL; a renewal that finds another holder marks the job lost. */
+  private scheduleRenewal(job: string): void {
+    clearTimeout(this.claims.get(job));
+    const timer = setTimeout(() => {
+      void this.renew(job).finally(() => {
+        if (this.claims.has(job) && !this.lost.has(job)) this.scheduleRenewal(job);
+      });
+    }, (this.claimTtlSeconds * 1000) / 3);
+    timer.unref();
+    this.claims.set(job, timer);
+  }
+
+  private async renew(job: string): Promise<void> {
+    const client = this.client;
+    if (client === null) return;
+    try {
+      // Renewed, or expired during an outage and nobody took it since: take it again.
+      if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null))) return;
+      const holder = await this.readClaim(client, job);
+      const why = `another instance claimed job '${job}' (${holder ? describeHolder(holder) : 'unknown'}) while this one did not renew its claim`;
+      this.lost.set(job, why);
+      this.log(`checkpoint store ${this.tableName}: ${why}; this instance will not write another checkpoint`);
+    } catch {
+      // Unreachable now: the next renewal or save tries again, and a save is fenced either way.
+    }
+  }
+
+  /**
+   * Runs a lightweight transaction conditional on this instance's claim. Not
+   * applied means the claim is no longer ours: if it merely expired (an outage
+   * longer than the TTL) and nobody took it, it is taken again and the write
+   * retried once; otherwise ClaimLostError.
+   */
+  private async fenced(client: Client, job: string, what: string, write: (claimId: string) => Promise<{ rows: Array<Record<string, unknown>> }>): Promise<void> {
+    const lost = this.lost.get(job);
+    if (lost !== undefined) throw new ClaimLostError(`cannot ${what}: ${lost}`);
+    if (!this.claims.has(job)) await this.claim(job);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const result = await this.run(what, () => write(this.instance.id));
+      if (applied(result.rows[0])) return;
+      if (attempt === 0 && (await this.takeClaim(client, job, null))) continue;
+      break;
+    }
+    const holder = await this.readClaim(client, job);
+    const why = `job '${job}' is held by another instance now (${holder ? describeHolder(holder) : 'unknown'})`;
+    this.lost.set(job, why);
+    throw new ClaimLostError(`cannot ${what}: ${why}; this instance stops without writing it`);
   }
 
   private async readPointer(client: Client, job: string): Promise<CommitPointer | null> {
@@ -272,7 +485,16 @@ export class CassandraCheckpointStore implements CheckpointStore {
 
 /** CREATE TABLE for checkpoints (see CassandraCheckpointStore for the layout). */
 export function checkpointTableCql(keyspace: string, table: string): string {
-  const statics = ['committed_slot int', 'committed_epoch bigint', 'committed_chunks int', 'committed_bytes int', 'committed_sha256 text', 'committed_at timestamp', 'format_version int'];
+  const statics = [
+    'committed_slot int',
+    'committed_epoch bigint',
+    'committed_chunks int',
+    'committed_bytes int',
+    'committed_sha256 text',
+    'committed_at timestamp',
+    'format_version int',
+    ...CLAIM_COLUMNS,
+  ];
   return (
     `CREATE TABLE IF NOT EXISTS ${qualifiedName(keyspace, table)} (job text, slot int, chunk int, epoch bigint, data blob, ` +
     `${statics.map((column) => `${column} static`).join(', ')}, PRIMARY KEY ((job), slot, chunk))` +
@@ -280,9 +502,9 @@ export function checkpointTableCql(keyspace: string, table: string): string {
   );
 }
 
-/** The slot a save writes into: never the committed one. */
-export function freeSlot(committed: number | null): number {
-  return committed === 0 ? 1 : 0;
+/** The slot a save of claim generation `generation` writes into: one of its own two, never the committed one. */
+export function freeSlot(committed: number | null, generation = 0): number {
+  return committed === 2 * generation ? 2 * generation + 1 : 2 * generation;
 }
 
 /**
@@ -298,6 +520,11 @@ export function splitIntoChunks(data: Buffer, chunkBytes: number): Buffer[] {
   for (let start = 0; start < data.length; start += chunkBytes) chunks.push(data.subarray(start, Math.min(data.length, start + chunkBytes)));
   if (chunks.length === 0) chunks.push(data.subarray(0, 0));
   return chunks;
+}
+
+/** Whether a lightweight transaction's result row says it applied. */
+function applied(row: Record<string, unknown> | undefined): boolean {
+  return row?.['[applied]'] === true;
 }
 
 function sha256(data: Buffer): string {

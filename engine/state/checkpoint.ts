@@ -22,11 +22,22 @@ export interface Checkpoint {
   counters: Record<string, number>;
 }
 
+/**
+ * Where a job's checkpoints live. One instance at a time writes them: `claim`
+ * makes this instance the job's only writer before anything is loaded, and
+ * every later `save` and `clear` is refused once the claim was lost.
+ */
 export interface CheckpointStore {
   readonly description: string;
+  /**
+   * Claims `job` for this instance. Throws JobAlreadyRunningError while another
+   * live instance holds it; takes over a claim whose holder is known to be gone.
+   */
+  claim(job: string): Promise<void>;
   load(job: string): Promise<Checkpoint | null>;
-  /** Durable when it resolves. */
+  /** Durable when it resolves; ClaimLostError when another instance holds the job now. */
   save(checkpoint: Checkpoint): Promise<void>;
   clear(job: string): Promise<void>;
+  /** Releases the claim, if any. */
   close(): Promise<void>;
 }

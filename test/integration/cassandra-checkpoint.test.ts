@@ -2,9 +2,11 @@
 //
 //   set -a; . .cluster/env; set +a; node --test dist/test/integration/cassandra-checkpoint.test.js
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { test, type TestContext } from 'node:test';
-import { StateIncompatibleError } from '../../engine/errors';
+import { ClaimLostError, JobAlreadyRunningError, StateIncompatibleError } from '../../engine/errors';
 import { createCassandraClient, type CassandraConnection } from '../../engine/sinks/cassandra-schema';
 import { CassandraCheckpointStore, type CassandraCheckpointStoreOptions } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from '../../engine/state/checkpoint';
@@ -86,6 +88,7 @@ test('a crash before the commit leaves the previous epoch as the one loaded', as
   const store = openStore(t, { chunkBytes: 64 * 1024 });
   const committed = checkpoint('crash', 1, bigState(200 * 1024));
   await store.save(committed);
+  await store.close();
 
   // The next save dies right before its commit: every chunk of epoch 2 is written, the pointer is not moved.
   class Crash extends Error {}
@@ -95,7 +98,7 @@ test('a crash before the commit leaves the previous epoch as the one loaded', as
       const real = createCassandraClient(connection);
       const execute = real.execute.bind(real) as (query: string, ...rest: unknown[]) => Promise<unknown>;
       (real as unknown as { execute: typeof execute }).execute = (query: string, ...rest: unknown[]) => {
-        if (query.startsWith('UPDATE')) return Promise.reject(new Crash('process killed before the commit'));
+        if (query.includes('SET committed_slot')) return Promise.reject(new Crash('process killed before the commit'));
         return execute(query, ...rest);
       };
       return real;
@@ -103,10 +106,12 @@ test('a crash before the commit leaves the previous epoch as the one loaded', as
   });
   await assert.rejects(crashing.save(checkpoint('crash', 2, bigState(300 * 1024))), /process killed before the commit/);
   const client = await adminClient();
-  const partial = await client.execute(`SELECT epoch FROM ${keyspace}.${table} WHERE job = ? AND slot = 1`, ['crash'], { prepare: true });
-  assert.ok(partial.rows.length > 0 && partial.rows.every((row) => Number(row['epoch']) === 2), 'epoch 2 chunks are there, uncommitted');
+  const partial = await client.execute(`SELECT slot, epoch FROM ${keyspace}.${table} WHERE job = ? AND slot = 2`, ['crash'], { prepare: true });
+  assert.ok(partial.rows.length > 0 && partial.rows.every((row) => Number(row['epoch']) === 2), 'epoch 2 chunks are there (slot 2: the second claim\'s), uncommitted');
 
   assert.deepEqual(await openStore(t).load('crash'), committed);
+  // The crashed process's claim goes with it (here: released, as its expiry or a restart on its host would).
+  await crashing.close();
 
   // The restarted job saves epoch 2 again; it now commits and wins.
   const retried = checkpoint('crash', 2, { small: true });
@@ -157,4 +162,85 @@ test('four jobs starting at once on a fresh keyspace all create, save and load (
     loaded.map((c) => c?.job),
     ['race-0', 'race-1', 'race-2', 'race-3'],
   );
+});
+
+/** The pid of a process that ran and exited: a holder known to be gone. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '0']).pid!;
+}
+
+test('one instance per job: a second store is refused with the holder named, and claims the job once the first closed', async (t) => {
+  if (!(await requireCluster(t))) return;
+  const first = openStore(t);
+  await first.claim('single');
+  await first.save(checkpoint('single', 1));
+  const second = openStore(t);
+  await assert.rejects(second.claim('single'), (error: unknown) => {
+    assert.ok(error instanceof JobAlreadyRunningError);
+    assert.match(
+      error.message,
+      new RegExp(`^job 'single' is already running: the instance on host '${hostname()}' \\(pid ${process.pid}\\) since .* holds it \\(Cassandra table ${keyspace}\\.${table}\\)\\. .*stop that one first\\. If it no longer runs, its claim expires in \\d+ s\\.$`),
+    );
+    return true;
+  });
+  await first.close();
+  await second.claim('single');
+  await second.save(checkpoint('single', 2));
+  assert.equal((await openStore(t).load('single'))?.epoch, 2);
+});
+
+test('a claim left by a crashed process of this host is taken over at once; one of another host is refused until it expires', async (t) => {
+  if (!(await requireCluster(t))) return;
+  const client = await adminClient();
+  const claimAs = (job: string, host: string, pid: number, ttl: number) =>
+    client.execute(
+      `UPDATE ${keyspace}.${table} USING TTL ? SET claim_id = ?, claim_host = ?, claim_pid = ?, claim_since = ? WHERE job = ?`,
+      [ttl, `crashed-${job}`, host, pid, '2026-01-01T00:00:00.000Z', job],
+      { prepare: true },
+    );
+  await openStore(t).load('warm-up'); // creates the table
+  await claimAs('crashed', hostname(), deadPid(), 600);
+  const restarted = openStore(t);
+  await restarted.claim('crashed');
+  await restarted.save(checkpoint('crashed', 1));
+
+  await claimAs('elsewhere', 'another-host', 4242, 3);
+  await assert.rejects(openStore(t).claim('elsewhere'), /the instance on host 'another-host' \(pid 4242\) since 2026-01-01T00:00:00\.000Z holds it/);
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  await openStore(t).claim('elsewhere');
+});
+
+test('an instance that lost its claim (paused past the TTL while another took over) cannot commit: ClaimLostError, the newer epoch stays', async (t) => {
+  if (!(await requireCluster(t))) return;
+  const paused = openStore(t, { claimTtlMs: 3000 });
+  await paused.claim('zombie');
+  await paused.save(checkpoint('zombie', 1));
+  // Paused: stop renewing (as SIGSTOP would), let the claim expire, and let a new instance take the job.
+  (paused as unknown as { claims: Map<string, NodeJS.Timeout> }).claims.forEach((timer) => clearTimeout(timer));
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  const successor = openStore(t);
+  await successor.claim('zombie');
+  await successor.save(checkpoint('zombie', 5));
+  await assert.rejects(paused.save(checkpoint('zombie', 2)), (error: unknown) => {
+    assert.ok(error instanceof ClaimLostError);
+    assert.match(error.message, /^cannot commit checkpoint epoch 2 of job 'zombie': job 'zombie' is held by another instance now \(host '.*' \(pid \d+\) since .*\); this instance stops without writing it$/);
+    return true;
+  });
+  await assert.rejects(paused.clear('zombie'), ClaimLostError);
+  assert.equal((await openStore(t).load('zombie'))?.epoch, 5);
+});
+
+test('a checkpoint table made before claims existed gets the claim columns', async (t) => {
+  if (!(await requireCluster(t))) return;
+  const client = await adminClient();
+  const old = 'tideflow_checkpoints_v0';
+  await client.execute(
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.${old} (job text, slot int, chunk int, epoch bigint, data blob, committed_slot int static, ` +
+      `committed_epoch bigint static, committed_chunks int static, committed_bytes int static, committed_sha256 text static, ` +
+      `committed_at timestamp static, format_version int static, PRIMARY KEY ((job), slot, chunk))`,
+  );
+  const store = openStore(t, { table: old });
+  await store.save(checkpoint('old-table', 3));
+  assert.equal((await openStore(t, { table: old }).load('old-table'))?.epoch, 3);
+  await assert.rejects(openStore(t, { table: old }).claim('old-table'), JobAlreadyRunningError);
 });

@@ -43,6 +43,7 @@ export class MemorySink implements Sink {
 export class MemoryCheckpointStore implements CheckpointStore {
   readonly description = 'memory';
   saved = new Map<string, string>();
+  async claim(): Promise<void> {}
   async load(job: string): Promise<Checkpoint | null> {
     const text = this.saved.get(job);
     return text ? (JSON.parse(text) as Checkpoint) : null;
