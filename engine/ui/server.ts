@@ -62,6 +62,19 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
+/**
+ * A library file in node_modules. Found by walking up the module search paths
+ * rather than require.resolve: packages such as d3-geo declare `exports` that
+ * hide their browser builds from Node's resolver.
+ */
+export function vendorFile(target: string): string {
+  for (const directory of require.resolve.paths(target) ?? []) {
+    const candidate = join(directory, target);
+    if (existsSync(candidate)) return candidate;
+  }
+  return join('node_modules', target);
+}
+
 /** Where the page's files are: beside this module's source (engine/ui/static), from dist/engine/ui or engine/ui. */
 export function defaultStaticDir(): string {
   const candidates = [resolve(__dirname, '..', '..', '..', 'engine', 'ui', 'static'), resolve(__dirname, 'static')];
@@ -101,7 +114,7 @@ export function serveUi(hub: UiHub, options: UiServerOptions): Promise<UiServer>
     if (path.startsWith('/vendor/')) {
       const target = VENDOR[path.slice('/vendor/'.length)];
       if (target === undefined) return sendJson(response, 404, { error: `no such file: ${path}` });
-      return files.send(request, response, require.resolve(target), true);
+      return files.send(request, response, vendorFile(target), true);
     }
     if (path.startsWith('/static/')) {
       const file = normalize(join(staticDir, path.slice('/static/'.length)));
