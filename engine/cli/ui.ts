@@ -64,6 +64,8 @@ export interface RunningUi {
   readonly hub: UiHub;
   /** Resolves when the embedded results are computed (at once for Cassandra). */
   readonly ready: Promise<void>;
+  /** The embedded results' JSONL files (`<job>.jsonl`), once ready; null with Cassandra. */
+  resultsDir(): string | null;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export async function startUi(options: UiCommandOptions, env: NodeJS.ProcessEnv 
   const cassandra = cassandraChoice(options, env);
   let client: Client | null = null;
   let cleanup: () => Promise<void> = async () => {};
+  let resultsDir: string | null = null;
   let ready: Promise<void> = Promise.resolve();
   if (cassandra) {
     const root = packageRoot();
@@ -104,6 +107,7 @@ export async function startUi(options: UiCommandOptions, env: NodeJS.ProcessEnv 
     ready = computeBundledResults({ hub, log }).then(
       (bundled) => {
         cleanup = bundled.remove;
+        resultsDir = bundled.dir;
         hub.setResults(bundled.results, { state: 'ready', detail: bundled.results.description });
       },
       (error: unknown) => {
@@ -125,6 +129,7 @@ export async function startUi(options: UiCommandOptions, env: NodeJS.ProcessEnv 
     url: server.url,
     hub,
     ready,
+    resultsDir: () => resultsDir,
     close: async () => {
       await server.close();
       await ready;
