@@ -19,9 +19,15 @@ export class JobsView {
     const [jobs, metrics] = await Promise.all([getJson('/api/jobs'), getJson('/api/metrics')]);
     this.error.hidden = !jobs.storeError;
     this.error.textContent = jobs.storeError ?? '';
-    this.list.replaceChildren();
-    if (jobs.jobs.length === 0) this.list.append(h('p', { id: 'no-jobs' }, 'No jobs: none runs in this process and the checkpoint stores hold none. Start one with `tideflow run <job.yaml> --ui-port 8080`.'));
-    for (const view of jobs.jobs) this.update(view, null, metrics.jobs[view.job] ?? []);
+    // Events may have added cards while this loaded: only the placeholder goes.
+    this.list.querySelector('#jobs-loading')?.remove();
+    if (jobs.jobs.length === 0 && this.jobs.size === 0) this.list.append(h('p', { id: 'no-jobs' }, 'No jobs: none runs in this process and the checkpoint stores hold none. Start one with `tideflow run <job.yaml> --ui-port 8080`.'));
+    for (const view of jobs.jobs) {
+      const known = this.jobs.get(view.job);
+      // A card an event made first has no history yet: take the server's, then this view.
+      if (known && known.points.length < (metrics.jobs[view.job]?.length ?? 0)) known.points = [...metrics.jobs[view.job]];
+      this.update(view, null, metrics.jobs[view.job] ?? []);
+    }
   }
 
   /** A job changed (from the event stream, or the first load with its history). */
