@@ -74,27 +74,64 @@ export function valueAt(row: Row, field: string): unknown {
  *   // '{"station":"a","lat":41.5,"lon":-71.3,"t":"1970-01-01T00:00:00.000Z","location":{"lat":41.5,"lon":-71.3}}'
  */
 export function documentSource(row: Row, timestampFields: ReadonlySet<string>, geoPoint: GeoPointSpec | null): string {
-  let source: Row = row;
+  // Written field by field rather than through JSON.stringify with a replacer: a third of the time per row.
+  let json = '{';
+  for (const field in row) {
+    const value = jsonValue(row[field], timestampFields.has(field));
+    if (value === undefined || (geoPoint !== null && field === geoPoint.field)) continue;
+    json += `${json.length > 1 ? ',' : ''}${quotedName(field)}:${value}`;
+  }
   if (geoPoint) {
     const lat = row[geoPoint.lat];
     const lon = row[geoPoint.lon];
     if (typeof lat === 'number' && typeof lon === 'number' && Number.isFinite(lat) && Number.isFinite(lon)) {
-      source = { ...row, [geoPoint.field]: { lat, lon } };
+      json += `${json.length > 1 ? ',' : ''}${quotedName(geoPoint.field)}:{"lat":${lat},"lon":${lon}}`;
+    } else if (geoPoint.field in row) {
+      const value = jsonValue(row[geoPoint.field], false);
+      if (value !== undefined) json += `${json.length > 1 ? ',' : ''}${quotedName(geoPoint.field)}:${value}`;
     }
   }
-  return JSON.stringify(source, function (this: unknown, key: string, value: unknown) {
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return null;
-      // Only top-level fields are the job's timestamps (a nested `t` of a late row's record is not).
-      if (this === source && timestampFields.has(key) && Math.abs(value) <= 8.64e15) return new Date(value).toISOString();
-      return value;
+  return `${json}}`;
+}
+
+const quotedNames = new Map<string, string>();
+
+function quotedName(field: string): string {
+  let quoted = quotedNames.get(field);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(field);
+    if (quotedNames.size < 10_000) quotedNames.set(field, quoted);
+  }
+  return quoted;
+}
+
+/** One top-level value as JSON text; undefined for what JSON leaves out (undefined, functions). */
+function jsonValue(value: unknown, isTimestamp: boolean): string | undefined {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) return 'null';
+      return isTimestamp && Math.abs(value) <= 8.64e15 ? `"${new Date(value).toISOString()}"` : String(value);
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `"${value}"`;
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (value === null) return 'null';
+  if (value instanceof Date) return Number.isFinite(value.getTime()) ? `"${value.toISOString()}"` : 'null';
+  if (Buffer.isBuffer(value)) return `"${value.toString('base64')}"`;
+  // Nested objects (a late row's record): as JSON has them, Buffers inside as base64.
+  return JSON.stringify(value, (_key, inner: unknown) => {
+    if (typeof inner === 'bigint') return inner.toString();
+    if (inner !== null && typeof inner === 'object' && (inner as { type?: unknown }).type === 'Buffer' && Array.isArray((inner as { data?: unknown }).data)) {
+      return Buffer.from((inner as { data: number[] }).data).toString('base64');
     }
-    if (typeof value === 'bigint') return value.toString();
-    // Buffers reach the replacer already turned into { type: 'Buffer', data } by their toJSON.
-    if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
-      return Buffer.from((value as { data: number[] }).data).toString('base64');
-    }
-    return value;
+    return inner;
   });
 }
 
