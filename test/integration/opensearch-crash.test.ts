@@ -12,7 +12,9 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Row } from '../../engine/runtime/batch';
 import { crashWriterRows } from '../support/opensearch-crash-writer';
-import { allDocuments, expectedDocument, requireOpenSearch, scratchIndex } from '../support/opensearch';
+import { allDocuments, expectedDocument, requireOpenSearch, scratchIndices } from '../support/opensearch';
+
+const scratch = scratchIndices();
 
 const WRITER = join(__dirname, '..', 'support', 'opensearch-crash-writer.js');
 const COPIES = 15;
@@ -45,7 +47,7 @@ function runWriter(index: string, checkpointFile: string, rowsFile: string, kill
 
 test('SIGKILL at 10 random instants during indexing, restarts from the checkpoint: count and contents exact, no duplicate ids', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('crash');
+  const index = scratch.index('crash');
   const directory = mkdtempSync(join(tmpdir(), 'tideflow-opensearch-crash-'));
   t.after(() => rmSync(directory, { recursive: true, force: true }));
   const checkpointFile = join(directory, 'checkpoint');

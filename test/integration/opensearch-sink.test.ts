@@ -18,8 +18,10 @@ import {
   opensearch,
   opensearchUrl,
   requireOpenSearch,
-  scratchIndex,
+  scratchIndices,
 } from '../support/opensearch';
+
+const scratch = scratchIndices();
 
 function spec(index: string, overrides: Partial<OpenSearchSinkSpec> = {}): OpenSearchSinkSpec {
   return {
@@ -65,7 +67,7 @@ function assertDocumentsEqual(documents: Map<string, Row>, rows: readonly Row[])
 
 test('lunar-day results: every document equals the plain computation, the mapping is typed as derived, geo queries find the stations', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('lunar-day');
+  const index = scratch.index('lunar-day');
   const rows = await lunarDayRows();
   const sink = openSink(t, spec(index));
   await sink.open();
@@ -121,7 +123,7 @@ test('lunar-day results: every document equals the plain computation, the mappin
 
 test('a replay after a crash overwrites: same ids, the count exact, contents equal', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('replay');
+  const index = scratch.index('replay');
   const rows = (await lunarDayRows()).slice(0, 600);
   // Run 1: a checkpoint after 400 rows, then 150 more written, then a crash (no flush, no close).
   const first = openSink(t, spec(index, { bulkDocuments: 50 }));
@@ -142,7 +144,7 @@ test('a replay after a crash overwrites: same ids, the count exact, contents equ
 
 test('emit mode update: a later version of a result replaces the earlier one, whatever order the requests finish in', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('updates');
+  const index = scratch.index('updates');
   const [row] = await lunarDayRows();
   const sink = openSink(t, spec(index, { bulkDocuments: 1, concurrency: 4 }));
   await sink.open();
@@ -169,7 +171,7 @@ test('emit mode update: a later version of a result replaces the earlier one, wh
 
 test('poison documents: dead letters with the server reason, every other document indexed once', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('poison');
+  const index = scratch.index('poison');
   const rows = (await lunarDayRows()).slice(0, 300);
   const dead: Array<{ row: Row; reason: string }> = [];
   const sink = openSink(t, spec(index, { bulkDocuments: 100 }), { onRejected: (row, reason) => void dead.push({ row, reason }) });
@@ -191,7 +193,7 @@ test('poison documents: dead letters with the server reason, every other documen
 
 test('an existing index whose mapping conflicts fails at start, naming the field; nothing is written', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('conflict');
+  const index = scratch.index('conflict');
   // What an index created by dynamic mapping looks like: numbers as float, strings as text.
   const created = await opensearch('PUT', `/${index}`, {
     settings: { number_of_replicas: 0 },
@@ -211,7 +213,7 @@ test('an existing index whose mapping conflicts fails at start, naming the field
 
 test('an existing index with a compatible mapping gets the missing fields and is written to', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('partial');
+  const index = scratch.index('partial');
   await opensearch('PUT', `/${index}`, { settings: { number_of_replicas: 0 }, mappings: { properties: { station: { type: 'keyword' }, note: { type: 'text' } } } });
   const rows = (await lunarDayRows()).slice(0, 20);
   const sink = openSink(t, spec(index));
@@ -228,7 +230,7 @@ test('an existing index with a compatible mapping gets the missing fields and is
 
 test('time-based indices: an index template, one index per month of window_start, each typed from the start', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const prefix = scratchIndex('monthly');
+  const prefix = scratch.index('monthly');
   const rows = await lunarDayRows();
   const sink = openSink(t, spec(`${prefix}-{window_start:yyyy.MM}`));
   await sink.open();
@@ -247,7 +249,7 @@ test('time-based indices: an index template, one index per month of window_start
 
 test('OpenSearch unreachable for a while (a proxy that stops forwarding): the sink retries and waits, nothing is lost', async (t) => {
   if (!(await requireOpenSearch(t))) return;
-  const index = scratchIndex('outage');
+  const index = scratch.index('outage');
   const target = new URL(opensearchUrl());
   const proxy = new TcpProxy(target.hostname, Number(target.port || 9200));
   await proxy.start();

@@ -3,7 +3,7 @@
 //
 //   test('...', async (t) => {
 //     if (!(await requireOpenSearch(t))) return; // skipped locally when down, a failure under CI=true
-//     const index = scratchIndex('lunar');       // deleted after the file's tests
+//     const index = scratch.index('lunar');      // scratch = scratchIndices() at the top of the file
 //     ...
 //   });
 import { after, type TestContext } from 'node:test';
@@ -47,22 +47,22 @@ export async function opensearch(method: string, path: string, body?: unknown): 
   return { status: response.status, body: text === '' ? null : JSON.parse(text) };
 }
 
-const RUN = `tideflow-test-${Date.now()}`;
-let scratchUsed = false;
-
 /**
- * A fresh index name for one test (`tideflow-test-<run>-<suffix>`). Every
- * index and index template of this run is deleted after the file's tests.
+ * Fresh index names for one test file (`tideflow-test-<run>-<suffix>`); every
+ * index and index template of the run is deleted after the file's tests.
+ * Call it at the top level of the file (the cleanup hook belongs to the file, not to a test).
+ *
+ * @example
+ *   const scratch = scratchIndices();
+ *   test('...', async (t) => { const index = scratch.index('lunar-day'); ... });
  */
-export function scratchIndex(suffix: string): string {
-  if (!scratchUsed) {
-    scratchUsed = true;
-    after(async () => {
-      await opensearch('DELETE', `/${RUN}-*`).catch(() => {});
-      await opensearch('DELETE', `/_index_template/tideflow-${RUN}-*`).catch(() => {});
-    });
-  }
-  return `${RUN}-${suffix}`;
+export function scratchIndices(): { index(suffix: string): string } {
+  const run = `tideflow-test-${Date.now()}-${process.pid}`;
+  after(async () => {
+    await opensearch('DELETE', `/${run}-*`).catch(() => {});
+    await opensearch('DELETE', `/_index_template/tideflow-${run}-*`).catch(() => {});
+  });
+  return { index: (suffix) => `${run}-${suffix}` };
 }
 
 /** Every document of an index (after a refresh), by id. */
