@@ -89,8 +89,8 @@ export interface OpenSearchSinkSpec {
 }
 
 /**
- * Measured with benchmarks/opensearch-sink.ts on the local single node (2 cores, lunar-day rows
- * of ~330 bytes): see the commit that set them.
+ * Bulk requests of ~0.9 MB for lunar-day rows (~430 bytes a document with its action line), two in
+ * flight: one being indexed while the next is sent. `benchmarks/opensearch-sink.ts --sweep` compares others.
  */
 const DEFAULTS = { createIndex: true, bulkDocuments: 2000, bulkBytes: 5 * 1024 * 1024, concurrency: 2, requestTimeout: '30s' };
 
