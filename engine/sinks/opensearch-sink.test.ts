@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { errors as clientErrors } from '@opensearch-project/opensearch';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { engineExpressionParser } from '../config/expression-parser';
@@ -14,6 +15,7 @@ import {
   redactUrl,
   rejectedDocumentDeadLetter,
   schema,
+  toExternalError,
   type OpenSearchSinkOptions,
   type OpenSearchSinkSpec,
 } from './opensearch-sink';
@@ -179,6 +181,29 @@ test('a sink without id fields refuses to start: without them a replay would dup
 test('redactUrl: user and password never reach a message', () => {
   assert.equal(redactUrl('https://admin:s3cret@search.example:9200/'), 'https://search.example:9200');
   assert.equal(redactUrl('http://127.0.0.1:9200'), 'http://127.0.0.1:9200');
+});
+
+test('toExternalError: outages are retriable (connection, timeout, 429/502/503/504), refusals and TLS mistakes are not', () => {
+  const response = (statusCode: number, body: unknown) => new clientErrors.ResponseError({ statusCode, body, headers: {}, meta: {} as never, warnings: null });
+  const cases: Array<[unknown, boolean, RegExp]> = [
+    [new clientErrors.ConnectionError('connect ECONNREFUSED 127.0.0.1:9200'), true, /^cannot index: connect ECONNREFUSED/],
+    [new clientErrors.TimeoutError('Request timed out', {} as never), true, /Request timed out/],
+    [new clientErrors.NoLivingConnectionsError('There are no living connections', {} as never), true, /no living connections/],
+    [response(429, { error: { type: 'circuit_breaking_exception', reason: '[parent] Data too large' } }), true, /429 circuit_breaking_exception: \[parent\] Data too large/],
+    [response(503, { error: { type: 'cluster_block_exception', reason: 'blocked' } }), true, /503 cluster_block_exception/],
+    [response(504, 'gateway timeout'), true, /504 gateway timeout/],
+    [response(400, { error: { type: 'illegal_argument_exception', reason: 'bad' } }), false, /400 illegal_argument_exception: bad/],
+    [response(403, { error: { type: 'security_exception', reason: 'no permissions for [indices:data/write/bulk]' } }), false, /forbidden .*needs write and index-management permissions/],
+    [new clientErrors.ConnectionError('self-signed certificate'), false, /TLS: the node's certificate is not accepted .*tls\.caFile.*NODE_EXTRA_CA_CERTS/],
+    [new clientErrors.ConnectionError('write EPROTO ...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number'), false, /TLS/],
+    [new Error('something else'), false, /something else/],
+  ];
+  for (const [error, retriable, message] of cases) {
+    const external = toExternalError(error, 'index');
+    assert.ok(external instanceof ExternalError);
+    assert.equal(external.retriable, retriable, external.message);
+    assert.match(external.message, message);
+  }
 });
 
 // ---------------------------------------------------------------- index preparation

@@ -621,6 +621,11 @@ export class OpenSearchSink implements Sink {
         }),
       );
       this.log(`opensearch sink '${this.name}': index template ${templateName} for ${this.indexName.pattern} ready (${describeMapping(mapping)})`);
+    } else {
+      this.log(
+        `opensearch sink '${this.name}': createIndex is off: new indices for ${this.indexName.pattern} take their mapping from the server's index templates ` +
+          `(without one matching, every field is typed by OpenSearch's guess)`,
+      );
     }
     const existing = await this.withRetry(`read the mappings of ${this.indexName.pattern}`, async () => {
       const response = await client.indices.getMapping({ index: this.indexName.pattern, allow_no_indices: true, expand_wildcards: 'open' });
