@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { join } from 'node:path';
 import { errors as clientErrors } from '@opensearch-project/opensearch';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
@@ -48,10 +51,12 @@ class FakeOpenSearch {
   private server: Server | null = null;
   url = '';
 
-  async start(): Promise<void> {
-    this.server = createServer((request, response) => void this.handle(request, response));
+  /** Plain HTTP, or HTTPS with a certificate and its key. */
+  async start(tls?: { cert: string; key: string }): Promise<void> {
+    const handler = (request: IncomingMessage, response: ServerResponse) => void this.handle(request, response);
+    this.server = tls ? createTlsServer(tls, handler) : createServer(handler);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     after(() => this.server?.close());
   }
 
@@ -511,5 +516,36 @@ test('a document whose index name cannot be made (no timestamp in the named fiel
   assert.equal(rejected.length, 1);
   assert.match(rejected[0], /field 'window_start' holds no timestamp \(null\)/);
   assert.deepEqual(server.bulks.flat().map((document) => document.index), ['tides-1970']);
+  await sink.close();
+});
+
+// ---------------------------------------------------------------- TLS
+
+const FIXTURES = join(__dirname, '..', '..', '..', 'engine', 'sinks', 'fixtures');
+
+test('TLS: a node whose certificate Node does not trust fails at once with a hint, not an endless retry; tls.caFile trusts it', async () => {
+  const server = new FakeOpenSearch();
+  await server.start({ cert: readFileSync(join(FIXTURES, 'localhost-cert.pem'), 'utf8'), key: readFileSync(join(FIXTURES, 'localhost-key.pem'), 'utf8') });
+  const untrusted = new OpenSearchSink(spec(server.url), 'main', options());
+  await assert.rejects(untrusted.open(), (error: unknown) => {
+    assert.ok(error instanceof ExternalError && !error.retriable);
+    assert.match(error.message, /TLS: the node's certificate is not accepted \(self[- ]signed certificate\); for a private CA set tls\.caFile/);
+    return true;
+  });
+  assert.equal(untrusted.retries, 0);
+  await untrusted.close();
+  assert.equal(server.requests.length, 0, 'nothing reached the server over an unverified connection');
+
+  const trusted = new OpenSearchSink(spec(server.url, { caFile: join(FIXTURES, 'localhost-cert.pem') }), 'main', options());
+  await trusted.open();
+  await trusted.write(rows(3));
+  await trusted.flush();
+  assert.equal(trusted.documentsIndexed, 3);
+  await trusted.close();
+});
+
+test('TLS: a caFile that cannot be read is a usage error naming the file', async () => {
+  const sink = new OpenSearchSink(spec('https://127.0.0.1:1', { caFile: '/nonexistent/ca.pem' }), 'main', options());
+  await assert.rejects(sink.open(), (error: unknown) => error instanceof UsageError && /cannot read tls\.caFile \/nonexistent\/ca\.pem/.test(error.message));
   await sink.close();
 });
