@@ -8,6 +8,8 @@ import { stallReportMsFromEnvironment } from '../runtime/stall-watch';
 import { registerGenerate } from './generate';
 import { registerProduce } from './produce';
 import { formatSummary, ProgressLine } from './progress';
+import { attachRunUi, registerUi } from './ui';
+import { combineObservers } from '../ui/job-monitor';
 
 /** Exit codes (DESIGN.md section 4). */
 export const EXIT_OK = 0;
@@ -66,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--quiet', 'no progress line or summary')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics while the job runs (off by default)').argParser(portNumber))
     .option('--metrics-host <host>', 'address the metrics endpoint binds to', '127.0.0.1')
+    .addOption(new Option('--ui-port <port>', 'serve the web UI for this run at http://<host>:<port>/ (off by default)').argParser(portNumber))
+    .option('--ui-host <host>', 'address the web UI binds to', '127.0.0.1')
     .action(async (jobPath: string, options: RunCommandOptions) => {
       exitCode = await runCommand(jobPath, options);
     });
@@ -83,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
 
   registerGenerate(program);
   registerProduce(program);
+  registerUi(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -107,6 +112,8 @@ interface RunCommandOptions {
   quiet?: boolean;
   metricsPort?: number;
   metricsHost: string;
+  uiPort?: number;
+  uiHost: string;
 }
 
 async function runCommand(jobPath: string, options: RunCommandOptions): Promise<number> {
@@ -151,6 +158,9 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     }
     log(`metrics at ${metricsServer.url}`);
   }
+  // After assemble: the UI's monitor taps the dead-letter and late sinks.
+  const ui = options.uiPort === undefined ? null : await attachRunUi(parts, { port: options.uiPort, host: options.uiHost });
+  if (ui) log(`web UI at ${ui.url}`);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
@@ -158,22 +168,33 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
       resetState: options.resetState,
       signal: controller.signal,
       inject: crashInjectionFromEnvironment(),
-      onProgress: progress ? (p) => progress.update(p) : undefined,
-      log,
-      observer: metrics ?? undefined,
+      onProgress:
+        progress || ui
+          ? (p) => {
+              progress?.update(p);
+              ui?.onProgress(p);
+            }
+          : undefined,
+      log: ui ? ui.wrapLog(log) : log,
+      observer: combineObservers(metrics ?? undefined, ui?.monitor),
       stallReportMs: stallReportMsFromEnvironment(),
     });
+    ui?.finish(result);
     progress?.clear();
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
       process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window')) + '\n');
     }
     return EXIT_OK;
+  } catch (error) {
+    ui?.fail(error);
+    throw error;
   } finally {
     progress?.clear();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await metricsServer?.close();
+    await ui?.close();
   }
 }
 
