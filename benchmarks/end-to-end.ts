@@ -17,7 +17,7 @@
  * and keyspace (used under `node --cpu-prof` by run.ts):
  *   node --cpu-prof dist/benchmarks/end-to-end.js --job tides-30m-average --topic T --keyspace K
  */
-import type { RawBatch } from '../engine/runtime/batch';
+import type { RawBatch } from '../engine/core/batch';
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import { Client } from 'cassandra-driver';
@@ -25,7 +25,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { loadJobFile } from '../engine/config';
 import type { JobSpec } from '../engine/config/job';
 import { assemble } from '../engine/runtime/assemble';
-import type { Row } from '../engine/runtime/batch';
+import type { Row } from '../engine/core/batch';
 import { LATE, runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
 import { CassandraSink } from '../engine/sinks/cassandra-sink';
 import { createCassandraClient } from '../engine/sinks/cassandra-schema';

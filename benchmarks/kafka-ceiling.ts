@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { answerParent, cluster, median, resultOfChildProcess } from './kafka-topic';
 import { cpuPerRecord, sampleCpu, type CpuBreakdown, type CpuSample } from './cpu-usage';
-import { installRecordBatchReader } from '../engine/sources/kafkajs-record-batches';
+import { installRecordBatchReader } from '../engine/patches/kafkajs-record-batches';
 
 /** Who reads kafkajs' record batches in a ceiling run. */
 export type RecordBatchReader = 'kafkajs' | 'tideflow';

@@ -16,11 +16,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Client } from 'cassandra-driver';
-import type { Row } from '../engine/runtime/batch';
+import type { Row } from '../engine/core/batch';
 import { CassandraSink } from '../engine/sinks/cassandra-sink';
 import type { SearchField } from '../engine/sinks/opensearch-mapping';
 import { OpenSearchSink, type OpenSearchSinkSpec } from '../engine/sinks/opensearch-sink';
-import type { Sink } from '../engine/sinks/sink';
+import type { Sink } from '../engine/core/sink';
 
 const LUNAR_DAY = 89_428_329;
 const BATCH_ROWS = 1_000;

@@ -18,8 +18,8 @@ import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { loadJobFile } from '../engine/config';
 import { createOperators } from '../engine/operators/create-operator';
-import type { RecordBatch, Row } from '../engine/runtime/batch';
-import { emptyCounters, type Operator, type OperatorContext } from '../engine/runtime/operator';
+import type { RecordBatch, Row } from '../engine/core/batch';
+import { emptyCounters, type Operator, type OperatorContext } from '../engine/core/operator';
 import { ROOT } from './kafka-topic';
 
 export interface StateMeasurement {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { lintJobFiles, loadJobFile } from '../engine/config';
-import { formatProblem } from '../engine/errors';
+import { formatProblem } from '../engine/core/errors';
 
 /**
  * The config-error corpus: each `test/config-errors/<name>.yaml` is a broken

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { unaccounted } from '../engine/runtime/operator';
+import { unaccounted } from '../engine/core/operator';
 import { BUNDLED, job, runLocal } from './support/run-local';
 import { assertRowsEqual, byStationThenStart, expectedAverages, expectedLunarDays, iso, plainDedupe, readBundled } from './support/plain';
 

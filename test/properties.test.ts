@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { loadJobFile } from '../engine/config';
 import type { JobSpec } from '../engine/config/job';
-import type { Row } from '../engine/runtime/batch';
+import type { Row } from '../engine/core/batch';
 import { runJob } from '../engine/runtime/run-job';
 import { memoryParts, MemoryCheckpointStore } from './support/memory';
 import { job } from './support/run-local';

@@ -1,5 +1,5 @@
 import type { AggregateSpec } from '../config/job';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import type { Aggregation } from './aggregation';
 import { compileAccumulatorOps, type AccumulatorOps } from './compiled-ops';
 import { createAggregation } from './create-aggregation';

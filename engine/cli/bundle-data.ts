@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { AvroContainerWriter } from '../codecs/avro-container';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import type { LengthUnit } from '../codecs/csv';

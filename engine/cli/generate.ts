@@ -3,14 +3,14 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import type { GeneratorSourceSpec } from '../config/job';
 import { parseDuration } from '../config/duration';
-import { UsageError } from '../errors';
+import { UsageError } from '../core/errors';
 import { AvroContainerWriter } from '../codecs/avro-container';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { encodeCsvLine, TIDE_CSV_HEADER } from '../codecs/csv';
 import { encodeJsonLine } from '../codecs/jsonl';
 import { loadStations } from '../codecs/stations';
 import { parseIsoTimestamp } from '../codecs/timestamps';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { checkGeneratorSpec, generateRecords } from '../sources/generator-source';
 
 /**

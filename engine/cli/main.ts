@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { lintJobFiles, loadJobFile, parseDuration } from '../config';
-import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../errors';
+import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../core/errors';
 import { assemble } from '../runtime/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { runJob, type RunOptions } from '../runtime/run-job';

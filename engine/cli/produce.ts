@@ -6,9 +6,9 @@ import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { encodeConfluent } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
 import { createRowValidator } from '../codecs/validate';
-import { UsageError } from '../errors';
-import type { Row } from '../runtime/batch';
-import { DEFAULT_RETRY, retry } from '../runtime/retry';
+import { UsageError } from '../core/errors';
+import type { Row } from '../core/batch';
+import { DEFAULT_RETRY, retry } from '../core/retry';
 import { formatFromPath, openFileSource } from '../sources/file-source';
 import { createKafkaClient, toExternalError } from '../sources/kafka-source';
 

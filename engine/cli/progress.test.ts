@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { emptyCounters } from '../runtime/operator';
+import { emptyCounters } from '../core/operator';
 import type { RunResult } from '../runtime/run-job';
 import { formatLag, formatSummary, ProgressLine } from './progress';
 

@@ -1,4 +1,4 @@
-import { unaccounted } from '../runtime/operator';
+import { unaccounted } from '../core/operator';
 import type { Progress, RunResult } from '../runtime/run-job';
 
 const number = new Intl.NumberFormat('en-US');

@@ -3,7 +3,7 @@ import type { Client } from 'cassandra-driver';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadJobFile } from '../config';
 import type { JobSpec } from '../config/job';
-import { UsageError } from '../errors';
+import { UsageError } from '../core/errors';
 import type { JobParts, Progress, RunResult } from '../runtime/run-job';
 import { createCassandraClient, type CassandraConnection } from '../sinks/cassandra-schema';
 import { computeBundledResults, LEVELS_JOB, LUNAR_DAY_JOB, packageRoot } from '../ui/bundled-results';

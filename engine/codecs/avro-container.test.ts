@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as avro from 'avsc';
-import { DecodeError, UsageError } from '../errors';
-import type { Row } from '../runtime/batch';
+import { DecodeError, UsageError } from '../core/errors';
+import type { Row } from '../core/batch';
 import { AvroContainerWriter, readAvroContainerBlocks, readAvroContainerFile } from './avro-container';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 

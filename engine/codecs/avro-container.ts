@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import * as avro from 'avsc';
-import type { Row } from '../runtime/batch';
-import { DecodeError, UsageError } from '../errors';
+import type { Row } from '../core/batch';
+import { DecodeError, UsageError } from '../core/errors';
 import { createPlainRowCopier } from './avro-schema';
 
 /**

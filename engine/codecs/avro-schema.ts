@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as avro from 'avsc';
-import type { Row } from '../runtime/batch';
-import { UsageError } from '../errors';
+import type { Row } from '../core/batch';
+import { UsageError } from '../core/errors';
 
 /**
  * Loading Avro schemas the way the whole engine needs them.

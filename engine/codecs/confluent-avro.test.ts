@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as avro from 'avsc';
 import fc from 'fast-check';
-import { ExternalError } from '../errors';
+import { ExternalError } from '../core/errors';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from './confluent-avro';
 

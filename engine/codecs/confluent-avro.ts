@@ -1,10 +1,10 @@
 import type * as avro from 'avsc';
-import type { DeadLetter } from '../runtime/operator';
-import { ExternalError, UsageError } from '../errors';
+import type { DeadLetter } from '../core/operator';
+import { ExternalError, UsageError } from '../core/errors';
 import type { DecodedRows } from './decoded';
 import { createPlainRowCopier } from './avro-schema';
 import { flatRecordReaderOrNull, type FlatRecordReader } from './flat-record-reader';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * The Confluent wire format used by Kafka + Schema Registry:

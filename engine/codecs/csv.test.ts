@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Row } from '../runtime/batch';
-import { DecodeError, UsageError } from '../errors';
+import type { Row } from '../core/batch';
+import { DecodeError, UsageError } from '../core/errors';
 import { createCsvDecoder, encodeCsvLine, feetToMetres, hasUnclosedQuote, splitCsvLine, TIDE_CSV_HEADER } from './csv';
 import { stationIdFromFileName } from './stations';
 

@@ -1,5 +1,5 @@
-import type { Row } from '../runtime/batch';
-import { DecodeError, UsageError } from '../errors';
+import type { Row } from '../core/batch';
+import { DecodeError, UsageError } from '../core/errors';
 import type { LineDecoder } from './decoded';
 import { quoteForReason } from './decoded';
 import { findStation, stationIdFromFileName } from './stations';

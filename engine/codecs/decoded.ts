@@ -1,6 +1,6 @@
-import type { Row } from '../runtime/batch';
-import type { DeadLetter } from '../runtime/operator';
-import { DecodeError } from '../errors';
+import type { Row } from '../core/batch';
+import type { DeadLetter } from '../core/operator';
+import { DecodeError } from '../core/errors';
 
 /**
  * What a codec produces for a run of payloads: the rows it could decode, each

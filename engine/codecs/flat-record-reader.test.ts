@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as avro from 'avsc';
 import fc from 'fast-check';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 import { compileFlatRecordReader, StringInterner, type FlatValidation } from './flat-record-reader';
 import { createRowValidator, MAX_STRING_LENGTH, MAX_TIMESTAMP_DISTANCE_MS } from './validate';

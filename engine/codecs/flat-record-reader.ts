@@ -1,5 +1,5 @@
 import type * as avro from 'avsc';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * Compiled readers for flat Avro records: a record whose fields are

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { DecodeError } from '../errors';
+import { DecodeError } from '../core/errors';
 import { decodeJsonLine, encodeJsonLine } from './jsonl';
 import { parseIsoTimestamp, parseMonthDayYearTime, parseSlashedDateAndClock } from './timestamps';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { DecodeError, ExternalError } from '../errors';
+import { DecodeError, ExternalError } from '../core/errors';
 import { SchemaRegistry } from './registry';
 
 /**

@@ -1,6 +1,6 @@
 import type { SchemaRegistryClient } from '@confluentinc/schemaregistry';
 import type * as avro from 'avsc';
-import { DecodeError, ExternalError } from '../errors';
+import { DecodeError, ExternalError } from '../core/errors';
 import { parseAvroType } from './avro-schema';
 
 /**

@@ -1,5 +1,5 @@
 import type * as avro from 'avsc';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * Row validation against the reader schema: the gate between "decoded" and

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, formatProblem } from '../errors';
+import { ConfigError, formatProblem } from '../core/errors';
 import type { ExpressionParser } from './expression-parser';
 import { loadJobFile, loadJobText, lintJobFiles } from './load';
 

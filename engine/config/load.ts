@@ -1,5 +1,5 @@
-import { ConfigError } from '../errors';
-import type { ConfigProblem } from '../errors';
+import { ConfigError } from '../core/errors';
+import type { ConfigProblem } from '../core/errors';
 import { engineExpressionParser } from './expression-parser';
 import type { ExpressionParser } from './expression-parser';
 import type { JobSpec } from './job';

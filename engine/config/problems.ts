@@ -1,4 +1,4 @@
-import type { ConfigProblem } from '../errors';
+import type { ConfigProblem } from '../core/errors';
 import { offsetPosition, pointerKeys } from './yaml-tree';
 import type { Position, YamlTree } from './yaml-tree';
 

@@ -1,6 +1,6 @@
 import type Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
-import type { ConfigProblem } from '../errors';
+import type { ConfigProblem } from '../core/errors';
 import { reportAjvErrors } from './ajv-messages';
 import type { Describe } from './ajv-messages';
 import type { ComponentContext, StepContext } from './component';

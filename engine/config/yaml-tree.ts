@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode, Scalar } from 'yaml';
-import type { ConfigProblem } from '../errors';
+import type { ConfigProblem } from '../core/errors';
 import { substituteEnv } from './env';
 
 /**

@@ -9,7 +9,7 @@
  * `file:line:col` messages.
  */
 
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import type { FunctionName } from './functions';
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ConfigError } from '../errors';
-import type { Row } from '../runtime/batch';
+import { ConfigError } from '../core/errors';
+import type { Row } from '../core/batch';
 import { compileExpression, compileStepExpression, isTruthy } from './compile';
 import { roundHalfAwayFromZero, roundMagnitudeByDecimalShift } from './functions';
 import { parseExpression } from './parse';

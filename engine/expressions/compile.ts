@@ -22,9 +22,9 @@
  *   a row) gives `null`; it never stops the job.
  */
 
-import { ConfigError } from '../errors';
+import { ConfigError } from '../core/errors';
 import type { SourceLocation } from '../config/job';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import type { ArithmeticOperator, ComparisonOperator, Evaluator, Expression } from './ast';
 import { FUNCTIONS } from './functions';
 import { parseExpression } from './parse';

@@ -1,5 +1,5 @@
 import type { JobSpec, StepSpec } from '../config/job';
-import type { Operator } from '../runtime/operator';
+import type { Operator } from '../core/operator';
 import { DedupeOperator } from './dedupe';
 import { FilterOperator } from './filter';
 import { MapOperator } from './map';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { DedupeStepSpec } from '../config/job';
-import type { RecordBatch, Row } from '../runtime/batch';
-import { emptyCounters, type LateRecord, type OperatorContext } from '../runtime/operator';
+import type { RecordBatch, Row } from '../core/batch';
+import { emptyCounters, type LateRecord, type OperatorContext } from '../core/operator';
 import { DedupeOperator } from './dedupe';
 
 const HOUR = 3_600_000;

@@ -1,6 +1,6 @@
 import type { DedupeStepSpec } from '../config/job';
-import { derivedBatch, selectRows, type RecordBatch } from '../runtime/batch';
-import type { Operator, OperatorContext } from '../runtime/operator';
+import { derivedBatch, selectRows, type RecordBatch } from '../core/batch';
+import type { Operator, OperatorContext } from '../core/operator';
 
 /**
  * Drops repeats of a key (e.g. `station, t`), first arrival wins, within an

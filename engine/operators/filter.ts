@@ -1,8 +1,8 @@
 import type { FilterStepSpec } from '../config/job';
 import { compileStepExpression, isTruthy } from '../expressions/compile';
 import type { Evaluator } from '../expressions/ast';
-import { selectRows, type RecordBatch } from '../runtime/batch';
-import type { Operator, OperatorContext } from '../runtime/operator';
+import { selectRows, type RecordBatch } from '../core/batch';
+import type { Operator, OperatorContext } from '../core/operator';
 
 /**
  * Keeps the rows for which `when` is true; the rest are counted in

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MapStepSpec } from '../config/job';
-import { ConfigError } from '../errors';
-import type { RecordBatch, Row } from '../runtime/batch';
-import { emptyCounters, type OperatorContext } from '../runtime/operator';
+import { ConfigError } from '../core/errors';
+import type { RecordBatch, Row } from '../core/batch';
+import { emptyCounters, type OperatorContext } from '../core/operator';
 import { MapOperator } from './map';
 
 function spec(set: Record<string, string>, drop: string[] = []): MapStepSpec {

@@ -1,8 +1,8 @@
 import type { MapStepSpec } from '../config/job';
 import type { Evaluator } from '../expressions/ast';
 import { compileStepExpression } from '../expressions/compile';
-import type { RecordBatch, Row } from '../runtime/batch';
-import type { Operator, OperatorContext } from '../runtime/operator';
+import type { RecordBatch, Row } from '../core/batch';
+import type { Operator, OperatorContext } from '../core/operator';
 
 /** One `set` entry: an output field and its compiled expression. */
 interface Assignment {

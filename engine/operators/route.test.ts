@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RouteStepSpec } from '../config/job';
-import { ConfigError } from '../errors';
-import type { RecordBatch, Row } from '../runtime/batch';
-import { emptyCounters, type OperatorContext } from '../runtime/operator';
+import { ConfigError } from '../core/errors';
+import type { RecordBatch, Row } from '../core/batch';
+import { emptyCounters, type OperatorContext } from '../core/operator';
 import { RouteOperator } from './route';
 
 function spec(routes: Array<{ when: string; to: string }>, otherwise: 'main' | 'drop' = 'main'): RouteStepSpec {

@@ -1,8 +1,8 @@
 import type { RouteStepSpec } from '../config/job';
 import type { Evaluator } from '../expressions/ast';
 import { compileStepExpression, isTruthy } from '../expressions/compile';
-import { selectRows, type RecordBatch, type Row } from '../runtime/batch';
-import type { Operator, OperatorContext } from '../runtime/operator';
+import { selectRows, type RecordBatch, type Row } from '../core/batch';
+import type { Operator, OperatorContext } from '../core/operator';
 
 interface CompiledRoute {
   matches: Evaluator;

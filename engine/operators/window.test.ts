@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AggregateSpec, WindowKindSpec, WindowStepSpec } from '../config/job';
-import { StateIncompatibleError } from '../errors';
-import type { RecordBatch, Row } from '../runtime/batch';
-import { emptyCounters, type DeadLetter, type LateRecord, type OperatorContext } from '../runtime/operator';
+import { StateIncompatibleError } from '../core/errors';
+import type { RecordBatch, Row } from '../core/batch';
+import { emptyCounters, type DeadLetter, type LateRecord, type OperatorContext } from '../core/operator';
 import { LUNAR_DAY_MS } from '../windows/lunar-day';
 import { WindowOperator } from './window';
 

@@ -1,14 +1,14 @@
 import type { WindowStepSpec } from '../config/job';
 import { AggregateSet, ReadOutcome } from '../aggregations/aggregate-set';
 import { decodeFloats, decodeNumber, encodeFloats, encodeNumber, type EncodedNumber } from '../aggregations/float-codec';
-import { InternalError, StateIncompatibleError } from '../errors';
-import { derivedBatch, type PreAggregatedRows, type RecordBatch, type Row } from '../runtime/batch';
-import type { Operator, OperatorContext } from '../runtime/operator';
+import { InternalError, StateIncompatibleError } from '../core/errors';
+import { derivedBatch, type PreAggregatedRows, type RecordBatch, type Row } from '../core/batch';
+import type { Operator, OperatorContext } from '../core/operator';
 import type { AnyWindowAssigner, MergingWindowAssigner, SessionPlacement, WindowAssigner } from '../windows/assigner';
 import { createAssigner } from '../windows/create-assigner';
 import { WindowTimers } from '../windows/timers';
-import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from './window-keys';
-import { windowRowBuilder, type WindowRowBuilder } from './window-row';
+import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from '../windows/window-keys';
+import { windowRowBuilder, type WindowRowBuilder } from '../windows/window-row';
 
 /** Bumped whenever the snapshot layout below changes. */
 const SNAPSHOT_FORMAT = 1;

@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import * as avro from 'avsc';
 import type { CassandraSinkSpec, CheckpointSpec, JobSpec, KafkaSinkSpec, KafkaSourceSpec, SinkSpec } from '../config/job';
-import { ConfigError, UsageError } from '../errors';
+import { ConfigError, UsageError } from '../core/errors';
 import { CassandraSink } from '../sinks/cassandra-sink';
 import { KafkaSink } from '../sinks/kafka-sink';
 import { createKafkaAvroDecoder, KafkaSource } from '../sources/kafka-source';
 import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
 import { createRowValidator } from '../codecs/validate';
-import { preAggregationPlan } from './pre-aggregation';
-import { decodeProjection } from './projection';
-import type { Sink, SinkOptions } from '../sinks/sink';
-import type { Source } from '../sources/source';
+import { preAggregationPlan } from '../codecs/pre-aggregation';
+import { decodeProjection } from '../codecs/projection';
+import type { Sink, SinkOptions } from '../core/sink';
+import type { Source } from '../core/source';
 import type { CheckpointStore } from '../state/checkpoint';
 import type { BatchDecoder, RowValidator } from './run-job';
 

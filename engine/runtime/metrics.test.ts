@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadJobFile } from '../config';
 import { NullSink } from '../sinks/null-sink';
-import type { Sink } from '../sinks/sink';
-import type { Positions, Source } from '../sources/source';
+import type { Sink } from '../core/sink';
+import type { Positions, Source } from '../core/source';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
-import type { RawBatch, Row } from './batch';
+import type { RawBatch, Row } from '../core/batch';
 import { RunMetrics, serveMetrics } from './metrics';
 import { runJob } from './run-job';
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RunCounters } from './operator';
+import type { RunCounters } from '../core/operator';
 import type { RunObserver } from './run-job';
 
 /**

@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { RecordBatch } from './batch';
-import type { Operator, OperatorContext } from './operator';
+import type { RecordBatch } from '../core/batch';
+import type { Operator, OperatorContext } from '../core/operator';
 
 /**
  * An engine operator as an RxJS operator function over batches. Every batch

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadJobFile } from '../config';
-import { ExternalError } from '../errors';
+import { ExternalError } from '../core/errors';
 import { NullSink } from '../sinks/null-sink';
-import type { Sink } from '../sinks/sink';
-import type { Positions, Source } from '../sources/source';
+import type { Sink } from '../core/sink';
+import type { Positions, Source } from '../core/source';
 import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
-import type { RawBatch, Row } from './batch';
+import type { RawBatch, Row } from '../core/batch';
 import { runJob, type BatchDecoder } from './run-job';
 
 const ROOT = join(__dirname, '..', '..', '..');

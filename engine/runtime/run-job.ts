@@ -1,17 +1,17 @@
 import { performance } from 'node:perf_hooks';
 import { Subject } from 'rxjs';
 import type { JobSpec } from '../config/job';
-import { StateIncompatibleError } from '../errors';
+import { StateIncompatibleError } from '../core/errors';
 import { createOperators } from '../operators/create-operator';
-import type { Sink } from '../sinks/sink';
-import type { Positions, Source } from '../sources/source';
+import type { Sink } from '../core/sink';
+import type { Positions, Source } from '../core/source';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint, type CheckpointStore } from '../state/checkpoint';
-import type { RawBatch, RecordBatch, Row } from './batch';
-import type { AggregatedBatch } from './parallel-confluent-decoder';
-import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from './operator';
-import { emptyCounters } from './operator';
+import type { RawBatch, RecordBatch, Row } from '../core/batch';
+import type { AggregatedBatch } from '../codecs/parallel-confluent-decoder';
+import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
+import { emptyCounters } from '../core/operator';
 import { toRx } from './operator-rx';
-import { raceTimeout } from './retry';
+import { raceTimeout } from '../core/retry';
 import { DEFAULT_STALL_REPORT_MS, StallWatch } from './stall-watch';
 import { WatermarkTracker } from './watermarks';
 

@@ -1,4 +1,4 @@
-import type { Row } from './batch';
+import type { Row } from '../core/batch';
 
 /**
  * Event-time watermarks (DESIGN.md section 2):

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { errors as driverErrors, types } from 'cassandra-driver';
-import { ExternalError } from '../errors';
+import { ExternalError } from '../core/errors';
 import {
   ColumnValueError,
   createKeyspaceCql,

@@ -1,6 +1,6 @@
 import { auth, Client, errors as driverErrors, policies, types, type ClientOptions } from 'cassandra-driver';
-import { TideflowError, tlsConfigurationProblem } from '../errors';
-import type { Row } from '../runtime/batch';
+import { TideflowError, tlsConfigurationProblem } from '../core/errors';
+import type { Row } from '../core/batch';
 
 /**
  * Cassandra helpers shared by the sink and the checkpoint store: connecting,

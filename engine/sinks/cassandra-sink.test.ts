@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { errors as driverErrors, types, type Client } from 'cassandra-driver';
 import type { CassandraSinkSpec } from '../config/job';
-import { ExternalError } from '../errors';
-import type { Row } from '../runtime/batch';
+import { ExternalError } from '../core/errors';
+import type { Row } from '../core/batch';
 import { CassandraSink, partitionKeyOf, type CassandraSinkOptions } from './cassandra-sink';
 
 // The sink's queueing, backpressure, retry and error logic against a fake

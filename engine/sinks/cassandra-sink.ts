@@ -1,8 +1,8 @@
 import type { Client } from 'cassandra-driver';
 import type { CassandraSinkSpec } from '../config/job';
-import { ExternalError } from '../errors';
-import type { Row } from '../runtime/batch';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
+import { ExternalError } from '../core/errors';
+import type { Row } from '../core/batch';
+import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
 import {
   ColumnValueError,
   createCassandraClient,
@@ -20,9 +20,9 @@ import {
   type ColumnBinding,
   type ValueConverter,
 } from './cassandra-schema';
-import { installBatchRequestWriter } from './cassandra-batch-request';
+import { installBatchRequestWriter } from '../patches/cassandra-batch-request';
 import { WireSlab, wireEncoder, type WireEncoder } from './cassandra-wire';
-import type { Sink, SinkOptions } from './sink';
+import type { Sink, SinkOptions } from '../core/sink';
 
 // The sink's rows go out as batch requests; their frames are written by tideflow (same bytes, a fraction of the CPU).
 installBatchRequestWriter();

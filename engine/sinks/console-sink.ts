@@ -1,6 +1,6 @@
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { toJsonLine } from './format';
-import type { Sink, SinkOptions } from './sink';
+import type { Sink, SinkOptions } from '../core/sink';
 
 export interface ConsoleSinkOptions extends SinkOptions {
   format: 'table' | 'jsonl';

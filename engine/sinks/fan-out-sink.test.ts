@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { FanOutSink } from './fan-out-sink';
-import type { Sink } from './sink';
+import type { Sink } from '../core/sink';
 
 /** A sink whose flush resolves when the test says so, recording what it was given. */
 class RecordingSink implements Sink {

@@ -1,5 +1,5 @@
-import type { Row } from '../runtime/batch';
-import type { Sink } from './sink';
+import type { Row } from '../core/batch';
+import type { Sink } from '../core/sink';
 
 /**
  * Every row to several sinks (`sink:` given as a list in a job file: the

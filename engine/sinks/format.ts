@@ -1,4 +1,4 @@
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * One JSON line for a result row: timestamps as ISO-8601 UTC with milliseconds

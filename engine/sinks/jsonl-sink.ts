@@ -1,9 +1,9 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ExternalError } from '../errors';
-import type { Row } from '../runtime/batch';
+import { ExternalError } from '../core/errors';
+import type { Row } from '../core/batch';
 import { toJsonLine } from './format';
-import type { Sink, SinkOptions } from './sink';
+import type { Sink, SinkOptions } from '../core/sink';
 
 /**
  * Appends one JSON object per line to a file.

@@ -5,12 +5,12 @@ import type { KafkaSinkSpec } from '../config/job';
 import { loadAvroType, parseAvroType } from '../codecs/avro-schema';
 import { encodeConfluent } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
-import { ExternalError } from '../errors';
-import type { Row } from '../runtime/batch';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
+import { ExternalError } from '../core/errors';
+import type { Row } from '../core/batch';
+import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
 import { createKafkaClient, toExternalError } from '../sources/kafka-source';
 import { toJsonLine } from './format';
-import type { Sink, SinkOptions } from './sink';
+import type { Sink, SinkOptions } from '../core/sink';
 
 /**
  * Writes rows to a Kafka topic with an idempotent producer (acks = all, one

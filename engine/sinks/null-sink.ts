@@ -1,5 +1,5 @@
-import type { Row } from '../runtime/batch';
-import type { Sink } from './sink';
+import type { Row } from '../core/batch';
+import type { Sink } from '../core/sink';
 
 /** Discards rows (benchmarks, dry runs); counts them. */
 export class NullSink implements Sink {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import type { GeoPointSpec } from './opensearch-mapping';
 
 /**

@@ -1,5 +1,5 @@
 import type * as avro from 'avsc';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * Index mappings for the OpenSearch sink, derived from the job's output

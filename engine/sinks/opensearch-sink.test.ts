@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { engineExpressionParser } from '../config/expression-parser';
 import { createAjv } from '../config/keywords';
-import { ExternalError, UsageError } from '../errors';
-import type { Row } from '../runtime/batch';
+import { ExternalError, UsageError } from '../core/errors';
+import type { Row } from '../core/batch';
 import type { SearchField } from './opensearch-mapping';
 import {
   IndexMappingConflictError,

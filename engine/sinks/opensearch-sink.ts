@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Client, errors as clientErrors, type ClientOptions } from '@opensearch-project/opensearch';
 import { durationMs, durationSchema, hostList, hostListSchema, type ComponentContext, type JsonSchema, type Reporter } from '../config/component';
-import { ExternalError, TideflowError, UsageError } from '../errors';
-import type { Row } from '../runtime/batch';
-import type { DeadLetter } from '../runtime/operator';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
+import { ExternalError, TideflowError, UsageError } from '../core/errors';
+import type { Row } from '../core/batch';
+import type { DeadLetter } from '../core/operator';
+import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
 import { WriteClock } from './cassandra-schema';
 import { bulkActionLine, documentId, documentSource, isRetriableStatus, MalformedBulkResponse, readBulkItems } from './opensearch-documents';
 import {
@@ -25,7 +25,7 @@ import {
   type SearchField,
   type SearchFieldType,
 } from './opensearch-mapping';
-import type { Sink, SinkOptions } from './sink';
+import type { Sink, SinkOptions } from '../core/sink';
 
 /**
  * OpenSearch sink: result rows as documents of a typed index, one document

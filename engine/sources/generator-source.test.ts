@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import type { GeneratorSourceSpec } from '../config/job';
-import type { Row } from '../runtime/batch';
-import { UsageError } from '../errors';
+import type { Row } from '../core/batch';
+import { UsageError } from '../core/errors';
 import { createCsvDecoder } from '../codecs/csv';
 import { generateRecords, generateRows, mulberry32, openGeneratorSource, predictLevel, stationModel } from './generator-source';
 

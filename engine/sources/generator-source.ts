@@ -1,6 +1,6 @@
 import type { GeneratorSourceSpec } from '../config/job';
-import type { RawBatch, Row } from '../runtime/batch';
-import { UsageError } from '../errors';
+import type { RawBatch, Row } from '../core/batch';
+import { UsageError } from '../core/errors';
 import type { ConstituentName, StationInfo } from '../codecs/stations';
 import { CONSTITUENT_NAMES, loadStations } from '../codecs/stations';
 

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import * as avro from 'avsc';
 import { encodeConfluent } from '../codecs/confluent-avro';
 import type { SchemaRegistry } from '../codecs/registry';
-import { DecodeError, ExternalError } from '../errors';
-import type { RawBatch } from '../runtime/batch';
-import type { PreAggregationPlan } from '../runtime/pre-aggregation';
+import { DecodeError, ExternalError } from '../core/errors';
+import type { RawBatch } from '../core/batch';
+import type { PreAggregationPlan } from '../codecs/pre-aggregation';
 import { createKafkaAvroDecoder, kafkaLogLine, parsePartitionKey, SELF_HEALING_KAFKA_ERRORS, partitionKey, PartitionTracker, Rendezvous, startPositions, toExternalError } from './kafka-source';
 
 // Logic of the Kafka source that needs no broker: the rendezvous that carries

@@ -3,14 +3,14 @@ import type * as avro from 'avsc';
 import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } from '../config/job';
 import type { ReadProjection } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
-import { DecodeError, ExternalError, InternalError, isRetriable, tlsConfigurationProblem } from '../errors';
-import type { RawBatch, Row } from '../runtime/batch';
-import { DEFAULT_RETRY, raceTimeout, retry } from '../runtime/retry';
-import { createConfluentDecoder } from '../runtime/parallel-confluent-decoder';
-import type { PreAggregationPlan } from '../runtime/pre-aggregation';
+import { DecodeError, ExternalError, InternalError, isRetriable, tlsConfigurationProblem } from '../core/errors';
+import type { RawBatch, Row } from '../core/batch';
+import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
+import { createConfluentDecoder } from '../codecs/parallel-confluent-decoder';
+import type { PreAggregationPlan } from '../codecs/pre-aggregation';
 import type { BatchDecoder } from '../runtime/run-job';
-import { installRecordBatchReader } from './kafkajs-record-batches';
-import type { Positions, Source } from './source';
+import { installRecordBatchReader } from '../patches/kafkajs-record-batches';
+import type { Positions, Source } from '../core/source';
 
 // Before any consumer fetches: kafkajs binds its record-batch decoder when it reads its first fetch response.
 installRecordBatchReader();

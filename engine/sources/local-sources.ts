@@ -1,7 +1,7 @@
 import type { FileSourceSpec, GeneratorSourceSpec } from '../config/job';
 import { openFileSource } from './file-source';
 import { openGeneratorSource } from './generator-source';
-import type { Positions, Source } from './source';
+import type { Positions, Source } from '../core/source';
 
 /** A data file as a source: one partition, offsets are record indexes. */
 export function fileSource(spec: FileSourceSpec): Source {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { types, type Client } from 'cassandra-driver';
-import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../errors';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../runtime/retry';
+import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
+import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
 import {
   createCassandraClient,
   awaitTableReady,

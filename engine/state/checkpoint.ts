@@ -1,4 +1,4 @@
-import type { Positions } from '../sources/source';
+import type { Positions } from '../core/source';
 
 /**
  * Version of the checkpoint layout. Bump it whenever saved state written by an

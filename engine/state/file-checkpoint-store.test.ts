@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ClaimLostError, JobAlreadyRunningError } from '../errors';
+import { ClaimLostError, JobAlreadyRunningError } from '../core/errors';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint';
 import { FileCheckpointStore } from './file-checkpoint-store';
 

@@ -1,6 +1,6 @@
 import { link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../errors';
+import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
 import { describeHolder, holderIsGone, thisInstance, type InstanceIdentity } from './instance';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JobSpec } from '../config/job';
-import { emptyCounters } from '../runtime/operator';
-import type { Sink } from '../sinks/sink';
+import { emptyCounters } from '../core/operator';
+import type { Sink } from '../core/sink';
 import { combineObservers, JobMonitor, judgeLag, type JobPoint, type JobView } from './job-monitor';
 
 function recordingSink(): Sink & { rows: unknown[] } {

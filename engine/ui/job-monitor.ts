@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import type { Row } from '../runtime/batch';
-import type { RunCounters } from '../runtime/operator';
+import type { Row } from '../core/batch';
+import type { RunCounters } from '../core/operator';
 import type { JobParts, Progress, RunObserver, RunResult } from '../runtime/run-job';
 import { DEAD_LETTERS, LATE } from '../runtime/run-job';
-import type { Sink } from '../sinks/sink';
+import type { Sink } from '../core/sink';
 
 /**
  * What the web page shows about one job: its state, rates, lag, watermark,

@@ -1,4 +1,4 @@
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * Window *configuration* (which windows a timestamp belongs to) kept apart

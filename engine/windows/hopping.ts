@@ -1,4 +1,4 @@
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { alignedStart, type WindowAssigner } from './assigner';
 
 /**

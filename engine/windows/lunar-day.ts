@@ -1,5 +1,5 @@
 import { Body, Observer, SearchHourAngle } from 'astronomy-engine';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 import { alignedStart, type WindowAssigner } from './assigner';
 
 /**

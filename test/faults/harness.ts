@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Client, types } from 'cassandra-driver';
 import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type Message } from 'kafkajs';
 import { produceFile } from '../../engine/cli/produce';
-import { emptyCounters, unaccounted, type RunCounters } from '../../engine/runtime/operator';
+import { emptyCounters, unaccounted, type RunCounters } from '../../engine/core/operator';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { clusterEnv, type ClusterEnv } from '../support/cluster';
 import { byStationThenStart, expectedAverages, expectedLunarDays, iso, plainDedupe, readBundled, type Observation } from '../support/plain';

@@ -25,7 +25,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { errors as driverErrors } from 'cassandra-driver';
-import { emptyCounters, type RunCounters } from '../../engine/runtime/operator';
+import { emptyCounters, type RunCounters } from '../../engine/core/operator';
 import { createCassandraClient } from '../../engine/sinks/cassandra-schema';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { requireCluster } from '../support/cluster';

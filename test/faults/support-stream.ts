@@ -23,7 +23,7 @@ import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { loadAvroType } from '../../engine/codecs/avro-schema';
 import { encodeConfluent } from '../../engine/codecs/confluent-avro';
 import { SchemaRegistry } from '../../engine/codecs/registry';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 import { ROOT, type Observation } from './harness';
 import { sleep } from './support-servers';
 

@@ -16,7 +16,7 @@ import { produceFile } from '../../engine/cli/produce';
 import { loadJobFile } from '../../engine/config';
 import type { JobSpec } from '../../engine/config/job';
 import { assemble } from '../../engine/runtime/assemble';
-import { unaccounted } from '../../engine/runtime/operator';
+import { unaccounted } from '../../engine/core/operator';
 import { runJob, type RunResult } from '../../engine/runtime/run-job';
 import { clusterEnv, requireCluster } from '../support/cluster';
 import { assertRowsEqual, byStationThenStart, expectedAverages, expectedLunarDays, iso, plainDedupe, readBundled, type Observation } from '../support/plain';

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import { Command } from 'commander';
 import { formatProduceSummary, parseProduceOptions, produceFile, registerProduce } from '../../engine/cli/produce';
 import { loadAvroType, tideObservationSchemaPath } from '../../engine/codecs/avro-schema';
-import { UsageError } from '../../engine/errors';
-import type { Row } from '../../engine/runtime/batch';
+import { UsageError } from '../../engine/core/errors';
+import type { Row } from '../../engine/core/batch';
 import { createKafkaAvroDecoder, KafkaSource } from '../../engine/sources/kafka-source';
 import { clusterEnv, requireCluster } from '../support/cluster';
 

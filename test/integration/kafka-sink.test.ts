@@ -7,7 +7,7 @@ import { loadAvroType, tideObservationSchemaPath } from '../../engine/codecs/avr
 import { encodeConfluent } from '../../engine/codecs/confluent-avro';
 import { SchemaRegistry } from '../../engine/codecs/registry';
 import type { KafkaSinkSpec } from '../../engine/config/job';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 import { KafkaSink } from '../../engine/sinks/kafka-sink';
 import { createKafkaAvroDecoder, KafkaSource } from '../../engine/sources/kafka-source';
 import { clusterEnv, requireCluster } from '../support/cluster';

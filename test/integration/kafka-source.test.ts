@@ -16,12 +16,12 @@ import { encodeConfluent } from '../../engine/codecs/confluent-avro';
 import { SchemaRegistry } from '../../engine/codecs/registry';
 import { produceFile } from '../../engine/cli/produce';
 import type { KafkaSourceSpec } from '../../engine/config/job';
-import { DecodeError, ExternalError } from '../../engine/errors';
-import type { RawBatch, Row } from '../../engine/runtime/batch';
-import type { DeadLetter } from '../../engine/runtime/operator';
+import { DecodeError, ExternalError } from '../../engine/core/errors';
+import type { RawBatch, Row } from '../../engine/core/batch';
+import type { DeadLetter } from '../../engine/core/operator';
 import { createKafkaAvroDecoder, KafkaSource } from '../../engine/sources/kafka-source';
-import type { Positions } from '../../engine/sources/source';
-import { recordBatchReaderState } from '../../engine/sources/kafkajs-record-batches';
+import type { Positions } from '../../engine/core/source';
+import { recordBatchReaderState } from '../../engine/patches/kafkajs-record-batches';
 import { clusterEnv, requireCluster } from '../support/cluster';
 
 const env = clusterEnv();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 import { crashWriterRows } from '../support/opensearch-crash-writer';
 import { allDocuments, expectedDocument, requireOpenSearch, scratchIndices } from '../support/opensearch';
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 import { IndexMappingConflictError, OpenSearchSink, type OpenSearchSinkOptions, type OpenSearchSinkSpec } from '../../engine/sinks/opensearch-sink';
 import { TcpProxy } from '../faults/support-servers';
 import {

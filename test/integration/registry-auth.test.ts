@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import * as avro from 'avsc';
 import { encodeConfluent } from '../../engine/codecs/confluent-avro';
 import { SchemaRegistry } from '../../engine/codecs/registry';
-import { ExternalError } from '../../engine/errors';
+import { ExternalError } from '../../engine/core/errors';
 import { createKafkaAvroDecoder } from '../../engine/sources/kafka-source';
 import { clusterEnv, requireCluster } from '../support/cluster';
 

@@ -10,7 +10,7 @@
  * (Without --dump it does nothing: the test runner loads every file under test/.)
  */
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
-import { installRecordBatchReader } from '../../engine/sources/kafkajs-record-batches';
+import { installRecordBatchReader } from '../../engine/patches/kafkajs-record-batches';
 
 
 /** A message as JSON can hold it: buffers as hex (null stays null), everything else as kafkajs gave it. */

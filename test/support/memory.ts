@@ -1,8 +1,8 @@
 import type { JobSpec } from '../../engine/config/job';
-import type { RawBatch, Row } from '../../engine/runtime/batch';
+import type { RawBatch, Row } from '../../engine/core/batch';
 import { JobParts } from '../../engine/runtime/run-job';
-import type { Sink } from '../../engine/sinks/sink';
-import type { Positions, Source } from '../../engine/sources/source';
+import type { Sink } from '../../engine/core/sink';
+import type { Positions, Source } from '../../engine/core/source';
 import type { Checkpoint, CheckpointStore } from '../../engine/state/checkpoint';
 
 /** Rows from memory, cut into batches of the given sizes (cycled), one partition. */

@@ -8,7 +8,7 @@
 //
 //   node dist/test/support/opensearch-crash-writer.js <index> <checkpoint-file> <rows.json>
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 import { OpenSearchSink } from '../../engine/sinks/opensearch-sink';
 import { LUNAR_DAY_SEARCH_FIELDS, lunarDayRows, opensearchUrl } from './opensearch';
 

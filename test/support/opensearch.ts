@@ -7,7 +7,7 @@
 //     ...
 //   });
 import { after, type TestContext } from 'node:test';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 import type { SearchField } from '../../engine/sinks/opensearch-mapping';
 import { expectedLunarDays, readBundled } from './plain';
 

@@ -1,4 +1,4 @@
-import { WorkerPool } from '../../engine/runtime/worker-pool';
+import { WorkerPool } from '../../engine/codecs/worker-pool';
 
 /**
  * One worker pool per thread count for a whole test file: starting threads

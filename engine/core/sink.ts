@@ -1,4 +1,4 @@
-import type { Row } from '../runtime/batch';
+import type { Row } from './batch';
 
 /**
  * Where results go. `write` may buffer; `flush` resolves only once everything

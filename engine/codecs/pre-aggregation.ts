@@ -1,11 +1,11 @@
 import type * as avro from 'avsc';
-import { parseAvroType } from '../codecs/avro-schema';
-import { CONFLUENT_HEADER_SIZE, prepareWriterResolver } from '../codecs/confluent-avro';
-import { flatRecordReaderOrNull, type FlatRecordReader, type FlatValidation } from '../codecs/flat-record-reader';
-import { createRowValidator, eventTimeBounds, MAX_STRING_LENGTH } from '../codecs/validate';
+import { parseAvroType } from './avro-schema';
+import { CONFLUENT_HEADER_SIZE, prepareWriterResolver } from './confluent-avro';
+import { flatRecordReaderOrNull, type FlatRecordReader, type FlatValidation } from './flat-record-reader';
+import { createRowValidator, eventTimeBounds, MAX_STRING_LENGTH } from './validate';
 import type { JobSpec, WindowStepSpec } from '../config/job';
-import { canPreAggregate, WindowPartialsBuilder, type WindowPartials } from '../operators/window-partials';
-import type { Row } from './batch';
+import { canPreAggregate, WindowPartialsBuilder, type WindowPartials } from '../windows/window-partials';
+import type { Row } from '../core/batch';
 import type { DecodeProjection } from './projection';
 
 /**

@@ -1,8 +1,8 @@
 import { AggregateSet, ReadOutcome } from '../aggregations/aggregate-set';
 import type { WindowStepSpec } from '../config/job';
-import type { Row } from '../runtime/batch';
-import type { WindowAssigner } from '../windows/assigner';
-import { createAssigner } from '../windows/create-assigner';
+import type { Row } from '../core/batch';
+import type { WindowAssigner } from './assigner';
+import { createAssigner } from './create-assigner';
 import { keyIdOfRow, keyValuesOfRow } from './window-keys';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExternalError } from '../errors';
+import { ExternalError } from './errors';
 import { retry, type RetryOptions } from './retry';
 
 const outage = () => new ExternalError('cassandra unavailable', { retriable: true });

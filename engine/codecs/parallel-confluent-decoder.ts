@@ -1,12 +1,12 @@
 import type * as avro from 'avsc';
-import { ConfluentAvroDecoder, confluentSchemaId, framingProblem, type ReadProjection, type WriterSchemaResolver } from '../codecs/confluent-avro';
-import { InternalError } from '../errors';
-import type { PreAggregatedRows, RawBatch, Row } from './batch';
+import { ConfluentAvroDecoder, confluentSchemaId, framingProblem, type ReadProjection, type WriterSchemaResolver } from './confluent-avro';
+import { InternalError } from '../core/errors';
+import type { PreAggregatedRows, RawBatch, Row } from '../core/batch';
 import type { DecodeChunkResult, DecodeTask, PreAggregateChunkResult } from './decode-worker';
-import type { DeadLetter } from './operator';
+import type { DeadLetter } from '../core/operator';
 import { ChunkAggregator, type AggregatedChunk, type PreAggregationPlan } from './pre-aggregation';
 import { planColumns, rebuildRows, type ColumnPlan } from './row-columns';
-import type { BatchDecoder } from './run-job';
+import type { BatchDecoder } from '../runtime/run-job';
 import { WorkerPool } from './worker-pool';
 
 /** Fewest records worth a thread hop (DESIGN.md section 1). */

@@ -1,5 +1,5 @@
 import type { AggregateSet } from '../aggregations/aggregate-set';
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /** The output row of one window: key values, bounds (epoch ms) and accumulator in, row out. */
 export type WindowRowBuilder = (keyValues: readonly unknown[], start: number, end: number, acc: Float64Array) => Row;

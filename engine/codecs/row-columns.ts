@@ -1,6 +1,6 @@
 import type * as avro from 'avsc';
-import { InternalError } from '../errors';
-import type { Row } from './batch';
+import { InternalError } from '../core/errors';
+import type { Row } from '../core/batch';
 
 /**
  * Rows as columns, for moving decoded records between threads.

@@ -1,4 +1,4 @@
-import type { WindowPartials } from '../operators/window-partials';
+import type { WindowPartials } from '../windows/window-partials';
 import type { DeadLetter } from './operator';
 
 /**

@@ -1,7 +1,7 @@
 import type * as avro from 'avsc';
-import { parseAvroType } from '../codecs/avro-schema';
-import { CONFLUENT_HEADER_SIZE } from '../codecs/confluent-avro';
-import { MAX_STRING_LENGTH } from '../codecs/validate';
+import { parseAvroType } from './avro-schema';
+import { CONFLUENT_HEADER_SIZE } from './confluent-avro';
+import { MAX_STRING_LENGTH } from './validate';
 import type { JobSpec } from '../config/job';
 import { referencedFields } from '../expressions/ast';
 import { parseExpression } from '../expressions/parse';

@@ -23,7 +23,7 @@
  * driver as it is.
  */
 
-import { applyDependencyPatch, type DependencyPatchState } from '../runtime/dependency-patch';
+import { applyDependencyPatch, type DependencyPatchState } from './dependency-patch';
 
 /** The cassandra-driver version whose BatchRequest writer this one stands in for. */
 export const CASSANDRA_DRIVER_VERSION = '4.10.0';

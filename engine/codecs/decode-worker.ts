@@ -1,9 +1,9 @@
 import type * as avro from 'avsc';
 import { Piscina } from 'piscina';
-import { CONFLUENT_HEADER_SIZE, CONFLUENT_MAGIC_BYTE, decodeFramedRecord, prepareWriterResolver, type DecodedValue } from '../codecs/confluent-avro';
-import { parseAvroType } from '../codecs/avro-schema';
-import { InternalError } from '../errors';
-import type { Row } from './batch';
+import { CONFLUENT_HEADER_SIZE, CONFLUENT_MAGIC_BYTE, decodeFramedRecord, prepareWriterResolver, type DecodedValue } from './confluent-avro';
+import { parseAvroType } from './avro-schema';
+import { InternalError } from '../core/errors';
+import type { Row } from '../core/batch';
 import { ChunkAggregator, type AggregatedChunk, type PreAggregationPlan } from './pre-aggregation';
 import { ColumnEncoder, planColumns, type ColumnPlan, type RowColumns } from './row-columns';
 

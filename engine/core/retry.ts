@@ -1,4 +1,4 @@
-import { isRetriable } from '../errors';
+import { isRetriable } from './errors';
 
 export interface RetryOptions {
   /** First delay; doubles each attempt up to `maxDelayMs`. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as avro from 'avsc';
 import { ColumnEncoder, planColumns, rebuildRows, type ColumnPlan } from './row-columns';
-import type { Row } from './batch';
+import type { Row } from '../core/batch';
 
 const type = avro.Type.forSchema({
   type: 'record',

@@ -1,4 +1,4 @@
-import type { RawBatch } from '../runtime/batch';
+import type { RawBatch } from './batch';
 
 /** Next offset to read, per partition (what a checkpoint stores). */
 export type Positions = Record<string, number>;

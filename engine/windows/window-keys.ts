@@ -1,4 +1,4 @@
-import type { Row } from '../runtime/batch';
+import type { Row } from '../core/batch';
 
 /**
  * Composite keys of the window step are strings. A string key part is used

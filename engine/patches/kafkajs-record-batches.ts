@@ -1,6 +1,6 @@
 import { Module } from 'node:module';
 import { dirname } from 'node:path';
-import { applyDependencyPatch, type DependencyPatchState } from '../runtime/dependency-patch';
+import { applyDependencyPatch, type DependencyPatchState } from './dependency-patch';
 
 /**
  * A faster reader of Kafka record batches for kafkajs 2.2.4, in place of its

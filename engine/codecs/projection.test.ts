@@ -5,9 +5,9 @@ import * as avro from 'avsc';
 import { loadJobFile } from '../config';
 import type { JobSpec } from '../config/job';
 import fc from 'fast-check';
-import { CONFLUENT_HEADER_SIZE, encodeConfluent, ConfluentAvroDecoder } from '../codecs/confluent-avro';
-import { loadAvroType } from '../codecs/avro-schema';
-import { createRowValidator } from '../codecs/validate';
+import { CONFLUENT_HEADER_SIZE, encodeConfluent, ConfluentAvroDecoder } from './confluent-avro';
+import { loadAvroType } from './avro-schema';
+import { createRowValidator } from './validate';
 import { decodeProjection, inputFieldsUsed, projectReaderType, skippableFields } from './projection';
 
 const ROOT = join(__dirname, '..', '..', '..');
