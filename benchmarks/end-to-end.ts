@@ -26,7 +26,8 @@ import { loadJobFile } from '../engine/config';
 import type { JobSpec } from '../engine/config/job';
 import { assemble } from '../engine/runtime/assemble';
 import type { Row } from '../engine/core/batch';
-import { LATE, runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
+import { LATE, runJob, type JobParts } from '../engine/runtime/run-job';
+import type { Decoder } from '../engine/codecs/decoder';
 import { CassandraSink } from '../engine/sinks/cassandra-sink';
 import { createCassandraClient } from '../engine/sinks/cassandra-schema';
 import type { CheckpointStore } from '../engine/state/checkpoint';
@@ -135,24 +136,15 @@ function timed(parts: JobParts): {
     }
   };
   // Everything the run loop uses of the decoder passes through: pre-aggregation, read-ahead and expand included.
-  const decodeAggregated = decoder.decodeAggregated?.bind(decoder);
   parts.decoder = {
     overlaps: decoder.overlaps,
     decode: (raw) => {
       noteFirst(raw);
       return decoder.decode(raw);
     },
-    ...(decodeAggregated
-      ? {
-          decodeAggregated: (raw: RawBatch) => {
-            noteFirst(raw);
-            return decodeAggregated(raw);
-          },
-        }
-      : {}),
     expand: decoder.expand?.bind(decoder),
     describeState: decoder.describeState?.bind(decoder),
-    close: () => decoder.close?.() ?? Promise.resolve(),
+    close: () => decoder.close(),
   };
   const store = parts.checkpoints;
   const checkpoints: CheckpointStore = {
@@ -385,12 +377,13 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
   });
 
   const rows = new RowLatencies();
-  const decoder: BatchDecoder = parts.decoder!;
+  const decoder: Decoder = parts.decoder!;
   parts.decoder = {
+    overlaps: decoder.overlaps,
     decode: async (raw) => {
       const decoded = await decoder.decode(raw);
       const timestamps = raw.timestamps;
-      if (timestamps) {
+      if (timestamps && decoded.kind === 'rows') {
         const receivedAt = Date.now();
         // decoded.offsets is a subsequence of raw.offsets (dead letters removed).
         let j = 0;
@@ -405,7 +398,7 @@ export async function benchLatency(topic: string, keyspace: string, rate: number
     // tides-dedupe starts with dedupe: no pre-aggregation to pass through, rows only.
     expand: decoder.expand?.bind(decoder),
     describeState: decoder.describeState?.bind(decoder),
-    close: () => decoder.close?.() ?? Promise.resolve(),
+    close: () => decoder.close(),
   };
 
   const sinkSpec = spec.sink.kind === 'cassandra' ? spec.sink.cassandra : null;

@@ -14,7 +14,7 @@ import { preAggregationPlan } from '../engine/codecs/pre-aggregation';
 import { decodeProjection } from '../engine/codecs/projection';
 import type { RawBatch } from '../engine/core/batch';
 import { createConfluentDecoder } from '../engine/codecs/parallel-confluent-decoder';
-import { runJob, type BatchDecoder, type JobParts } from '../engine/runtime/run-job';
+import { runJob, type JobParts } from '../engine/runtime/run-job';
 import { NullSink } from '../engine/sinks/null-sink';
 import type { Sink } from '../engine/core/sink';
 import type { Positions, Source } from '../engine/core/source';
@@ -165,15 +165,7 @@ export async function benchEngineOnly(
   let results = 0;
   for (let run = 0; run < repeat; run++) {
     // Built per run, as a real run does: pool start-up (workers > 1) is part of what is measured.
-    const decoderCore = createConfluentDecoder(type, async () => type, { workers, projection, plan });
-    const aggregateBatch = decoderCore.aggregateBatch?.bind(decoderCore);
-    const decoder: BatchDecoder = {
-      overlaps: decoderCore.overlaps === true,
-      decode: (raw) => decoderCore.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition),
-      ...(aggregateBatch ? { decodeAggregated: (raw: RawBatch) => aggregateBatch(raw.payloads!, raw.offsets, raw.source.partition) } : {}),
-      expand: decoderCore.expand?.bind(decoderCore),
-      close: async () => decoderCore.close?.(),
-    };
+    const decoder = createConfluentDecoder(type, async () => type, { workers, projection, plan });
     const main = new NullSink();
     const sinks = new Map<string, Sink>([
       ['main', main],

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { ROOT } from './kafka-topic';
 
 export interface ProfileFrame {
-  /** `decodeBatch (engine/codecs/confluent-avro.ts:120)`, `(garbage collector)`. */
+  /** `decodeRows (engine/codecs/confluent-avro.ts:120)`, `(garbage collector)`. */
   frame: string;
   selfMs: number;
   selfPercent: number;

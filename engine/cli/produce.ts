@@ -10,7 +10,7 @@ import { UsageError } from '../core/errors';
 import type { Row } from '../core/batch';
 import { DEFAULT_RETRY, retry } from '../core/retry';
 import { formatFromPath, openFileSource } from '../sources/file-source';
-import { createKafkaClient, toExternalError } from '../sources/kafka-source';
+import { createKafkaClient, toExternalError } from '../clients/kafka';
 
 /**
  * `tideflow produce`: load a data file (JSONL, CSV, Avro container) into a

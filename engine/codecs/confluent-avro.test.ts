@@ -39,7 +39,7 @@ describe('Confluent wire format', () => {
     const payload = encodeConfluent(258, reader, row);
     assert.deepEqual([...payload.subarray(0, 5)], [0, 0, 0, 1, 2]);
     const decoder = new ConfluentAvroDecoder(reader, fakeRegistry({ 258: reader }));
-    const out = await decoder.decodeBatch([payload], [42], 'tides/0');
+    const out = await decoder.decodeRows([payload], [42], 'tides/0');
     assert.deepEqual(out, { rows: [row], offsets: [42], deadLetters: [] });
     assert.equal(Object.getPrototypeOf(out.rows[0]), Object.prototype);
   });
@@ -47,7 +47,7 @@ describe('Confluent wire format', () => {
   it('resolves older and newer writer schemas to the reader schema', async () => {
     const { q: _q, ...withoutQ } = row;
     const decoder = new ConfluentAvroDecoder(reader, fakeRegistry({ 1: v1, 2: v2 }));
-    const out = await decoder.decodeBatch([encodeConfluent(1, v1, withoutQ), encodeConfluent(2, v2, { ...row, datum: 'STND' })], [0, 1], 'p');
+    const out = await decoder.decodeRows([encodeConfluent(1, v1, withoutQ), encodeConfluent(2, v2, { ...row, datum: 'STND' })], [0, 1], 'p');
     assert.deepEqual(out.deadLetters, []);
     assert.deepEqual(out.rows, [{ ...row, q: null }, row]);
   });
@@ -56,8 +56,8 @@ describe('Confluent wire format', () => {
     const calls: number[] = [];
     const decoder = new ConfluentAvroDecoder(reader, fakeRegistry({ 1: v1, 3: reader }, calls));
     const payloads = [encodeConfluent(1, v1, row), encodeConfluent(3, reader, row), encodeConfluent(1, v1, row)];
-    await decoder.decodeBatch(payloads, [0, 1, 2], 'p');
-    await decoder.decodeBatch(payloads, [3, 4, 5], 'p');
+    await decoder.decodeRows(payloads, [0, 1, 2], 'p');
+    await decoder.decodeRows(payloads, [3, 4, 5], 'p');
     assert.deepEqual(calls.sort(), [1, 3]);
   });
 
@@ -76,7 +76,7 @@ describe('Confluent wire format', () => {
       'text',
     ];
     const decoder = new ConfluentAvroDecoder(reader, fakeRegistry({ 3: reader, 5: broken }));
-    const out = await decoder.decodeBatch(payloads, payloads.map((_, i) => 100 + i), 'tides/3');
+    const out = await decoder.decodeRows(payloads, payloads.map((_, i) => 100 + i), 'tides/3');
     assert.equal(out.rows.length, 0);
     assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.reason]), [
       [100, 'empty payload: the record has no value (a tombstone?)'],
@@ -102,10 +102,10 @@ describe('Confluent wire format', () => {
       return reader;
     });
     const payloads = [encodeConfluent(3, reader, row)];
-    await assert.rejects(decoder.decodeBatch(payloads, [0], 'p'), (e: unknown) =>
+    await assert.rejects(decoder.decodeRows(payloads, [0], 'p'), (e: unknown) =>
       e instanceof ExternalError && e.retriable && e.message === 'schema registry: cannot fetch writer schema 3: connect ECONNREFUSED 127.0.0.1:8081');
     down = false;
-    assert.deepEqual((await decoder.decodeBatch(payloads, [0], 'p')).rows, [row]);
+    assert.deepEqual((await decoder.decodeRows(payloads, [0], 'p')).rows, [row]);
   });
 
   it('rows read by the compiled flat reader are the rows avsc decodes, for any record, writer, damage and projection (property)', async () => {
@@ -132,7 +132,7 @@ describe('Confluent wire format', () => {
         });
         const projection = project ? { type: projected, wholeAboveBytes: wholeAbove } : null;
         const decoder = new ConfluentAvroDecoder(reader, fakeRegistry(writers), projection);
-        const out = await decoder.decodeBatch(payloads, payloads.map((_, i) => i), 'p');
+        const out = await decoder.decodeRows(payloads, payloads.map((_, i) => i), 'p');
         // The reference: avsc alone, read whole or projected by the same length rule.
         const expected: Array<Record<string, unknown>> = [];
         const dead: number[] = [];

@@ -4,7 +4,8 @@ import { ExternalError, UsageError } from '../core/errors';
 import type { DecodedRows } from './decoded';
 import { createPlainRowCopier } from './avro-schema';
 import { flatRecordReaderOrNull, type FlatRecordReader } from './flat-record-reader';
-import type { Row } from '../core/batch';
+import type { RawBatch, Row } from '../core/batch';
+import type { DecodedBatch, Decoder } from './decoder';
 
 /**
  * The Confluent wire format used by Kafka + Schema Registry:
@@ -101,9 +102,11 @@ function isNotFound(error: unknown): boolean {
  *
  * @example
  *   const decoder = new ConfluentAvroDecoder(readerType, async (id) => registryTypes.get(id));
- *   const { rows, offsets, deadLetters } = await decoder.decodeBatch(payloads, offsets, 'tides/0');
+ *   const decoded = await decoder.decode(raw); // { kind: 'rows', rows, offsets, deadLetters }
  */
-export class ConfluentAvroDecoder {
+export class ConfluentAvroDecoder implements Decoder {
+  /** `expand` reads the batch decoded last: the next batch must wait until the run is done with this one. */
+  readonly overlaps = false;
   private readonly readerType: avro.Type;
   private readonly resolveWriterSchema: WriterSchemaResolver;
   private readonly writers = new Map<number, WriterEntry>();
@@ -162,16 +165,23 @@ export class ConfluentAvroDecoder {
    * Throws ExternalError (retriable) when the registry cannot be reached;
    * nothing of the batch is consumed then, so retrying the call is safe.
    */
-  async decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<DecodedRows> {
+  async decode(raw: RawBatch): Promise<DecodedBatch> {
+    return { kind: 'rows', ...(await this.decodeRows(raw.payloads ?? [], raw.offsets, raw.source.partition)) };
+  }
+
+  /** `decode` for payloads not gathered in a RawBatch. */
+  async decodeRows(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<DecodedRows> {
     const unknown = await this.fetchMissingSchemas(payloads);
     return this.decodeResolved(payloads, offsets, partition, unknown);
   }
+
+  async close(): Promise<void> {}
 
   /**
    * Make sure every schema id the payloads name is either cached or known to
    * be missing; resolves to the ids the registry does not know. These are
    * dead letters for this batch only (not cached, in case the registry is
-   * being populated). Throws like `decodeBatch` when the registry is down.
+   * being populated). Throws like `decode` when the registry is down.
    */
   async fetchMissingSchemas(payloads: ArrayLike<Buffer | string | null>): Promise<Set<number>> {
     const missing = new Set<number>();

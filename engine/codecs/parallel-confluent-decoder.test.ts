@@ -124,9 +124,9 @@ describe('ParallelConfluentDecoder', () => {
           // As kafkajs hands them out (views into one fetch response, framing between them) or not.
           const payloads = laidOut(batch.map(payloadOf), layout, (i) => i % 11);
           const offsets = Float64Array.from(batch, (_, i) => firstOffset + i * 2);
-          const plain = await new ConfluentAvroDecoder(reader, registry).decodeBatch(payloads, offsets, 'tides/0');
+          const plain = await new ConfluentAvroDecoder(reader, registry).decodeRows(payloads, offsets, 'tides/0');
           const parallel = new ParallelConfluentDecoder(reader, registry, { threads, mainThreadShare, minChunk, pool: sharedPool(threads) });
-          const got = await parallel.decodeBatch(payloads, offsets, 'tides/0');
+          const got = await parallel.decodeRows(payloads, offsets, 'tides/0');
           assert.deepStrictEqual(normalise(got), normalise(plain));
         },
       ),
@@ -143,10 +143,10 @@ describe('ParallelConfluentDecoder', () => {
     }));
     const payloads = batch.map(payloadOf);
     const offsets = Float64Array.from(batch, (_, i) => i);
-    const plain = await new ConfluentAvroDecoder(reader, registry).decodeBatch(payloads, offsets, 'p');
+    const plain = await new ConfluentAvroDecoder(reader, registry).decodeRows(payloads, offsets, 'p');
     for (const threads of [1, 2, 3]) {
       const parallel = new ParallelConfluentDecoder(reader, registry, { threads, pool: sharedPool(threads) });
-      assert.deepStrictEqual(normalise(await parallel.decodeBatch(payloads, offsets, 'p')), normalise(plain), `threads ${threads}`);
+      assert.deepStrictEqual(normalise(await parallel.decodeRows(payloads, offsets, 'p')), normalise(plain), `threads ${threads}`);
     }
   });
 
@@ -159,9 +159,9 @@ describe('ParallelConfluentDecoder', () => {
     const payloads = Array.from({ length: 3000 }, (_, i) => payloadOf({ kind: i === 5 ? 'unknown' : 'v1', station: i % 7, v: i, t: 1_600_000_000_000 + i }));
     const offsets = Float64Array.from(payloads, (_, i) => i);
     const parallel = new ParallelConfluentDecoder(reader, flaky, { threads: 2, pool: sharedPool(2) });
-    await assert.rejects(parallel.decodeBatch(payloads, offsets, 'p'), (error: unknown) => error instanceof ExternalError && error.retriable);
+    await assert.rejects(parallel.decodeRows(payloads, offsets, 'p'), (error: unknown) => error instanceof ExternalError && error.retriable);
     down = false;
-    const decoded = await parallel.decodeBatch(payloads, offsets, 'p');
+    const decoded = await parallel.decodeRows(payloads, offsets, 'p');
     assert.equal(decoded.rows.length, 2999);
     assert.deepEqual(
       decoded.deadLetters.map((letter) => [letter.offset, letter.reason]),

@@ -6,7 +6,7 @@ import type { DecodeChunkResult, DecodeTask, PreAggregateChunkResult } from './d
 import type { DeadLetter } from '../core/operator';
 import { ChunkAggregator, type AggregatedChunk, type PreAggregationPlan } from './pre-aggregation';
 import { planColumns, rebuildRows, type ColumnPlan } from './row-columns';
-import type { BatchDecoder } from '../runtime/run-job';
+import type { DecodedBatch, Decoder } from './decoder';
 import { WorkerPool } from './worker-pool';
 
 /** Fewest records worth a thread hop (DESIGN.md section 1). */
@@ -56,27 +56,6 @@ const WORKER_COST_RATIO = 1.5;
  */
 const AGGREGATE_SHARE_WITH_POOL = 0;
 
-/** A batch pre-aggregated for a window step, with every record's event time (for watermarks). */
-export interface AggregatedBatch {
-  preAggregated: PreAggregatedRows;
-  times: Float64Array;
-}
-/** What the Kafka decoder needs from either decoder: a batch pass and a way to stop. */
-export interface ConfluentBatchDecoding {
-  decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded>;
-  /** The whole record behind a row of the last batch, when fields were skipped (see ConfluentAvroDecoder.expand). */
-  expand?(row: Row): Row;
-  /**
-   * True when a batch may be decoded while the run loop still processes the
-   * one before (pool threads decode); absent or false for an in-thread
-   * decoder, whose `expand` reads the batch decoded last.
-   */
-  readonly overlaps?: boolean;
-  /** Pre-aggregate the batch for the job's first window step, or null when it must take the row path. */
-  aggregateBatch?(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<AggregatedBatch | null>;
-  close?(): Promise<void>;
-}
-
 /**
  * The Confluent Avro decoder for `--workers N`. A job that starts with a
  * window is pre-aggregated: with 1, by a ParallelConfluentDecoder without
@@ -92,14 +71,14 @@ export interface ConfluentBatchDecoding {
  *
  * @example
  *   const decoder = createConfluentDecoder(readerType, resolveWriter, { workers: 2, plan });
- *   const { rows } = await decoder.decodeBatch(payloads, offsets, 'tides/0');
+ *   const decoded = await decoder.decode(raw);
  *   await decoder.close?.();
  */
 export function createConfluentDecoder(
   readerType: avro.Type,
   resolveWriterSchema: WriterSchemaResolver,
   options: { workers: number; projection?: ReadProjection | null; plan?: PreAggregationPlan | null },
-): ConfluentBatchDecoding {
+): Decoder {
   const { workers } = options;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
   // Rows are built on this thread: read them here, without the string fields the job never reads.
@@ -110,13 +89,6 @@ export function createConfluentDecoder(
   }
   const threads = workers - 1;
   return new ParallelConfluentDecoder(readerType, resolveWriterSchema, { threads, mainThreadShare: WORKER_COST_RATIO / (WORKER_COST_RATIO + threads), plan: options.plan });
-}
-
-/** Rows, their offsets and dead letters of one batch, as the run loop takes them. */
-export interface ParallelDecoded {
-  rows: Row[];
-  offsets: ArrayLike<number>;
-  deadLetters: DeadLetter[];
 }
 
 /**
@@ -142,7 +114,7 @@ export interface ParallelDecoded {
  *   const { rows, offsets, deadLetters } = await decoder.decode(rawBatch);
  *   await decoder.close();
  */
-export class ParallelConfluentDecoder implements BatchDecoder {
+export class ParallelConfluentDecoder implements Decoder {
   /**
    * Batches may be decoded while the run loop processes the one before (the
    * calls share no state in flight). Not without pool threads: nothing would
@@ -206,10 +178,10 @@ export class ParallelConfluentDecoder implements BatchDecoder {
    * small to split), and the answer is every chunk's partials in input
    * order. Null (nothing consumed) when the decoder has no plan or a record
    * in the batch is not clean (a dead letter of any kind): the caller then
-   * takes the row path (`decodeBatch`), which words and orders dead letters exactly.
-   * Throws like `decodeBatch` when the registry cannot be reached.
+   * takes the row path (`decodeRows`), which words and orders dead letters exactly.
+   * Throws like `decodeRows` when the registry cannot be reached.
    */
-  async aggregateBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<AggregatedBatch | null> {
+  async aggregate(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<Extract<DecodedBatch, { kind: 'aggregated' }> | null> {
     const plan = this.aggregationPlan;
     const planText = this.planText;
     if (plan === null || planText === null) return null;
@@ -273,6 +245,7 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     }
     const core = this.core;
     return {
+      kind: 'aggregated',
       times,
       preAggregated: {
         stepId: plan.window.id,
@@ -287,19 +260,18 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     };
   }
 
-  decode(raw: RawBatch): Promise<ParallelDecoded> {
-    return this.decodeBatch(raw.payloads ?? [], raw.offsets, raw.source.partition);
-  }
-
-  decodeAggregated(raw: RawBatch): Promise<AggregatedBatch | null> {
-    return this.aggregateBatch(raw.payloads ?? [], raw.offsets, raw.source.partition);
+  /** Pre-aggregated when the decoder has a plan and the batch is clean, rows otherwise (see `aggregate`). */
+  async decode(raw: RawBatch): Promise<DecodedBatch> {
+    const payloads = raw.payloads ?? [];
+    const aggregated = this.aggregationPlan === null ? null : await this.aggregate(payloads, raw.offsets, raw.source.partition);
+    return aggregated ?? this.decodeRows(payloads, raw.offsets, raw.source.partition);
   }
 
   /**
    * Decode a batch (see the class comment). Throws ExternalError (retriable)
    * when the registry cannot be reached; retrying the call is safe then.
    */
-  async decodeBatch(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<ParallelDecoded> {
+  async decodeRows(payloads: ArrayLike<Buffer | string | null>, offsets: ArrayLike<number>, partition: string): Promise<Extract<DecodedBatch, { kind: 'rows' }>> {
     const unknown = await this.core.fetchMissingSchemas(payloads);
     const count = payloads.length;
     const plan = this.plan;
@@ -309,7 +281,7 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     const chunkCount = plan === null ? 0 : Math.min(this.threads, Math.floor((count - inThread) / this.minChunk));
     // One chunk is worth a hop only when this thread decodes a share meanwhile (or in tests, with one thread).
     const fewestChunks = inThread > 0 || this.threads === 1 ? 1 : 2;
-    if (plan === null || chunkCount < fewestChunks) return this.core.decodeResolved(payloads, offsets, partition, unknown);
+    if (plan === null || chunkCount < fewestChunks) return { kind: 'rows', ...this.core.decodeResolved(payloads, offsets, partition, unknown) };
 
     // ---- triage on this thread: framing and writer schema (cheap, and it owns the registry state)
     // The scratch array is reused across batches; a call that overlaps another (not the run loop's way) gets its own.
@@ -333,7 +305,7 @@ export class ParallelConfluentDecoder implements BatchDecoder {
     inThread: number,
     chunkCount: number,
     kept: Uint32Array,
-  ): Promise<ParallelDecoded> {
+  ): Promise<Extract<DecodedBatch, { kind: 'rows' }>> {
     const count = payloads.length;
     let keptCount = 0;
     const rejectedAt: number[] = [];
@@ -400,7 +372,7 @@ export class ParallelConfluentDecoder implements BatchDecoder {
       const at = rejectedAt[rejected];
       deadLetters.push({ payload: payloads[at], reason: rejectedWhy[rejected], partition, offset: offsets[at], stage: 'decode' });
     }
-    return { rows, offsets: rowOffsets, deadLetters };
+    return { kind: 'rows', rows, offsets: rowOffsets, deadLetters };
   }
 
   /** Stop the worker threads (the run calls this when it ends, stopped or not). */

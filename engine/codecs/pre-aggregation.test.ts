@@ -12,7 +12,8 @@ import type { RawBatch, Row } from '../core/batch';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
 import { preAggregationPlan } from './pre-aggregation';
 import { decodeProjection } from './projection';
-import { runJob, type BatchDecoder, type JobParts } from '../runtime/run-job';
+import { runJob, type JobParts } from '../runtime/run-job';
+import type { Decoder } from './decoder';
 import { memoryParts } from '../../test/support/memory';
 import { laidOut, type PayloadLayout } from '../../test/support/fetch-layout';
 import { closeSharedPools, sharedPool } from '../../test/support/pools';
@@ -133,11 +134,10 @@ interface Threads {
 async function run(job: JobSpec, payloads: Array<Buffer | string | null>, sizes: number[], threads: Threads | null) {
   const projection = decodeProjection(job, reader);
   const validator = createRowValidator(reader, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: NOW });
-  let decoder: BatchDecoder;
+  let decoder: Decoder;
   let aggregatedBatches = 0;
   if (threads === null) {
-    const core = createConfluentDecoder(reader, registry, { workers: 1, projection });
-    decoder = { decode: (raw) => core.decodeBatch(raw.payloads!, raw.offsets, raw.source.partition), expand: core.expand?.bind(core) };
+    decoder = createConfluentDecoder(reader, registry, { workers: 1, projection });
   } else {
     const plan = preAggregationPlan(job, reader, projection, NOW);
     assert.ok(plan, 'the job can be pre-aggregated');
@@ -147,13 +147,13 @@ async function run(job: JobSpec, payloads: Array<Buffer | string | null>, sizes:
         : new ParallelConfluentDecoder(reader, registry, { ...threads, plan, pool: sharedPool(threads.threads) });
     decoder = {
       overlaps: parallel.overlaps,
-      decode: (raw) => parallel.decode(raw),
-      expand: (row) => parallel.expand(row),
-      decodeAggregated: async (raw) => {
-        const aggregated = await parallel.decodeAggregated(raw);
-        if (aggregated !== null) aggregatedBatches++;
-        return aggregated;
+      decode: async (raw) => {
+        const decoded = await parallel.decode(raw);
+        if (decoded.kind === 'aggregated') aggregatedBatches++;
+        return decoded;
       },
+      expand: (row) => parallel.expand(row),
+      close: () => parallel.close(),
     };
   }
   const { parts: memory, main, late, deadLetters } = memoryParts(job, [], sizes);

@@ -41,7 +41,7 @@ test('a projected reader decodes the same values for the fields it keeps, from a
   assert.deepEqual((projected.schema() as { fields: Array<{ name: string }> }).fields.map((f) => f.name), ['station', 't', 'v']);
   const row = { station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: 1_600_000_000_000, v: 1.25, s: 0.01, f: '0,0', q: 'v' };
   const decoder = new ConfluentAvroDecoder(projected, async () => full);
-  return decoder.decodeBatch([encodeConfluent(1, full, row)], [0], 'p').then((decoded) => {
+  return decoder.decodeRows([encodeConfluent(1, full, row)], [0], 'p').then((decoded) => {
     assert.deepEqual(decoded.rows, [{ station: '8454000', t: 1_600_000_000_000, v: 1.25 }]);
     assert.equal(projectReaderType(full, null, (schema) => avro.Type.forSchema(schema)), full);
   });
@@ -104,9 +104,9 @@ test('property: a projected read is exact: same dead letters and verdicts, same 
         return payload;
       });
       const offsets = payloads.map((_, i) => i);
-      const whole = await new ConfluentAvroDecoder(full, async () => full).decodeBatch(payloads, offsets, 'p');
+      const whole = await new ConfluentAvroDecoder(full, async () => full).decodeRows(payloads, offsets, 'p');
       const projectedDecoder = new ConfluentAvroDecoder(full, async () => full, projection);
-      const projected = await projectedDecoder.decodeBatch(payloads, offsets, 'p');
+      const projected = await projectedDecoder.decodeRows(payloads, offsets, 'p');
       assert.deepEqual(projected.deadLetters, whole.deadLetters);
       assert.deepEqual(projected.offsets, whole.offsets);
       for (let i = 0; i < whole.rows.length; i++) {

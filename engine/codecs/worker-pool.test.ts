@@ -36,7 +36,7 @@ test('a run that decodes on the pool and closes its decoder exits promptly (no h
     const payloads = Array.from({ length: 4000 }, () => encodeConfluent(1, type, row));
     (async () => {
       const decoder = new ParallelConfluentDecoder(type, async () => type, { threads: 2 });
-      const out = await decoder.decodeBatch(payloads, Float64Array.from(payloads, (_, i) => i), 'p');
+      const out = await decoder.decodeRows(payloads, Float64Array.from(payloads, (_, i) => i), 'p');
       await decoder.close();
       console.log(out.rows.length);
     })();`;

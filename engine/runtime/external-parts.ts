@@ -4,7 +4,8 @@ import type { CassandraSinkSpec, CheckpointSpec, JobSpec, KafkaSinkSpec, KafkaSo
 import { ConfigError, UsageError } from '../core/errors';
 import { CassandraSink } from '../sinks/cassandra-sink';
 import { KafkaSink } from '../sinks/kafka-sink';
-import { createKafkaAvroDecoder, KafkaSource } from '../sources/kafka-source';
+import { KafkaSource } from '../sources/kafka-source';
+import { createKafkaAvroDecoder } from '../codecs/kafka-avro-decoder';
 import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
 import { createRowValidator } from '../codecs/validate';
 import { preAggregationPlan } from '../codecs/pre-aggregation';
@@ -12,11 +13,12 @@ import { decodeProjection } from '../codecs/projection';
 import type { Sink, SinkOptions } from '../core/sink';
 import type { Source } from '../core/source';
 import type { CheckpointStore } from '../state/checkpoint';
-import type { BatchDecoder, RowValidator } from './run-job';
+import type { Decoder } from '../codecs/decoder';
+import type { RowValidator } from './run-job';
 
 /** The parts of a job that talk to Kafka, the Schema Registry and Cassandra. */
 export interface ExternalParts {
-  decoder?: BatchDecoder;
+  decoder?: Decoder;
   validator?: RowValidator;
   createSource(spec: KafkaSourceSpec): Source;
   createSink(spec: Extract<SinkSpec, { kind: 'cassandra' | 'kafka' }>, name: string, options: SinkOptions): Sink;
@@ -44,7 +46,7 @@ export async function createExternalParts(
   // One instant for every validator of the run (this thread's and the workers'), so they agree on every record.
   const validatorNow = Date.now();
   const validator = readerType ? createRowValidator(readerType, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: validatorNow }) : undefined;
-  let decoder: BatchDecoder | undefined;
+  let decoder: Decoder | undefined;
   if (job.source.kind === 'kafka') {
     if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
     // A job starting with a window is pre-aggregated as it is decoded (on every worker thread there is).

@@ -11,7 +11,8 @@ import type { Positions, Source } from '../core/source';
 import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
 import type { RawBatch, Row } from '../core/batch';
-import { runJob, type BatchDecoder } from './run-job';
+import type { Decoder } from '../codecs/decoder';
+import { runJob } from './run-job';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
@@ -257,10 +258,11 @@ test('a stop request while a batch waits for its decoding (a registry outage) st
   // The first batch decodes; the second waits for a registry that does not answer, until the decoder is closed.
   let decodes = 0;
   let closed = false;
-  const decoder: BatchDecoder = {
+  const decoder: Decoder = {
+    overlaps: false,
     decode: (raw) => {
       decodes++;
-      if (decodes === 1) return Promise.resolve({ rows: [row(0), row(6), row(12)], offsets: raw.offsets, deadLetters: [] });
+      if (decodes === 1) return Promise.resolve({ kind: 'rows', rows: [row(0), row(6), row(12)], offsets: raw.offsets, deadLetters: [] });
       return new Promise((_resolve, reject) => {
         const poll = setInterval(() => {
           if (!closed) return;
@@ -327,7 +329,8 @@ test('late and dead-lettered records (validation and operators) are written whol
   };
   // Rows as a projected read returns them (no name, f, q); expand gives the whole record back.
   let last = new Map<Row, Row>();
-  const decoder = {
+  const decoder: Decoder = {
+    overlaps: false,
     async decode(raw: RawBatch) {
       const batch = script[raw.source.fromOffset === 0 ? 0 : 1];
       last = new Map();
@@ -336,9 +339,10 @@ test('late and dead-lettered records (validation and operators) are written whol
         last.set(projected, row);
         return projected;
       });
-      return { rows, offsets: raw.offsets, deadLetters: [] };
+      return { kind: 'rows', rows, offsets: raw.offsets, deadLetters: [] };
     },
     expand: (row: Row) => last.get(row) ?? row,
+    close: async () => {},
   };
   const late = new CaptureSink();
   const deadLetters = new CaptureSink();
@@ -374,13 +378,14 @@ test('a decoder on worker threads (overlaps) gets the next batch before this bat
     async close() {},
   };
   const events: string[] = [];
-  const decoder = {
+  const decoder: Decoder = {
     overlaps: true,
     async decode(raw: RawBatch) {
       const k = raw.source.fromOffset;
       events.push(`decode ${k}`);
-      return { rows: script[k], offsets: raw.offsets, deadLetters: [] };
+      return { kind: 'rows', rows: script[k], offsets: raw.offsets, deadLetters: [] };
     },
+    close: async () => {},
   };
   // Validation is the first thing processing does with a batch's rows.
   const validator = (validated: Row) => {

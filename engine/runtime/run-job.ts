@@ -7,38 +7,13 @@ import type { Sink } from '../core/sink';
 import type { Positions, Source } from '../core/source';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint, type CheckpointStore } from '../state/checkpoint';
 import type { RawBatch, RecordBatch, Row } from '../core/batch';
-import type { AggregatedBatch } from '../codecs/parallel-confluent-decoder';
+import type { DecodedBatch as Decoded, Decoder } from '../codecs/decoder';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
 import { emptyCounters } from '../core/operator';
 import { toRx } from './operator-rx';
 import { raceTimeout } from '../core/retry';
 import { DEFAULT_STALL_REPORT_MS, StallWatch } from './stall-watch';
 import { WatermarkTracker } from './watermarks';
-
-/** Turns raw payloads into rows (Kafka values, ...). Sources that decode themselves need none. */
-export interface BatchDecoder {
-  decode(raw: RawBatch): Promise<{ rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }>;
-  /** What it is waiting for, if anything (schema lookups in flight), for stall reports. */
-  describeState?(): string | undefined;
-  /**
-   * The whole record behind a row of the batch decoded last, when `decode`
-   * skipped fields the job does not read: late and invalid records are
-   * written out whole.
-   */
-  expand?(row: Row): Row;
-  /**
-   * A job that starts with a fixed window: the batch pre-aggregated for
-   * that window (pre-aggregation.ts), or null when it must take the row path
-   * (`decode`).
-   */
-  decodeAggregated?(raw: RawBatch): Promise<AggregatedBatch | null>;
-  /**
-   * Decoding may overlap: the next batch may be decoded (on worker threads)
-   * while the run loop still processes the one before.
-   */
-  readonly overlaps?: boolean;
-  close?(): Promise<void>;
-}
 
 /** Checks one decoded row; returns why it is invalid, or null. */
 export type RowValidator = (row: Row) => string | null;
@@ -47,7 +22,7 @@ export type RowValidator = (row: Row) => string | null;
 export interface JobParts {
   job: JobSpec;
   source: Source;
-  decoder?: BatchDecoder;
+  decoder?: Decoder;
   validator?: RowValidator;
   /** `main`, every named sink of `sinks:`, `dead-letters` and `late`. */
   sinks: Map<string, Sink>;
@@ -539,10 +514,7 @@ interface FetchedBatch {
 }
 
 /** What decoding produced: nothing to decode (the source decoded), rows, or partial aggregates. */
-type DecodedBatch =
-  | { kind: 'source' }
-  | { kind: 'rows'; rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }
-  | { kind: 'aggregated'; aggregated: AggregatedBatch };
+type DecodedBatch = { kind: 'source' } | Decoded;
 
 /**
  * The asynchronous part of preparing a batch: decoding it (worker threads,
@@ -552,10 +524,7 @@ type DecodedBatch =
 async function decodeRaw(raw: RawBatch, parts: JobParts): Promise<DecodedBatch> {
   if (raw.rows) return { kind: 'source' };
   if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
-  const aggregated = (await parts.decoder.decodeAggregated?.(raw)) ?? null;
-  if (aggregated !== null) return { kind: 'aggregated', aggregated };
-  const decoded = await parts.decoder.decode(raw);
-  return { kind: 'rows', ...decoded };
+  return parts.decoder.decode(raw);
 }
 
 /** Count and dead-letter what decoding found, validate, and give every row the watermark in force when it arrived. */
@@ -570,7 +539,7 @@ function prepareBatch(raw: RawBatch, decoded: DecodedBatch, parts: JobParts, tra
     if (raw.deadLetters) for (const letter of raw.deadLetters) context.deadLetter(letter);
   } else if (decoded.kind === 'aggregated') {
     // Every record decoded and validated on the way; the window operator merges the partials.
-    const { times, preAggregated } = decoded.aggregated;
+    const { times, preAggregated } = decoded;
     counters.recordsIn += raw.offsets.length;
     const watermarks = new Float64Array(times.length);
     const watermark = tracker.assignTimes(raw.source.partition, times, watermarks);

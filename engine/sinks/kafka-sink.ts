@@ -8,7 +8,7 @@ import { SchemaRegistry } from '../codecs/registry';
 import { ExternalError } from '../core/errors';
 import type { Row } from '../core/batch';
 import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
-import { createKafkaClient, toExternalError } from '../sources/kafka-source';
+import { createKafkaClient, toExternalError } from '../clients/kafka';
 import { toJsonLine } from './format';
 import type { Sink, SinkOptions } from '../core/sink';
 

@@ -1,16 +1,11 @@
-import { Kafka, logLevel, type Admin, type Batch, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
-import type * as avro from 'avsc';
-import type { AvroRegistryFormatSpec, KafkaConnectionSpec, KafkaSourceSpec } from '../config/job';
-import type { ReadProjection } from '../codecs/confluent-avro';
-import { SchemaRegistry } from '../codecs/registry';
-import { DecodeError, ExternalError, InternalError, isRetriable, tlsConfigurationProblem } from '../core/errors';
-import type { RawBatch, Row } from '../core/batch';
+import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { createKafkaClient, parsePartitionKey, partitionKey, toExternalError } from '../clients/kafka';
+import type { KafkaSourceSpec } from '../config/job';
+import type { RawBatch } from '../core/batch';
+import { InternalError } from '../core/errors';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
-import { createConfluentDecoder } from '../codecs/parallel-confluent-decoder';
-import type { PreAggregationPlan } from '../codecs/pre-aggregation';
-import type { BatchDecoder } from '../runtime/run-job';
-import { installRecordBatchReader } from '../patches/kafkajs-record-batches';
 import type { Positions, Source } from '../core/source';
+import { installRecordBatchReader } from '../patches/kafkajs-record-batches';
 
 // Before any consumer fetches: kafkajs binds its record-batch decoder when it reads its first fetch response.
 installRecordBatchReader();
@@ -38,109 +33,6 @@ export const MAX_CHUNK = 5000;
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
 /** Event-time alignment never stalls a stream: held partitions are released when no batch arrived for this long. */
 const HOLD_RELEASE_MS = 5000;
-
-/** `tides.observations/3`: the partition id in positions and batches. */
-export function partitionKey(topic: string, partition: number): string {
-  return `${topic}/${partition}`;
-}
-
-/** Partition number of a key of this topic, or undefined for other topics/sources. */
-export function parsePartitionKey(topic: string, key: string): number | undefined {
-  if (!key.startsWith(`${topic}/`)) return undefined;
-  const text = key.slice(topic.length + 1);
-  if (!/^\d+$/.test(text)) return undefined;
-  return Number(text);
-}
-
-// ---------------------------------------------------------------- kafkajs client
-
-export interface KafkaClientOptions {
-  /** kafkajs warnings and errors go here (retries, broker disconnects); silent without it. */
-  log?: (line: string) => void;
-}
-
-/**
- * A kafkajs client for a connection spec: retries tuned for outages that pass
- * (brokers restarting), kafkajs' own logging routed to `log`.
- *
- * @example
- *   const kafka = createKafkaClient({ brokers: ['localhost:9092'], clientId: 'tideflow' });
- */
-export function createKafkaClient(spec: KafkaConnectionSpec, options: KafkaClientOptions = {}): Kafka {
-  const log = options.log;
-  return new Kafka({
-    clientId: spec.clientId,
-    brokers: spec.brokers,
-    ...(spec.ssl ? { ssl: true } : {}),
-    ...(spec.sasl ? { sasl: { mechanism: spec.sasl.mechanism, username: spec.sasl.username, password: spec.sasl.password } as never } : {}),
-    connectionTimeout: 3000,
-    requestTimeout: 30_000,
-    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
-    logLevel: log ? logLevel.WARN : logLevel.NOTHING,
-    logCreator: () => (entry: LogEntry) => {
-      if (!log || entry.level > logLevel.WARN) return;
-      const line = kafkaLogLine(entry.log as { message?: string; error?: string });
-      if (line !== null) log(line);
-    },
-  });
-}
-
-/**
- * Error answers kafkajs recovers from by itself while a consumer joins its
- * group, a coordinator starts or a new topic gets its leaders. kafkajs logs
- * each one as an error before it retries or rejoins, so every restart of a job
- * printed lines like `kafka: Response SyncGroup(key: 14, version: 3) (The group
- * is rebalancing, so a rejoin is needed)`. Should one persist, kafkajs gives up
- * and the error reaches the source, which logs it, and the stall report names
- * the waiting part after 30 s.
- */
-export const SELF_HEALING_KAFKA_ERRORS = [
-  'REBALANCE_IN_PROGRESS',
-  // kafkajs' names for COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR.
-  'GROUP_LOAD_IN_PROGRESS',
-  'GROUP_COORDINATOR_NOT_AVAILABLE',
-  'NOT_COORDINATOR_FOR_GROUP',
-  'MEMBER_ID_REQUIRED',
-  'UNKNOWN_MEMBER_ID',
-  'LEADER_NOT_AVAILABLE',
-];
-
-/** kafkajs' texts for SELF_HEALING_KAFKA_ERRORS (from its error table; none if that moved). */
-const selfHealingKafkaErrorTexts: ReadonlySet<string> = (() => {
-  try {
-    const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: Array<{ type: string; message: string }> };
-    return new Set(errorCodes.filter((code) => SELF_HEALING_KAFKA_ERRORS.includes(code.type)).map((code) => code.message));
-  } catch {
-    return new Set();
-  }
-})();
-
-/**
- * The line a kafkajs log entry (warning or error) becomes, or null for those
- * not worth a user's attention: self-healing error answers (above), and the
- * warning that we bound the idempotent producer's retries, which we do on
- * purpose so our retry helper can log, back off and be aborted on shutdown.
- *
- * @example
- *   kafkaLogLine({ message: 'Response SyncGroup(key: 14, version: 3)', error: 'The group is rebalancing, so a rejoin is needed' }); // null
- *   kafkaLogLine({ message: 'Connection error', error: 'connect ECONNREFUSED 127.0.0.1:9092' }); // 'kafka: Connection error (connect ECONNREFUSED ...)'
- */
-export function kafkaLogLine(entry: { message?: string; error?: string }): string | null {
-  const { message, error } = entry;
-  if (message?.startsWith('Limiting retries for the idempotent producer')) return null;
-  if (message?.startsWith('Response ') && error !== undefined && selfHealingKafkaErrorTexts.has(error)) return null;
-  return `kafka: ${message ?? ''}${error ? ` (${error})` : ''}`;
-}
-
-/** Map a kafkajs error to ours: kafkajs says itself whether a retry can help. */
-export function toExternalError(error: unknown, what: string): ExternalError {
-  if (error instanceof ExternalError) return error;
-  const e = error as { message?: string; retriable?: boolean; name?: string; cause?: { retriable?: boolean } } | null;
-  const tls = tlsConfigurationProblem(error, 'broker');
-  if (tls !== null) return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)} (${tls})`, { retriable: false, cause: error });
-  const retriable = e?.retriable === true || e?.name === 'KafkaJSNumberOfRetriesExceeded' || e?.name === 'KafkaJSConnectionError' || e?.cause?.retriable === true;
-  return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)}`, { retriable, cause: error });
-}
 
 // ---------------------------------------------------------------- rendezvous
 
@@ -841,83 +733,4 @@ export class KafkaSource implements Source {
     this.tracker.delivered(partition, batch.source.toOffset);
     if (this.tracker.isDone()) this.queue?.end();
   }
-}
-
-// ---------------------------------------------------------------- decoding
-
-export interface KafkaAvroDecoderOptions {
-  log?: (line: string) => void;
-  /** Stops retry waits (graceful shutdown). */
-  signal?: AbortSignal;
-  /** Share a registry client (tests; one cache for source and sink). */
-  registry?: SchemaRegistry;
-  /** Threads that decode (`--workers`); default 1: in-thread, no worker pool. */
-  workers?: number;
-  /** Skip fields the job never reads (engine/runtime/projection.ts); exact either way. */
-  projection?: ReadProjection | null;
-  /** With workers > 1: pre-aggregate for the job's first window step (engine/runtime/pre-aggregation.ts). */
-  plan?: PreAggregationPlan | null;
-}
-
-/**
- * Decodes Confluent-framed Avro Kafka values with writer schemas from the
- * registry, resolved to the job's reader schema. Bad records become dead
- * letters (stage `decode`, with partition and offset); a registry outage is
- * waited out with the retry helper and never produces dead letters.
- *
- * @example
- *   const decoder = createKafkaAvroDecoder(spec.format, loadAvroType(spec.format.readerSchema));
- *   const { rows, offsets, deadLetters } = await decoder.decode(rawBatch);
- */
-export function createKafkaAvroDecoder(
-  format: AvroRegistryFormatSpec,
-  readerType: avro.Type,
-  options: KafkaAvroDecoderOptions = {},
-): BatchDecoder & { readonly registry: SchemaRegistry } {
-  const registry = options.registry ?? new SchemaRegistry({ url: format.registryUrl, basicAuth: format.basicAuth });
-  const log = options.log ?? (() => {});
-  const decoder = createConfluentDecoder(readerType, async (id) => {
-    try {
-      return await registry.getWriterType(id);
-    } catch (error) {
-      if (error instanceof DecodeError) return undefined;
-      throw error;
-    }
-  }, { workers: options.workers ?? 1, projection: options.projection, plan: options.plan });
-  let lastRetry = '';
-  // Closing the decoder (the run stopped while a batch waited for the registry) ends the wait too.
-  const closing = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal;
-  // A registry outage is waited out; nothing of the batch is consumed before the schemas are there.
-  const withRetry = async <T>(attempt: () => Promise<T>): Promise<T> => {
-    lastRetry = '';
-    const result = await retry(attempt, {
-      ...DEFAULT_RETRY,
-      retriable: isRetriable,
-      signal,
-      onRetry: (error, n, delay) => {
-        lastRetry = `decode attempt ${n} failed at ${new Date().toISOString().slice(11, 19)} UTC, next in ${delay} ms`;
-        log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${n})`);
-      },
-    });
-    lastRetry = '';
-    return result;
-  };
-  const aggregateBatch = decoder.aggregateBatch?.bind(decoder);
-  return {
-    registry,
-    // Only pool threads overlap batches: an in-thread decoder (any job without pre-aggregation) must not read ahead.
-    overlaps: decoder.overlaps === true,
-    decode: (raw: RawBatch) => withRetry(() => decoder.decodeBatch(raw.payloads ?? [], raw.offsets, raw.source.partition)),
-    ...(aggregateBatch ? { decodeAggregated: (raw: RawBatch) => withRetry(() => aggregateBatch(raw.payloads ?? [], raw.offsets, raw.source.partition)) } : {}),
-    describeState() {
-      return `${registry.describeState()}${lastRetry ? `; ${lastRetry}` : ''}`;
-    },
-    ...(decoder.expand ? { expand: (row: Row) => decoder.expand!(row) } : {}),
-    async close() {
-      closing.abort();
-      await decoder.close?.();
-      if (!options.registry) registry.close();
-    },
-  };
 }

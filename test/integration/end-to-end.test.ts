@@ -57,12 +57,13 @@ async function runFromKafka(spec: JobSpec, options: { stopAfterBatches?: number;
   const controller = new AbortController();
   let batches = 0;
   const parts = await assemble(spec, { workers: options.workers });
-  const decodeAggregated = parts.decoder?.decodeAggregated;
-  if (decodeAggregated && parts.decoder) {
-    parts.decoder.decodeAggregated = async (raw) => {
-      const aggregated = await decodeAggregated(raw);
-      if (aggregated !== null) options.onAggregated?.();
-      return aggregated;
+  const decoder = parts.decoder;
+  if (decoder) {
+    const decode = decoder.decode.bind(decoder);
+    decoder.decode = async (raw) => {
+      const decoded = await decode(raw);
+      if (decoded.kind === 'aggregated') options.onAggregated?.();
+      return decoded;
     };
   }
   return runJob(parts, {

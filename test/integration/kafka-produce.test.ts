@@ -10,8 +10,10 @@ import { formatProduceSummary, parseProduceOptions, produceFile, registerProduce
 import { loadAvroType, tideObservationSchemaPath } from '../../engine/codecs/avro-schema';
 import { UsageError } from '../../engine/core/errors';
 import type { Row } from '../../engine/core/batch';
-import { createKafkaAvroDecoder, KafkaSource } from '../../engine/sources/kafka-source';
+import { KafkaSource } from '../../engine/sources/kafka-source';
+import { createKafkaAvroDecoder } from '../../engine/codecs/kafka-avro-decoder';
 import { clusterEnv, requireCluster } from '../support/cluster';
+import { rowsOf } from '../../engine/codecs/decoder';
 
 const env = clusterEnv();
 const run = `${Date.now()}-${process.pid}`;
@@ -29,7 +31,7 @@ async function readTopic(topic: string): Promise<{ rows: Row[]; keys: string[]; 
   const partitions = new Set<string>();
   for await (const batch of source.batches({})) {
     if (batch.offsets.length === 0) continue; // a partition announcement
-    const decoded = await decoder.decode(batch);
+    const decoded = rowsOf(await decoder.decode(batch));
     assert.equal(decoded.deadLetters.length, 0);
     rows.push(...decoded.rows);
     for (const key of batch.keys!) keys.push(key?.toString() ?? '');

@@ -19,10 +19,12 @@ import type { KafkaSourceSpec } from '../../engine/config/job';
 import { DecodeError, ExternalError } from '../../engine/core/errors';
 import type { RawBatch, Row } from '../../engine/core/batch';
 import type { DeadLetter } from '../../engine/core/operator';
-import { createKafkaAvroDecoder, KafkaSource } from '../../engine/sources/kafka-source';
+import { KafkaSource } from '../../engine/sources/kafka-source';
+import { createKafkaAvroDecoder } from '../../engine/codecs/kafka-avro-decoder';
 import type { Positions } from '../../engine/core/source';
 import { recordBatchReaderState } from '../../engine/patches/kafkajs-record-batches';
 import { clusterEnv, requireCluster } from '../support/cluster';
+import { rowsOf } from '../../engine/codecs/decoder';
 
 const env = clusterEnv();
 const run = `${Date.now()}-${process.pid}`;
@@ -103,7 +105,7 @@ async function readAll(spec: KafkaSourceSpec, from: Positions = {}) {
         continue;
       }
       batches.push(batch);
-      const decoded = await decoder.decode(batch);
+      const decoded = rowsOf(await decoder.decode(batch));
       decoded.rows.forEach((row, i) => rows.push({ partition: batch.source.partition, offset: decoded.offsets[i], row }));
       deadLetters.push(...decoded.deadLetters);
     }
@@ -384,14 +386,14 @@ test('registry outage: 5xx and timeouts are retriable, cached schemas keep decod
       source: { partition: `${topic}/0`, fromOffset: 0, toOffset: 3 },
     };
     setTimeout(() => (mode = 'up'), 700);
-    const decoded = await decoder.decode(batch);
+    const decoded = rowsOf(await decoder.decode(batch));
     assert.ok(retries.length >= 1, 'the outage was retried');
     assert.deepEqual(decoded.rows, rows);
     assert.equal(decoded.deadLetters.length, 0);
 
     // Known schemas need no registry at all.
     mode = 'error';
-    const again = await decoder.decode(batch);
+    const again = rowsOf(await decoder.decode(batch));
     assert.deepEqual(again.rows, rows);
     registry.close();
   } finally {

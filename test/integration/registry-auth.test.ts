@@ -13,8 +13,9 @@ import * as avro from 'avsc';
 import { encodeConfluent } from '../../engine/codecs/confluent-avro';
 import { SchemaRegistry } from '../../engine/codecs/registry';
 import { ExternalError } from '../../engine/core/errors';
-import { createKafkaAvroDecoder } from '../../engine/sources/kafka-source';
+import { createKafkaAvroDecoder } from '../../engine/codecs/kafka-avro-decoder';
 import { clusterEnv, requireCluster } from '../support/cluster';
+import { rowsOf } from '../../engine/codecs/decoder';
 
 const env = clusterEnv();
 const USER = 'registry-user';
@@ -86,7 +87,7 @@ test('registry basic auth: the decoder reads writer schemas with the credentials
 
     const format = { kind: 'avro-registry' as const, registryUrl: proxy.url, readerSchema: '' };
     const good = createKafkaAvroDecoder({ ...format, basicAuth: { username: USER, password: SECRET } }, type);
-    const decoded = await good.decode(raw);
+    const decoded = rowsOf(await good.decode(raw));
     assert.deepEqual(decoded.deadLetters, []);
     assert.deepEqual(decoded.rows, rows);
     assert.ok(proxy.seen.includes('accepted'), 'the schema came through the authenticating proxy');
