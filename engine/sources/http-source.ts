@@ -474,8 +474,25 @@ export function redactUrl(url: string): string {
     return url;
   }
   const userInfo = parsed.username !== '' || parsed.password !== '';
-  const query = [...parsed.searchParams.entries()].map(([name, value]) => `${name}=${SECRET_PARAM.test(name) ? '***' : encodeURIComponent(value).replace(/%20/g, '+')}`);
+  // The query as it was written, secret values masked: the URL stays recognisable in dead letters.
+  const query = parsed.search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      const name = equals === -1 ? pair : pair.slice(0, equals);
+      return equals !== -1 && SECRET_PARAM.test(safeDecode(name)) ? `${name}=***` : pair;
+    });
   return `${parsed.protocol}//${userInfo ? '***@' : ''}${parsed.host}${parsed.pathname}${query.length > 0 ? `?${query.join('&')}` : ''}`;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Retry-After as seconds or an HTTP date, in ms from `now`; undefined when absent or unreadable. */
