@@ -34,7 +34,7 @@ import type { Positions, Source } from './source';
  * A failing source stays visible: every failed poll is a dead letter (counted
  * in the run's dead letters), `stats` counts polls, retries, failures and
  * failing keys, and `describeState()` names the failing keys and their last
- * error for the progress and stall reports.
+ * error for the run's stall reports.
  *
  * The URL is a template: `{key}`, `{from}` / `{fromMs}` (the start of the
  * range to fetch, ISO-8601 / epoch ms) and `{to}` / `{toMs}` (now) are
@@ -658,7 +658,8 @@ export class HttpPollingSource implements Source {
   private readonly limiter: HostRateLimiter;
   private readonly headers: Record<string, string>;
   private stop = new AbortController();
-  private running: Promise<void> | null = null;
+  /** Polls in flight, by key. */
+  private inFlight = new Map<string, Promise<PollResult>>();
 
   constructor(
     private readonly endpoint: PollEndpoint,
@@ -731,9 +732,10 @@ export class HttpPollingSource implements Source {
     return parts.join(', ');
   }
 
+  /** Stops polling: requests in flight are abandoned (their ranges are asked again by the next run). */
   async close(): Promise<void> {
     this.stop.abort();
-    await this.running;
+    await Promise.allSettled(this.inFlight.values());
   }
 
   // ------------------------------------------------------------ the loop
@@ -760,9 +762,9 @@ export class HttpPollingSource implements Source {
         unconfirmedEmpty: null,
       });
     }
-    let finished!: () => void;
-    this.running = new Promise<void>((resolve) => (finished = resolve));
+    this.stats.failingKeys = 0;
     const inFlight = new Map<string, Promise<PollResult>>();
+    this.inFlight = inFlight;
     try {
       while (!signal.aborted && this.states.size > 0) {
         // A bounded run starts no poll once every key has reached the present, and ends with the last answer.
@@ -806,7 +808,6 @@ export class HttpPollingSource implements Source {
       stop.abort();
       await Promise.allSettled(inFlight.values());
       for (const state of this.states.values()) state.status.inFlight = false;
-      finished();
     }
   }
 

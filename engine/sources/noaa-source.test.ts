@@ -528,5 +528,11 @@ describe('noaa source: against a NOAA-like server', { timeout: 60_000 }, () => {
     assert.equal((await waiting).done, true);
     assert.ok(Date.now() - started < 1000);
     await source.close();
+    // close() alone, with the consumer holding a batch and never asking for the next: it returns.
+    const held = noaaSource(specFor(noaa, { backfill: '1h' }));
+    assert.equal((await held.batches({})[Symbol.asyncIterator]().next()).done, false);
+    const closing = Date.now();
+    await held.close();
+    assert.ok(Date.now() - closing < 1000);
   });
 });
