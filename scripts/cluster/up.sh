@@ -3,7 +3,9 @@
 #   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 and SASL_SSL :9095 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 #   registry   Apicurio Registry 3.0     :8081, Confluent-compatible API at /apis/ccompat/v7
 #   cassandra  Apache Cassandra 5.0      CQL :9042 (TLS optional)
-# Usage: scripts/cluster/up.sh [kafka|registry|cassandra ...]   (default: all)
+# and, only when named, the optional
+#   opensearch OpenSearch 2.19           HTTP :9200, transport :9300
+# Usage: scripts/cluster/up.sh [kafka|registry|cassandra|opensearch ...]   (default: kafka registry cassandra)
 # Idempotent: servers already running from this checkout are left alone.
 # Data and logs: .cluster/<server>/; connection settings: .cluster/env.
 # A second, private cluster: CLUSTER_NAME=faults PORT_OFFSET=100 scripts/cluster/up.sh
@@ -193,12 +195,49 @@ cassandra_ready() {
   log_has_since "$CLUSTER_DIR/cassandra/logs/system.log" "${LOG_OFFSET[cassandra]}" "Startup complete"
 }
 
+# ---------------------------------------------------------------- opensearch
+start_opensearch() {
+  local d="$CLUSTER_DIR/opensearch" home="$CLUSTER_DIR/opensearch/home" cp
+  # The node wants a home with config/, plugins/ and modules/ (empty: Netty4 is on the classpath).
+  mkdir -p "$d/data" "$d/logs" "$d/tmp" "$home/config" "$home/plugins" "$home/modules"
+  render "$CLUSTER_SCRIPTS/opensearch/opensearch.yml" "$home/config/opensearch.yml"
+  cp "$CLUSTER_SCRIPTS/opensearch/log4j2.properties" "$home/config/log4j2.properties"
+  cp="$OPENSEARCH_CLASSES:$(cat "$CLUSTER_LIB/opensearch.classpath")"
+  LOG_OFFSET[opensearch]=$(file_size "$d/logs/tideflow.log")
+  STARTED_AT[opensearch]=$(now_ms)
+  # Flags from the distribution's jvm.options that matter here; log4j's own
+  # shutdown hook is off so the node can still log while it closes.
+  spawn opensearch "$d/logs/opensearch.out" \
+    -Xms"$OPENSEARCH_HEAP" -Xmx"$OPENSEARCH_HEAP" -XX:+UseG1GC \
+    -Djava.awt.headless=true -Dfile.encoding=UTF-8 -Djna.nosys=true \
+    -Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true -Dio.netty.recycler.maxCapacityPerThread=0 \
+    -Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true -Djava.locale.providers=SPI,COMPAT \
+    -Djava.io.tmpdir="$d/tmp" -Djna.tmpdir="$d/tmp" \
+    -cp "$cp" OpenSearchNode "$home"
+}
+
+opensearch_ready() {
+  # 200 once the node serves and its cluster state (and indices) recovered; 408 before.
+  [ "$(http_status "http://$HOST:$OPENSEARCH_PORT/_cluster/health?wait_for_status=yellow&timeout=1s")" = 200 ]
+}
+
+opensearch_after_ready() {
+  # A single node cannot place replicas: without this every new index stays yellow.
+  # Index creation reads the default from the persistent cluster settings, not from
+  # opensearch.yml; persistent, so it is kept in the data directory.
+  command -v curl >/dev/null 2>&1 || { warn "opensearch: no curl; new indices get a replica and stay yellow"; return 0; }
+  curl -s -o /dev/null -m 10 -X PUT -H 'Content-Type: application/json' \
+    -d '{"persistent":{"cluster.default_number_of_replicas":0}}' "http://$HOST:$OPENSEARCH_PORT/_cluster/settings" \
+    || warn "opensearch: could not set cluster.default_number_of_replicas=0"
+}
+
 # ---------------------------------------------------------------- common
 server_ports() {
   case "$1" in
     kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $KAFKA_TLS_PORT" ;;
     registry) echo "$REGISTRY_PORT" ;;
     cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT $CASSANDRA_JMX_PORT" ;;
+    opensearch) echo "$OPENSEARCH_PORT $OPENSEARCH_TRANSPORT_PORT" ;;
   esac
 }
 server_timeout() {
@@ -206,6 +245,7 @@ server_timeout() {
     kafka) echo "$KAFKA_START_TIMEOUT" ;;
     registry) echo "$REGISTRY_START_TIMEOUT" ;;
     cassandra) echo "$CASSANDRA_START_TIMEOUT" ;;
+    opensearch) echo "$OPENSEARCH_START_TIMEOUT" ;;
   esac
 }
 server_logs() {
@@ -213,6 +253,7 @@ server_logs() {
     kafka) echo "$CLUSTER_DIR/kafka/logs/server.log $CLUSTER_DIR/kafka/logs/kafka.out" ;;
     registry) echo "$CLUSTER_DIR/registry/logs/registry.log" ;;
     cassandra) echo "$CLUSTER_DIR/cassandra/logs/system.log $CLUSTER_DIR/cassandra/logs/cassandra.out" ;;
+    opensearch) echo "$CLUSTER_DIR/opensearch/logs/tideflow.log $CLUSTER_DIR/opensearch/logs/opensearch.out" ;;
   esac
 }
 
@@ -247,6 +288,7 @@ wait_ready() {
   if [ -n "${STARTED_AT[$name]:-}" ]; then
     [ "$name" = registry ] && registry_after_ready
     [ "$name" = kafka ] && kafka_after_ready
+    [ "$name" = opensearch ] && opensearch_after_ready
     log "$name: ready in $(elapsed_s "$t0")s (pid $(server_pids "$name" | head -n 1))"
   elif [ -n "${FOREIGN[$name]:-}" ]; then
     log "$name: ready (another checkout's server, pid ${FOREIGN[$name]})"
@@ -268,6 +310,10 @@ SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 CASSANDRA_CONTACT_POINTS=$HOST:$CASSANDRA_PORT
 CASSANDRA_LOCAL_DC=datacenter1
 EOF
+  # The optional OpenSearch: only while it answers (started now, earlier, or by another checkout).
+  if opensearch_ready; then
+    printf 'OPENSEARCH_URL=http://%s:%s\n' "$HOST" "$OPENSEARCH_PORT" >> "$CLUSTER_DIR/env.tmp"
+  fi
   # A named cluster's env also says which cluster it is, so whoever loads it
   # (fault tests running down.sh/up.sh) stops and starts these servers, not the default ones.
   if [ "$CLUSTER_NAME" != default ]; then
@@ -306,7 +352,7 @@ fi
 
 # 2. Start everything that is not running, then wait for each. Cassandra is
 #    the slowest, so it goes first; the JVMs start side by side.
-for s in cassandra kafka registry; do
+for s in cassandra opensearch kafka registry; do
   for t in "${TO_START[@]:-}"; do
     if [ "$t" = "$s" ]; then
       log "$s: starting"
@@ -314,7 +360,7 @@ for s in cassandra kafka registry; do
     fi
   done
 done
-for s in kafka registry cassandra; do
+for s in kafka registry cassandra opensearch; do
   for t in "${SERVERS[@]}"; do
     if [ "$t" = "$s" ]; then wait_ready "$s"; fi
   done
