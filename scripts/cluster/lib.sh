@@ -45,6 +45,26 @@ CASSANDRA_JMX_PORT=$((7199 + PORT_OFFSET))
 OPENSEARCH_PORT=$((9200 + PORT_OFFSET))
 OPENSEARCH_TRANSPORT_PORT=$((9300 + PORT_OFFSET))
 
+# Kafka: the newest 4.x by default; a 3.x (or another 4.x) from Maven Central when
+# asked, e.g. KAFKA_VERSION=3.9.2. The two lines differ in their Maven project
+# (logging: log4j2 in 4.x, reload4j in 3.x) and logging configuration.
+KAFKA_DEFAULT_VERSION=4.4.0
+KAFKA_VERSION="${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}"
+case "$KAFKA_VERSION" in
+  3.[0-9]*.[0-9]*)
+    KAFKA_LINE=3
+    KAFKA_POM="$CLUSTER_SCRIPTS/kafka/pom-3.x.xml"
+    KAFKA_LOG_OPTS=("-Dlog4j.configuration=file:$CLUSTER_SCRIPTS/kafka/log4j.properties") ;;
+  4.[0-9]*.[0-9]*)
+    KAFKA_LINE=4
+    KAFKA_POM="$CLUSTER_SCRIPTS/kafka/pom.xml"
+    KAFKA_LOG_OPTS=("-Dlog4j2.configurationFile=$CLUSTER_SCRIPTS/kafka/log4j2.properties") ;;
+  *) printf 'KAFKA_VERSION must be a 3.x.y or 4.x.y release (got %s)\n' "$KAFKA_VERSION" >&2; exit 2 ;;
+esac
+case "$KAFKA_VERSION" in
+  *[!0-9.]*) printf 'KAFKA_VERSION must be a 3.x.y or 4.x.y release (got %s)\n' "$KAFKA_VERSION" >&2; exit 2 ;;
+esac
+
 # Cassandra's authenticator: none by default. A private cluster for the
 # authentication test sets CASSANDRA_AUTHENTICATOR=PasswordAuthenticator: the
 # node then takes only logins (the default superuser cassandra/cassandra).
@@ -244,8 +264,10 @@ mvn_quiet() {
   mvn -B -q "$@" >> "$logf" 2>&1
 }
 
+# prepare_classpath NAME [POM [OUT [MAVEN-ARGS...]]]
 prepare_classpath() {
-  local name="$1" pom="$CLUSTER_SCRIPTS/$1/pom.xml" out="$CLUSTER_LIB/$1.classpath"
+  local name="$1" pom="${2:-$CLUSTER_SCRIPTS/$1/pom.xml}" out="${3:-$CLUSTER_LIB/$1.classpath}"
+  shift $(( $# < 3 ? $# : 3 ))
   mkdir -p "$CLUSTER_LIB"
   if [ -s "$out" ] && [ "$out" -nt "$pom" ] && classpath_complete "$out"; then
     return 0
@@ -253,7 +275,7 @@ prepare_classpath() {
   local t0; t0=$(now_ms)
   log "$name: resolving classpath from Maven Central (cached in ~/.m2)"
   if ! mvn_quiet "$CLUSTER_LIB/$name.mvn.log" -f "$pom" dependency:build-classpath \
-      -Dmdep.outputFile="$out.tmp" -Dmdep.includeScope=runtime; then
+      -Dmdep.outputFile="$out.tmp" -Dmdep.includeScope=runtime "$@"; then
     tail_log "$CLUSTER_LIB/$name.mvn.log" 40
     die "$name: could not resolve its classpath with Maven"
   fi
@@ -308,9 +330,16 @@ prepare_opensearch() {
     || { tail_log "$CLUSTER_DIR/opensearch/javac.log" 40; die "opensearch: could not compile $src"; }
 }
 
+# One classpath per Kafka version, so switching KAFKA_VERSION back and forth resolves nothing again.
+KAFKA_CLASSPATH="$CLUSTER_LIB/kafka-$KAFKA_VERSION.classpath"
+prepare_kafka() {
+  prepare_classpath kafka "$KAFKA_POM" "$KAFKA_CLASSPATH" -Dkafka.version="$KAFKA_VERSION"
+}
+
 prepare_server() {
   case "$1" in
-    kafka|cassandra) prepare_classpath "$1" ;;
+    kafka) prepare_kafka ;;
+    cassandra) prepare_classpath cassandra ;;
     registry) mkdir -p "$CLUSTER_DIR/registry" && prepare_registry_app ;;
     opensearch) mkdir -p "$CLUSTER_DIR/opensearch" && prepare_opensearch ;;
   esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local test servers on 127.0.0.1 from Maven Central artifacts:
-#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 and SASL_SSL :9095 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+#   kafka      Apache Kafka 4.4 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 and SASL_SSL :9095 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 #   registry   Apicurio Registry 3.0     :8081, Confluent-compatible API at /apis/ccompat/v7
 #   cassandra  Apache Cassandra 5.0      CQL :9042 (TLS optional)
 # and, only when named, the optional
@@ -10,6 +10,7 @@
 # Data and logs: .cluster/<server>/; connection settings: .cluster/env.
 # A second, private cluster: CLUSTER_NAME=faults PORT_OFFSET=100 scripts/cluster/up.sh
 # (state in .cluster-faults/, every port + 100; down.sh/status.sh take the same variables).
+# Kafka 3.x instead of the default 4.x: KAFKA_VERSION=3.9.2 (best in a cluster of its own: 4.x data cannot go back to 3.x).
 # Cassandra with logins required (user cassandra, password cassandra): CASSANDRA_AUTHENTICATOR=PasswordAuthenticator.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -75,30 +76,58 @@ make_certificate() {
     || { tail_log "$d/keytool.log" 20; die "could not make the local servers' TLS certificate"; }
 }
 
+# The Kafka version that last ran on the data directory (kafka/version). A data
+# directory without that file was made by an older up.sh, which ran 3.9.
+kafka_data_version() {
+  local d="$CLUSTER_DIR/kafka"
+  if [ -s "$d/version" ]; then cat "$d/version"
+  elif [ -f "$d/data/meta.properties" ]; then echo 3.9
+  fi
+}
+
+# Kafka upgrades its data in place (3.x -> 4.x) but cannot go back.
+check_kafka_data_version() {
+  local d="$CLUSTER_DIR/kafka" was
+  was="$(kafka_data_version)"
+  [ -z "$was" ] && return 0
+  if [ "${was%%.*}" -gt "$KAFKA_LINE" ]; then
+    die "kafka: the data in $d/data was last run by Kafka $was; Kafka $KAFKA_VERSION cannot read it back. Use a cluster of its own (CLUSTER_NAME=kafka3 PORT_OFFSET=500) or start afresh: scripts/cluster/down.sh kafka && rm -rf $d"
+  fi
+  if [ "${was%%.*}" -lt "$KAFKA_LINE" ]; then
+    warn "kafka: upgrading the data in $d/data from Kafka $was to $KAFKA_VERSION in place; its metadata.version stays at $was's (Kafka $KAFKA_VERSION's protocols are served, features gated on a newer metadata.version stay off). For a fresh $KAFKA_VERSION cluster: scripts/cluster/down.sh kafka && rm -rf $d"
+  fi
+}
+
 start_kafka() {
   local d="$CLUSTER_DIR/kafka" cp
+  check_kafka_data_version
   mkdir -p "$d/data" "$d/logs"
   make_certificate
   render "$CLUSTER_SCRIPTS/kafka/server.properties" "$d/server.properties"
-  cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
+  cp="$(cat "$KAFKA_CLASSPATH")"
   if [ ! -f "$d/data/meta.properties" ]; then
     [ -s "$d/cluster-id" ] || kafka_cluster_id > "$d/cluster-id"
-    log "kafka: formatting storage (cluster id $(cat "$d/cluster-id"))"
-    if ! "$JAVA" -Xmx256m -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+    log "kafka: formatting storage for Kafka $KAFKA_VERSION (cluster id $(cat "$d/cluster-id"))"
+    # The SCRAM users go into the first metadata records: no admin step once the broker runs.
+    if ! "$JAVA" -Xmx256m "${KAFKA_LOG_OPTS[@]}" \
         -Dkafka.logs.dir="$d/logs" -cp "$cp" kafka.tools.StorageTool format \
         -t "$(cat "$d/cluster-id")" -c "$d/server.properties" --ignore-formatted \
+        --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_SECRET]" \
+        --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_SECRET]" \
         > "$d/logs/format.log" 2>&1; then
       tail_log "$d/logs/format.log" 40
       die "kafka: storage format failed"
     fi
+    echo "$KAFKA_SASL_USER" > "$d/scram-users"
   fi
+  echo "$KAFKA_VERSION" > "$d/version"
   LOG_OFFSET[kafka]=$(file_size "$d/logs/server.log")
   STARTED_AT[kafka]=$(now_ms)
   spawn kafka "$d/logs/kafka.out" \
     -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+    "${KAFKA_LOG_OPTS[@]}" \
     -Dkafka.logs.dir="$d/logs" -Djava.io.tmpdir="$d" \
     -cp "$cp" kafka.Kafka "$d/server.properties"
 }
@@ -147,19 +176,15 @@ registry_after_ready() {
 }
 
 kafka_after_ready() {
-  # SCRAM credentials are cluster metadata, not broker config: set (idempotently) on every start,
-  # so a data directory formatted before SCRAM was enabled gets them too. One mechanism per
-  # request: KRaft refuses to alter one user's credentials twice in the same request.
-  local d="$CLUSTER_DIR/kafka" cp mechanism
-  cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
-  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
-    "$JAVA" -Xmx256m -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
-      -Dkafka.logs.dir="$d/logs" -cp "$cp" kafka.admin.ConfigCommand \
-      --bootstrap-server "$HOST:$KAFKA_PORT" --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
-      --add-config "$mechanism=[password=$KAFKA_SASL_SECRET]" \
-      > "$d/logs/scram.log" 2>&1 \
-      || { tail_log "$d/logs/scram.log" 20; die "kafka: could not add the $mechanism credentials of user $KAFKA_SASL_USER"; }
-  done
+  # SCRAM credentials are cluster metadata. A data directory formatted by an older
+  # up.sh (without --add-scram) gets them once through the Admin API.
+  local d="$CLUSTER_DIR/kafka"
+  [ "$(cat "$d/scram-users" 2>/dev/null)" = "$KAFKA_SASL_USER" ] && return 0
+  "$JAVA" -Xmx256m "${KAFKA_LOG_OPTS[@]}" -Dkafka.logs.dir="$d/logs" \
+    -cp "$(cat "$KAFKA_CLASSPATH")" "$CLUSTER_SCRIPTS/kafka/ScramUsers.java" \
+    "$HOST:$KAFKA_PORT" "$KAFKA_SASL_USER" "$KAFKA_SASL_SECRET" > "$d/logs/scram.log" 2>&1 \
+    || { tail_log "$d/logs/scram.log" 20; die "kafka: could not add the SCRAM credentials of user $KAFKA_SASL_USER"; }
+  echo "$KAFKA_SASL_USER" > "$d/scram-users"
 }
 
 # ---------------------------------------------------------------- cassandra
