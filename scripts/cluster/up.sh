@@ -341,8 +341,10 @@ EOF
   fi
   # A named cluster's env also says which cluster it is, so whoever loads it
   # (fault tests running down.sh/up.sh) stops and starts these servers, not the default ones.
+  # Its Kafka version too, so a restart by those tests does not switch (upgrade) it to the default.
   if [ "$CLUSTER_NAME" != default ]; then
-    printf 'CLUSTER_NAME=%s\nPORT_OFFSET=%s\n' "$CLUSTER_NAME" "$PORT_OFFSET" >> "$CLUSTER_DIR/env.tmp"
+    printf 'CLUSTER_NAME=%s\nPORT_OFFSET=%s\nKAFKA_VERSION=%s\n' "$CLUSTER_NAME" "$PORT_OFFSET" \
+      "$(kafka_data_version | grep . || echo "$KAFKA_VERSION")" >> "$CLUSTER_DIR/env.tmp"
   fi
   mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
 }
@@ -353,6 +355,9 @@ declare -A FOREIGN=()
 for s in "${SERVERS[@]}"; do
   if server_running "$s"; then
     log "$s: already running (pid $(server_pids "$s" | head -n 1)); leaving it alone"
+    if [ "$s" = kafka ] && [ "$(kafka_data_version)" != "$KAFKA_VERSION" ]; then
+      warn "kafka: the running broker is Kafka $(kafka_data_version), not $KAFKA_VERSION; scripts/cluster/down.sh kafka first to switch"
+    fi
   elif [ -n "$(foreign_server_pids "$s")" ]; then
     # Same server from another checkout (e.g. a CI clone next to a dev tree):
     # use it if it answers; its own down.sh stops it, ours leaves it alone.
