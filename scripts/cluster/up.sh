@@ -91,7 +91,7 @@ check_kafka_data_version() {
   was="$(kafka_data_version)"
   [ -z "$was" ] && return 0
   if [ "${was%%.*}" -gt "$KAFKA_LINE" ]; then
-    die "kafka: the data in $d/data was last run by Kafka $was; Kafka $KAFKA_VERSION cannot read it back. Use a cluster of its own (CLUSTER_NAME=kafka3 PORT_OFFSET=500) or start afresh: scripts/cluster/down.sh kafka && rm -rf $d"
+    die "kafka: the data in $d/data was last run by Kafka $was, and Kafka does not go back from ${was%%.*}.x to $KAFKA_LINE.x. Run $KAFKA_VERSION in a cluster of its own (e.g. CLUSTER_NAME=kafka39 PORT_OFFSET=500 KAFKA_VERSION=$KAFKA_VERSION) or start afresh: scripts/cluster/down.sh kafka && rm -rf $d"
   fi
   if [ "${was%%.*}" -lt "$KAFKA_LINE" ]; then
     warn "kafka: upgrading the data in $d/data from Kafka $was to $KAFKA_VERSION in place; its metadata.version stays at $was's (Kafka $KAFKA_VERSION's protocols are served, features gated on a newer metadata.version stay off). For a fresh $KAFKA_VERSION cluster: scripts/cluster/down.sh kafka && rm -rf $d"
