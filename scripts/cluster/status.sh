@@ -38,6 +38,7 @@ for s in "${SERVERS[@]}"; do
   esac
   if [ -n "$pid" ]; then
     state="running pid $pid rss $(rss_mb "$pid")"
+    [ "$s" = kafka ] && [ -s "$CLUSTER_DIR/kafka/version" ] && state+=" $(cat "$CLUSTER_DIR/kafka/version")"
   else
     state="not running"
   fi
@@ -47,7 +48,7 @@ for s in "${SERVERS[@]}"; do
   else
     [ -n "$pid" ] && [ -n "${ok:-}" ] || rc=1
   fi
-  printf '%-10s %-32s%s%s\n' "$s" "$state" "$ports" "$optional"
+  printf '%-10s %-38s%s%s\n' "$s" "$state" "$ports" "$optional"
 done
 [ -f "$CLUSTER_DIR/env" ] && echo "env file: $CLUSTER_DIR/env"
 exit "$rc"
