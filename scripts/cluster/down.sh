@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Stops the local test servers started by up.sh: SIGTERM (graceful: Kafka's
 # controlled shutdown, Cassandra's drain), then SIGKILL after a timeout.
-# Usage: scripts/cluster/down.sh [kafka|registry|cassandra ...]   (default: all)
+# Usage: scripts/cluster/down.sh [kafka|registry|cassandra|opensearch ...]
+# (default: all of them, the optional OpenSearch included)
 # Idempotent; data under .cluster/ is kept (rm -rf .cluster to start afresh).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 parse_servers "$@"
+[ "$SERVERS_NAMED" = 1 ] || SERVERS+=("${OPTIONAL_SERVERS[@]}")
 
 stop_timeout() {
   case "$1" in
     kafka) echo "${KAFKA_STOP_TIMEOUT:-60}" ;;
     registry) echo "${REGISTRY_STOP_TIMEOUT:-30}" ;;
     cassandra) echo "${CASSANDRA_STOP_TIMEOUT:-90}" ;;
+    opensearch) echo "${OPENSEARCH_STOP_TIMEOUT:-60}" ;;
   esac
 }
 
@@ -48,6 +51,13 @@ stop_server() {
   log "$name: stopped in $(elapsed_s "$t0")s"
 }
 
+# The env file names OpenSearch only while it runs (up.sh adds it back).
+forget_opensearch() {
+  local f="$CLUSTER_DIR/env"
+  [ -f "$f" ] && grep -q '^OPENSEARCH_URL=' "$f" || return 0
+  grep -v '^OPENSEARCH_URL=' "$f" > "$f.tmp" && mv "$f.tmp" "$f"
+}
+
 # Stop in parallel: each shutdown mostly waits on its own JVM.
 declare -A JOBS=()
 for s in "${SERVERS[@]}"; do
@@ -56,6 +66,10 @@ for s in "${SERVERS[@]}"; do
 done
 rc=0
 for s in "${SERVERS[@]}"; do
-  wait "${JOBS[$s]}" || rc=1
+  if wait "${JOBS[$s]}"; then
+    [ "$s" = opensearch ] && forget_opensearch
+  else
+    rc=1
+  fi
 done
 exit "$rc"

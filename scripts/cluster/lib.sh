@@ -42,6 +42,28 @@ REGISTRY_PORT=$((8081 + PORT_OFFSET))
 CASSANDRA_PORT=$((9042 + PORT_OFFSET))
 CASSANDRA_STORAGE_PORT=$((7000 + PORT_OFFSET))
 CASSANDRA_JMX_PORT=$((7199 + PORT_OFFSET))
+OPENSEARCH_PORT=$((9200 + PORT_OFFSET))
+OPENSEARCH_TRANSPORT_PORT=$((9300 + PORT_OFFSET))
+
+# Kafka: the newest 4.x by default; a 3.x (or another 4.x) from Maven Central when
+# asked, e.g. KAFKA_VERSION=3.9.2. The two lines differ in their Maven project
+# (logging: log4j2 in 4.x, reload4j in 3.x) and logging configuration.
+KAFKA_DEFAULT_VERSION=4.4.0
+KAFKA_VERSION="${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}"
+case "$KAFKA_VERSION" in
+  3.[0-9]*.[0-9]*)
+    KAFKA_LINE=3
+    KAFKA_POM="$CLUSTER_SCRIPTS/kafka/pom-3.x.xml"
+    KAFKA_LOG_OPTS=("-Dlog4j.configuration=file:$CLUSTER_SCRIPTS/kafka/log4j.properties") ;;
+  4.[0-9]*.[0-9]*)
+    KAFKA_LINE=4
+    KAFKA_POM="$CLUSTER_SCRIPTS/kafka/pom.xml"
+    KAFKA_LOG_OPTS=("-Dlog4j2.configurationFile=$CLUSTER_SCRIPTS/kafka/log4j2.properties") ;;
+  *) printf 'KAFKA_VERSION must be a 3.x.y or 4.x.y release (got %s)\n' "$KAFKA_VERSION" >&2; exit 2 ;;
+esac
+case "$KAFKA_VERSION" in
+  *[!0-9.]*) printf 'KAFKA_VERSION must be a 3.x.y or 4.x.y release (got %s)\n' "$KAFKA_VERSION" >&2; exit 2 ;;
+esac
 
 # Cassandra's authenticator: none by default. A private cluster for the
 # authentication test sets CASSANDRA_AUTHENTICATOR=PasswordAuthenticator: the
@@ -52,18 +74,22 @@ case "$CASSANDRA_AUTHENTICATOR" in
   *) printf 'CASSANDRA_AUTHENTICATOR must be AllowAllAuthenticator or PasswordAuthenticator (got %s)\n' "$CASSANDRA_AUTHENTICATOR" >&2; exit 2 ;;
 esac
 
+# The default set (plain up.sh / down.sh); optional servers start only when named.
 ALL_SERVERS=(kafka registry cassandra)
+OPTIONAL_SERVERS=(opensearch)
 
 # Seconds to wait for readiness; generous for 2-core CI machines running the
 # three JVMs side by side. Override with the environment if needed.
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-150}"
 REGISTRY_START_TIMEOUT="${REGISTRY_START_TIMEOUT:-150}"
 CASSANDRA_START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-300}"
+OPENSEARCH_START_TIMEOUT="${OPENSEARCH_START_TIMEOUT:-180}"
 
 # Heaps: modest so three JVMs fit beside the tests on a small machine.
 KAFKA_HEAP="${KAFKA_HEAP:-768m}"
 REGISTRY_HEAP="${REGISTRY_HEAP:-384m}"
 CASSANDRA_HEAP="${CASSANDRA_HEAP:-1g}"
+OPENSEARCH_HEAP="${OPENSEARCH_HEAP:-512m}"
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 warn() { printf '[cluster %s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -78,23 +104,26 @@ elapsed_s() {
 
 is_server() {
   local s
-  for s in "${ALL_SERVERS[@]}"; do [ "$s" = "$1" ] && return 0; done
+  for s in "${ALL_SERVERS[@]}" "${OPTIONAL_SERVERS[@]}"; do [ "$s" = "$1" ] && return 0; done
   return 1
 }
 
-# Server names from the command line (default: all), validated.
+# Server names from the command line (default: the default set), validated.
+# SERVERS_NAMED=1 when the caller listed them.
 parse_servers() {
+  SERVERS_NAMED=0
   if [ "$#" -eq 0 ]; then
     SERVERS=("${ALL_SERVERS[@]}")
     return
   fi
+  SERVERS_NAMED=1
   SERVERS=()
   local s
   for s in "$@"; do
     case "$s" in
       schema-registry|apicurio) s=registry ;;
     esac
-    is_server "$s" || die "unknown server '$s' (expected one of: ${ALL_SERVERS[*]})"
+    is_server "$s" || die "unknown server '$s' (expected one of: ${ALL_SERVERS[*]} ${OPTIONAL_SERVERS[*]})"
     SERVERS+=("$s")
   done
 }
@@ -235,8 +264,10 @@ mvn_quiet() {
   mvn -B -q "$@" >> "$logf" 2>&1
 }
 
+# prepare_classpath NAME [POM [OUT [MAVEN-ARGS...]]]
 prepare_classpath() {
-  local name="$1" pom="$CLUSTER_SCRIPTS/$1/pom.xml" out="$CLUSTER_LIB/$1.classpath"
+  local name="$1" pom="${2:-$CLUSTER_SCRIPTS/$1/pom.xml}" out="${3:-$CLUSTER_LIB/$1.classpath}"
+  shift $(( $# < 3 ? $# : 3 ))
   mkdir -p "$CLUSTER_LIB"
   if [ -s "$out" ] && [ "$out" -nt "$pom" ] && classpath_complete "$out"; then
     return 0
@@ -244,7 +275,7 @@ prepare_classpath() {
   local t0; t0=$(now_ms)
   log "$name: resolving classpath from Maven Central (cached in ~/.m2)"
   if ! mvn_quiet "$CLUSTER_LIB/$name.mvn.log" -f "$pom" dependency:build-classpath \
-      -Dmdep.outputFile="$out.tmp" -Dmdep.includeScope=runtime; then
+      -Dmdep.outputFile="$out.tmp" -Dmdep.includeScope=runtime "$@"; then
     tail_log "$CLUSTER_LIB/$name.mvn.log" 40
     die "$name: could not resolve its classpath with Maven"
   fi
@@ -281,10 +312,36 @@ prepare_registry_app() {
   log "registry: app ready in $(elapsed_s "$t0")s"
 }
 
+# The node's main class (scripts/cluster/opensearch/OpenSearchNode.java), compiled
+# against the resolved classpath; again only when the source or classpath changed.
+OPENSEARCH_CLASSES="$CLUSTER_DIR/opensearch/classes"
+prepare_opensearch() {
+  local src="$CLUSTER_SCRIPTS/opensearch/OpenSearchNode.java" cls="$OPENSEARCH_CLASSES/OpenSearchNode.class" javac
+  prepare_classpath opensearch
+  if [ -f "$cls" ] && [ "$cls" -nt "$src" ] && [ "$cls" -nt "$CLUSTER_LIB/opensearch.classpath" ]; then
+    return 0
+  fi
+  javac="$(dirname "$(readlink -f "$JAVA")")/javac"
+  [ -x "$javac" ] || die "opensearch: javac not found next to $JAVA (a JDK is needed, not only a JRE)"
+  rm -rf "$OPENSEARCH_CLASSES"
+  mkdir -p "$OPENSEARCH_CLASSES"
+  "$javac" -nowarn -d "$OPENSEARCH_CLASSES" -cp "$(cat "$CLUSTER_LIB/opensearch.classpath")" "$src" \
+    > "$CLUSTER_DIR/opensearch/javac.log" 2>&1 \
+    || { tail_log "$CLUSTER_DIR/opensearch/javac.log" 40; die "opensearch: could not compile $src"; }
+}
+
+# One classpath per Kafka version, so switching KAFKA_VERSION back and forth resolves nothing again.
+KAFKA_CLASSPATH="$CLUSTER_LIB/kafka-$KAFKA_VERSION.classpath"
+prepare_kafka() {
+  prepare_classpath kafka "$KAFKA_POM" "$KAFKA_CLASSPATH" -Dkafka.version="$KAFKA_VERSION"
+}
+
 prepare_server() {
   case "$1" in
-    kafka|cassandra) prepare_classpath "$1" ;;
+    kafka) prepare_kafka ;;
+    cassandra) prepare_classpath cassandra ;;
     registry) mkdir -p "$CLUSTER_DIR/registry" && prepare_registry_app ;;
+    opensearch) mkdir -p "$CLUSTER_DIR/opensearch" && prepare_opensearch ;;
   esac
 }
 
@@ -301,5 +358,7 @@ render() {
       -e "s#@CASSANDRA_PORT@#$CASSANDRA_PORT#g" \
       -e "s#@CASSANDRA_STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" \
       -e "s#@CASSANDRA_AUTHENTICATOR@#$CASSANDRA_AUTHENTICATOR#g" \
+      -e "s#@OPENSEARCH_PORT@#$OPENSEARCH_PORT#g" \
+      -e "s#@OPENSEARCH_TRANSPORT_PORT@#$OPENSEARCH_TRANSPORT_PORT#g" \
       "$1" > "$2.tmp" && mv "$2.tmp" "$2"
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Shows whether each local test server is running and answering.
-# Usage: scripts/cluster/status.sh [kafka|registry|cassandra ...]
+# Usage: scripts/cluster/status.sh [kafka|registry|cassandra|opensearch ...]
 # Exit status 0 when every listed server is running and answering, else 1.
+# Unnamed, the optional OpenSearch is shown but does not count for the exit status.
 set -uo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 parse_servers "$@"
+[ "$SERVERS_NAMED" = 1 ] || SERVERS+=("${OPTIONAL_SERVERS[@]}")
 rc=0
 ports_state() {
   local out="" p
@@ -29,14 +31,24 @@ for s in "${SERVERS[@]}"; do
       code="$(http_status "http://$HOST:$REGISTRY_PORT/health/ready")"
       ports="$(ports_state "$REGISTRY_PORT") /health/ready=$code"
       ok=$([ "$code" = 200 ] && echo 1) ;;
+    opensearch)
+      code="$(http_status "http://$HOST:$OPENSEARCH_PORT/_cluster/health?wait_for_status=yellow&timeout=1s")"
+      ports="$(ports_state "$OPENSEARCH_PORT" "$OPENSEARCH_TRANSPORT_PORT") /_cluster/health=$code"
+      ok=$([ "$code" = 200 ] && echo 1) ;;
   esac
   if [ -n "$pid" ]; then
     state="running pid $pid rss $(rss_mb "$pid")"
+    [ "$s" = kafka ] && [ -s "$CLUSTER_DIR/kafka/version" ] && state+=" $(cat "$CLUSTER_DIR/kafka/version")"
   else
     state="not running"
   fi
-  [ -n "$pid" ] && [ -n "${ok:-}" ] || rc=1
-  printf '%-10s %-32s%s\n' "$s" "$state" "$ports"
+  optional=""
+  if [ "$SERVERS_NAMED" = 0 ] && [ "$s" = opensearch ]; then
+    optional=" (optional)"
+  else
+    [ -n "$pid" ] && [ -n "${ok:-}" ] || rc=1
+  fi
+  printf '%-10s %-38s%s%s\n' "$s" "$state" "$ports" "$optional"
 done
 [ -f "$CLUSTER_DIR/env" ] && echo "env file: $CLUSTER_DIR/env"
 exit "$rc"

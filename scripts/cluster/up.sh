@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Starts the local test servers on 127.0.0.1 from Maven Central artifacts:
-#   kafka      Apache Kafka 3.9 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 and SASL_SSL :9095 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+#   kafka      Apache Kafka 4.4 (KRaft)  PLAINTEXT :9092, controller :9093, SASL_PLAINTEXT :9094 and SASL_SSL :9095 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 #   registry   Apicurio Registry 3.0     :8081, Confluent-compatible API at /apis/ccompat/v7
 #   cassandra  Apache Cassandra 5.0      CQL :9042 (TLS optional)
-# Usage: scripts/cluster/up.sh [kafka|registry|cassandra ...]   (default: all)
+# and, only when named, the optional
+#   opensearch OpenSearch 2.19           HTTP :9200, transport :9300
+# Usage: scripts/cluster/up.sh [kafka|registry|cassandra|opensearch ...]   (default: kafka registry cassandra)
 # Idempotent: servers already running from this checkout are left alone.
 # Data and logs: .cluster/<server>/; connection settings: .cluster/env.
 # A second, private cluster: CLUSTER_NAME=faults PORT_OFFSET=100 scripts/cluster/up.sh
 # (state in .cluster-faults/, every port + 100; down.sh/status.sh take the same variables).
+# Kafka 3.x instead of the default 4.x: KAFKA_VERSION=3.9.2 (best in a cluster of its own: 4.x data cannot go back to 3.x).
 # Cassandra with logins required (user cassandra, password cassandra): CASSANDRA_AUTHENTICATOR=PasswordAuthenticator.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -73,30 +76,58 @@ make_certificate() {
     || { tail_log "$d/keytool.log" 20; die "could not make the local servers' TLS certificate"; }
 }
 
+# The Kafka version that last ran on the data directory (kafka/version). A data
+# directory without that file was made by an older up.sh, which ran 3.9.
+kafka_data_version() {
+  local d="$CLUSTER_DIR/kafka"
+  if [ -s "$d/version" ]; then cat "$d/version"
+  elif [ -f "$d/data/meta.properties" ]; then echo 3.9
+  fi
+}
+
+# Kafka upgrades its data in place (3.x -> 4.x) but cannot go back.
+check_kafka_data_version() {
+  local d="$CLUSTER_DIR/kafka" was
+  was="$(kafka_data_version)"
+  [ -z "$was" ] && return 0
+  if [ "${was%%.*}" -gt "$KAFKA_LINE" ]; then
+    die "kafka: the data in $d/data was last run by Kafka $was, and Kafka does not go back from ${was%%.*}.x to $KAFKA_LINE.x. Run $KAFKA_VERSION in a cluster of its own (e.g. CLUSTER_NAME=kafka39 PORT_OFFSET=500 KAFKA_VERSION=$KAFKA_VERSION) or start afresh: scripts/cluster/down.sh kafka && rm -rf $d"
+  fi
+  if [ "${was%%.*}" -lt "$KAFKA_LINE" ]; then
+    warn "kafka: upgrading the data in $d/data from Kafka $was to $KAFKA_VERSION in place; its metadata.version stays at $was's (Kafka $KAFKA_VERSION's protocols are served, features gated on a newer metadata.version stay off). For a fresh $KAFKA_VERSION cluster: scripts/cluster/down.sh kafka && rm -rf $d"
+  fi
+}
+
 start_kafka() {
   local d="$CLUSTER_DIR/kafka" cp
+  check_kafka_data_version
   mkdir -p "$d/data" "$d/logs"
   make_certificate
   render "$CLUSTER_SCRIPTS/kafka/server.properties" "$d/server.properties"
-  cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
+  cp="$(cat "$KAFKA_CLASSPATH")"
   if [ ! -f "$d/data/meta.properties" ]; then
     [ -s "$d/cluster-id" ] || kafka_cluster_id > "$d/cluster-id"
-    log "kafka: formatting storage (cluster id $(cat "$d/cluster-id"))"
-    if ! "$JAVA" -Xmx256m -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+    log "kafka: formatting storage for Kafka $KAFKA_VERSION (cluster id $(cat "$d/cluster-id"))"
+    # The SCRAM users go into the first metadata records: no admin step once the broker runs.
+    if ! "$JAVA" -Xmx256m "${KAFKA_LOG_OPTS[@]}" \
         -Dkafka.logs.dir="$d/logs" -cp "$cp" kafka.tools.StorageTool format \
         -t "$(cat "$d/cluster-id")" -c "$d/server.properties" --ignore-formatted \
+        --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_SECRET]" \
+        --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_SECRET]" \
         > "$d/logs/format.log" 2>&1; then
       tail_log "$d/logs/format.log" 40
       die "kafka: storage format failed"
     fi
+    echo "$KAFKA_SASL_USER" > "$d/scram-users"
   fi
+  echo "$KAFKA_VERSION" > "$d/version"
   LOG_OFFSET[kafka]=$(file_size "$d/logs/server.log")
   STARTED_AT[kafka]=$(now_ms)
   spawn kafka "$d/logs/kafka.out" \
     -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
+    "${KAFKA_LOG_OPTS[@]}" \
     -Dkafka.logs.dir="$d/logs" -Djava.io.tmpdir="$d" \
     -cp "$cp" kafka.Kafka "$d/server.properties"
 }
@@ -145,19 +176,15 @@ registry_after_ready() {
 }
 
 kafka_after_ready() {
-  # SCRAM credentials are cluster metadata, not broker config: set (idempotently) on every start,
-  # so a data directory formatted before SCRAM was enabled gets them too. One mechanism per
-  # request: KRaft refuses to alter one user's credentials twice in the same request.
-  local d="$CLUSTER_DIR/kafka" cp mechanism
-  cp="$(cat "$CLUSTER_LIB/kafka.classpath")"
-  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
-    "$JAVA" -Xmx256m -Dlog4j.configuration="file:$CLUSTER_SCRIPTS/kafka/log4j.properties" \
-      -Dkafka.logs.dir="$d/logs" -cp "$cp" kafka.admin.ConfigCommand \
-      --bootstrap-server "$HOST:$KAFKA_PORT" --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
-      --add-config "$mechanism=[password=$KAFKA_SASL_SECRET]" \
-      > "$d/logs/scram.log" 2>&1 \
-      || { tail_log "$d/logs/scram.log" 20; die "kafka: could not add the $mechanism credentials of user $KAFKA_SASL_USER"; }
-  done
+  # SCRAM credentials are cluster metadata. A data directory formatted by an older
+  # up.sh (without --add-scram) gets them once through the Admin API.
+  local d="$CLUSTER_DIR/kafka"
+  [ "$(cat "$d/scram-users" 2>/dev/null)" = "$KAFKA_SASL_USER" ] && return 0
+  "$JAVA" -Xmx256m "${KAFKA_LOG_OPTS[@]}" -Dkafka.logs.dir="$d/logs" \
+    -cp "$(cat "$KAFKA_CLASSPATH")" "$CLUSTER_SCRIPTS/kafka/ScramUsers.java" \
+    "$HOST:$KAFKA_PORT" "$KAFKA_SASL_USER" "$KAFKA_SASL_SECRET" > "$d/logs/scram.log" 2>&1 \
+    || { tail_log "$d/logs/scram.log" 20; die "kafka: could not add the SCRAM credentials of user $KAFKA_SASL_USER"; }
+  echo "$KAFKA_SASL_USER" > "$d/scram-users"
 }
 
 # ---------------------------------------------------------------- cassandra
@@ -193,12 +220,49 @@ cassandra_ready() {
   log_has_since "$CLUSTER_DIR/cassandra/logs/system.log" "${LOG_OFFSET[cassandra]}" "Startup complete"
 }
 
+# ---------------------------------------------------------------- opensearch
+start_opensearch() {
+  local d="$CLUSTER_DIR/opensearch" home="$CLUSTER_DIR/opensearch/home" cp
+  # The node wants a home with config/, plugins/ and modules/ (empty: Netty4 is on the classpath).
+  mkdir -p "$d/data" "$d/logs" "$d/tmp" "$home/config" "$home/plugins" "$home/modules"
+  render "$CLUSTER_SCRIPTS/opensearch/opensearch.yml" "$home/config/opensearch.yml"
+  cp "$CLUSTER_SCRIPTS/opensearch/log4j2.properties" "$home/config/log4j2.properties"
+  cp="$OPENSEARCH_CLASSES:$(cat "$CLUSTER_LIB/opensearch.classpath")"
+  LOG_OFFSET[opensearch]=$(file_size "$d/logs/tideflow.log")
+  STARTED_AT[opensearch]=$(now_ms)
+  # Flags from the distribution's jvm.options that matter here; log4j's own
+  # shutdown hook is off so the node can still log while it closes.
+  spawn opensearch "$d/logs/opensearch.out" \
+    -Xms"$OPENSEARCH_HEAP" -Xmx"$OPENSEARCH_HEAP" -XX:+UseG1GC \
+    -Djava.awt.headless=true -Dfile.encoding=UTF-8 -Djna.nosys=true \
+    -Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true -Dio.netty.recycler.maxCapacityPerThread=0 \
+    -Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true -Djava.locale.providers=SPI,COMPAT \
+    -Djava.io.tmpdir="$d/tmp" -Djna.tmpdir="$d/tmp" \
+    -cp "$cp" OpenSearchNode "$home"
+}
+
+opensearch_ready() {
+  # 200 once the node serves and its cluster state (and indices) recovered; 408 before.
+  [ "$(http_status "http://$HOST:$OPENSEARCH_PORT/_cluster/health?wait_for_status=yellow&timeout=1s")" = 200 ]
+}
+
+opensearch_after_ready() {
+  # A single node cannot place replicas: without this every new index stays yellow.
+  # Index creation reads the default from the persistent cluster settings, not from
+  # opensearch.yml; persistent, so it is kept in the data directory.
+  command -v curl >/dev/null 2>&1 || { warn "opensearch: no curl; new indices get a replica and stay yellow"; return 0; }
+  curl -s -o /dev/null -m 10 -X PUT -H 'Content-Type: application/json' \
+    -d '{"persistent":{"cluster.default_number_of_replicas":0}}' "http://$HOST:$OPENSEARCH_PORT/_cluster/settings" \
+    || warn "opensearch: could not set cluster.default_number_of_replicas=0"
+}
+
 # ---------------------------------------------------------------- common
 server_ports() {
   case "$1" in
     kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $KAFKA_TLS_PORT" ;;
     registry) echo "$REGISTRY_PORT" ;;
     cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT $CASSANDRA_JMX_PORT" ;;
+    opensearch) echo "$OPENSEARCH_PORT $OPENSEARCH_TRANSPORT_PORT" ;;
   esac
 }
 server_timeout() {
@@ -206,6 +270,7 @@ server_timeout() {
     kafka) echo "$KAFKA_START_TIMEOUT" ;;
     registry) echo "$REGISTRY_START_TIMEOUT" ;;
     cassandra) echo "$CASSANDRA_START_TIMEOUT" ;;
+    opensearch) echo "$OPENSEARCH_START_TIMEOUT" ;;
   esac
 }
 server_logs() {
@@ -213,6 +278,7 @@ server_logs() {
     kafka) echo "$CLUSTER_DIR/kafka/logs/server.log $CLUSTER_DIR/kafka/logs/kafka.out" ;;
     registry) echo "$CLUSTER_DIR/registry/logs/registry.log" ;;
     cassandra) echo "$CLUSTER_DIR/cassandra/logs/system.log $CLUSTER_DIR/cassandra/logs/cassandra.out" ;;
+    opensearch) echo "$CLUSTER_DIR/opensearch/logs/tideflow.log $CLUSTER_DIR/opensearch/logs/opensearch.out" ;;
   esac
 }
 
@@ -247,6 +313,7 @@ wait_ready() {
   if [ -n "${STARTED_AT[$name]:-}" ]; then
     [ "$name" = registry ] && registry_after_ready
     [ "$name" = kafka ] && kafka_after_ready
+    [ "$name" = opensearch ] && opensearch_after_ready
     log "$name: ready in $(elapsed_s "$t0")s (pid $(server_pids "$name" | head -n 1))"
   elif [ -n "${FOREIGN[$name]:-}" ]; then
     log "$name: ready (another checkout's server, pid ${FOREIGN[$name]})"
@@ -268,10 +335,16 @@ SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 CASSANDRA_CONTACT_POINTS=$HOST:$CASSANDRA_PORT
 CASSANDRA_LOCAL_DC=datacenter1
 EOF
+  # The optional OpenSearch: only while it answers (started now, earlier, or by another checkout).
+  if opensearch_ready; then
+    printf 'OPENSEARCH_URL=http://%s:%s\n' "$HOST" "$OPENSEARCH_PORT" >> "$CLUSTER_DIR/env.tmp"
+  fi
   # A named cluster's env also says which cluster it is, so whoever loads it
   # (fault tests running down.sh/up.sh) stops and starts these servers, not the default ones.
+  # Its Kafka version too, so a restart by those tests does not switch (upgrade) it to the default.
   if [ "$CLUSTER_NAME" != default ]; then
-    printf 'CLUSTER_NAME=%s\nPORT_OFFSET=%s\n' "$CLUSTER_NAME" "$PORT_OFFSET" >> "$CLUSTER_DIR/env.tmp"
+    printf 'CLUSTER_NAME=%s\nPORT_OFFSET=%s\nKAFKA_VERSION=%s\n' "$CLUSTER_NAME" "$PORT_OFFSET" \
+      "$(kafka_data_version | grep . || echo "$KAFKA_VERSION")" >> "$CLUSTER_DIR/env.tmp"
   fi
   mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
 }
@@ -282,6 +355,9 @@ declare -A FOREIGN=()
 for s in "${SERVERS[@]}"; do
   if server_running "$s"; then
     log "$s: already running (pid $(server_pids "$s" | head -n 1)); leaving it alone"
+    if [ "$s" = kafka ] && [ "$(kafka_data_version)" != "$KAFKA_VERSION" ]; then
+      warn "kafka: the running broker is Kafka $(kafka_data_version), not $KAFKA_VERSION; scripts/cluster/down.sh kafka first to switch"
+    fi
   elif [ -n "$(foreign_server_pids "$s")" ]; then
     # Same server from another checkout (e.g. a CI clone next to a dev tree):
     # use it if it answers; its own down.sh stops it, ours leaves it alone.
@@ -306,7 +382,7 @@ fi
 
 # 2. Start everything that is not running, then wait for each. Cassandra is
 #    the slowest, so it goes first; the JVMs start side by side.
-for s in cassandra kafka registry; do
+for s in cassandra opensearch kafka registry; do
   for t in "${TO_START[@]:-}"; do
     if [ "$t" = "$s" ]; then
       log "$s: starting"
@@ -314,7 +390,7 @@ for s in cassandra kafka registry; do
     fi
   done
 done
-for s in kafka registry cassandra; do
+for s in kafka registry cassandra opensearch; do
   for t in "${SERVERS[@]}"; do
     if [ "$t" = "$s" ]; then wait_ready "$s"; fi
   done

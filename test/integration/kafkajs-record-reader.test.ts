@@ -2,7 +2,11 @@
  * Against the real broker: a consumer reading through tideflow's record-batch
  * reader (engine/sources/kafkajs-record-batches.ts) gets exactly the messages
  * kafkajs' own decoder gives, for plain, keyed, header-carrying, gzip-
- * compressed and transactional batches (with their commit markers).
+ * compressed and transactional batches (with their commit markers); then for
+ * aborted transactions, two transactions interleaved in the log (one
+ * committed, one aborted) and batches the broker recompressed itself
+ * (compression.type=gzip on the topic), where only committed and plain records
+ * may come out. Runs against whichever Kafka the cluster runs (4.x by default).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -62,4 +66,57 @@ test('real fetch responses: tideflow\'s record-batch reader hands out exactly wh
   // Line by line: a diff of two arrays of thousands of lines would take the assertion minutes to print.
   for (let i = 0; i < theirs.length; i++) assert.equal(ours[i], theirs[i], `message ${i} of ${theirs.length}`);
   assert.ok(theirs.some((line) => line.includes('"trace"')), 'a message with headers was read');
+});
+
+test('real fetch responses: aborted and interleaved transactions, batches the broker recompressed', async (t) => {
+  if (!(await requireCluster(t, ['kafka']))) return;
+  const topic = `tideflow-test-record-reader-tx-${Date.now()}`;
+  const kafka = new Kafka({ clientId: 'tideflow-test-record-reader-tx', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  // compression.type=gzip: the broker itself rewrites every uncompressed batch it is sent as gzip.
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'compression.type', value: 'gzip' }] }],
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+
+  const plainProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const committer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, transactionalId: `${topic}-commit` });
+  const aborter = kafka.producer({ idempotent: true, maxInFlightRequests: 1, transactionalId: `${topic}-abort` });
+  await Promise.all([plainProducer.connect(), committer.connect(), aborter.connect()]);
+  const kept: string[] = [];
+  const batch = (prefix: string, count: number) =>
+    Array.from({ length: count }, (_, i) => ({ partition: i % 2, key: `station-${i % 5}`, value: `${prefix} ${i}` }));
+  const keep = (messages: Array<{ value: string }>) => kept.push(...messages.map((m) => m.value));
+
+  const before = batch('plain before', 200);
+  await plainProducer.send({ topic, messages: before, acks: -1 });
+  keep(before);
+  const abortedAlone = await aborter.transaction();
+  await abortedAlone.send({ topic, messages: batch('aborted alone', 30) });
+  await abortedAlone.abort();
+  // Two transactions open at once: their batches and markers interleave in both partitions.
+  const committed = await committer.transaction();
+  const aborted = await aborter.transaction();
+  for (let round = 0; round < 3; round++) {
+    const ok = batch(`committed round ${round}`, 20);
+    await committed.send({ topic, messages: ok });
+    keep(ok);
+    await aborted.send({ topic, messages: batch(`aborted round ${round}`, 20) });
+  }
+  await committed.commit();
+  await aborted.abort();
+  const after = batch('plain after', 100);
+  await plainProducer.send({ topic, messages: after, acks: -1 });
+  keep(after);
+  await Promise.all([plainProducer.disconnect(), committer.disconnect(), aborter.disconnect()]);
+
+  // A read_committed consumer (kafkajs' default) drops the aborted records and every commit/abort marker.
+  const theirs = dump(topic, kept.length, 'kafkajs');
+  const ours = dump(topic, kept.length, 'tideflow');
+  const values = (lines: string[]) => lines.map((line) => Buffer.from((JSON.parse(line) as { value: string }).value, 'hex').toString()).sort();
+  assert.deepEqual(values(theirs), kept.slice().sort(), 'kafkajs hands out exactly the committed and plain records');
+  assert.equal(ours.length, theirs.length);
+  for (let i = 0; i < theirs.length; i++) assert.equal(ours[i], theirs[i], `message ${i} of ${theirs.length}`);
 });

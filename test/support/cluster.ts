@@ -8,6 +8,8 @@
 //   });
 //
 // In CI (CI=true) an unreachable server is a failure, never a skip.
+// OpenSearch is optional (`bash scripts/cluster/up.sh opensearch`): tests that
+// need it call requireOpenSearch(t) the same way.
 import net from 'node:net';
 import { after, type TestContext } from 'node:test';
 import { Client, policies } from 'cassandra-driver';
@@ -29,6 +31,8 @@ export interface ClusterEnv {
   /** Cassandra contact points, host:port. */
   cassandraContactPoints: string[];
   cassandraLocalDc: string;
+  /** OpenSearch HTTP base URL (no trailing slash); the optional server of scripts/cluster. */
+  opensearchUrl: string;
 }
 
 const DEFAULTS = {
@@ -41,6 +45,7 @@ const DEFAULTS = {
   SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081/apis/ccompat/v7',
   CASSANDRA_CONTACT_POINTS: '127.0.0.1:9042',
   CASSANDRA_LOCAL_DC: 'datacenter1',
+  OPENSEARCH_URL: 'http://127.0.0.1:9200',
 } as const;
 
 function envValue(name: keyof typeof DEFAULTS): string {
@@ -67,6 +72,7 @@ export function clusterEnv(): ClusterEnv {
     registryUrl: envValue('SCHEMA_REGISTRY_URL').replace(/\/+$/, ''),
     cassandraContactPoints: list(envValue('CASSANDRA_CONTACT_POINTS')),
     cassandraLocalDc: envValue('CASSANDRA_LOCAL_DC'),
+    opensearchUrl: envValue('OPENSEARCH_URL').replace(/\/+$/, ''),
   };
 }
 
@@ -158,6 +164,32 @@ export async function requireCluster(
   }
   t.skip(`test servers not reachable (${what}); run npm run cluster:up`);
   return false;
+}
+
+/**
+ * True when OpenSearch answers at OPENSEARCH_URL. Otherwise, like
+ * requireCluster: throws under CI=true, else skips the test and returns false.
+ *
+ * @example
+ *   test('indexes tides', async (t) => {
+ *     if (!(await requireOpenSearch(t))) return;
+ *     const res = await fetch(`${clusterEnv().opensearchUrl}/_cluster/health`);
+ *   });
+ */
+export async function requireOpenSearch(t: TestContext, env: ClusterEnv = clusterEnv()): Promise<boolean> {
+  try {
+    await httpProbe(`${env.opensearchUrl}/`);
+    return true;
+  } catch (err) {
+    const what = `OpenSearch (${env.opensearchUrl}): ${err instanceof Error ? err.message : String(err)}`;
+    if (process.env.CI === 'true') {
+      throw new Error(
+        `test server unreachable: ${what}. CI must run it: bash scripts/cluster/up.sh opensearch before the tests.`,
+      );
+    }
+    t.skip(`OpenSearch not reachable (${what}); run bash scripts/cluster/up.sh opensearch`);
+    return false;
+  }
 }
 
 /**
