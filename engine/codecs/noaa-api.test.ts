@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DecodeError } from '../errors';
+import { DecodeError } from '../core/errors';
 import { NoaaApiError, isNoDataMessage, parseNoaaAnswer, parseNoaaCsv, parseNoaaJson, parseNoaaTime } from './noaa-api';
 
 const PROVIDENCE = { id: '8454000', name: 'Providence', lat: 41.8072, lon: -71.4007 };

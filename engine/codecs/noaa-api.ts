@@ -1,5 +1,5 @@
-import type { Row } from '../runtime/batch';
-import { DecodeError } from '../errors';
+import type { Row } from '../core/batch';
+import { DecodeError } from '../core/errors';
 import type { LengthUnit } from './csv';
 import { feetToMetres, splitCsvLine } from './csv';
 import { quoteForReason } from './decoded';

@@ -1,13 +1,13 @@
 import type { ComponentContext, JsonSchema, Reporter } from '../config/component';
 import { durationMs, durationSchema } from '../config/component';
-import type { RawBatch, Row } from '../runtime/batch';
-import type { DeadLetter } from '../runtime/operator';
-import { retry } from '../runtime/retry';
-import { DecodeError, ExternalError, isRetriable } from '../errors';
+import type { RawBatch, Row } from '../core/batch';
+import type { DeadLetter } from '../core/operator';
+import { retry } from '../core/retry';
+import { DecodeError, ExternalError, isRetriable } from '../core/errors';
 import { decodeJsonLine } from '../codecs/jsonl';
 import { quoteForReason } from '../codecs/decoded';
 import { parseTimestampValue } from '../codecs/timestamps';
-import type { Positions, Source } from './source';
+import type { Positions, Source } from '../core/source';
 
 /**
  * HTTP polling source: asks one URL per key (a station, a sensor...) every

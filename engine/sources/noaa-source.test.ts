@@ -2,14 +2,14 @@ import { after, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Reporter } from '../config/component';
-import type { RawBatch, Row } from '../runtime/batch';
-import type { DeadLetter } from '../runtime/operator';
-import { UsageError } from '../errors';
+import type { RawBatch, Row } from '../core/batch';
+import type { DeadLetter } from '../core/operator';
+import { UsageError } from '../core/errors';
 import { feetToMetres } from '../codecs/csv';
 import { FakeNoaaServer, NO_DATA_MESSAGE, type NoaaFault } from '../../test/support/noaa-server';
 import { VirtualClock } from '../../test/support/virtual-clock';
 import type { HttpPollingSource } from './http-source';
-import type { Positions } from './source';
+import type { Positions } from '../core/source';
 import type { NoaaSourceConfig, NoaaSourceSpec } from './noaa-source';
 import { NOAA_PRODUCTS, check, datagetterTime, noaaRange, noaaSource, normalize } from './noaa-source';
 

@@ -1,6 +1,6 @@
 import type { ComponentContext, JsonSchema, Reporter } from '../config/component';
 import { durationSchema } from '../config/component';
-import { UsageError } from '../errors';
+import { UsageError } from '../core/errors';
 import type { NoaaStation } from '../codecs/noaa-api';
 import { NoaaApiError, parseNoaaAnswer } from '../codecs/noaa-api';
 import { findStation } from '../codecs/stations';

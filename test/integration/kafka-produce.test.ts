@@ -18,7 +18,8 @@ import { rowsOf } from '../../engine/codecs/decoder';
 const env = clusterEnv();
 const run = `${Date.now()}-${process.pid}`;
 const root = path.resolve(__dirname, '..', '..', '..');
-const csvFile = path.join(root, '..', 'shared', 'data', 'noaa', '8729108_2018-10-09_2018-10-12_water_level_6min.csv');
+// A NOAA CO-OPS CSV export kept in the repository (a clone has nothing beside it).
+const csvFile = path.join(root, 'engine', 'codecs', 'fixtures', '8729108_2018-10_excerpt.csv');
 const avroFile = path.join(root, 'data', 'bundled', 'tides.avro');
 const schemaPath = tideObservationSchemaPath();
 

@@ -29,7 +29,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
 import { splitCsvLine } from '../../engine/codecs/csv';
 import { predictLevel, stationModel } from '../../engine/sources/generator-source';
-import type { Row } from '../../engine/runtime/batch';
+import type { Row } from '../../engine/core/batch';
 
 export type NoaaProduct = 'water_level' | 'hourly_height' | 'predictions';
 
