@@ -29,7 +29,7 @@ import type { Row } from '../engine/core/batch';
 import { LATE, runJob, type JobParts } from '../engine/runtime/run-job';
 import type { Decoder } from '../engine/codecs/decoder';
 import { CassandraSink } from '../engine/sinks/cassandra-sink';
-import { createCassandraClient } from '../engine/sinks/cassandra-schema';
+import { createCassandraClient } from '../engine/clients/cassandra';
 import type { CheckpointStore } from '../engine/state/checkpoint';
 import { cluster, median, produceRecordsInChildProcess, ROOT } from './kafka-topic';
 import { cpuPerRecord, sampleCpu, type CpuBreakdown, type CpuSample } from './cpu-usage';

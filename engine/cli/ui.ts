@@ -5,7 +5,7 @@ import { loadJobFile } from '../config';
 import type { JobSpec } from '../config/job';
 import { UsageError } from '../core/errors';
 import type { JobParts, Progress, RunResult } from '../runtime/run-job';
-import { createCassandraClient, type CassandraConnection } from '../sinks/cassandra-schema';
+import { createCassandraClient, type CassandraConnection } from '../clients/cassandra';
 import { computeBundledResults, LEVELS_JOB, LUNAR_DAY_JOB, packageRoot } from '../ui/bundled-results';
 import { CassandraCheckpointJobs, FileCheckpointJobs } from '../ui/checkpoint-jobs';
 import { UiHub } from '../ui/hub';

@@ -8,6 +8,7 @@ import { fileSource, generatorSource } from '../sources/local-sources';
 import type { Source } from '../core/source';
 import type { CheckpointStore } from '../state/checkpoint';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
+import { installDependencyPatches } from '../patches';
 import { createExternalParts, type ExternalParts } from './external-parts';
 import { DEAD_LETTERS, LATE, type JobParts } from './run-job';
 
@@ -98,6 +99,8 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
  * with the command line's overrides applied.
  */
 export async function assemble(original: JobSpec, overrides: Overrides = {}): Promise<JobParts> {
+  // Before any Kafka fetch or Cassandra write: tideflow's faster readers and writers inside the clients.
+  installDependencyPatches();
   const job = applyOverrides(original, overrides);
   const stdout = overrides.stdout ?? process.stdout;
   // The reader schema validates input records whichever source replaced the job's own.

@@ -2,21 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { errors as driverErrors, types } from 'cassandra-driver';
 import { ExternalError } from '../core/errors';
-import {
-  ColumnValueError,
-  createKeyspaceCql,
-  createCassandraClient,
-  createTableCql,
-  describeCassandraError,
-  inferColumnDefinitions,
-  inferColumnType,
-  insertCql,
-  isRetriableCassandraError,
-  quoteIdentifier,
-  resolveColumns,
-  valueConverter,
-  WriteClock,
-} from './cassandra-schema';
+import { ColumnValueError, createTableCql, inferColumnDefinitions, inferColumnType, insertCql, resolveColumns, valueConverter, WriteClock } from './cassandra-schema';
+import { createKeyspaceCql, createCassandraClient, describeCassandraError, isRetriableCassandraError, quoteIdentifier } from '../clients/cassandra';
 
 const KEY = { partition: ['station'], clustering: ['window_start'] };
 

@@ -3,29 +3,11 @@ import type { CassandraSinkSpec } from '../config/job';
 import { ExternalError } from '../core/errors';
 import type { Row } from '../core/batch';
 import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
-import {
-  ColumnValueError,
-  createCassandraClient,
-  awaitTableReady,
-  createKeyspaceCql,
-  createTableCql,
-  describeCassandraError,
-  inferColumnDefinitions,
-  insertCql,
-  isRetriableCassandraError,
-  resolveColumns,
-  valueConverter,
-  WriteClock,
-  type CassandraConnection,
-  type ColumnBinding,
-  type ValueConverter,
-} from './cassandra-schema';
-import { installBatchRequestWriter } from '../patches/cassandra-batch-request';
+import { ColumnValueError, createTableCql, inferColumnDefinitions, insertCql, resolveColumns, valueConverter, WriteClock, type ColumnBinding, type ValueConverter } from './cassandra-schema';
+import { createCassandraClient, awaitTableReady, createKeyspaceCql, describeCassandraError, isRetriableCassandraError, type CassandraConnection } from '../clients/cassandra';
+import { batchRequestWriterState } from '../patches/cassandra-batch-request';
 import { WireSlab, wireEncoder, type WireEncoder } from './cassandra-wire';
 import type { Sink, SinkOptions } from '../core/sink';
-
-// The sink's rows go out as batch requests; their frames are written by tideflow (same bytes, a fraction of the CPU).
-installBatchRequestWriter();
 
 /** Options beyond the job's `cassandra:` spec; every one has a default. */
 export interface CassandraSinkOptions extends SinkOptions {
@@ -161,7 +143,7 @@ export class CassandraSink implements Sink {
     this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, retriable: isRetriableCassandraError, signal: this.stopping.signal };
     this.log = options.log ?? (() => {});
     // Correct either way; slower without it (the driver builds each frame from hundreds of small Buffers), so say so.
-    const writer = installBatchRequestWriter();
+    const writer = batchRequestWriterState() ?? { active: false, reason: 'the batch request writer was not installed (installDependencyPatches): the driver writes batch requests itself' };
     if (!writer.active) this.log(`cassandra sink '${name}': ${writer.reason}`);
   }
 

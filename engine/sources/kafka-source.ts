@@ -5,10 +5,7 @@ import type { RawBatch } from '../core/batch';
 import { InternalError } from '../core/errors';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
 import type { Positions, Source } from '../core/source';
-import { installRecordBatchReader } from '../patches/kafkajs-record-batches';
-
-// Before any consumer fetches: kafkajs binds its record-batch decoder when it reads its first fetch response.
-installRecordBatchReader();
+import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 
 /**
  * Kafka source (kafkajs), driven by the runtime's checkpoints.
@@ -373,7 +370,7 @@ export class KafkaSource implements Source {
     this.kafka = createKafkaClient(spec, { log: this.log });
     this.tracker = new PartitionTracker(spec.topic);
     // Correct either way; slower without it (about 2x the CPU per record in kafkajs), so say so.
-    const reader = installRecordBatchReader();
+    const reader = recordBatchReaderState() ?? { active: false, reason: 'the record-batch reader was not installed (installDependencyPatches): kafkajs reads record batches itself' };
     if (!reader.active) this.log(`kafka: ${reader.reason}`);
   }
 

@@ -4,15 +4,7 @@ import { gunzip, gzip } from 'node:zlib';
 import { types, type Client } from 'cassandra-driver';
 import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
-import {
-  createCassandraClient,
-  awaitTableReady,
-  createKeyspaceCql,
-  describeCassandraError,
-  isRetriableCassandraError,
-  qualifiedName,
-  type CassandraConnection,
-} from '../sinks/cassandra-schema';
+import { createCassandraClient, awaitTableReady, createKeyspaceCql, describeCassandraError, isRetriableCassandraError, qualifiedName, type CassandraConnection } from '../clients/cassandra';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
 import { describeHolder, holderIsGone, thisInstance, type InstanceIdentity } from './instance';
 

@@ -1,7 +1,7 @@
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'cassandra-driver';
-import { qualifiedName } from '../sinks/cassandra-schema';
+import { qualifiedName } from '../clients/cassandra';
 import type { JobView } from './job-monitor';
 
 /**

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'cassandra-driver';
 import { loadStations } from '../codecs/stations';
-import { qualifiedName } from '../sinks/cassandra-schema';
+import { qualifiedName } from '../clients/cassandra';
 
 /**
  * The results the Tides view draws: rows of the two reference window jobs

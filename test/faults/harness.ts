@@ -15,7 +15,7 @@
  *   await run.close();                                  // drops the keyspace and topics
  */
 import assert from 'node:assert/strict';
-import { createCassandraClient } from '../../engine/sinks/cassandra-schema';
+import { createCassandraClient } from '../../engine/clients/cassandra';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

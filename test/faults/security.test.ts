@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { errors as driverErrors } from 'cassandra-driver';
 import { emptyCounters, type RunCounters } from '../../engine/core/operator';
-import { createCassandraClient } from '../../engine/sinks/cassandra-schema';
+import { createCassandraClient } from '../../engine/clients/cassandra';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { requireCluster } from '../support/cluster';
 import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, selectAll, startCli, unaccountedOf, type CliExit, type JobName } from './harness';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { test, type TestContext } from 'node:test';
 import { ClaimLostError, JobAlreadyRunningError, StateIncompatibleError } from '../../engine/core/errors';
-import { createCassandraClient, type CassandraConnection } from '../../engine/sinks/cassandra-schema';
+import { createCassandraClient, type CassandraConnection } from '../../engine/clients/cassandra';
 import { CassandraCheckpointStore, type CassandraCheckpointStoreOptions } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from '../../engine/state/checkpoint';
 import { clusterEnv, requireCluster, scratchKeyspace } from '../support/cluster';

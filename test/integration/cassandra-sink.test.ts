@@ -17,6 +17,10 @@ import { CassandraSink } from '../../engine/sinks/cassandra-sink';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
 import { CHECKPOINT_FORMAT_VERSION } from '../../engine/state/checkpoint';
 import { clusterEnv, requireCluster, scratchKeyspace } from '../support/cluster';
+import { installDependencyPatches } from '../../engine/patches';
+
+// As the runtime does before a job starts.
+installDependencyPatches();
 
 const env = clusterEnv();
 const { keyspace, adminClient } = scratchKeyspace();

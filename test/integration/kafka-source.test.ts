@@ -25,6 +25,10 @@ import type { Positions } from '../../engine/core/source';
 import { recordBatchReaderState } from '../../engine/patches/kafkajs-record-batches';
 import { clusterEnv, requireCluster } from '../support/cluster';
 import { rowsOf } from '../../engine/codecs/decoder';
+import { installDependencyPatches } from '../../engine/patches';
+
+// As the runtime does before a job starts.
+installDependencyPatches();
 
 const env = clusterEnv();
 const run = `${Date.now()}-${process.pid}`;

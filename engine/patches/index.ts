@@ -1,0 +1,2 @@
+export { installDependencyPatches } from './install';
+export type { DependencyPatchState } from './dependency-patch';
