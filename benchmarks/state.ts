@@ -62,7 +62,7 @@ function retained(): number {
 }
 
 function context(): OperatorContext {
-  return { counters: emptyCounters(), late: () => {}, deadLetter: () => {}, emitTo: () => {} };
+  return { counters: emptyCounters(), late: () => {}, deadLetter: () => {}, emitTo: () => {}, now: () => 0, setTimer: () => {} };
 }
 
 /** `perStation` readings, 6 minutes apart, for stations [first, first + count). */

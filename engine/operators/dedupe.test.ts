@@ -11,7 +11,7 @@ const spec: DedupeStepSpec = { kind: 'dedupe', id: 'dedupe', key: ['station', 't
 
 function context() {
   const late: LateRecord[] = [];
-  const ctx: OperatorContext = { counters: emptyCounters(), late: (r) => late.push(r), deadLetter: () => {}, emitTo: () => {} };
+  const ctx: OperatorContext = { counters: emptyCounters(), late: (r) => late.push(r), deadLetter: () => {}, emitTo: () => {}, now: () => 0, setTimer: () => {} };
   return { ctx, late };
 }
 

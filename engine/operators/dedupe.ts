@@ -1,5 +1,5 @@
 import type { DedupeStepSpec } from '../config/job';
-import { derivedBatch, selectRows, type RecordBatch } from '../core/batch';
+import { selectRows, type RecordBatch, type Row } from '../core/batch';
 import type { Operator, OperatorContext } from '../core/operator';
 
 /**
@@ -96,11 +96,17 @@ export class DedupeOperator implements Operator {
     return selectRows(batch, keep, kept);
   }
 
-  close(last: RecordBatch): RecordBatch {
+  /** A quiet stream's watermark still moves: keys it passed are forgotten. */
+  onWatermark(watermark: number): Row[] {
+    this.evict(watermark);
+    return [];
+  }
+
+  close(): Row[] {
     this.seen.clear();
     this.count = 0;
     this.oldestSeen = Number.POSITIVE_INFINITY;
-    return derivedBatch(last, []);
+    return [];
   }
 
   /** Number of keys currently remembered (for metrics and memory benchmarks). */

@@ -11,7 +11,7 @@ function spec(when: string): FilterStepSpec {
 }
 
 function context(): OperatorContext {
-  return { counters: emptyCounters(), late: () => {}, deadLetter: () => {}, emitTo: () => assert.fail('filter never routes') };
+  return { counters: emptyCounters(), late: () => {}, deadLetter: () => {}, emitTo: () => assert.fail('filter never routes'), now: () => 0, setTimer: () => {} };
 }
 
 function batch(rows: Row[]): RecordBatch {

@@ -10,7 +10,7 @@ function spec(set: Record<string, string>, drop: string[] = []): MapStepSpec {
   return { kind: 'map', id: 'shape', set, drop, at: { line: 4, col: 5 } };
 }
 
-const ctx: OperatorContext = { counters: emptyCounters(), late: () => {}, deadLetter: () => {}, emitTo: () => {} };
+const ctx: OperatorContext = { counters: emptyCounters(), late: () => {}, deadLetter: () => {}, emitTo: () => {}, now: () => 0, setTimer: () => {} };
 
 function batch(rows: Row[]): RecordBatch {
   return {

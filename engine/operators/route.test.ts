@@ -17,6 +17,8 @@ function context() {
     late: () => {},
     deadLetter: () => {},
     emitTo: (output, rows) => emitted.push([output, rows]),
+    now: () => 0,
+    setTimer: () => {},
   };
   return { ctx, emitted };
 }

@@ -189,14 +189,16 @@ export class WindowOperator implements Operator {
     return derivedBatch(batch, this.emit());
   }
 
-  /**
-   * End of a finite input: the watermark is +infinity, every open window
-   * closes. `last` is the batch `process` already saw; its rows are not added
-   * again, it only provides the source position for the output batch.
-   */
-  close(last: RecordBatch, _context: OperatorContext): RecordBatch {
+  /** The watermark moved without a batch (a quiet partition): emit the windows it closes. */
+  onWatermark(watermark: number): Row[] {
+    this.closeDue(watermark - this.allowedLatenessMs);
+    return this.emit();
+  }
+
+  /** End of a finite input: the watermark is +infinity, every open window closes. */
+  close(): Row[] {
     this.closeDue(Infinity);
-    return derivedBatch({ ...last, watermark: Infinity }, this.emit());
+    return this.emit();
   }
 
   snapshot(): WindowOperatorSnapshot {
@@ -216,12 +218,6 @@ export class WindowOperator implements Operator {
     if (snapshot === null || typeof snapshot !== 'object' || snapshot.format !== SNAPSHOT_FORMAT) {
       throw new StateIncompatibleError(
         `saved state of window '${this.id}' has an unknown format; reset the job's state to start this window over`,
-      );
-    }
-    if (snapshot.stateKey !== this.stateKey) {
-      throw new StateIncompatibleError(
-        `saved state of window '${this.id}' was made for ${snapshot.stateKey}, but the job now has ${this.stateKey}; ` +
-          `reset the job's state (results restart from the replayed input) or revert the window step`,
       );
     }
     this.keys = new Map();

@@ -1,44 +1,122 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { RecordBatch } from '../core/batch';
+import { derivedBatch, type RecordBatch, type Row } from '../core/batch';
+import { InternalError } from '../core/errors';
 import type { Operator, OperatorContext } from '../core/operator';
+import type { StreamEvent } from './events';
 
 /**
- * An engine operator as an RxJS operator function over batches. Every batch
- * is passed on, even when it has no rows left: its watermark still has to
- * reach the windows downstream so they can close.
+ * An engine operator as an RxJS operator over the dataflow's events, calling
+ * its lifecycle in stream order:
+ *
+ *   data       process(batch)
+ *   watermark  process(rows emitted upstream, if any), then onWatermark
+ *   timer      process(rows emitted upstream, if any), then onTimer if the timer is its own
+ *   end        process(rows emitted upstream, if any), then close
+ *   barrier    snapshot into the barrier (stateful operators)
+ *
+ * `bind` points the context's side outputs at the event in hand, so late
+ * records and dead letters travel with the batch that produced them.
  *
  * @example
- *   input$.pipe(toRx(new DedupeOperator(spec, 't'), context)).subscribe(...)
+ *   events$.pipe(operatorStage(new DedupeOperator(spec, 't'), 0, context, bind))
  */
-export function toRx(operator: Operator, context: OperatorContext): OperatorFunction<RecordBatch, RecordBatch> {
-  return (source) =>
-    new Observable<RecordBatch>((subscriber) => {
-      let last: RecordBatch | null = null;
-      return source.subscribe({
-        next(batch) {
-          last = batch;
-          let out: RecordBatch;
+export function operatorStage(
+  operator: Operator,
+  index: number,
+  context: OperatorContext,
+  bind: (event: StreamEvent) => void,
+): OperatorFunction<StreamEvent, StreamEvent> {
+  return (events) =>
+    new Observable<StreamEvent>((subscriber) =>
+      events.subscribe({
+        next(event) {
           try {
-            out = operator.process(batch, context);
+            bind(event);
+            applyOperator(operator, index, context, event);
           } catch (error) {
             subscriber.error(error);
             return;
           }
-          subscriber.next(out);
+          subscriber.next(event);
         },
-        error(error) {
-          subscriber.error(error);
-        },
-        complete() {
-          if (operator.close && last) {
-            try {
-              const out = operator.close(last, context);
-              if (out.rows.length > 0) subscriber.next(out);
-            } catch (error) {
-              subscriber.error(error);
-              return;
+        error: (error) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
+    );
+}
+
+function applyOperator(operator: Operator, index: number, context: OperatorContext, event: StreamEvent): void {
+  if (event.kind === 'data') {
+    event.batch = operator.process(event.batch, context);
+    return;
+  }
+  if (event.kind === 'barrier') {
+    if (operator.snapshot) {
+      if (operator.stateKey === undefined) throw new InternalError(`operator '${operator.id}' has state but no stateKey`);
+      event.barrier!.operators[operator.id] = { stateKey: operator.stateKey, state: operator.snapshot() };
+    }
+    return;
+  }
+  // Rows an upstream operator emitted for this event are this operator's input.
+  let batch = event.batch.rows.length > 0 ? operator.process(event.batch, context) : event.batch;
+  let emitted: Row[] | undefined;
+  if (event.kind === 'watermark') emitted = operator.onWatermark?.(event.batch.watermark, context);
+  else if (event.kind === 'end') emitted = operator.close?.(context);
+  else if (event.kind === 'timer' && event.operator === index) emitted = operator.onTimer?.(context.now(), context);
+  if (emitted !== undefined && emitted.length > 0) batch = derivedBatch(batch, batch.rows.length > 0 ? batch.rows.concat(emitted) : emitted);
+  event.batch = batch;
+}
+
+/**
+ * A user's RxJS operator over record batches as a stage of the dataflow.
+ * It must answer every batch with exactly one batch, in order (it may take
+ * its time: `concatMap` with an async call is fine); control events wait
+ * behind the batches before them, so checkpoints stay consistent.
+ *
+ * @example
+ *   batchOperatorStage('enrich', map((batch) => ({ ...batch, rows: batch.rows.map(addFeet) })))
+ */
+export function batchOperatorStage(id: string, operator: OperatorFunction<RecordBatch, RecordBatch>): OperatorFunction<StreamEvent, StreamEvent> {
+  return (events) =>
+    new Observable<StreamEvent>((subscriber) => {
+      // Events waiting for the user's answer to the batch they hold (or for the batches before them).
+      const waiting: Array<{ event: StreamEvent; answered: boolean }> = [];
+      const release = () => {
+        while (waiting.length > 0 && waiting[0].answered) subscriber.next(waiting.shift()!.event);
+      };
+      const input = new Observable<RecordBatch>((inner) => {
+        const subscription = events.subscribe({
+          next(event) {
+            waiting.push({ event, answered: false });
+            if (event.batch.rows.length > 0 || event.kind === 'data') inner.next(event.batch);
+            else {
+              waiting[waiting.length - 1].answered = true;
+              release();
             }
+          },
+          error: (error) => inner.error(error),
+          complete: () => inner.complete(),
+        });
+        return subscription;
+      });
+      return operator(input).subscribe({
+        next(batch) {
+          const pending = waiting.find((entry) => !entry.answered);
+          if (pending === undefined) {
+            subscriber.error(new InternalError(`step '${id}' answered more batches than it was given (an RxJS step must answer each batch with exactly one)`));
+            return;
           }
+          pending.event.batch = batch;
+          pending.answered = true;
+          release();
+        },
+        error: (error) => subscriber.error(error),
+        complete() {
+          if (waiting.some((entry) => !entry.answered)) {
+            subscriber.error(new InternalError(`step '${id}' completed without answering every batch (an RxJS step must answer each batch with exactly one)`));
+            return;
+          }
+          release();
           subscriber.complete();
         },
       });

@@ -1,17 +1,19 @@
 import { performance } from 'node:perf_hooks';
-import { Subject } from 'rxjs';
+import { asyncScheduler, concat, concatMap, defer, EMPTY, from, interval, lastValueFrom, map, merge, mergeMap, Observable, Subject, takeUntil, tap, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import type { Decoder, DecodedBatch as Decoded } from '../codecs/decoder';
 import type { JobSpec } from '../config/job';
-import { StateIncompatibleError } from '../core/errors';
-import { createOperators } from '../operators/create-operator';
-import type { Sink } from '../core/sink';
-import type { Positions, Source } from '../core/source';
-import { CHECKPOINT_FORMAT_VERSION, type Checkpoint, type CheckpointStore } from '../state/checkpoint';
 import type { RawBatch, RecordBatch, Row } from '../core/batch';
-import type { DecodedBatch as Decoded, Decoder } from '../codecs/decoder';
+import { StateIncompatibleError } from '../core/errors';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
 import { emptyCounters } from '../core/operator';
-import { toRx } from './operator-rx';
-import { raceTimeout } from '../core/retry';
+import type { Sink } from '../core/sink';
+import type { Positions, Source } from '../core/source';
+import { createOperators } from '../operators/create-operator';
+import type { CheckpointStore } from '../state/checkpoint';
+import { Checkpointer } from './checkpointer';
+import { addOutput, emptyBatch, type Barrier, type ControlEvent, type DataEvent, type StreamEvent } from './events';
+import { batchOperatorStage, operatorStage } from './operator-rx';
+import { Credits, pulled } from './source-rx';
 import { DEFAULT_STALL_REPORT_MS, StallWatch } from './stall-watch';
 import { WatermarkTracker } from './watermarks';
 
@@ -29,6 +31,18 @@ export interface JobParts {
   checkpoints: CheckpointStore;
   /** Finite inputs (files, generator) clear their checkpoint after a complete run, so a re-run starts fresh. */
   clearCheckpointOnCompletion: boolean;
+  /**
+   * The job's steps as operators, in order (default: made from `job.steps`).
+   * Jobs built in code may add their own, and RxJS operators over batches
+   * (`{ id, rx }`), which must answer each batch with exactly one.
+   */
+  operators?: Array<Operator | RxStep>;
+}
+
+/** A step written as an RxJS operator over record batches (see `batchOperatorStage`). */
+export interface RxStep {
+  id: string;
+  rx: OperatorFunction<RecordBatch, RecordBatch>;
 }
 
 export interface Progress {
@@ -44,8 +58,8 @@ export interface Progress {
 }
 
 /**
- * Instruments a run (metrics, tracing). Called on the run loop, so hooks must
- * be cheap and must not throw.
+ * Instruments a run (metrics, tracing). Called on the run's thread, so hooks
+ * must be cheap and must not throw.
  */
 export interface RunObserver {
   /** After state was restored, before the first batch (counters hold the restored totals). */
@@ -67,8 +81,12 @@ export interface RunOptions {
   progressIntervalMs?: number;
   /** Informational lines (resumed from checkpoint, retries...). */
   log?: (line: string) => void;
-  /** Wall clock for idle timeouts and epoch timing (tests inject one). */
-  now?: () => number;
+  /**
+   * Where wall-clock time comes from: idle timeouts, checkpoint intervals,
+   * processing-time timers (tests pass a VirtualTimeScheduler; default RxJS'
+   * asyncScheduler).
+   */
+  scheduler?: SchedulerLike;
   observer?: RunObserver;
   /** Fault injection for crash tests: called at each named point with how often it was reached. */
   inject?: (point: FaultPoint, count: number) => void | Promise<void>;
@@ -113,348 +131,466 @@ const ALIGN_MIN_BACKLOG = 50_000;
 /**
  * Runs a job to the end of its input (or until stopped).
  *
- * Per batch: decode -> validate -> assign watermarks -> operators (synchronous,
- * an RxJS pipe over batches) -> hand results to sinks. The source is not read
- * again until the sinks have taken the batch (backpressure).
+ * The job is an RxJS dataflow over record batches (see docs/architecture.md):
  *
- * Per epoch (every `checkpoint.intervalMs`), in the order that makes results
- * effectively-once:
- *   1. the operators have processed exactly the batches up to the positions we
- *      are about to save (processing is synchronous between source reads);
- *   2. snapshot every stateful operator and the watermark tracker, now;
- *   3. flush every sink and wait until all results so far are durable;
- *   4. save the checkpoint (positions + state + sink positions);
- *   5. only then tell the source (Kafka group commit, for lag monitoring).
- * A crash before 4 replays the epoch from the previous checkpoint; results
- * are idempotent upserts (or truncated files), so replay changes nothing.
+ *   source (pulled: the next batch is read once the previous one was taken)
+ *     -> decode, validate, assign watermarks      (async, in order)
+ *     + watermark, timer and checkpoint events    (from the scheduler, in line with the batches)
+ *     -> operators                                (one RxJS operator per step, in stream order)
+ *     -> sinks                                    (async, in order; a barrier saves a checkpoint)
+ *
+ * Errors travel the error channel and end the run; a stop request ends the
+ * source, and the batches already read finish before the last checkpoint.
  */
 export async function runJob(parts: JobParts, options: RunOptions = {}): Promise<RunResult> {
-  const { job, source, sinks, checkpoints } = parts;
-  const now = options.now ?? Date.now;
-  const log = options.log ?? (() => {});
-  const started = now();
-  const counters = emptyCounters();
-  const operators = createOperators(job);
-  const tracker = new WatermarkTracker(job.eventTime.field, job.eventTime.maxOutOfOrderMs, job.eventTime.idleTimeoutMs, now);
-  const stall = new StallWatch({
-    afterMs: options.stallReportMs ?? DEFAULT_STALL_REPORT_MS,
-    log,
-    describe: () => [source.describeState?.(), parts.decoder?.describeState?.()].filter(Boolean).join('; ') || undefined,
-  });
+  return new JobRun(parts, options).run();
+}
 
-  // ---- restore
-  let saved: Checkpoint | null = null;
-  let positions: Positions = {};
-  let epoch = 0;
-  // The store and the sinks wait out an outage at start-up (retrying for as long as it lasts):
-  // a stop request ends that wait, before anything was read or written.
-  const signal = options.signal;
-  const checkpointStore = `the checkpoint store (${checkpoints.description})`;
-  try {
-    // One instance per job: a second one is refused here, before it reads or writes anything.
-    await unlessStopped(() => checkpoints.claim(job.job), signal, checkpointStore);
-    if (options.resetState) await unlessStopped(() => checkpoints.clear(job.job), signal, checkpointStore);
-    saved = options.resetState ? null : await unlessStopped(() => checkpoints.load(job.job), signal, checkpointStore);
-    if (saved) {
-      restoreState(saved, job, operators, tracker, counters, log);
-      positions = { ...saved.positions };
-      epoch = saved.epoch;
-      log(`resuming ${job.job} from checkpoint epoch ${saved.epoch} (${saved.createdAt}, ${checkpoints.description})`);
+/** One run of a job: its state, and the stages of its dataflow. */
+class JobRun {
+  private readonly job: JobSpec;
+  private readonly scheduler: SchedulerLike;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly counters = emptyCounters();
+  private readonly tracker: WatermarkTracker;
+  private readonly steps: Array<Operator | RxStep>;
+  private readonly checkpointer: Checkpointer;
+  private readonly stall: StallWatch;
+  private readonly started: number;
+  private readonly checkpointIntervalMs: number;
+  private readonly rowsBySink: Record<string, number> = {};
+  /** Where the next batch of each partition starts: the positions a barrier saves. */
+  private positions: Positions = {};
+  /** The source position of the last batch read (control events carry it). */
+  private lastSource: RecordBatch['source'] = { partition: 'start', fromOffset: 0, toOffset: 0 };
+  /** The event whose side outputs the operators' context fills. */
+  private current: StreamEvent | null = null;
+  private recordsAtStart = 0;
+  private batchNumber = 0;
+  /** When the last barrier was sent, and whether batches arrived since; one barrier in flight at most. */
+  private lastBarrierAt: number;
+  private uncheckpointed = false;
+  private barrierInFlight = false;
+  private lastProgressAt: number;
+  private lastProgressCount = 0;
+  /** The pending processing-time timer of each operator (by step index), and its requests as they come. */
+  private readonly timerAt = new Map<number, number>();
+  private readonly timerRequests = new Subject<{ operator: number; at: number }>();
+
+  constructor(
+    private readonly parts: JobParts,
+    private readonly options: RunOptions,
+  ) {
+    this.job = parts.job;
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.now = () => this.scheduler.now();
+    this.log = options.log ?? (() => {});
+    this.started = this.now();
+    this.lastBarrierAt = this.started;
+    this.lastProgressAt = this.started;
+    const eventTime = this.job.eventTime;
+    this.tracker = new WatermarkTracker(eventTime.field, eventTime.maxOutOfOrderMs, eventTime.idleTimeoutMs, this.now);
+    this.steps = parts.operators ?? createOperators(this.job);
+    this.checkpointer = new Checkpointer(this.job.job, parts.checkpoints, this.log, options.inject);
+    this.checkpointIntervalMs = this.job.checkpoint.kind === 'none' ? Number.POSITIVE_INFINITY : this.job.checkpoint.intervalMs;
+    this.stall = new StallWatch({
+      afterMs: options.stallReportMs ?? DEFAULT_STALL_REPORT_MS,
+      log: this.log,
+      describe: () => [parts.source.describeState?.(), parts.decoder?.describeState?.()].filter(Boolean).join('; ') || undefined,
+    });
+  }
+
+  async run(): Promise<RunResult> {
+    const { parts, options } = this;
+    // ---- start: claim and restore, open the sinks. Each may wait out an outage; a stop request ends the wait.
+    let restored: Awaited<ReturnType<Checkpointer['restore']>>;
+    try {
+      const checkpointStore = `the checkpoint store (${this.checkpointer.description})`;
+      restored = await this.checkpointer.restore(
+        { operators: this.steps.filter(isOperator), tracker: this.tracker, counters: this.counters },
+        { resetState: options.resetState, wait: (call) => unlessStopped(call, options.signal, checkpointStore) },
+      );
+      for (const [name, sink] of parts.sinks) await unlessStopped(() => sink.open(restored.checkpoint?.sinks[name]), options.signal, `sink ${name} (${sink.description})`);
+    } catch (error) {
+      // Refused state or a failed start: close what is connected (the checkpoint store, sinks
+      // opened so far), or their sockets keep the process alive after the error is reported.
+      await closeAll(parts);
+      if (!(error instanceof StopRequested)) throw error;
+      return this.result({ stopped: true, stoppedWaitingFor: error.waitingFor, resumedFromEpoch: null });
     }
-    for (const [name, sink] of sinks) await unlessStopped(() => sink.open(saved?.sinks[name]), signal, `sink ${name} (${sink.description})`);
-  } catch (error) {
-    // Refused state or a failed start: close what is connected (the checkpoint store, sinks
-    // opened so far), or their sockets keep the process alive after the error is reported.
-    // The first error is the one to report; failures while closing are dropped.
-    await closeAll(parts);
-    if (!(error instanceof StopRequested)) throw error;
+    this.positions = restored.positions;
+    this.recordsAtStart = this.counters.recordsIn;
+    this.lastProgressCount = this.counters.recordsIn;
+    for (const [index, step] of this.steps.entries()) if (isOperator(step)) step.open?.(this.operatorContextFor(index));
+    options.observer?.onStart?.({ counters: this.counters, resumedFromEpoch: restored.resumedFromEpoch });
+
+    // ---- the dataflow
+    let stopped = false;
+    this.stall.start();
+    try {
+      stopped = await this.flow();
+      if (!stopped && parts.clearCheckpointOnCompletion) await this.checkpointer.clear();
+      options.observer?.onEnd?.({ counters: this.counters });
+    } finally {
+      this.stall.stop();
+      this.reportProgress(true);
+      const closeFailure = await closeAll(parts);
+      if (closeFailure !== undefined) throw closeFailure;
+    }
+    return this.result({ stopped, stoppedWaitingFor: null, resumedFromEpoch: restored.resumedFromEpoch });
+  }
+
+  /** Runs the dataflow to its end; resolves true when a stop request ended it before the input did. */
+  private async flow(): Promise<boolean> {
+    const { parts, options } = this;
+    const signal = options.signal;
+    // A decoder on worker threads decodes batch k + 1 while this thread processes batch k: two batches may be
+    // between read and written. An in-thread decoder's `expand` reads the batch decoded last: one at a time.
+    const readAhead = parts.decoder?.overlaps === true;
+    const credits = new Credits(readAhead ? 2 : 1);
+    const stopRequested = new Observable<void>((subscriber) => {
+      if (signal === undefined) return;
+      const onAbort = () => subscriber.next();
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      return () => signal.removeEventListener('abort', onAbort);
+    });
+    const sourceDone = new Subject<void>();
+    let stopped = false;
+
+    const raw$ = pulled(parts.source.batches(this.positions), credits).pipe(takeUntil(stopRequested));
+    const data$ = raw$.pipe(
+      // Decoding starts as soon as a batch arrives; results are taken in order.
+      map((raw) => {
+        const decoding = this.decode(raw);
+        // Rethrown when the batch is taken; one read ahead and abandoned (a stop) must not be an unhandled rejection.
+        decoding.catch(() => {});
+        return { raw, decoding };
+      }),
+      concatMap(({ raw, decoding }) =>
+        defer(async () => {
+          // One turn of the event loop: the next batch's decoding starts before this one's operators take the thread.
+          if (readAhead) await new Promise<void>((resolve) => setImmediate(resolve));
+          this.stall.enter(`processing ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset} (decode, validate, operators)`);
+          try {
+            return await unlessStopped(() => decoding, signal, `the decoding of ${raw.source.partition}`);
+          } catch (error) {
+            // The batch waits for the registry: it is left for the next run.
+            if (error instanceof StopRequested) return null;
+            throw error;
+          }
+        }).pipe(mergeMap((decoded) => (decoded === null ? EMPTY : this.dataAndBarrier(raw, decoded)))),
+      ),
+    );
+    const events$ = concat(
+      merge(
+        data$.pipe(
+          tap({
+            complete: () => {
+              stopped = signal?.aborted === true;
+              sourceDone.next();
+            },
+          }),
+        ),
+        this.ticks().pipe(takeUntil(sourceDone)),
+        this.timers().pipe(takeUntil(sourceDone)),
+      ),
+      defer(() => this.finalEvents(stopped)),
+    );
+    const done = events$.pipe(
+      ...(this.operatorStages() as [OperatorFunction<StreamEvent, StreamEvent>]),
+      map((event) => this.collectOutputs(event)),
+      concatMap((event) => defer(() => this.write(event, credits))),
+    );
+    await lastValueFrom(done, { defaultValue: undefined });
+    return stopped;
+  }
+
+  // ---------------------------------------------------------------- stage 1: decode, validate, watermarks
+
+  private async decode(raw: RawBatch): Promise<Decoded | { kind: 'source' }> {
+    if (raw.rows) return { kind: 'source' };
+    if (!this.parts.decoder) throw new StateIncompatibleError(`source ${this.parts.source.description} yields raw payloads but the job has no decoder`);
+    return this.parts.decoder.decode(raw);
+  }
+
+  /** The data event of a decoded batch, and a barrier after it when a checkpoint is due. */
+  private dataAndBarrier(raw: RawBatch, decoded: Decoded | { kind: 'source' }): StreamEvent[] {
+    const event: DataEvent = { kind: 'data', raw, batch: emptyBatch(raw.source, this.tracker.watermark), outputs: new Map() };
+    this.current = event;
+    event.batch = this.prepare(raw, decoded);
+    this.positions[raw.source.partition] = raw.source.toOffset;
+    this.lastSource = raw.source;
+    this.uncheckpointed = true;
+    // Event-time alignment: a partition racing ahead of the watermark waits (bounds open windows and dedupe keys on a backlog).
+    this.parts.source.hold?.(this.tracker.partitionsAhead(this.job.eventTime.maxDriftMs, this.parts.source.remaining?.() ?? {}, ALIGN_MIN_BACKLOG));
+    const due = !this.barrierInFlight && this.now() - this.lastBarrierAt >= this.checkpointIntervalMs;
+    if (!due) return [event];
+    event.barrierFollows = true;
+    return [event, this.barrier('interval', true)];
+  }
+
+  /** Count and dead-letter what decoding found, validate, and give every row the watermark in force when it arrived. */
+  private prepare(raw: RawBatch, decoded: Decoded | { kind: 'source' }): RecordBatch {
+    const counters = this.counters;
+    const context = this.sideOutputs;
+    let rows: Row[];
+    let offsets: Float64Array;
+    if (decoded.kind === 'source') {
+      rows = raw.rows!;
+      offsets = raw.offsets;
+      counters.recordsIn += rows.length + (raw.deadLetters?.length ?? 0);
+      if (raw.deadLetters) for (const letter of raw.deadLetters) context.deadLetter(letter);
+    } else if (decoded.kind === 'aggregated') {
+      // Every record decoded and validated on the way; the window operator merges the partials.
+      counters.recordsIn += raw.offsets.length;
+      const watermarks = new Float64Array(decoded.times.length);
+      const watermark = this.tracker.assignTimes(raw.source.partition, decoded.times, watermarks);
+      return { rows: [], watermarks, watermark, offsets: raw.offsets, source: raw.source, preAggregated: decoded.preAggregated };
+    } else {
+      rows = decoded.rows;
+      offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
+      counters.recordsIn += raw.offsets.length;
+      for (const letter of decoded.deadLetters) context.deadLetter(letter);
+    }
+    const field = this.job.eventTime.field;
+    const validator = this.parts.validator;
+    let invalid = 0;
+    let keep: Uint8Array | null = null;
+    for (let i = 0; i < rows.length; i++) {
+      const t = rows[i][field];
+      let reason: string | null = null;
+      if (typeof t !== 'number' || !Number.isFinite(t)) reason = `event time field '${field}' is missing or not a timestamp`;
+      else if (validator) reason = validator(rows[i]);
+      if (reason !== null) {
+        keep ??= new Uint8Array(rows.length).fill(1);
+        keep[i] = 0;
+        invalid++;
+        context.deadLetter({ payload: rows[i], reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
+      }
+    }
+    if (keep) {
+      const validRows: Row[] = [];
+      const validOffsets = new Float64Array(rows.length - invalid);
+      for (let i = 0; i < rows.length; i++) {
+        if (keep[i] === 1) {
+          validOffsets[validRows.length] = offsets[i];
+          validRows.push(rows[i]);
+        }
+      }
+      rows = validRows;
+      offsets = validOffsets;
+    }
+    const watermarks = new Float64Array(rows.length);
+    const watermark = this.tracker.assign(raw.source.partition, rows, watermarks);
+    return { rows, watermarks, watermark, offsets, source: raw.source };
+  }
+
+  // ---------------------------------------------------------------- control events
+
+  /** A barrier: positions and watermarks now; operators and counters fill in the rest as it passes. */
+  private barrier(reason: Barrier['reason'], releasesCredit = false): ControlEvent {
+    this.barrierInFlight = true;
+    this.lastBarrierAt = this.now();
+    this.uncheckpointed = false;
+    const barrier: Barrier = { positions: { ...this.positions }, watermarks: this.tracker.snapshot(), operators: {}, counters: {}, reason };
+    return this.control('barrier', { barrier, releasesCredit });
+  }
+
+  private control(kind: ControlEvent['kind'], extra: Partial<ControlEvent> = {}, watermark = this.tracker.watermark): ControlEvent {
+    return { kind, batch: emptyBatch(this.lastSource, watermark), outputs: new Map(), ...extra };
+  }
+
+  /**
+   * From the scheduler, between batches: the watermark of a stream whose
+   * partitions went quiet moves on (idle timeout), and a stream that went
+   * quiet gets what it read checkpointed within one interval.
+   */
+  private ticks(): Observable<ControlEvent> {
+    const { idleTimeoutMs } = this.job.eventTime;
+    const period = Math.max(10, Math.min(1000, idleTimeoutMs / 2, this.checkpointIntervalMs));
+    return interval(period, this.scheduler).pipe(
+      mergeMap(() => {
+        const events: ControlEvent[] = [];
+        const before = this.tracker.watermark;
+        const after = this.tracker.tick();
+        if (after > before) events.push(this.control('watermark', {}, after));
+        if (this.uncheckpointed && !this.barrierInFlight && this.now() - this.lastBarrierAt >= this.checkpointIntervalMs) events.push(this.barrier('quiet'));
+        return events;
+      }),
+    );
+  }
+
+  /** Processing-time timers operators asked for (`context.setTimer`), as events in line with the batches. */
+  private timers(): Observable<ControlEvent> {
+    // Timers set before the dataflow started (in `open`), then those set as it runs.
+    const requests = merge(
+      defer(() => from([...this.timerAt].map(([operator, at]) => ({ operator, at })))),
+      this.timerRequests,
+    );
+    return requests.pipe(
+      mergeMap(
+        ({ operator, at }) =>
+          new Observable<ControlEvent>((subscriber) =>
+            this.scheduler.schedule(() => {
+              // A later setTimer replaced this one.
+              if (this.timerAt.get(operator) !== at) return subscriber.complete();
+              this.timerAt.delete(operator);
+              subscriber.next(this.control('timer', { operator }));
+              subscriber.complete();
+            }, Math.max(0, at - this.now())),
+          ),
+      ),
+    );
+  }
+
+  /** After the source: at the end of a finite input, `end` (every window closes); then the last checkpoint. */
+  private finalEvents(stopped: boolean): Observable<ControlEvent> {
+    const events: ControlEvent[] = [];
+    if (!stopped) events.push(this.control('end', {}, this.tracker.finish()));
+    if (this.job.checkpoint.kind !== 'none') events.push(this.barrier(stopped ? 'stop' : 'end'));
+    return from(events);
+  }
+
+  // ---------------------------------------------------------------- stage 2: operators
+
+  private operatorStages(): Array<OperatorFunction<StreamEvent, StreamEvent>> {
+    const bind = (event: StreamEvent) => {
+      this.current = event;
+    };
+    return this.steps.map((step, index) =>
+      isOperator(step) ? operatorStage(step, index, this.operatorContextFor(index), bind) : batchOperatorStage(step.id, step.rx),
+    );
+  }
+
+  /** Side outputs of the event in hand; late and dead-lettered rows leave whole, even when the decoder skipped fields. */
+  private readonly sideOutputs = {
+    late: (record: LateRecord) => {
+      const expand = this.parts.decoder?.expand;
+      addOutput(this.current!, LATE, [lateRow(expand ? { ...record, row: expand.call(this.parts.decoder, record.row) } : record)]);
+    },
+    deadLetter: (letter: DeadLetter) => {
+      this.counters.deadLetters++;
+      const expand = this.parts.decoder?.expand;
+      const { payload } = letter;
+      const whole = expand && payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload) ? { ...letter, payload: expand.call(this.parts.decoder, payload as Row) } : letter;
+      addOutput(this.current!, DEAD_LETTERS, [deadLetterRow(whole)]);
+    },
+  };
+
+  private operatorContextFor(index: number): OperatorContext {
     return {
-      counters,
-      recordsThisRun: 0,
-      epochs: epoch,
-      elapsedMs: now() - started,
-      watermark: tracker.watermark,
-      resumedFromEpoch: saved ? saved.epoch : null,
-      stopped: true,
-      stoppedWaitingFor: error.waitingFor,
-      rowsBySink: {},
+      counters: this.counters,
+      late: this.sideOutputs.late,
+      deadLetter: this.sideOutputs.deadLetter,
+      emitTo: (name, rows) => {
+        if (!this.parts.sinks.has(name)) throw new StateIncompatibleError(`route target '${name}' is not a sink of job ${this.job.job}`);
+        addOutput(this.current!, name, rows);
+      },
+      now: this.now,
+      setTimer: (at) => {
+        this.timerAt.set(index, at);
+        this.timerRequests.next({ operator: index, at });
+      },
     };
   }
 
-  // ---- wiring: operators as one RxJS pipe; outputs collected per sink between reads
-  const buffers = new Map<string, Row[]>();
-  for (const name of sinks.keys()) buffers.set(name, []);
-  const bufferOf = (name: string): Row[] => {
-    const buffer = buffers.get(name);
-    if (!buffer) throw new StateIncompatibleError(`route target '${name}' is not a sink of job ${job.job}`);
-    return buffer;
-  };
-  // Late and dead-lettered rows leave the job whole, even when the decoder skipped fields the job does not read.
-  const expand = parts.decoder?.expand?.bind(parts.decoder);
-  const context: OperatorContext = {
-    counters,
-    late: (record) => bufferOf(LATE).push(lateRow(expand ? { ...record, row: expand(record.row) } : record)),
-    deadLetter: (letter) => {
-      counters.deadLetters++;
-      const { payload } = letter;
-      const whole = expand && payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload) ? { ...letter, payload: expand(payload as Row) } : letter;
-      bufferOf(DEAD_LETTERS).push(deadLetterRow(whole));
-    },
-    emitTo: (name, rows) => {
-      const buffer = bufferOf(name);
-      for (const row of rows) buffer.push(row);
-    },
-  };
-  const input = new Subject<RecordBatch>();
-  let failure: unknown = null;
-  const mainBuffer = bufferOf(MAIN);
-  // RxJS' pipe() is typed for a fixed number of arguments; reduce composes any count.
-  const output = operators.reduce((stream, operator) => stream.pipe(toRx(operator, context)), input.asObservable());
-  output.subscribe({
-    next: (batch) => {
-      for (const row of batch.rows) mainBuffer.push(row);
-    },
-    error: (error) => {
-      failure = error;
-    },
-  });
-
-  const rowsBySink: Record<string, number> = {};
-  const drain = async (): Promise<void> => {
-    for (const [name, buffer] of buffers) {
-      if (buffer.length === 0) continue;
-      const rows = buffer.splice(0, buffer.length);
-      if (name !== DEAD_LETTERS && name !== LATE) counters.resultsOut += rows.length;
-      rowsBySink[name] = (rowsBySink[name] ?? 0) + rows.length;
-      stall.enter(`writing ${rows.length} rows to sink ${name}`);
-      await sinks.get(name)!.write(rows);
-    }
-  };
-
-  const checkpoint = async (): Promise<void> => {
-    // Hand over what the operators produced so far first: it belongs to this epoch,
-    // and the counters saved below must include it. Writing does not touch operator state.
-    await drain();
-    stall.enter('checkpoint: snapshotting operator state');
-    // Steps 1-2: state at this batch boundary.
-    const operatorState: Checkpoint['operators'] = {};
-    for (const operator of operators) {
-      if (operator.snapshot) operatorState[operator.id] = { stateKey: operator.stateKey ?? operator.id, state: operator.snapshot() };
-    }
-    const watermarks = tracker.snapshot();
-    const savedPositions = { ...positions };
-    const savedCounters = { ...counters } as unknown as Record<string, number>;
-    // Step 3: results durable.
-    const sinkPositions: Record<string, unknown> = {};
-    for (const [name, sink] of sinks) {
-      stall.enter(`checkpoint: flushing sink ${name} (${sink.description})`);
-      await sink.flush();
-      if (sink.position) sinkPositions[name] = sink.position();
-    }
-    // Step 4: the checkpoint itself.
-    epoch++;
-    stall.enter(`checkpoint: saving epoch ${epoch} (${checkpoints.description})`);
-    await options.inject?.('before-checkpoint-save', epoch);
-    await checkpoints.save({
-      job: job.job,
-      formatVersion: CHECKPOINT_FORMAT_VERSION,
-      epoch,
-      createdAt: new Date(now()).toISOString(),
-      positions: savedPositions,
-      watermarks,
-      operators: operatorState,
-      sinks: sinkPositions,
-      counters: savedCounters,
-    });
-    await options.inject?.('after-checkpoint-save', epoch);
-    // Step 5: upstream bookkeeping.
-    stall.enter(`checkpoint: committing epoch ${epoch} to the source`);
-    await source.commit?.(savedPositions);
-  };
-
-  const interval = job.checkpoint.kind === 'none' ? Number.POSITIVE_INFINITY : job.checkpoint.intervalMs;
-  let lastCheckpointAt = now();
-  let lastProgressAt = now();
-  let lastProgressCount = counters.recordsIn;
-  // The counters go on from the checkpoint's totals; rates count this run's records only.
-  const recordsAtStart = counters.recordsIn;
-  const progressInterval = options.progressIntervalMs ?? 1000;
-  const reportProgress = (force: boolean) => {
-    if (!options.onProgress) return;
-    const at = now();
-    if (!force && at - lastProgressAt < progressInterval) return;
-    const seconds = Math.max((at - lastProgressAt) / 1000, 1e-3);
-    options.onProgress({
-      recordsIn: counters.recordsIn,
-      recordsPerSecond: force ? (counters.recordsIn - recordsAtStart) / Math.max((at - started) / 1000, 1e-3) : (counters.recordsIn - lastProgressCount) / seconds,
-      watermark: tracker.watermark,
-      epoch,
-      counters,
-      lag: source.lag?.(),
-      elapsedMs: at - started,
-    });
-    lastProgressAt = at;
-    lastProgressCount = counters.recordsIn;
-  };
-
-  options.observer?.onStart?.({ counters, resumedFromEpoch: saved ? saved.epoch : null });
-  let stopped = false;
-  let batchNumber = 0;
-  let lastBatch: RecordBatch | null = null;
-  // A stop request must also end a wait for the next batch: a caught-up stream may get none for hours.
-  const iterator = source.batches(positions)[Symbol.asyncIterator]();
-  const stopWaiting = () => void iterator.return?.();
-  options.signal?.addEventListener('abort', stopWaiting, { once: true });
-  // Waiting for records is normal on a caught-up stream: worth a report only while the source says records are waiting.
-  const recordsWaiting = (): number => Object.values(source.lag?.() ?? {}).reduce((sum, n) => sum + n, 0);
-  const sourceWaitStep = `waiting for the source (${source.description})`;
-  const sourceWait = {
-    quietUnless: () => recordsWaiting() > 0,
-    detail: () => `${recordsWaiting().toLocaleString('en-US')} records waiting upstream`,
-  };
-  const waitingForSource = () => stall.enter(sourceWaitStep, sourceWait);
-  const takeCheckpoint = async () => {
-    const checkpointStarted = performance.now();
-    await checkpoint();
-    options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
-    lastCheckpointAt = now();
-    uncheckpointed = false;
-  };
-  // Batches processed since the last checkpoint: a stream that goes quiet gets them checkpointed
-  // (and committed) when the interval is up, not only when the next record arrives, which may be hours.
-  let uncheckpointed = false;
-  // A batch is decoded as soon as it arrives. A decoder with worker threads (`overlaps`) gets the
-  // next batch requested right after the current one arrives, so its threads decode batch k + 1
-  // while this thread runs the operators of batch k. Positions only move once a batch was
-  // processed: a batch read ahead and never processed (stop, crash) is simply read again.
-  const readAhead = parts.decoder?.overlaps === true;
-  const fetchNext = (): Promise<IteratorResult<FetchedBatch>> => {
-    const fetched = iterator.next().then((result): IteratorResult<FetchedBatch> => {
-      if (result.done) return { done: true, value: undefined };
-      const decoding = decodeRaw(result.value, parts);
-      // Rethrown when the batch is processed; one read ahead and abandoned must not be an unhandled rejection.
-      decoding.catch(() => {});
-      return { done: false, value: { raw: result.value, decoding } };
-    });
-    fetched.catch(() => {});
-    return fetched;
-  };
-  let pending: Promise<IteratorResult<FetchedBatch>> | null = null;
-  stall.start();
-  try {
-    waitingForSource();
-    for (;;) {
-      pending ??= fetchNext();
-      let next: IteratorResult<FetchedBatch> | undefined;
-      if (uncheckpointed && Number.isFinite(interval)) {
-        next = await raceTimeout(pending, Math.max(0, lastCheckpointAt + interval - now()));
-        if (next === undefined) {
-          // Quiet: checkpoint what was read; the request for the next batch stays pending meanwhile
-          // (whatever it brings waits until this checkpoint is saved).
-          await takeCheckpoint();
-          waitingForSource();
-          continue;
-        }
-      } else {
-        next = await pending;
-      }
-      pending = null;
-      if (next.done) break;
-      const { raw, decoding } = next.value;
-      if (readAhead) {
-        pending = fetchNext();
-        // One turn of the event loop: when the source already holds the next batch, its decoding
-        // starts (chunks posted to the pool) before this batch's operators take this thread.
-        // Without it, the source's promise chain resolves after them, and the pool sits idle.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-      const batchStarted = performance.now();
-      stall.enter(`processing ${raw.offsets.length} records of ${raw.source.partition} from offset ${raw.source.fromOffset} (decode, validate, operators)`);
-      // Decoding waits out a registry outage for as long as it lasts; a stop request ends that wait.
-      // The batch is not processed, so its records are read again by the next run.
-      let decoded: DecodedBatch;
-      try {
-        decoded = await unlessStopped(() => decoding, options.signal, `the decoding of ${raw.source.partition}`);
-      } catch (error) {
-        if (error instanceof StopRequested) break;
-        throw error;
-      }
-      const batch = prepareBatch(raw, decoded, parts, tracker, context);
-      lastBatch = batch;
-      input.next(batch);
-      if (failure) throw failure;
-      positions[raw.source.partition] = raw.source.toOffset;
-      // Event-time alignment: a partition racing ahead of the watermark waits (bounds open windows and dedupe keys on a backlog).
-      source.hold?.(tracker.partitionsAhead(job.eventTime.maxDriftMs, source.remaining?.() ?? {}, ALIGN_MIN_BACKLOG));
-      await drain();
-      batchNumber++;
-      await options.inject?.('after-batch', batchNumber);
-      options.observer?.onBatch?.({
-        partition: raw.source.partition,
-        records: raw.offsets.length,
-        processingMs: performance.now() - batchStarted,
-        watermark: tracker.watermark,
-        counters,
-        timestamps: raw.timestamps,
-        lag: source.lag?.(),
-      });
-      uncheckpointed = true;
-      if (now() - lastCheckpointAt >= interval) await takeCheckpoint();
-      reportProgress(false);
-      if (options.signal?.aborted) break;
-      waitingForSource();
-    }
-    options.signal?.removeEventListener('abort', stopWaiting);
-    // Left early (stop request): let the source know, as for-await would.
-    if (options.signal?.aborted) await iterator.return?.();
-    // Stopped, not at the end of the input: keep windows open for the next run.
-    if (options.signal?.aborted) stopped = true;
-
-    if (!stopped) {
-      // End of a finite input: the watermark goes to +infinity and every open window closes.
-      const watermark = tracker.finish();
-      const partition = lastBatch?.source.partition ?? 'end';
-      const offset = lastBatch?.source.toOffset ?? 0;
-      input.next({
-        rows: [],
-        watermarks: new Float64Array(0),
-        offsets: new Float64Array(0),
-        watermark,
-        source: { partition, fromOffset: offset, toOffset: offset },
-      });
-      input.complete();
-      if (failure) throw failure;
-    }
-    if (job.checkpoint.kind !== 'none') await checkpoint();
-    else await drain();
-    if (!stopped && parts.clearCheckpointOnCompletion) await checkpoints.clear(job.job);
-    options.observer?.onEnd?.({ counters });
-  } catch (error) {
-    // Failed mid-stream: the source stops (closeAll below closes it too).
-    void iterator.return?.();
-    throw error;
-  } finally {
-    stall.stop();
-    options.signal?.removeEventListener('abort', stopWaiting);
-    reportProgress(true);
-    const closeFailure = await closeAll(parts);
-    if (closeFailure !== undefined) throw closeFailure;
+  /** After the last operator: its rows are the main output; a barrier takes the counters here. */
+  private collectOutputs(event: StreamEvent): StreamEvent {
+    if (event.batch.rows.length > 0) addOutput(event, MAIN, event.batch.rows);
+    for (const [name, rows] of event.outputs) if (name !== DEAD_LETTERS && name !== LATE) this.counters.resultsOut += rows.length;
+    if (event.kind === 'barrier') event.barrier!.counters = { ...this.counters } as unknown as Record<string, number>;
+    return event;
   }
 
-  return {
-    counters,
-    recordsThisRun: counters.recordsIn - recordsAtStart,
-    epochs: epoch,
-    elapsedMs: now() - started,
-    watermark: tracker.watermark,
-    resumedFromEpoch: saved ? saved.epoch : null,
-    stopped,
-    stoppedWaitingFor: null,
-    rowsBySink,
-  };
+  // ---------------------------------------------------------------- stage 3: sinks and checkpoints
+
+  private async write(event: StreamEvent, credits: Credits): Promise<void> {
+    const { parts, options } = this;
+    const started = performance.now();
+    for (const [name, rows] of event.outputs) {
+      if (rows.length === 0) continue;
+      this.rowsBySink[name] = (this.rowsBySink[name] ?? 0) + rows.length;
+      this.stall.enter(`writing ${rows.length} rows to sink ${name}`);
+      await parts.sinks.get(name)!.write(rows);
+    }
+    if (event.kind === 'data') {
+      this.batchNumber++;
+      await options.inject?.('after-batch', this.batchNumber);
+      options.observer?.onBatch?.({
+        partition: event.raw.source.partition,
+        records: event.raw.offsets.length,
+        processingMs: performance.now() - started,
+        watermark: event.batch.watermark,
+        counters: this.counters,
+        timestamps: event.raw.timestamps,
+        lag: parts.source.lag?.(),
+      });
+      this.reportProgress(false);
+      // Room for the next batch to be read (after the checkpoint, when one follows).
+      if (!event.barrierFollows) credits.release();
+    } else if (event.kind === 'barrier') {
+      const checkpointStarted = performance.now();
+      const epoch = await this.checkpointer.save(event.barrier!, parts.sinks, parts.source, (step) => this.stall.enter(step), this.now);
+      options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
+      this.barrierInFlight = false;
+      if (event.releasesCredit) credits.release();
+    }
+    this.waitingForSource();
+  }
+
+  private waitingForSource(): void {
+    const source = this.parts.source;
+    // Waiting for records is normal on a caught-up stream: worth a report only while the source says records are waiting.
+    const recordsWaiting = (): number => Object.values(source.lag?.() ?? {}).reduce((sum, n) => sum + n, 0);
+    this.stall.enter(`waiting for the source (${source.description})`, {
+      quietUnless: () => recordsWaiting() > 0,
+      detail: () => `${recordsWaiting().toLocaleString('en-US')} records waiting upstream`,
+    });
+  }
+
+  private reportProgress(force: boolean): void {
+    const { onProgress, progressIntervalMs = 1000 } = this.options;
+    if (!onProgress) return;
+    const at = this.now();
+    if (!force && at - this.lastProgressAt < progressIntervalMs) return;
+    const seconds = Math.max((at - this.lastProgressAt) / 1000, 1e-3);
+    const counters = this.counters;
+    onProgress({
+      recordsIn: counters.recordsIn,
+      // The counters go on from the checkpoint's totals; rates count this run's records only.
+      recordsPerSecond: force
+        ? (counters.recordsIn - this.recordsAtStart) / Math.max((at - this.started) / 1000, 1e-3)
+        : (counters.recordsIn - this.lastProgressCount) / seconds,
+      watermark: this.tracker.watermark,
+      epoch: this.checkpointer.lastEpoch,
+      counters,
+      lag: this.parts.source.lag?.(),
+      elapsedMs: at - this.started,
+    });
+    this.lastProgressAt = at;
+    this.lastProgressCount = counters.recordsIn;
+  }
+
+  private result(outcome: { stopped: boolean; stoppedWaitingFor: string | null; resumedFromEpoch: number | null }): RunResult {
+    return {
+      counters: this.counters,
+      recordsThisRun: this.counters.recordsIn - this.recordsAtStart,
+      epochs: this.checkpointer.lastEpoch,
+      elapsedMs: this.now() - this.started,
+      watermark: this.tracker.watermark,
+      rowsBySink: this.rowsBySink,
+      ...outcome,
+    };
+  }
 }
 
-/** A stop request that came while runJob waited for `waitingFor` (start-up, or a batch's decoding). */
+function isOperator(step: Operator | RxStep): step is Operator {
+  return !('rx' in step);
+}
+
+/** A stop request that came while the run waited for `waitingFor` (start-up, or a batch's decoding). */
 class StopRequested extends Error {
   constructor(readonly waitingFor: string) {
     super(`stopped while waiting for ${waitingFor}`);
@@ -501,130 +637,10 @@ async function closeAll(parts: JobParts): Promise<unknown> {
     }
   };
   for (const sink of parts.sinks.values()) await attempt(() => sink.close());
-  await attempt(parts.decoder?.close?.bind(parts.decoder));
+  await attempt(parts.decoder?.close.bind(parts.decoder));
   await attempt(() => parts.source.close());
   await attempt(() => parts.checkpoints.close());
   return failure;
-}
-
-/** A batch as read, and its decoding (started as soon as it arrived). */
-interface FetchedBatch {
-  raw: RawBatch;
-  decoding: Promise<DecodedBatch>;
-}
-
-/** What decoding produced: nothing to decode (the source decoded), rows, or partial aggregates. */
-type DecodedBatch = { kind: 'source' } | Decoded;
-
-/**
- * The asynchronous part of preparing a batch: decoding it (worker threads,
- * registry lookups). Touches no run state, so it may run while the operators
- * process the batch before.
- */
-async function decodeRaw(raw: RawBatch, parts: JobParts): Promise<DecodedBatch> {
-  if (raw.rows) return { kind: 'source' };
-  if (!parts.decoder) throw new StateIncompatibleError(`source ${parts.source.description} yields raw payloads but the job has no decoder`);
-  return parts.decoder.decode(raw);
-}
-
-/** Count and dead-letter what decoding found, validate, and give every row the watermark in force when it arrived. */
-function prepareBatch(raw: RawBatch, decoded: DecodedBatch, parts: JobParts, tracker: WatermarkTracker, context: OperatorContext): RecordBatch {
-  let rows: Row[];
-  let offsets: Float64Array;
-  const counters = context.counters;
-  if (decoded.kind === 'source') {
-    rows = raw.rows!;
-    offsets = raw.offsets;
-    counters.recordsIn += rows.length + (raw.deadLetters?.length ?? 0);
-    if (raw.deadLetters) for (const letter of raw.deadLetters) context.deadLetter(letter);
-  } else if (decoded.kind === 'aggregated') {
-    // Every record decoded and validated on the way; the window operator merges the partials.
-    const { times, preAggregated } = decoded;
-    counters.recordsIn += raw.offsets.length;
-    const watermarks = new Float64Array(times.length);
-    const watermark = tracker.assignTimes(raw.source.partition, times, watermarks);
-    return { rows: [], watermarks, watermark, offsets: raw.offsets, source: raw.source, preAggregated };
-  } else {
-    rows = decoded.rows;
-    offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
-    counters.recordsIn += raw.offsets.length;
-    for (const letter of decoded.deadLetters) context.deadLetter(letter);
-  }
-  const field = parts.job.eventTime.field;
-  const validator = parts.validator;
-  let invalid = 0;
-  let keep: Uint8Array | null = null;
-  for (let i = 0; i < rows.length; i++) {
-    const t = rows[i][field];
-    let reason: string | null = null;
-    if (typeof t !== 'number' || !Number.isFinite(t)) reason = `event time field '${field}' is missing or not a timestamp`;
-    else if (validator) reason = validator(rows[i]);
-    if (reason !== null) {
-      keep ??= new Uint8Array(rows.length).fill(1);
-      keep[i] = 0;
-      invalid++;
-      context.deadLetter({ payload: rows[i], reason, partition: raw.source.partition, offset: offsets[i], stage: 'validate' });
-    }
-  }
-  if (keep) {
-    const validRows: Row[] = [];
-    const validOffsets = new Float64Array(rows.length - invalid);
-    for (let i = 0; i < rows.length; i++) {
-      if (keep[i] === 1) {
-        validOffsets[validRows.length] = offsets[i];
-        validRows.push(rows[i]);
-      }
-    }
-    rows = validRows;
-    offsets = validOffsets;
-  }
-  const watermarks = new Float64Array(rows.length);
-  const watermark = tracker.assign(raw.source.partition, rows, watermarks);
-  return { rows, watermarks, watermark, offsets, source: raw.source };
-}
-
-function restoreState(
-  saved: Checkpoint,
-  job: JobSpec,
-  operators: Operator[],
-  tracker: WatermarkTracker,
-  counters: RunCounters,
-  log: (line: string) => void,
-): void {
-  if (saved.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
-    throw new StateIncompatibleError(
-      `the checkpoint of job '${job.job}' has state format version ${saved.formatVersion}; this engine reads version ${CHECKPOINT_FORMAT_VERSION}. ` +
-        `Run with --reset-state to start fresh.`,
-    );
-  }
-  const problems: string[] = [];
-  for (const operator of operators) {
-    const state = saved.operators[operator.id];
-    if (!operator.snapshot) continue;
-    if (!state) {
-      log(`step '${operator.id}' has no saved state (new step?): it starts empty`);
-      continue;
-    }
-    const stateKey = operator.stateKey ?? operator.id;
-    if (state.stateKey !== stateKey) {
-      problems.push(`step '${operator.id}' changed in a way its saved state cannot follow (saved: ${state.stateKey}; now: ${stateKey})`);
-    }
-  }
-  for (const id of Object.keys(saved.operators)) {
-    if (!operators.some((operator) => operator.id === id)) log(`saved state of step '${id}' is ignored: the job has no such step any more`);
-  }
-  if (problems.length > 0) {
-    throw new StateIncompatibleError(
-      `cannot resume job '${job.job}' from its checkpoint:\n  ${problems.join('\n  ')}\n` +
-        `Run with --reset-state to discard the saved state and start from the source's configured start position.`,
-    );
-  }
-  for (const operator of operators) {
-    const state = saved.operators[operator.id];
-    if (state && operator.restore) operator.restore(state.state);
-  }
-  tracker.restore(saved.watermarks);
-  Object.assign(counters, saved.counters);
 }
 
 function lateRow(record: LateRecord): Row {

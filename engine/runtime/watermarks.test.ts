@@ -86,3 +86,24 @@ test('alignment never stalls a stream: nothing is held when the partitions behin
   const fresh = new WatermarkTracker('t', 10, 60_000, () => 0);
   assert.deepEqual([...fresh.partitionsAhead(60, { a: 5 })], []);
 });
+
+test('tick: a silent partition stops holding the watermark back; when every partition is silent, the most advanced one sets it', () => {
+  //  partition a   t 100, 400           (silent from clock 0)
+  //  partition b   t 200                (silent from clock 500)
+  let clock = 0;
+  const tracker = new WatermarkTracker('t', 10, 1000, () => clock);
+  // Both partitions known from the start (a source announces its partitions before any record).
+  tracker.assign('b', rows(), new Float64Array(0));
+  tracker.assign('a', rows(100, 400), new Float64Array(2));
+  assert.equal(tracker.watermark, -Infinity, 'b has read nothing yet');
+  clock = 500;
+  tracker.assign('b', rows(200), new Float64Array(1));
+  assert.equal(tracker.watermark, 190, 'b holds it back');
+  assert.equal(tracker.tick(), 190, 'nobody silent for the idle timeout yet');
+  clock = 1000;
+  assert.equal(tracker.tick(), 190, 'a is silent: b alone holds it at 190');
+  clock = 1500;
+  assert.equal(tracker.tick(), 390, 'both silent: the most advanced partition, a, sets it');
+  clock = 99_000;
+  assert.equal(tracker.tick(), 390, 'and it stays there: nothing newer was read');
+});

@@ -1,7 +1,7 @@
 import type { Row } from '../core/batch';
 
 /**
- * Event-time watermarks (DESIGN.md section 2):
+ * Event-time watermarks:
  *
  * - per source partition: max event time seen - maxOutOfOrder;
  * - job watermark: min over partitions that are not idle; a partition silent
@@ -72,21 +72,33 @@ export class WatermarkTracker {
   }
 
   /**
-   * Re-evaluate idleness without new data (a tick): if the partitions holding
-   * the watermark back went quiet, the watermark may advance.
+   * Re-evaluate idleness without new data (the run's timer calls this): a
+   * partition silent for `idleTimeout` no longer holds the watermark back.
+   * When every partition is silent, the stream as a whole has gone quiet:
+   * the watermark moves to the most advanced partition's own, so windows
+   * everything read so far completes close instead of waiting for the next
+   * record, which may be hours away.
+   *
+   *   partition 0   ----max0 - out-of-order            (silent for idleTimeout)
+   *   partition 1   --------------max1 - out-of-order  (still reporting)
+   *   watermark  -> min over partitions still reporting = partition 1's;
+   *                 all silent -> the largest of them
    */
   tick(): number {
     const wallClock = this.now();
-    let min = Number.POSITIVE_INFINITY;
+    let activeMin = Number.POSITIVE_INFINITY;
+    let anyMax = Number.NEGATIVE_INFINITY;
     let active = 0;
     for (const [partition, max] of this.maxEventTime) {
+      const own = max - this.maxOutOfOrderMs;
+      if (own > anyMax) anyMax = own;
       const seen = this.lastSeenAt.get(partition) ?? wallClock;
       if (wallClock - seen >= this.idleTimeoutMs) continue;
       active++;
-      const candidate = max - this.maxOutOfOrderMs;
-      if (candidate < min) min = candidate;
+      if (own < activeMin) activeMin = own;
     }
-    if (active > 0 && min > this.current) this.current = min;
+    const candidate = active > 0 ? activeMin : anyMax;
+    if (candidate > this.current) this.current = candidate;
     return this.current;
   }
 
