@@ -113,7 +113,18 @@ export interface GeneratorSourceSpec {
 
 // ---------------------------------------------------------------- steps
 
-export type StepSpec = FilterStepSpec | MapStepSpec | DedupeStepSpec | WindowStepSpec | RouteStepSpec;
+export type StepSpec = FilterStepSpec | MapStepSpec | DedupeStepSpec | WindowStepSpec | RouteStepSpec | CodeStepSpec;
+
+/**
+ * A step written in code (the TypeScript API: a function over rows, an RxJS
+ * operator over batches, or an Operator object); job files cannot name one.
+ * The job carries its place and id; the implementation travels beside it.
+ */
+export interface CodeStepSpec {
+  kind: 'code';
+  id: string;
+  at: SourceLocation;
+}
 
 /** Where a step was written (for runtime messages that point into the job file). */
 export interface SourceLocation {

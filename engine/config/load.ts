@@ -14,6 +14,8 @@ export interface LoadOptions {
   cwd?: string;
   /** Expression parser to validate `when`/`set` with (default: the engine's; tests pass their own). */
   parseExpression?: ExpressionParser;
+  /** Follow field names through the steps (default true; see ValidateOptions.checkFields). */
+  checkFields?: boolean;
 }
 
 /**
@@ -55,5 +57,5 @@ export function lintJobFiles(paths: string[], options: LoadOptions = {}): Config
 }
 
 function validateOptions(options: LoadOptions) {
-  return { parseExpression: options.parseExpression ?? engineExpressionParser, cwd: options.cwd ?? process.cwd() };
+  return { parseExpression: options.parseExpression ?? engineExpressionParser, cwd: options.cwd ?? process.cwd(), checkFields: options.checkFields };
 }

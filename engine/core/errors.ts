@@ -38,8 +38,9 @@ export class ConfigError extends TideflowError {
   }
 }
 
+/** `file:line:col message`; a problem without a place in a file (line 0: a job built in code) as `file: message`. */
 export function formatProblem(problem: ConfigProblem): string {
-  return `${problem.file}:${problem.line}:${problem.col} ${problem.message}`;
+  return problem.line > 0 ? `${problem.file}:${problem.line}:${problem.col} ${problem.message}` : `${problem.file}: ${problem.message}`;
 }
 
 /** Bad command-line usage (exit code 2, like a config error). */

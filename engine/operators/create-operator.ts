@@ -1,5 +1,6 @@
 import type { JobSpec, StepSpec } from '../config/job';
 import type { Operator } from '../core/operator';
+import { InternalError } from '../core/errors';
 import { DedupeOperator } from './dedupe';
 import { FilterOperator } from './filter';
 import { MapOperator } from './map';
@@ -19,6 +20,8 @@ export function createOperator(step: StepSpec, job: JobSpec): Operator {
       return new DedupeOperator(step, job.eventTime.field);
     case 'window':
       return new WindowOperator(step, job.eventTime.field);
+    case 'code':
+      throw new InternalError(`step '${step.id}' is written in code: its implementation comes with the job definition (defineJob)`);
   }
 }
 

@@ -62,7 +62,7 @@ export async function createExternalParts(
   // Without window or map steps the results are input records: their columns take the reader
   // schema's types. A guess from the first write fails when a nullable field (flags `f`) happens
   // to be null in all of its rows: the column would be double, and the first flag string then stops the job.
-  if (readerType && !job.steps.some((step) => step.kind === 'window' || step.kind === 'map')) {
+  if (readerType && !job.steps.some((step) => step.kind === 'window' || step.kind === 'map' || step.kind === 'code')) {
     Object.assign(columnTypes, cqlTypesOfRecord(readerType, job.eventTime.field));
   }
   return {
