@@ -1,4 +1,3 @@
-import type { WindowPartials } from '../windows/window-partials';
 import type { DeadLetter } from './operator';
 
 /**
@@ -46,11 +45,11 @@ export interface RecordBatch {
  * takes the rows themselves (`materialize`) and its per-row path, so results
  * never depend on the worker count.
  */
-export interface PreAggregatedRows {
+export interface PreAggregatedRows<Partials = unknown> {
   /** The window step the partials are for. */
   stepId: string;
-  /** Partials per chunk, in input order, and the batch row index each chunk starts at. */
-  chunks: WindowPartials[];
+  /** Partials per chunk (windows/window-partials.ts), in input order, and the batch row index each chunk starts at. */
+  chunks: Partials[];
   chunkStarts: number[];
   /** The batch's rows, decoded whole on the calling thread. */
   materialize(): Row[];

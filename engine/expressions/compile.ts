@@ -23,7 +23,7 @@
  */
 
 import { ConfigError } from '../core/errors';
-import type { SourceLocation } from '../config/job';
+import type { ConfigProblem } from '../core/errors';
 import type { Row } from '../core/batch';
 import type { ArithmeticOperator, ComparisonOperator, Evaluator, Expression } from './ast';
 import { FUNCTIONS } from './functions';
@@ -267,7 +267,7 @@ export interface ExpressionSite {
   /** Step id and property, e.g. `filter-1` and `when`. */
   stepId: string;
   property: string;
-  at: SourceLocation;
+  at: Pick<ConfigProblem, 'line' | 'col'>;
   /** The job file, when the caller knows it. */
   file?: string;
 }

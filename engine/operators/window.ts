@@ -9,6 +9,7 @@ import { createAssigner } from '../windows/create-assigner';
 import { WindowTimers } from '../windows/timers';
 import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from '../windows/window-keys';
 import { windowRowBuilder, type WindowRowBuilder } from '../windows/window-row';
+import type { WindowPartials } from '../windows/window-partials';
 
 /** Bumped whenever the snapshot layout below changes. */
 const SNAPSHOT_FORMAT = 1;
@@ -152,7 +153,8 @@ export class WindowOperator implements Operator {
     let batch = input;
     const pre = batch.preAggregated;
     if (pre !== undefined && pre.stepId === this.id) {
-      if (this.mergePartials(pre, batch.watermarks, context)) {
+      // Partials for this step are the window partials the decoder built for it (codecs/pre-aggregation.ts).
+      if (this.mergePartials(pre as PreAggregatedRows<WindowPartials>, batch.watermarks, context)) {
         this.closeDue(batch.watermark - this.allowedLatenessMs);
         return derivedBatch(batch, this.emit());
       }
@@ -305,7 +307,7 @@ export class WindowOperator implements Operator {
    * batch, so a partial has no late row when its window is still open for the
    * watermark of its last row.
    */
-  private mergePartials(pre: PreAggregatedRows, watermarks: Float64Array, context: OperatorContext): boolean {
+  private mergePartials(pre: PreAggregatedRows<WindowPartials>, watermarks: Float64Array, context: OperatorContext): boolean {
     const lateness = this.allowedLatenessMs;
     for (let c = 0; c < pre.chunks.length; c++) {
       const { ends, lastRow } = pre.chunks[c];
