@@ -26,3 +26,6 @@ export {
   type ConfigProblem,
 } from './core/errors';
 export { installDependencyPatches } from './patches';
+export { formatTestReport, testJob, type CaseResult, type CaseSettings, type JobTestReport, type OutputComparison } from './testing/job-test';
+export { MemorySink } from './sinks/memory-sink';
+export { MemoryCheckpointStore } from './state/memory-checkpoint-store';

@@ -8,6 +8,7 @@ import { stallReportMsFromEnvironment } from '../runtime/stall-watch';
 import { registerGenerate } from './generate';
 import { registerProduce } from './produce';
 import { formatSummary, ProgressLine } from './progress';
+import { registerTest } from './test-command';
 import { attachRunUi, registerUi } from './ui';
 import { combineObservers } from '../ui/job-monitor';
 
@@ -88,6 +89,9 @@ export async function main(argv: string[]): Promise<number> {
   registerGenerate(program);
   registerProduce(program);
   registerUi(program);
+  registerTest(program, (code) => {
+    exitCode = code;
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
