@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
     .addOption(new Option('--batch-size <n>', 'records per batch (file inputs; at most this many per Kafka batch)').argParser(positiveInteger))
+    .option('--strict', 'exit 1 when any record went to the dead letters (a torn Avro tail, an unreadable line, an invalid record), after writing everything and printing the summary; a file source can say `strict: true` instead')
     .option('--quiet', 'no progress line or summary')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics while the job runs (off by default)').argParser(portNumber))
     .option('--metrics-host <host>', 'address the metrics endpoint binds to', '127.0.0.1')
@@ -109,6 +110,7 @@ interface RunCommandOptions {
   checkpointDir: string;
   checkpointInterval?: number;
   batchSize?: number;
+  strict?: boolean;
   quiet?: boolean;
   metricsPort?: number;
   metricsHost: string;
@@ -184,6 +186,12 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
       process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window')) + '\n');
+    }
+    const strict = options.strict === true || (parts.job.source.kind === 'file' && parts.job.source.file.strict === true);
+    if (strict && result.counters.deadLetters > 0) {
+      const count = result.counters.deadLetters;
+      process.stderr.write(`tideflow: ${count} record${count === 1 ? '' : 's'} went to the dead letters and the run is strict (${options.strict === true ? '--strict' : 'strict: true in the file source'}): exit 1\n`);
+      return EXIT_RUNTIME;
     }
     return EXIT_OK;
   } catch (error) {

@@ -93,6 +93,8 @@ export interface FileSourceSpec {
   units?: 'm' | 'ft';
   /** Rows per batch (default 4096). */
   batchSize: number;
+  /** A run that dead-lettered any record exits 1 (after writing everything and printing its summary). */
+  strict?: boolean;
 }
 
 export interface GeneratorSourceSpec {

@@ -16,6 +16,7 @@ export interface FileSourceConfig {
   station?: string;
   units?: 'm' | 'ft';
   batchSize?: number;
+  strict?: boolean;
 }
 
 export const DEFAULT_BATCH_SIZE = 4096;
@@ -56,6 +57,12 @@ export const schema: JsonSchema = {
       examples: ['ft'],
     },
     batchSize: { description: 'Rows per batch.', type: 'integer', minimum: 1, default: DEFAULT_BATCH_SIZE },
+    strict: {
+      description:
+        'Exit 1 when any record went to the dead letters (a torn Avro tail, an unreadable line, an invalid record), after writing everything and printing the summary; the same as `run --strict`. Default false: dead letters are counted and the run exits 0.',
+      type: 'boolean',
+      default: false,
+    },
   },
 };
 
@@ -75,5 +82,6 @@ export function normalize(raw: FileSourceConfig, _context: ComponentContext): Fi
     ...(raw.station === undefined ? {} : { station: raw.station }),
     ...(raw.units === undefined ? {} : { units: raw.units }),
     batchSize: raw.batchSize ?? DEFAULT_BATCH_SIZE,
+    ...(raw.strict === true ? { strict: true } : {}),
   };
 }

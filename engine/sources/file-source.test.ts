@@ -147,6 +147,30 @@ describe('file source', () => {
     assert.deepEqual(tail.offsets.slice(0, 3), [50_001, 50_002, 50_003]);
   });
 
+  it('reads a truncated Avro file up to its last whole block; the torn tail is one dead letter with its byte range', async () => {
+    const cut = path.join(dir, 'cut.avro');
+    fs.writeFileSync(cut, fs.readFileSync(BUNDLED).subarray(0, 300_000));
+    const full = await collect({ path: BUNDLED, batchSize: 4096 }, { fromOffset: 0 });
+    const out = await collect({ path: cut, batchSize: 1000 }, { fromOffset: 0 });
+    assert.equal(out.rows.length, 30_202);
+    assert.deepEqual(out.rows, full.rows.slice(0, 30_202));
+    assert.deepEqual(out.deadLetters, [
+      {
+        payload: null,
+        reason:
+          'truncated Avro container: the file ends inside a block (a block of 921 records by its count): ' +
+          'bytes 298964 to 300000 (the last 1036 bytes) do not form a whole block; the 30202 records before them were read',
+        partition: `file:${cut}`,
+        offset: 30_202,
+        stage: 'decode',
+      },
+    ]);
+    assertContiguous(out.batches, 0);
+    assert.equal(out.batches.at(-1)!.source.toOffset, 30_203);
+    // Resuming after the tail reads nothing more.
+    assert.equal((await collect({ path: cut, batchSize: 1000 }, { fromOffset: 30_203 })).batches.length, 0);
+  });
+
   it('turns a corrupt Avro block into dead letters for exactly its records', async () => {
     const type = loadAvroType(tideObservationSchemaPath());
     const rows = Array.from({ length: 20 }, (_, i) => ({ station: 'x', name: 'y', lat: 0, lon: 0, t: i, v: null, s: null, f: null, q: null }));
