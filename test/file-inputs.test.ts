@@ -18,6 +18,14 @@ interface CliRun {
   stderr: string;
 }
 
+/** Dead-letter rows, without `line` (null for an Avro file; absent until run-job.ts uses codecs/dead-letter-row.ts). */
+function deadLetters(file: string): Array<Record<string, unknown>> {
+  return readJsonl(file).map(({ line, ...rest }) => {
+    assert.ok(line === undefined || line === null);
+    return rest;
+  });
+}
+
 function tideflow(args: string[]): CliRun {
   const result = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -49,7 +57,7 @@ describe('a truncated Avro container file', () => {
     assert.match(run.stderr, /^tides-dedupe: 30,203 records in /m);
     assert.match(run.stderr, /30,178 results, 24 duplicates dropped, 0 null readings, 0 filtered out, 0 late, 1 dead letters \(every record accounted for\)/);
     assert.equal(readJsonl(path.join(dir, 'out.jsonl')).length, 30_178);
-    assert.deepEqual(readJsonl(path.join(dir, 'out.dead-letters.jsonl')), [tornTail]);
+    assert.deepEqual(deadLetters(path.join(dir, 'out.dead-letters.jsonl')), [tornTail]);
   });
 
   it('exits 1 after the same summary when the run is strict (--strict, or strict: true in the file source)', () => {
@@ -57,7 +65,7 @@ describe('a truncated Avro container file', () => {
     assert.equal(strict.status, 1, strict.stderr);
     assert.match(strict.stderr, /30,178 results, .* 1 dead letters/);
     assert.match(strict.stderr, /tideflow: 1 record went to the dead letters and the run is strict \(--strict\): exit 1\n$/);
-    assert.deepEqual(readJsonl(path.join(dir, 'out.dead-letters.jsonl')), [tornTail]);
+    assert.deepEqual(deadLetters(path.join(dir, 'out.dead-letters.jsonl')), [tornTail]);
 
     const job = path.join(dir, 'strict.yaml');
     fs.writeFileSync(
@@ -81,5 +89,47 @@ describe('a truncated Avro container file', () => {
     assert.equal(readJsonl(path.join(dir, 'strict-out.jsonl')).length, 30_202);
     // A whole file has no dead letters: strict or not, exit 0.
     assert.equal(runOn('jobs/tides-dedupe.yaml', BUNDLED, dir, ['--strict', '--quiet']).status, 0);
+  });
+});
+
+describe('dead letters of a text file', () => {
+  const dir = temporaryDirectory('tideflow-dead-letters-');
+  const sample = fs.readFileSync(path.join(ROOT, 'data', 'bundled', 'sample-8729108.jsonl'), 'utf8').split('\n').slice(0, 4);
+  const invalid = '{"station":"8729108","name":"Panama City","lat":30.1497,"lon":-85.6644,"t":"2018-10-09T05:00:00Z","v":"oops","s":0.01,"f":"1,0,0,0","q":"p"}';
+  const input = path.join(dir, 'mixed.jsonl');
+  fs.writeFileSync(input, [sample[0], sample[1], invalid, 'not json', '', sample[2], sample[3]].join('\n') + '\n');
+  const expected = [
+    {
+      reason: `invalid JSON: ${(() => { try { JSON.parse('not json'); } catch (error) { return (error as Error).message; } })()}`,
+      stage: 'decode',
+      partition: `file:${input}`,
+      offset: 3,
+      line: 4,
+      payload: 'not json',
+      payload_encoding: 'utf8',
+    },
+    {
+      reason: 'field "v" must be a number, got a string "oops"',
+      stage: 'validate',
+      partition: `file:${input}`,
+      offset: 2,
+      line: 3,
+      payload: invalid,
+      payload_encoding: 'utf8',
+    },
+  ];
+
+  // Needs engine/runtime/run-job.ts to build its dead-letter rows with deadLetterRow of engine/codecs/dead-letter-row.ts.
+  it('keep the line as received and its line number, in the same layout for a file output and the console', { todo: 'run-job.ts calls codecs/dead-letter-row.ts deadLetterRow' }, () => {
+    const toFile = runOn('jobs/tides-dedupe.yaml', input, dir);
+    assert.equal(toFile.status, 0, toFile.stderr);
+    assert.deepEqual(readJsonl(path.join(dir, 'out.dead-letters.jsonl')), expected);
+    const cwd = temporaryDirectory('tideflow-dead-letters-console-');
+    const shown = spawnSync(process.execPath, [CLI, 'run', path.join(ROOT, 'jobs', 'tides-dedupe.yaml'), '--input', input, '--output', 'console', '--checkpoint-dir', path.join(cwd, 'checkpoints')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.deepEqual(readJsonl(path.join(ROOT, '.tideflow', 'output', 'tides-dedupe.dead-letters.jsonl')), expected);
   });
 });

@@ -122,7 +122,8 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   const sinks = new Map<string, Sink>();
   sinks.set('main', createSink(job.sink, 'main'));
   for (const [name, spec] of Object.entries(job.sinks)) sinks.set(name, createSink(spec, name));
-  const sideDefault = (suffix: string): SinkSpec => ({ kind: 'jsonl', jsonl: { path: join('.tideflow', 'output', job.job, `${suffix}.jsonl`) } });
+  // The same place `--output console` puts them: one path scheme, whatever the job's own sink.
+  const sideDefault = (suffix: string): SinkSpec => ({ kind: 'jsonl', jsonl: { path: join('.tideflow', 'output', `${job.job}.${suffix}.jsonl`) } });
   sinks.set(DEAD_LETTERS, createSink(job.deadLetters ?? sideDefault(DEAD_LETTERS), DEAD_LETTERS));
   sinks.set(LATE, createSink(job.late ?? sideDefault(LATE), LATE));
 

@@ -10,6 +10,7 @@ import type { DeadLetter } from '../core/operator';
 import { UsageError } from '../core/errors';
 import { AvroContainerWriter } from '../codecs/avro-container';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
+import { deadLetterRow, receivedOf } from '../codecs/dead-letter-row';
 import { formatFromPath, openFileSource } from './file-source';
 import type { FileSourceOptions } from './file-source';
 
@@ -69,10 +70,49 @@ describe('file source', () => {
       [4, 'field "t" is not a timestamp (epoch ms or ISO-8601): "soon"'],
       [6, 'expected a JSON object, got an array'],
     ]);
-    assert.deepEqual(out.deadLetters[0], { payload: 'not json', reason: out.deadLetters[0].reason, partition: `file:${file}`, offset: 2, stage: 'decode' });
+    assert.deepEqual(out.deadLetters[0], { payload: 'not json', reason: out.deadLetters[0].reason, partition: `file:${file}`, offset: 2, stage: 'decode', line: 3 });
     assertContiguous(out.batches, 0);
     assert.equal(out.batches.at(-1)!.source.toOffset, 8);
     assert.ok(out.batches.every((b) => b.rows!.length + b.deadLetters!.length <= 2));
+  });
+
+  it('remembers the line each row was read from, so a rejected row is dead-lettered as it was received', async () => {
+    const file = path.join(dir, 'received.jsonl');
+    fs.writeFileSync(file, JSONL_LINES.join('\r\n'));
+    const partition = `file:${file}`;
+    const received: Array<[number, string | Buffer | undefined, number | undefined]> = [];
+    for await (const batch of openFileSource({ path: file, batchSize: 2 }, { fromOffset: 0 })) {
+      // While the run processes a batch, what its rows were read from is known.
+      for (const [i, row] of batch.rows!.entries()) {
+        const letter = { payload: row, reason: 'invalid', partition, offset: batch.offsets[i], stage: 'validate' };
+        received.push([batch.offsets[i], receivedOf(letter)?.payload, deadLetterRow(letter).line as number]);
+      }
+    }
+    assert.deepEqual(received, [
+      [0, JSONL_LINES[0], 1],
+      [1, JSONL_LINES[1], 2],
+      [5, JSONL_LINES[5], 6],
+      [7, JSONL_LINES[7], 8],
+    ]);
+    // Read to the end, the source keeps nothing.
+    assert.equal(receivedOf({ payload: {}, reason: '', partition, offset: 7, stage: 'validate' }), undefined);
+  });
+
+  it('gives CSV dead letters the line of the file they start on (the header is line 1)', async () => {
+    const file = path.join(dir, 'lines.csv');
+    fs.writeFileSync(file, 'station,name,t,v\n9414290,"Golden\nGate",0,oops\n\n9414290,x,60000,\n9414290,y,bad,1\n');
+    const partition = `file:${file}`;
+    let kept: string | Buffer | undefined;
+    const out: Collected = { batches: [], rows: [], offsets: [], deadLetters: [] };
+    for await (const batch of openFileSource({ path: file, batchSize: 10 }, { fromOffset: 0 })) {
+      out.deadLetters.push(...batch.deadLetters!);
+      kept = receivedOf({ payload: batch.rows![0], reason: '', partition, offset: batch.offsets[0], stage: 'validate' })?.payload;
+    }
+    assert.deepEqual(out.deadLetters.map((d) => deadLetterRow(d)), [
+      { reason: 'column "v" is not a number: "oops"', stage: 'decode', partition, offset: 0, line: 2, payload: '9414290,"Golden\nGate",0,oops', payload_encoding: 'utf8' },
+      { reason: 'column "t" is not a timestamp (epoch ms or ISO-8601): "bad"', stage: 'decode', partition, offset: 4, line: 6, payload: '9414290,y,bad,1', payload_encoding: 'utf8' },
+    ]);
+    assert.equal(kept, '9414290,x,60000,');
   });
 
   it('resuming from any offset gives the tail of a full read (JSONL, any batch size)', async () => {

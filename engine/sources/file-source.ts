@@ -9,6 +9,7 @@ import { readAvroContainerBlocks } from '../codecs/avro-container';
 import type { CsvOptions } from '../codecs/csv';
 import { createCsvDecoder, hasUnclosedQuote, stationNotUsed } from '../codecs/csv';
 import type { LineDecoder } from '../codecs/decoded';
+import { forgetReceived, type LocatedDeadLetter, rememberReceived } from '../codecs/dead-letter-row';
 import { createJsonlDecoder } from '../codecs/jsonl';
 import { formatFromPath as formatImpliedBy } from './file-source.spec';
 
@@ -92,15 +93,22 @@ export function openFileSource(spec: FileSourceSpec, options: FileSourceOptions)
 class BatchBuilder {
   private rows: Row[] = [];
   private offsets: number[] = [];
+  /** Text files: the text each row was decoded from, aligned with `rows`. */
+  private texts: string[] = [];
   private deadLetters: DeadLetter[] = [];
   private start: number;
   /** Offset after the last record taken (the resume position once this batch is durable). */
   private next: number;
 
+  /**
+   * `lineOfOffsetZero`: for text files, the 1-based line number of offset 0;
+   * rows then come with their text, remembered for the dead letters.
+   */
   constructor(
     private readonly partition: string,
     private readonly batchSize: number,
     fromOffset: number,
+    private readonly lineOfOffsetZero?: number,
   ) {
     this.start = fromOffset;
     this.next = fromOffset;
@@ -114,14 +122,19 @@ class BatchBuilder {
     return this.rows.length + this.deadLetters.length === 0;
   }
 
-  row(row: Row, offset: number): void {
+  /** `text`: what a text file's row was decoded from. */
+  row(row: Row, offset: number, text?: string): void {
     this.rows.push(row);
     this.offsets.push(offset);
+    if (text !== undefined) this.texts.push(text);
     this.next = offset + 1;
   }
 
   deadLetter(payload: DeadLetter['payload'], reason: string, offset: number): void {
-    this.deadLetters.push({ payload, reason, partition: this.partition, offset, stage: 'decode' });
+    const letter: LocatedDeadLetter = { payload, reason, partition: this.partition, offset, stage: 'decode' };
+    // People read dead letters of text files in an editor: give them the line.
+    if (this.lineOfOffsetZero !== undefined) letter.line = offset + this.lineOfOffsetZero;
+    this.deadLetters.push(letter);
     this.next = offset + 1;
   }
 
@@ -137,6 +150,11 @@ class BatchBuilder {
       deadLetters: this.deadLetters,
       source: { partition: this.partition, fromOffset: this.start, toOffset: this.next },
     };
+    if (this.lineOfOffsetZero !== undefined) {
+      // A row rejected later (validation, a step) is dead-lettered as the text it was read from.
+      rememberReceived(this.partition, { offsets: batch.offsets, rows: batch.rows!, payloads: this.texts, lineOfOffsetZero: this.lineOfOffsetZero });
+      this.texts = [];
+    }
     this.rows = [];
     this.offsets = [];
     this.deadLetters = [];
@@ -168,56 +186,61 @@ function stripCarriageReturn(line: string): string {
 
 async function* textBatches(spec: FileSourceSpec, format: 'jsonl' | 'csv', options: FileSourceOptions): AsyncGenerator<RawBatch> {
   const partition = `file:${spec.path}`;
-  const builder = new BatchBuilder(partition, spec.batchSize, options.fromOffset);
+  // CSV offsets count data lines, so the header sits at -1 (and is line 1).
+  const builder = new BatchBuilder(partition, spec.batchSize, options.fromOffset, format === 'csv' ? 2 : 1);
   let decoder: LineDecoder | undefined = format === 'jsonl' ? createJsonlDecoder({ timeField: options.timeField }) : undefined;
-  // CSV offsets count data lines, so the header sits at -1.
   let lineOffset = format === 'csv' ? -1 : 0;
   let pending: string | undefined;
   let pendingOffset = 0;
 
   const decodeRecord = (record: string, offset: number): void => {
     try {
-      builder.row(decoder!.decode(record), offset);
+      builder.row(decoder!.decode(record), offset, record);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       builder.deadLetter(record, error.message, offset);
     }
   };
 
-  for await (const lines of readLineChunks(spec.path)) {
-    for (let i = 0; i < lines.length; i++, lineOffset++) {
-      const line = stripCarriageReturn(lines[i]);
-      if (decoder === undefined) {
-        // First line of a CSV: the header picks the layout (and may refuse the file).
-        if (line.trim() === '') throw new UsageError(`${spec.path}: the CSV file starts with a blank line instead of a header`);
-        decoder = createCsvDecoder(line, { station: spec.station, fileName: spec.path, ...options.csv });
-        continue;
+  try {
+    for await (const lines of readLineChunks(spec.path)) {
+      for (let i = 0; i < lines.length; i++, lineOffset++) {
+        const line = stripCarriageReturn(lines[i]);
+        if (decoder === undefined) {
+          // First line of a CSV: the header picks the layout (and may refuse the file).
+          if (line.trim() === '') throw new UsageError(`${spec.path}: the CSV file starts with a blank line instead of a header`);
+          decoder = createCsvDecoder(line, { station: spec.station, fileName: spec.path, ...options.csv });
+          continue;
+        }
+        if (pending !== undefined) {
+          // Inside a quoted CSV field that spans lines.
+          pending += `\n${line}`;
+          if (hasUnclosedQuote(pending)) continue;
+          if (pendingOffset >= options.fromOffset) decodeRecord(pending, pendingOffset);
+          pending = undefined;
+        } else if (line.trim() === '') {
+          if (lineOffset >= options.fromOffset) builder.skipTo(lineOffset + 1);
+          continue;
+        } else if (format === 'csv' && line.indexOf('"') !== -1 && hasUnclosedQuote(line)) {
+          pending = line;
+          pendingOffset = lineOffset;
+          continue;
+        } else if (lineOffset >= options.fromOffset) {
+          decodeRecord(line, lineOffset);
+        } else {
+          continue;
+        }
+        if (builder.full) yield builder.take();
       }
-      if (pending !== undefined) {
-        // Inside a quoted CSV field that spans lines.
-        pending += `\n${line}`;
-        if (hasUnclosedQuote(pending)) continue;
-        if (pendingOffset >= options.fromOffset) decodeRecord(pending, pendingOffset);
-        pending = undefined;
-      } else if (line.trim() === '') {
-        if (lineOffset >= options.fromOffset) builder.skipTo(lineOffset + 1);
-        continue;
-      } else if (format === 'csv' && line.indexOf('"') !== -1 && hasUnclosedQuote(line)) {
-        pending = line;
-        pendingOffset = lineOffset;
-        continue;
-      } else if (lineOffset >= options.fromOffset) {
-        decodeRecord(line, lineOffset);
-      } else {
-        continue;
-      }
-      if (builder.full) yield builder.take();
     }
+    if (pending !== undefined && pendingOffset >= options.fromOffset) {
+      builder.deadLetter(pending, 'unterminated quoted field at the end of the file', pendingOffset);
+    }
+    if (!builder.empty) yield builder.take();
+  } finally {
+    // The batches were processed (the run asks for the next one only then): their texts can go.
+    forgetReceived(partition);
   }
-  if (pending !== undefined && pendingOffset >= options.fromOffset) {
-    builder.deadLetter(pending, 'unterminated quoted field at the end of the file', pendingOffset);
-  }
-  if (!builder.empty) yield builder.take();
 }
 
 async function* avroBatches(spec: FileSourceSpec, options: FileSourceOptions): AsyncGenerator<RawBatch> {
