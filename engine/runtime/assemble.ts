@@ -17,7 +17,11 @@ export interface Overrides {
   input?: string;
   /** Station id for CSV inputs that do not name one. */
   station?: string;
-  /** Units of CSV inputs whose header does not say. */
+  /** Name and position of `station` (`--station id,name,lat,lon`). */
+  stationInfo?: { name: string; lat: number; lon: number };
+  /** Stations file for inputs that do not carry names and positions (`--stations`). */
+  stations?: string;
+  /** Units of inputs that do not say (CO-OPS API CSV, NOAA JSON answers). */
   units?: 'm' | 'ft';
   /** Replace the job's sink: a `.jsonl` path, `console` (a table) or `-` (JSONL on stdout). */
   output?: string;
@@ -51,7 +55,14 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   if (overrides.input) {
     result.source = {
       kind: 'file',
-      file: { path: overrides.input, station: overrides.station, units: overrides.units, batchSize: overrides.batchSize ?? 4096 },
+      file: {
+        path: overrides.input,
+        station: overrides.station,
+        stationInfo: overrides.stationInfo,
+        stations: overrides.stations,
+        units: overrides.units,
+        batchSize: overrides.batchSize ?? 4096,
+      },
     };
   } else if (overrides.batchSize && result.source.kind === 'file') {
     result.source = { kind: 'file', file: { ...result.source.file, batchSize: overrides.batchSize } };

@@ -12,6 +12,7 @@ import { AvroContainerWriter } from '../codecs/avro-container';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { deadLetterRow, receivedOf } from '../codecs/dead-letter-row';
 import { formatFromPath, openFileSource } from './file-source';
+import * as fileSourceSpec from './file-source.spec';
 import type { FileSourceOptions } from './file-source';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -243,6 +244,112 @@ describe('file source', () => {
     assert.ok(out.deadLetters.every((d) => d.reason.startsWith('corrupt Avro')));
     assert.deepEqual(out.rows, rows.slice(count));
     assert.deepEqual(out.offsets, rows.slice(count).map((r) => r.t));
+  });
+
+  describe('answers saved from NOAA\'s API', () => {
+    const METADATA = '{"id":"8454000","name":"Providence","lat":"41.8072","lon":"-71.4007"}';
+    const item = (t: string, v: string) => `{"t":"2019-01-01 ${t}","v":"${v}","s":"0.003","f":"0,0,0,0","q":"v"}`;
+    const providence = { station: '8454000', name: 'Providence', lat: 41.8072, lon: -71.4007 };
+    const row = (minute: number, v: number) => ({ ...providence, t: Date.UTC(2019, 0, 1, 0, minute), v, s: 0.003, f: '0,0,0,0', q: 'v' });
+    const NO_DATA = 'No data was found. This product may not be offered at this station at the requested time.';
+
+    it('reads one answer, pretty-printed or not: station from the metadata, numbers from strings, units as told', async () => {
+      const file = path.join(dir, 'answer.json');
+      fs.writeFileSync(file, `{"metadata":${METADATA},\n"data": [${item('00:00', '0.850')},\n${item('00:06', 'abc')},\n${item('00:12', '0.900')}]}\n`);
+      const out = await collect({ path: file, batchSize: 2, units: 'm' }, { fromOffset: 0 });
+      // What could not be read first, then the observations by event time.
+      assert.deepEqual(out.deadLetters.map((d) => deadLetterRow(d)), [
+        {
+          reason: 'element 1 of the answer: field "v" is not a number: "abc"',
+          stage: 'decode',
+          partition: `file:${file}`,
+          offset: 0,
+          line: null,
+          payload: item('00:06', 'abc'),
+          payload_encoding: 'utf8',
+        },
+      ]);
+      assert.deepEqual(out.rows, [row(0, 0.85), row(12, 0.9)]);
+      assert.deepEqual(out.offsets, [1, 2]);
+      assertContiguous(out.batches, 0);
+      // A row rejected later (validation) is dead-lettered as the element NOAA sent.
+      for await (const batch of openFileSource({ path: file, batchSize: 10, units: 'm' }, { fromOffset: 0 })) {
+        const letter = { payload: batch.rows![1], reason: 'invalid', partition: `file:${file}`, offset: batch.offsets[1], stage: 'validate' };
+        assert.equal(deadLetterRow(letter).payload, item('00:12', '0.900'));
+      }
+      const inFeet = await collect({ path: file, batchSize: 10, units: 'ft' }, { fromOffset: 2 });
+      assert.deepEqual(inFeet.rows.map((r) => r.v), [0.27432]);
+    });
+
+    it('needs the units, and refuses a file that is nothing but NOAA\'s error answer, in NOAA\'s words', async () => {
+      const file = path.join(dir, 'no-units.json');
+      fs.writeFileSync(file, `{"metadata":${METADATA},"data":[${item('00:00', '0.850')}]}`);
+      assert.throws(
+        () => openFileSource({ path: file, batchSize: 10 }, { fromOffset: 0 }),
+        (e: unknown) => e instanceof UsageError && e.message.startsWith(`${file}: answers of NOAA's API do not say the units of their water levels`) && e.message.endsWith('Say which: --units m or --units ft (units: in the job\'s file source)'),
+      );
+      const refusal = path.join(dir, 'refusal.json');
+      fs.writeFileSync(refusal, `{"error": {"message":" ${NO_DATA}"}}\n\n`);
+      await assert.rejects(collect({ path: refusal, batchSize: 10, units: 'm' }, { fromOffset: 0 }), (e: unknown) => e instanceof UsageError && e.message === `${refusal} is NOAA's error answer, not observations: NOAA CO-OPS API error: ${NO_DATA}`);
+      const page = path.join(dir, 'page.json');
+      fs.writeFileSync(page, '<!DOCTYPE html>\n<html><body>Scheduled maintenance</body></html>\n');
+      await assert.rejects(collect({ path: page, batchSize: 10, units: 'm' }, { fromOffset: 0 }), (e: unknown) => e instanceof UsageError && e.message.startsWith(`${page} cannot be read as an answer of NOAA's API: the answer is HTML or XML`));
+    });
+
+    it('reads one answer per line; an error answer among them is a dead letter with NOAA\'s message', async () => {
+      const file = path.join(dir, 'answers.jsonl');
+      fs.writeFileSync(file, [`{"metadata":${METADATA},"data":[${item('00:06', '0.860')}]}`, `{"error": {"message":" ${NO_DATA}"}}`, `{"metadata":${METADATA},"data":[${item('00:00', '0.850')}]}`].join('\n'));
+      const out = await collect({ path: file, batchSize: 10, units: 'm' }, { fromOffset: 0 });
+      assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.reason]), [[0, `line 2: NOAA CO-OPS API error: ${NO_DATA}`]]);
+      assert.deepEqual(out.rows, [row(0, 0.85), row(6, 0.86)]);
+    });
+
+    it('reads predictions (no metadata) for the station named, with its facts from an option or a table', async () => {
+      const file = path.join(dir, 'predictions.json');
+      fs.writeFileSync(file, '{"predictions":[{"t":"2019-01-01 00:00","v":"1.234"}]}');
+      const read = async (spec: Partial<FileSourceSpec>) => (await collect({ path: file, batchSize: 10, units: 'm', ...spec }, { fromOffset: 0 })).rows[0];
+      assert.deepEqual(await read({ station: '8454000' }), { station: '8454000', name: 'Providence, State Pier no.1', lat: 41.8072, lon: -71.4007, t: Date.UTC(2019, 0, 1), v: 1.234, s: null, f: null, q: null });
+      assert.equal((await read({ station: '8454000', stationInfo: { name: 'Fox Point', lat: 41.81, lon: -71.4 } })).name, 'Fox Point');
+      await assert.rejects(read({}), (e: unknown) => e instanceof UsageError && /names no station/.test(e.message));
+    });
+
+    it('reads a directory of answers in event-time order, whatever order they were saved in', async () => {
+      const answers = path.join(dir, 'answers');
+      fs.mkdirSync(answers);
+      fs.writeFileSync(path.join(answers, 'a.json'), `{"metadata":${METADATA},"data":[${item('00:06', '0.860')},${item('00:12', '0.870')}]}`);
+      fs.writeFileSync(path.join(answers, 'b.json'), `{"metadata":${METADATA},"data":[${item('00:00', '0.850')}]}`);
+      fs.writeFileSync(path.join(answers, 'c.json'), `{"error": {"message":" ${NO_DATA}"}}`);
+      fs.writeFileSync(path.join(answers, 'README.md'), 'answers saved by hand');
+      const out = await collect({ path: answers, batchSize: 2, units: 'm' }, { fromOffset: 0 });
+      assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.partition, d.reason]), [[0, `file:${answers}`, `c.json: NOAA CO-OPS API error: ${NO_DATA}`]]);
+      assert.deepEqual(out.rows, [row(0, 0.85), row(6, 0.86), row(12, 0.87)]);
+      assert.deepEqual(out.offsets, [1, 2, 3]);
+      const tail = await collect({ path: answers, batchSize: 2, units: 'm' }, { fromOffset: 2 });
+      assert.deepEqual(tail.rows, [row(6, 0.86), row(12, 0.87)]);
+      // Records among the answers: refused, not guessed at.
+      fs.writeFileSync(path.join(answers, 'd.json'), JSONL_LINES[0]);
+      assert.throws(() => openFileSource({ path: answers, batchSize: 2, units: 'm' }, { fromOffset: 0 }), (e: unknown) => e instanceof UsageError && e.message.startsWith(`${answers} holds d.json, which is not an answer saved from NOAA's API`));
+    });
+  });
+
+  it('takes station facts and a stations file in the job file, and reports a malformed station where it is written', () => {
+    const context = { job: 'j' };
+    assert.deepEqual(fileSourceSpec.normalize({ path: 'x.csv', station: '9454460,Columbia Glacier,61.0233,-147.085', stations: 'stations.csv', units: 'ft' }, context), {
+      path: 'x.csv',
+      format: 'csv',
+      station: '9454460',
+      stationInfo: { name: 'Columbia Glacier', lat: 61.0233, lon: -147.085 },
+      stations: 'stations.csv',
+      units: 'ft',
+      batchSize: 4096,
+    });
+    // A .json file's content says whether it holds records or NOAA answers.
+    assert.equal(fileSourceSpec.normalize({ path: 'answer.json' }, context).format, undefined);
+    const reported: Array<[ReadonlyArray<string | number>, string]> = [];
+    const reporter = { atValue: (at: ReadonlyArray<string | number>, message: string) => reported.push([at, message]), atKey: () => {}, atOwner: () => {} };
+    fileSourceSpec.check({ path: 'x.csv', station: '9454460,Columbia Glacier' }, reporter);
+    fileSourceSpec.check({ path: dir }, reporter);
+    assert.deepEqual(reported, [[['station'], 'station "9454460,Columbia Glacier" has 2 fields; give the station id, or id,name,lat,lon (e.g. "9454460,Columbia Glacier,61.0233,-147.085")']]);
   });
 
   it('picks the format from the extension, and says what to do when it cannot', () => {
