@@ -79,6 +79,8 @@ describe('a truncated Avro container file', () => {
         'steps: []',
         'sink:',
         `  jsonl: { path: ${JSON.stringify(path.join(dir, 'strict-out.jsonl'))} }`,
+        `deadLetters: { jsonl: { path: ${JSON.stringify(path.join(dir, 'strict-out.dead-letters.jsonl'))} } }`,
+        `late: { jsonl: { path: ${JSON.stringify(path.join(dir, 'strict-out.late.jsonl'))} } }`,
         'checkpoint:',
         `  file: { dir: ${JSON.stringify(path.join(dir, 'checkpoints'))} }`,
         '',
@@ -88,6 +90,7 @@ describe('a truncated Avro container file', () => {
     assert.equal(fromJob.status, 1, fromJob.stderr);
     assert.match(fromJob.stderr, /tideflow: 1 record went to the dead letters and the run is strict \(strict: true in the file source\): exit 1\n$/);
     assert.equal(readJsonl(path.join(dir, 'strict-out.jsonl')).length, 30_202);
+    assert.deepEqual(deadLetters(path.join(dir, 'strict-out.dead-letters.jsonl')), [tornTail]);
     // A whole file has no dead letters: strict or not, exit 0.
     assert.equal(runOn('jobs/tides-dedupe.yaml', BUNDLED, dir, ['--strict', '--quiet']).status, 0);
   });
