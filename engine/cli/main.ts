@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { lintJobFiles, loadJobFile, parseDuration } from '../config';
 import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../core/errors';
+import { parseStationOption } from '../codecs/station-table';
 import { assemble } from '../runtime/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { runJob, type RunOptions } from '../runtime/run-job';
@@ -55,10 +56,11 @@ export async function main(argv: string[]): Promise<number> {
     .command('run')
     .description('run a job file (by default against its own source and sink; --input/--output switch to local files)')
     .argument('<job>', 'job file (YAML)')
-    .option('--input <file>', 'read this file instead of the job source (.jsonl, .csv, .avro)')
+    .option('--input <file>', "read this file instead of the job source (.jsonl, .csv, .avro, or .json saved from NOAA's CO-OPS API: a file, or a directory of them)")
     .option('--output <file>', "write results to this .jsonl file instead of the job sink ('console' for a table, '-' for JSONL on stdout, 'null' to discard them)")
-    .option('--station <id>', 'station id for CSV inputs that do not name one')
-    .addOption(new Option('--units <units>', 'water-level units of CSV inputs whose header does not say (CO-OPS API CSV)').choices(['m', 'ft']))
+    .option('--station <id[,name,lat,lon]>', 'station of a CSV input that names none (and of NOAA predictions); with its name and position when no stations table knows it')
+    .option('--stations <file>', "station names and positions for inputs that do not carry them: CSV with the columns id,name,lat,lon (CO-OPS' station metadata) or JSON [{id,name,lat,lon}]; before the bundled table")
+    .addOption(new Option('--units <units>', "water-level units of inputs that do not say: NOAA's API CSV and t,v,s layouts and saved JSON answers (what the request asked for: units=metric is m, english is ft); required for those").choices(['m', 'ft']))
     .addOption(new Option('--workers <n>', 'threads for Kafka jobs that start with a window (decoding, validation and pre-aggregation): 1 = in the run loop, no pool (default; on 2 cores a second thread measured no faster), N = the run loop + N-1 pool threads; other jobs read their rows in the run loop at any N').argParser(positiveInteger))
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
@@ -66,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
     .addOption(new Option('--batch-size <n>', 'records per batch (file inputs; at most this many per Kafka batch)').argParser(positiveInteger))
+    .option('--strict', 'exit 1 when any record went to the dead letters (a torn Avro tail, an unreadable line, an invalid record), after writing everything and printing the summary; a file source can say `strict: true` instead')
     .option('--quiet', 'no progress line or summary')
     .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics while the job runs (off by default)').argParser(portNumber))
     .option('--metrics-host <host>', 'address the metrics endpoint binds to', '127.0.0.1')
@@ -105,6 +108,7 @@ interface RunCommandOptions {
   input?: string;
   output?: string;
   station?: string;
+  stations?: string;
   units?: 'm' | 'ft';
   workers?: number;
   emit?: 'final' | 'update';
@@ -113,6 +117,7 @@ interface RunCommandOptions {
   checkpointDir: string;
   checkpointInterval?: number;
   batchSize?: number;
+  strict?: boolean;
   quiet?: boolean;
   metricsPort?: number;
   metricsHost: string;
@@ -122,6 +127,7 @@ interface RunCommandOptions {
 
 async function runCommand(jobPath: string, options: RunCommandOptions): Promise<number> {
   const job = loadJobFile(jobPath);
+  const station = options.station === undefined ? undefined : parseStationOption(options.station);
   const progress = options.quiet ? null : new ProgressLine(job.job);
   const log = (line: string) => {
     progress?.clear();
@@ -130,7 +136,9 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
   const parts = await assemble(job, {
     input: options.input,
     output: options.output,
-    station: options.station,
+    station: station?.id,
+    stationInfo: station?.facts,
+    stations: options.stations,
     units: options.units,
     emit: options.emit,
     checkpointDir: options.checkpointDir,
@@ -188,6 +196,12 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
       process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window')) + '\n');
+    }
+    const strict = options.strict === true || (parts.job.source.kind === 'file' && parts.job.source.file.strict === true);
+    if (strict && result.counters.deadLetters > 0) {
+      const count = result.counters.deadLetters;
+      process.stderr.write(`tideflow: ${count} record${count === 1 ? '' : 's'} went to the dead letters and the run is strict (${options.strict === true ? '--strict' : 'strict: true in the file source'}): exit 1\n`);
+      return EXIT_RUNTIME;
     }
     return EXIT_OK;
   } catch (error) {

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
 import type { KafkaConnectionSpec } from '../config/job';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
@@ -30,6 +30,7 @@ export interface ProduceCommandOptions {
   partitions?: string;
   key?: string;
   station?: string;
+  units?: 'm' | 'ft';
   quiet?: boolean;
 }
 
@@ -48,6 +49,8 @@ export interface ProduceOptions {
   keyField: string;
   /** Station id for CSV files that do not name one. */
   station?: string;
+  /** Water-level units of files that do not say (NOAA's API CSV and t,v,s layouts, saved JSON answers). */
+  units?: 'm' | 'ft';
   /** Called about once a second. */
   onProgress?: (progress: ProduceProgress) => void;
   log?: (line: string) => void;
@@ -103,6 +106,7 @@ export function registerProduce(program: Command): void {
     .option('--partitions <n>', 'partitions when the topic does not exist yet', '3')
     .option('--key <field>', 'record field used as the message key', 'station')
     .option('--station <id>', 'station id for CSV files that do not name one')
+    .addOption(new Option('--units <units>', "water-level units of files that do not say: NOAA's API CSV and t,v,s layouts and saved JSON answers (what the request asked for); required for those").choices(['m', 'ft']))
     .option('--quiet', 'no progress line or summary')
     .action(async (file: string, raw: ProduceCommandOptions) => {
       const options = parseProduceOptions(file, raw);
@@ -195,6 +199,7 @@ export function parseProduceOptions(file: string, raw: ProduceCommandOptions, en
     partitions,
     keyField,
     station: raw.station,
+    units: raw.units,
   };
 }
 
@@ -298,7 +303,7 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
     };
 
     const batches = openFileSource(
-      { path: options.file, batchSize: 4096, ...(options.station ? { station: options.station } : {}) },
+      { path: options.file, batchSize: 4096, ...(options.station ? { station: options.station } : {}), ...(options.units ? { units: options.units } : {}) },
       { fromOffset: 0, readerType: type },
     );
     for await (const batch of batches) {

@@ -6,11 +6,16 @@ import * as path from 'node:path';
 import * as avro from 'avsc';
 import { DecodeError, UsageError } from '../core/errors';
 import type { Row } from '../core/batch';
-import { AvroContainerWriter, readAvroContainerBlocks, readAvroContainerFile } from './avro-container';
+import { AvroContainerWriter, readAvroContainerBlocks, readAvroContainerFile, type ContainerBlock } from './avro-container';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 
 const type = loadAvroType(tideObservationSchemaPath());
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tideflow-avro-'));
+
+/** A buffer as a stream of chunks of 97 bytes (a prime: blocks straddle chunks every which way). */
+async function* chunks(bytes: Buffer): AsyncGenerator<Buffer> {
+  for (let i = 0; i < bytes.length; i += 97) yield bytes.subarray(i, i + 97);
+}
 
 function sampleRows(n: number): Row[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -90,17 +95,78 @@ describe('avro container files', () => {
     assert.deepEqual((await readAvroContainerFile(file, { readerType: reader })).rows, [{ station: 'a', t: 1, q: null }]);
   });
 
-  it('refuses files that are not Avro, and reports truncation', async () => {
+  it('refuses files that are not Avro', async () => {
     const notAvro = path.join(dir, 'not.avro');
     fs.writeFileSync(notAvro, '{"t":1}\n');
     await assert.rejects(readAvroContainerFile(notAvro), (e: unknown) => e instanceof UsageError && /bad magic bytes/.test(e.message));
+  });
+
+  it('reads every whole block of a truncated file, then reports the torn tail with its byte range', async () => {
     const good = path.join(dir, 'good.avro');
-    const writer = new AvroContainerWriter(good, type, { codec: 'null' });
-    for (const row of sampleRows(10)) writer.append(row);
+    const rows = sampleRows(10);
+    const writer = new AvroContainerWriter(good, type, { codec: 'null', blockBytes: 200 });
+    for (const row of rows) writer.append(row);
+    // Blocks already flushed: the last one is written by close().
+    const tailStart = writer.bytesWritten;
     writer.close();
+    const whole: ContainerBlock[] = [];
+    for await (const block of readAvroContainerBlocks(fs.createReadStream(good))) whole.push(block);
+    assert.ok(whole.length >= 3, `${whole.length} blocks`);
+    const size = fs.statSync(good).size;
     const truncated = path.join(dir, 'truncated.avro');
-    fs.writeFileSync(truncated, fs.readFileSync(good).subarray(0, fs.statSync(good).size - 20));
-    await assert.rejects(readAvroContainerFile(truncated), (e: unknown) => e instanceof DecodeError && /^truncated Avro container: \d+ bytes after record 0 do not form a whole block$/.test(e.message));
+    // Cut 20 bytes into the last block's data: its count and size still read, its data and sync marker do not.
+    fs.writeFileSync(truncated, fs.readFileSync(good).subarray(0, size - 20));
+    const blocks: ContainerBlock[] = [];
+    for await (const block of readAvroContainerBlocks(fs.createReadStream(truncated, { highWaterMark: 64 }))) blocks.push(block);
+    const lastWhole = whole.at(-1)!;
+    assert.deepEqual(blocks.slice(0, -1), whole.slice(0, -1));
+    const tail = blocks.at(-1)!;
+    assert.deepEqual(tail, {
+      firstIndex: lastWhole.firstIndex,
+      count: 1,
+      rows: [],
+      corruptFrom: 0,
+      reason:
+        `truncated Avro container: the file ends inside a block (a block of ${lastWhole.count} records by its count): ` +
+        `bytes ${tailStart} to ${size - 20} (the last ${size - 20 - tailStart} bytes) do not form a whole block; the ${lastWhole.firstIndex} records before them were read`,
+      torn: { fromByte: tailStart, toByte: size - 20 },
+    });
+    // Read whole, a truncated file is still an error (tools that need every record).
+    await assert.rejects(readAvroContainerFile(truncated), (e: unknown) => e instanceof DecodeError && e.message.startsWith(`${truncated}: truncated Avro container: the file ends inside a block`));
+    // Cut inside the header: nothing can be read.
+    fs.writeFileSync(truncated, fs.readFileSync(good).subarray(0, 30));
+    await assert.rejects(readAvroContainerFile(truncated), (e: unknown) => e instanceof DecodeError && e.message === 'truncated Avro container: the file ends inside its header');
+  });
+
+  it('at any cut, yields exactly the blocks that end before it, and a torn tail unless it falls between blocks', async () => {
+    const file = path.join(dir, 'cuts.avro');
+    const writer = new AvroContainerWriter(file, type, { codec: 'deflate', blockBytes: 200 });
+    // File positions where blocks end (the first one: the end of the header).
+    const boundaries = [writer.bytesWritten];
+    for (const row of sampleRows(24)) {
+      writer.append(row);
+      if (writer.bytesWritten !== boundaries.at(-1)) boundaries.push(writer.bytesWritten);
+    }
+    writer.close();
+    const bytes = fs.readFileSync(file);
+    if (boundaries.at(-1) !== bytes.length) boundaries.push(bytes.length);
+    const whole: ContainerBlock[] = [];
+    for await (const block of readAvroContainerBlocks(chunks(bytes))) whole.push(block);
+    assert.equal(whole.length, boundaries.length - 1);
+    for (let cut = boundaries[0]; cut <= bytes.length; cut++) {
+      const blocks: ContainerBlock[] = [];
+      for await (const block of readAvroContainerBlocks(chunks(bytes.subarray(0, cut)))) blocks.push(block);
+      const complete = boundaries.filter((end) => end <= cut).length - 1;
+      assert.deepEqual(blocks.slice(0, complete), whole.slice(0, complete), `cut at ${cut}`);
+      if (boundaries.includes(cut)) {
+        assert.equal(blocks.length, complete, `cut at ${cut}`);
+      } else {
+        assert.equal(blocks.length, complete + 1, `cut at ${cut}`);
+        const tail = blocks.at(-1)!;
+        assert.deepEqual(tail.torn, { fromByte: boundaries[complete], toByte: cut });
+        assert.equal(tail.firstIndex, complete === 0 ? 0 : whole[complete - 1].firstIndex + whole[complete - 1].count);
+      }
+    }
   });
 
   it('reproduces the same bytes with a fixed sync marker', () => {

@@ -129,6 +129,13 @@ export interface ContainerBlock {
   corruptFrom?: number;
   /** Why they could not. */
   reason?: string;
+  /**
+   * Set on the last "block" of a file cut short: the bytes after the last whole
+   * block, [fromByte, toByte) in the file. It counts as one record (`count` 1,
+   * `corruptFrom` 0): how many records it held is unknown, since the count it
+   * claims may itself be cut.
+   */
+  torn?: { fromByte: number; toByte: number };
 }
 
 export interface ReadContainerOptions {
@@ -157,6 +164,8 @@ export async function* readAvroContainerBlocks(
   let header: ContainerHeader | undefined;
   let decodeBlock: ((data: Buffer, count: number, firstIndex: number) => ContainerBlock) | undefined;
   let index = 0;
+  /** File position of `pending[0]`. */
+  let consumedBytes = 0;
   const skipBefore = options.skipBefore ?? 0;
   for await (const chunk of chunks) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -168,6 +177,7 @@ export async function* readAvroContainerBlocks(
       options.onHeader?.(header, writerType);
       decodeBlock = createBlockDecoder(header.codec, writerType, options.readerType);
       pending = pending.subarray(header.size);
+      consumedBytes = header.size;
     }
     // Consume every complete block in `pending`.
     let pos = 0;
@@ -192,10 +202,31 @@ export async function* readAvroContainerBlocks(
       pos = dataStart + size + SYNC_SIZE;
     }
     // Copy the remainder so the (possibly large) chunk it points into can be freed.
+    consumedBytes += pos;
     pending = pos === 0 ? pending : Buffer.from(pending.subarray(pos));
   }
   if (header === undefined) throw new DecodeError('truncated Avro container: the file ends inside its header');
-  if (pending.length > 0) throw new DecodeError(`truncated Avro container: ${pending.length} bytes after record ${index} do not form a whole block`);
+  if (pending.length > 0) {
+    // A file cut short (a copy or a download that stopped): every whole block was read; the tail is reported, not fatal.
+    yield tornTail(pending, index, consumedBytes);
+  }
+}
+
+/** The last, incomplete block of a truncated file, as a one-record block with its byte range. */
+function tornTail(tail: Buffer, index: number, fromByte: number): ContainerBlock {
+  const toByte = fromByte + tail.length;
+  const claimed = readLong(tail, 0);
+  const claim = Number.isInteger(claimed) && claimed > 0 ? ` (a block of ${claimed} records by its count)` : '';
+  return {
+    firstIndex: index,
+    count: 1,
+    rows: [],
+    corruptFrom: 0,
+    reason:
+      `truncated Avro container: the file ends inside a block${claim}: bytes ${fromByte} to ${toByte} (the last ${tail.length} bytes) ` +
+      `do not form a whole block; the ${index} records before them were read`,
+    torn: { fromByte, toByte },
+  };
 }
 
 /** The file's writer schema as an avsc Type (no logical types: timestamps stay numbers). */

@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Row } from '../core/batch';
 import { DecodeError, UsageError } from '../core/errors';
 import { createCsvDecoder, encodeCsvLine, feetToMetres, hasUnclosedQuote, splitCsvLine, TIDE_CSV_HEADER } from './csv';
+import { loadStationTable } from './station-table';
 import { stationIdFromFileName } from './stations';
 
 // Compiled to dist/engine/codecs: the fixtures stay in the source tree.
@@ -78,12 +80,37 @@ describe('csv: CO-OPS API CSV', () => {
     assert.deepEqual(rows[2], { station: '8443970', name: 'BOSTON', lat: 42.3539, lon: -71.0503, t: utc(2018, 9, 12, 22, 0), v: -0.8772144, s: 0, f: '1,0', q: null });
   });
 
-  it('reads metres by default (8761724)', () => {
-    const { rows } = decodeFixture('8761724_2016-11_excerpt.csv');
+  it('reads metres when told so (8761724)', () => {
+    const { rows } = decodeFixture('8761724_2016-11_excerpt.csv', { units: 'm' });
     assert.deepEqual(rows.map((r) => [r.t, r.v, r.s, r.f]), [
       [utc(2016, 11, 2, 0, 0), 0.234, 0.012, '0,0'],
       [utc(2016, 11, 2, 1, 0), 0.273, 0.021, '0,0'],
     ]);
+  });
+
+  it('refuses to guess the units its header does not give: metres and feet differ 3.3 times', () => {
+    const file = path.join(FIXTURES, '8443970_2018-09_excerpt.csv');
+    assert.throws(
+      () => decodeFixture('8443970_2018-09_excerpt.csv'),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message ===
+          `${file}: its header (noaa-api-csv layout: "Date Time, Water Level, Sigma, I, L") does not say the units of its water levels, ` +
+            'and NOAA answers in the units the request asked for (units=metric: metres, units=english: feet). ' +
+            "Say which: --units m or --units ft (units: in the job's file source)",
+    );
+    assert.throws(() => decodeFixture('9454460_2005-09_excerpt.csv'), (e: unknown) => e instanceof UsageError && /noaa-api-fields layout: "t,v,s"\) does not say the units/.test(e.message));
+    // tideflow's own layout is the record schema's, in metres.
+    assert.equal(createCsvDecoder(TIDE_CSV_HEADER).decode('8454000,x,41.8,-71.4,0,1.5,,,').v, 1.5);
+  });
+
+  it('says NOAA\'s message when the file is NOAA\'s error answer', () => {
+    assert.throws(
+      () => createCsvDecoder('Error: No data was found. This product may not be offered at this station at the requested time.', { fileName: 'answer.csv', units: 'm' }),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message === "answer.csv is NOAA's error answer, not observations: NOAA CO-OPS API error: No data was found. This product may not be offered at this station at the requested time.",
+    );
   });
 
   it('keeps Quality, empty Sigma and the row without a value (8729108, Hurricane Michael)', () => {
@@ -97,7 +124,7 @@ describe('csv: CO-OPS API CSV', () => {
   });
 
   it('rejects bad rows with exact reasons', () => {
-    const decoder = createCsvDecoder('Date Time, Water Level, Sigma, I, L ', { station: '8761724' });
+    const decoder = createCsvDecoder('Date Time, Water Level, Sigma, I, L ', { station: '8761724', units: 'm' });
     const reason = (line: string) => {
       try {
         decoder.decode(line);
@@ -116,7 +143,7 @@ describe('csv: CO-OPS API CSV', () => {
 
 describe('csv: other layouts', () => {
   it('reads the API JSON fields saved as CSV (9454460, t,v,s)', () => {
-    const { layout, rows } = decodeFixture('9454460_2005-09_excerpt.csv');
+    const { layout, rows } = decodeFixture('9454460_2005-09_excerpt.csv', { units: 'm' });
     assert.equal(layout, 'noaa-api-fields');
     assert.deepEqual(rows[0], { station: '9454460', name: 'Columbia Glacier', lat: 61.0233, lon: -147.085, t: Date.UTC(2005, 8, 1, 1), v: 1.555, s: 0.008, f: null, q: null });
   });
@@ -127,6 +154,37 @@ describe('csv: other layouts', () => {
     const { layout, rows } = decodeFixture('UNKNOWN-STATION_2016-10_excerpt.csv', { station: 'TADC1', stationInfo: { name: 'TADC example', lat: 32.78, lon: -79.92 } });
     assert.equal(layout, 'noaa-tadc');
     assert.deepEqual(rows[1], { station: 'TADC1', name: 'TADC example', lat: 32.78, lon: -79.92, t: Date.UTC(2016, 9, 1, 0, 6), v: 7.414, s: null, f: null, q: null });
+  });
+
+  it('takes name and position from the option, then the stations file, then the bundled table', () => {
+    // CO-OPS' station metadata layout, for a station the bundled table does not know (Sewells Point).
+    const stationsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tideflow-csv-')), 'stations.csv');
+    fs.writeFileSync(stationsFile, 'id,name,lat,lon\n8638610,Sewells Point,36.9467,-76.3300\n9454050,Cordova,60.5583,-145.753\n');
+    const stations = loadStationTable(stationsFile);
+    const header = 'Date Time, Water Level, Sigma, I, L ';
+    const line = '2005-09-01 01:00,1.555,0.008,0,0';
+    const decode = (options: Parameters<typeof createCsvDecoder>[1]) => {
+      const { station, name, lat, lon } = createCsvDecoder(header, { units: 'm', ...options }).decode(line);
+      return { station, name, lat, lon };
+    };
+    // Not bundled: refused without a table, read with one.
+    assert.throws(
+      () => decode({ station: '8638610' }),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message ===
+          'station 8638610 is not in data/bundled/stations.json, so its name and position are unknown: give them with --station "8638610,NAME,LAT,LON" ' +
+            "(station: in the job's file source), or list the station in a stations file (--stations stations.csv, stations: in the file source) " +
+            "with the columns id,name,lat,lon of CO-OPS' station metadata",
+    );
+    assert.deepEqual(decode({ station: '8638610', stations }), { station: '8638610', name: 'Sewells Point', lat: 36.9467, lon: -76.33 });
+    // The option wins over the table, which wins over the bundled table.
+    assert.deepEqual(decode({ station: '8638610', stations, stationInfo: { name: 'Norfolk', lat: 36.95, lon: -76.33 } }), { station: '8638610', name: 'Norfolk', lat: 36.95, lon: -76.33 });
+    const renamed = new Map([['9414290', { name: 'Golden Gate', lat: 37.8, lon: -122.47 }]]);
+    assert.deepEqual(decode({ station: '9414290', stations: renamed }), { station: '9414290', name: 'Golden Gate', lat: 37.8, lon: -122.47 });
+    assert.deepEqual(decode({ station: '9414290', stations }), { station: '9414290', name: 'SAN FRANCISCO (Golden Gate)', lat: 37.8063, lon: -122.4659 });
+    // A file with a station column completes its rows from the table too.
+    assert.deepEqual(createCsvDecoder('station,t,v', { stations }).decode('9454050,0,1'), { station: '9454050', t: 0, v: 1, name: 'Cordova', lat: 60.5583, lon: -145.753 });
   });
 
   it('round-trips the generic layout written by encodeCsvLine (names with commas, nulls)', () => {

@@ -2,6 +2,7 @@ import type { Row } from '../core/batch';
 import { DecodeError, UsageError } from '../core/errors';
 import type { LineDecoder } from './decoded';
 import { quoteForReason } from './decoded';
+import type { StationFacts, StationTable } from './station-table';
 import { findStation, stationIdFromFileName } from './stations';
 import { parseIsoTimestamp, parseMonthDayYearTime, parseSlashedDateAndClock, parseTimestampValue } from './timestamps';
 
@@ -37,13 +38,17 @@ export interface CsvOptions {
   /** The file's path: a NOAA-style name (`9414290_...csv`) supplies the station id. */
   fileName?: string;
   /**
-   * Units of the water level where the header does not say (CO-OPS API CSV,
-   * `t,v,s`, generic). Default metres. The web export and TADC headers name
-   * their units, which then win.
+   * Units of the water level where the header does not say. NOAA's CO-OPS API
+   * CSV and `t,v,s` layouts need them (the API answers in the units the request
+   * asked for, and the file does not say which); the generic layout is
+   * tideflow's own record layout, in metres unless this says otherwise. The
+   * web export and TADC headers name their units, which then win.
    */
   units?: LengthUnit;
-  /** Name and position for a station that is not in the bundled station table. */
-  stationInfo?: { name: string; lat: number; lon: number };
+  /** Name and position of `station` (or of the file's station): wins over every table. */
+  stationInfo?: StationFacts;
+  /** Stations the user gave (`--stations`): consulted before the bundled table. */
+  stations?: StationTable;
 }
 
 const FEET_TO_METRES = 0.3048;
@@ -140,12 +145,34 @@ function resolveFileStation(options: CsvOptions, layout: string): StationFields 
 }
 
 function resolveStationById(id: string, options: CsvOptions): StationFields {
-  const known = findStation(id);
-  if (known !== undefined) return { station: id, name: known.name, lat: known.lat, lon: known.lon };
+  // What the user said wins over what is bundled.
   if (options.stationInfo !== undefined && (options.station === undefined || options.station === id)) {
     return { station: id, ...options.stationInfo };
   }
-  throw new UsageError(`station ${id} is not in data/bundled/stations.json, so its name and position are unknown: add it there or give the station's name, lat and lon`);
+  const known = options.stations?.get(id) ?? findStation(id);
+  if (known !== undefined) return { station: id, name: known.name, lat: known.lat, lon: known.lon };
+  throw new UsageError(unknownStation(id, options.stations !== undefined));
+}
+
+/** Why a station's name and position are unknown, and the ways to give them. */
+export function unknownStation(id: string, hadTable: boolean): string {
+  return (
+    `station ${id} is not in ${hadTable ? 'the stations file given nor in ' : ''}data/bundled/stations.json, so its name and position are unknown: ` +
+    `give them with --station "${id},NAME,LAT,LON" (station: in the job's file source), or list the station in a stations file ` +
+    `(--stations stations.csv, stations: in the file source) with the columns id,name,lat,lon of CO-OPS' station metadata`
+  );
+}
+
+/**
+ * Why a layout whose header does not say its units cannot be read without
+ * being told them: NOAA's API answers in whatever the request asked for.
+ */
+function unitsNeeded(options: CsvOptions, layout: string, header: string): string {
+  return (
+    `${options.fileName ?? 'the CSV file'}: its header (${layout} layout: ${JSON.stringify(header)}) does not say the units of its water levels, ` +
+    'and NOAA answers in the units the request asked for (units=metric: metres, units=english: feet). ' +
+    'Say which: --units m or --units ft (units: in the job\'s file source)'
+  );
 }
 
 function normaliseHeader(headerLine: string): string[] {
@@ -228,7 +255,8 @@ function apiCsvDecoder(names: string[], options: CsvOptions): LineDecoder | unde
   lower.forEach((name, index) => {
     if (index !== timeIndex && index !== valueIndex && index !== sigmaIndex && index !== qualityIndex) flagIndexes.push(index);
   });
-  const units = options.units ?? 'm';
+  if (options.units === undefined) throw new UsageError(unitsNeeded(options, 'noaa-api-csv', names.join(', ')));
+  const units = options.units;
   const station = resolveFileStation(options, 'noaa-api-csv');
   const width = names.length;
   return {
@@ -298,6 +326,7 @@ function genericDecoder(names: string[], options: CsvOptions): LineDecoder {
   if (hasStation && options.station !== undefined) throw new UsageError(stationNotUsed(options.station, `${options.fileName ?? 'this CSV file'} has a station column`));
   const isApiFields = !hasStation && names.includes('t') && names.includes('v') && names.every((n) => ['t', 'v', 's', 'f', 'q'].includes(n));
   const layout = isApiFields ? 'noaa-api-fields' : 'generic';
+  if (isApiFields && options.units === undefined) throw new UsageError(unitsNeeded(options, layout, names.join(',')));
   // Without a station column the whole file is one station (the t,v,s layout); fill its identity in.
   const fileStation = hasStation ? undefined : resolveFileStation(options, layout);
   const hasName = names.includes('name');
@@ -338,9 +367,13 @@ function genericDecoder(names: string[], options: CsvOptions): LineDecoder {
       if (hasStation && (!hasName || !hasPosition) && typeof row.station === 'string') {
         let known = stationCache.get(row.station);
         if (known === undefined) {
-          const info = findStation(row.station);
-          if (info === undefined) throw new DecodeError(`station ${quoteForReason(row.station)} is not in the bundled station table and the file gives no name/lat/lon`);
-          known = { station: info.id, name: info.name, lat: info.lat, lon: info.lon };
+          const info = options.stations?.get(row.station) ?? findStation(row.station);
+          if (info === undefined) {
+            throw new DecodeError(
+              `station ${quoteForReason(row.station)} is not in ${options.stations === undefined ? 'the bundled station table' : 'the stations file given nor in the bundled table'} and the file gives no name/lat/lon (a stations file gives them: --stations)`,
+            );
+          }
+          known = { station: row.station, name: info.name, lat: info.lat, lon: info.lon };
           stationCache.set(row.station, known);
         }
         if (!hasName) row.name = known.name;
@@ -367,6 +400,11 @@ function genericDecoder(names: string[], options: CsvOptions): LineDecoder {
  *   //   v: 0.353568, s: 0.02286, f: '0,0', q: null }
  */
 export function createCsvDecoder(headerLine: string, options: CsvOptions = {}): LineDecoder {
+  // NOAA's CSV answer to a request it refused is one line, `Error: <message>`: it holds no data to read.
+  const refusal = /^\ufeff?\s*error\s*:(.*)$/i.exec(headerLine);
+  if (refusal !== null) {
+    throw new UsageError(`${options.fileName ?? 'the CSV file'} is NOAA's error answer, not observations: NOAA CO-OPS API error: ${refusal[1].trim()}`);
+  }
   const names = normaliseHeader(headerLine);
   if (names.length === 0 || (names.length === 1 && names[0] === '')) throw new UsageError('the CSV file has an empty header line');
   return webExportDecoder(names, options) ?? apiCsvDecoder(names, options) ?? tadcDecoder(names, options) ?? genericDecoder(names, options);

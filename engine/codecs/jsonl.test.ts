@@ -24,6 +24,17 @@ describe('jsonl', () => {
     assert.deepEqual(decodeJsonLine('{"t":"1600921080000"}'), { t: 1600921080000 });
   });
 
+  it("says NOAA's message for NOAA's error answer among records, and what an answer among records is", () => {
+    assert.equal(
+      reason('{"error": {"message":" No data was found. This product may not be offered at this station at the requested time."}}'),
+      'NOAA CO-OPS API error: No data was found. This product may not be offered at this station at the requested time.',
+    );
+    assert.equal(
+      reason('{"metadata":{"id":"8454000"},"data":[{"t":"2019-01-01 00:00","v":"0.850"}]}'),
+      "an answer of NOAA's API (1 observations) among records: a file that holds only answers is read as such (format: noaa-json)",
+    );
+  });
+
   it('leaves a missing t to the validator and keeps null readings', () => {
     assert.deepEqual(decodeJsonLine('{"station":"x","v":null}'), { station: 'x', v: null });
   });

@@ -2,6 +2,7 @@ import type { Row } from '../core/batch';
 import { DecodeError } from '../core/errors';
 import type { LineDecoder } from './decoded';
 import { quoteForReason } from './decoded';
+import { isNoaaAnswer, NoaaApiError } from './noaa-api';
 import { parseTimestampValue } from './timestamps';
 
 /**
@@ -35,6 +36,7 @@ export function decodeJsonLine(line: string, timeField = 't'): Row {
   }
   const row = value as Row;
   const time = row[timeField];
+  if (time === undefined && isNoaaAnswer(row)) throw noaaAnswerInRecords(row);
   // A missing time field is the validator's call (it knows the schema); a present but unreadable one is ours.
   if (time !== undefined && typeof time !== 'number') {
     const ms = parseTimestampValue(time);
@@ -44,6 +46,21 @@ export function decodeJsonLine(line: string, timeField = 't'): Row {
     row[timeField] = ms;
   }
   return row;
+}
+
+/**
+ * What to say about an answer of NOAA's API found among records: NOAA's own
+ * message for its error answer (instead of "event time field is missing").
+ */
+function noaaAnswerInRecords(answer: Row): DecodeError {
+  const error = answer.error as { message?: unknown } | null | undefined;
+  if (error !== undefined && error !== null) {
+    return new NoaaApiError(typeof error === 'object' && typeof error.message === 'string' ? error.message.trim() : JSON.stringify(error));
+  }
+  const items = (Array.isArray(answer.data) ? answer.data : answer.predictions) as unknown[];
+  return new DecodeError(
+    `an answer of NOAA's API (${items.length} observations) among records: a file that holds only answers is read as such (format: noaa-json)`,
+  );
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../core/errors';
-import { NoaaApiError, isNoDataMessage, parseNoaaAnswer, parseNoaaCsv, parseNoaaJson, parseNoaaTime } from './noaa-api';
+import { NoaaApiError, isNoaaAnswer, isNoDataMessage, parseNoaaAnswer, parseNoaaCsv, parseNoaaJson, parseNoaaTime, splitSavedAnswers } from './noaa-api';
 
 const PROVIDENCE = { id: '8454000', name: 'Providence', lat: 41.8072, lon: -71.4007 };
 const METADATA = '{"id":"8454000","name":"Providence","lat":"41.8072","lon":"-71.4007"}';
@@ -161,5 +161,36 @@ describe('NOAA API codec: helpers', () => {
     assert.ok(isNoDataMessage(` ${NO_DATA}`));
     assert.ok(isNoDataMessage('No Predictions data was found. Please make sure the Datum input is valid.'));
     assert.ok(!isNoDataMessage('The station is not a valid station or there is system error.'));
+  });
+});
+
+describe('NOAA API codec: saved answers', () => {
+  it('tells answers from records', () => {
+    assert.ok(isNoaaAnswer({ error: { message: NO_DATA } }));
+    assert.ok(isNoaaAnswer({ metadata: {}, data: [] }));
+    assert.ok(isNoaaAnswer({ predictions: [] }));
+    assert.ok(!isNoaaAnswer({ station: '8454000', t: 0, v: 1, data: 'x' }));
+    assert.ok(!isNoaaAnswer([]));
+    assert.ok(!isNoaaAnswer(null));
+  });
+
+  it('splits a file into answers: one document (pretty-printed too), or one per line', () => {
+    const pretty = `{\n  "metadata": ${METADATA},\n  "data": []\n}\n`;
+    assert.deepEqual(splitSavedAnswers(`\n${pretty}`), [{ text: `\n${pretty}`, line: 2 }]);
+    const log = `{"error":{"message":"${NO_DATA}"}}\n\n{"metadata":${METADATA},"data":[]}\n`;
+    assert.deepEqual(splitSavedAnswers(log), [
+      { text: `{"error":{"message":"${NO_DATA}"}}`, line: 1 },
+      { text: `{"metadata":${METADATA},"data":[]}`, line: 3 },
+    ]);
+    // Neither: one answer, for the parser to say what is wrong with it.
+    const cut = `{"metadata":${METADATA},\n"data":[{"t":"2019-01-01 00:00"`;
+    assert.deepEqual(splitSavedAnswers(cut), [{ text: cut, line: 1 }]);
+  });
+
+  it('gives the element each row was read from', () => {
+    const items = ['{"t":"2019-01-01 00:00","v":"0.850"}', '{"t":"bad","v":"1"}', '{"t":"2019-01-01 00:06","v":""}'];
+    const parsed = parseNoaaJson(`{"metadata":${METADATA},"data":[${items.join(',')}]}`, { units: 'm' });
+    assert.deepEqual(parsed.items.map((item) => JSON.stringify(item)), [items[0], items[2]]);
+    assert.deepEqual(parsed.rejected.map((r) => r.index), [1]);
   });
 });

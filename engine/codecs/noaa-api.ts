@@ -57,6 +57,8 @@ export interface NoaaParsed {
   /** The station the rows belong to. */
   station: NoaaStation;
   rows: Row[];
+  /** The element of the answer each row was read from (an object, or a CSV line), aligned with `rows`. */
+  items: unknown[];
   rejected: NoaaRejectedItem[];
 }
 
@@ -181,17 +183,19 @@ export function parseNoaaJson(text: string, options: NoaaParseOptions): NoaaPars
   if (items === undefined) throw new DecodeError(`the answer has neither a "data" nor a "predictions" array: ${bodyStart(trimmed)}`);
   const station = resolveStation(body.metadata === undefined ? undefined : stationFromMetadata(body.metadata), options);
   const rows: Row[] = [];
+  const rowItems: unknown[] = [];
   const rejected: NoaaRejectedItem[] = [];
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     try {
       rows.push(rowFromItem(item, station, options.units));
+      rowItems.push(item);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       rejected.push({ index, item, reason: error.message });
     }
   }
-  return { station, rows, rejected };
+  return { station, rows, items: rowItems, rejected };
 }
 
 function rowFromItem(item: unknown, station: NoaaStation, units: LengthUnit): Row {
@@ -238,6 +242,7 @@ export function parseNoaaCsv(text: string, options: NoaaParseOptions): NoaaParse
   const flagIndexes = names.map((_, index) => index).filter((index) => ![timeIndex, valueIndex, sigmaIndex, qualityIndex].includes(index));
   const station = resolveStation(undefined, options);
   const rows: Row[] = [];
+  const rowItems: unknown[] = [];
   const rejected: NoaaRejectedItem[] = [];
   for (let index = 0; index + 1 < lines.length; index++) {
     const line = lines[index + 1];
@@ -260,12 +265,13 @@ export function parseNoaaCsv(text: string, options: NoaaParseOptions): NoaaParse
         f: flags.length === 0 || flags.every((flag) => flag === '') ? null : flags.join(','),
         q: quality === '' ? null : quality,
       });
+      rowItems.push(line);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       rejected.push({ index, item: line, reason: error.message });
     }
   }
-  return { station, rows, rejected };
+  return { station, rows, items: rowItems, rejected };
 }
 
 /**
@@ -276,4 +282,57 @@ export function parseNoaaCsv(text: string, options: NoaaParseOptions): NoaaParse
  */
 export function parseNoaaAnswer(text: string, format: 'json' | 'csv', options: NoaaParseOptions): NoaaParsed {
   return format === 'csv' ? parseNoaaCsv(text, options) : parseNoaaJson(text, options);
+}
+
+/**
+ * Whether a parsed JSON value has the shape of a datagetter answer: a `data`
+ * or `predictions` array, or NOAA's `error`. Observation records never do.
+ *
+ * @example
+ *   isNoaaAnswer({ error: { message: 'No data was found.' } }); // true
+ *   isNoaaAnswer({ station: '8454000', t: 0, v: 1 });           // false
+ */
+export function isNoaaAnswer(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const body = value as Record<string, unknown>;
+  return (body.error !== undefined && body.error !== null) || Array.isArray(body.data) || Array.isArray(body.predictions);
+}
+
+/** One answer of a saved file, with the line it starts on. */
+export interface SavedAnswer {
+  text: string;
+  line: number;
+}
+
+/**
+ * The answers a saved file holds: one JSON document, as saved from the API
+ * (on one line or pretty-printed), or one answer per line (a poller's log).
+ * Anything else is returned as a single answer, for `parseNoaaJson` to say
+ * what is wrong with it.
+ *
+ * @example
+ *   splitSavedAnswers('{"error":{"message":"No data was found."}}\n{"metadata":{},"data":[]}\n');
+ *   // [{ text: '{"error":{"message":"No data was found."}}', line: 1 }, { text: '{"metadata":{},"data":[]}', line: 2 }]
+ */
+export function splitSavedAnswers(text: string): SavedAnswer[] {
+  const body = text.replace(/^\ufeff/, '');
+  const lines = body.split('\n');
+  const first = lines.findIndex((line) => line.trim() !== '');
+  if (first === -1) return [{ text: body, line: 1 }];
+  try {
+    JSON.parse(body);
+    return [{ text: body, line: first + 1 }];
+  } catch {
+    // Not one document: one answer per line, if its first line is an answer on its own.
+  }
+  try {
+    JSON.parse(lines[first]);
+  } catch {
+    return [{ text: body, line: first + 1 }];
+  }
+  const answers: SavedAnswer[] = [];
+  lines.forEach((line, index) => {
+    if (line.trim() !== '') answers.push({ text: line, line: index + 1 });
+  });
+  return answers;
 }

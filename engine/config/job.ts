@@ -81,18 +81,25 @@ export interface AvroRegistryFormatSpec {
   basicAuth?: { username: string; password: string };
 }
 
-export type FileFormat = 'jsonl' | 'csv' | 'avro';
+/** `noaa-json`: answers saved from NOAA's CO-OPS API (a .json file's content, or a directory of them, says so). */
+export type FileFormat = 'jsonl' | 'csv' | 'avro' | 'noaa-json';
 
 export interface FileSourceSpec {
   path: string;
   /** Default: from the file extension. */
   format?: FileFormat;
-  /** For CSV files that do not name their station. */
+  /** For CSV files that do not name their station (and NOAA answers without metadata). */
   station?: string;
-  /** Water-level units of CSV layouts whose header does not say (CO-OPS API CSV); converted to metres. */
+  /** Name and position of `station`, given with it (`--station id,name,lat,lon`): wins over every table. */
+  stationInfo?: { name: string; lat: number; lon: number };
+  /** A stations file (CSV `id,name,lat,lon` or JSON) consulted before the bundled table. */
+  stations?: string;
+  /** Water-level units where the file does not say (CO-OPS API CSV, `t,v,s`, NOAA JSON answers); converted to metres. */
   units?: 'm' | 'ft';
   /** Rows per batch (default 4096). */
   batchSize: number;
+  /** A run that dead-lettered any record exits 1 (after writing everything and printing its summary). */
+  strict?: boolean;
 }
 
 export interface GeneratorSourceSpec {

@@ -46,7 +46,7 @@ sink:
   console:
 `);
   assert.deepEqual(spec.eventTime, { field: 't', maxOutOfOrderMs: 0, idleTimeoutMs: 60_000, maxDriftMs: 3_600_000 });
-  assert.deepEqual(spec.source, { kind: 'file', file: { path: 'data/tides.jsonl', format: 'jsonl', batchSize: 4096 } });
+  assert.deepEqual(spec.source, { kind: 'file', file: { path: 'data/tides.jsonl', batchSize: 4096 } });
   assert.deepEqual(spec.steps[0], { kind: 'filter', id: 'filter-1', when: 'v > 0', at: { line: 6, col: 5 } });
   assert.deepEqual(spec.steps[1], {
     kind: 'window',

@@ -18,7 +18,11 @@ export interface Overrides {
   input?: string;
   /** Station id for CSV inputs that do not name one. */
   station?: string;
-  /** Units of CSV inputs whose header does not say. */
+  /** Name and position of `station` (`--station id,name,lat,lon`). */
+  stationInfo?: { name: string; lat: number; lon: number };
+  /** Stations file for inputs that do not carry names and positions (`--stations`). */
+  stations?: string;
+  /** Units of inputs that do not say (CO-OPS API CSV, NOAA JSON answers). */
   units?: 'm' | 'ft';
   /** Replace the job's sink: a `.jsonl` path, `console` (a table) or `-` (JSONL on stdout). */
   output?: string;
@@ -52,7 +56,14 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   if (overrides.input) {
     result.source = {
       kind: 'file',
-      file: { path: overrides.input, station: overrides.station, units: overrides.units, batchSize: overrides.batchSize ?? 4096 },
+      file: {
+        path: overrides.input,
+        station: overrides.station,
+        stationInfo: overrides.stationInfo,
+        stations: overrides.stations,
+        units: overrides.units,
+        batchSize: overrides.batchSize ?? 4096,
+      },
     };
   } else if (overrides.batchSize && result.source.kind === 'file') {
     result.source = { kind: 'file', file: { ...result.source.file, batchSize: overrides.batchSize } };
@@ -125,7 +136,8 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   const sinks = new Map<string, Sink>();
   sinks.set('main', createSink(job.sink, 'main'));
   for (const [name, spec] of Object.entries(job.sinks)) sinks.set(name, createSink(spec, name));
-  const sideDefault = (suffix: string): SinkSpec => ({ kind: 'jsonl', jsonl: { path: join('.tideflow', 'output', job.job, `${suffix}.jsonl`) } });
+  // The same place `--output console` puts them: one path scheme, whatever the job's own sink.
+  const sideDefault = (suffix: string): SinkSpec => ({ kind: 'jsonl', jsonl: { path: join('.tideflow', 'output', `${job.job}.${suffix}.jsonl`) } });
   sinks.set(DEAD_LETTERS, createSink(job.deadLetters ?? sideDefault(DEAD_LETTERS), DEAD_LETTERS));
   sinks.set(LATE, createSink(job.late ?? sideDefault(LATE), LATE));
 

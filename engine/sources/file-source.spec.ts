@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import { parseStationOption } from '../codecs/station-table';
 import type { ComponentContext, JsonSchema, Reporter } from '../config/component';
 import type { FileFormat, FileSourceSpec } from '../config/job';
 
@@ -14,8 +16,10 @@ export interface FileSourceConfig {
   path: string;
   format?: FileFormat;
   station?: string;
+  stations?: string;
   units?: 'm' | 'ft';
   batchSize?: number;
+  strict?: boolean;
 }
 
 export const DEFAULT_BATCH_SIZE = 4096;
@@ -41,39 +45,86 @@ export const schema: JsonSchema = {
   required: ['path'],
   additionalProperties: false,
   properties: {
-    path: { description: 'File to read; relative to the working directory.', type: 'string', minLength: 1, examples: ['data/bundled/tides.avro'] },
-    format: {
-      description: 'Record encoding (default: from the extension: .jsonl/.ndjson/.json, .csv, .avro).',
+    path: {
+      description: 'File to read, or a directory of answers saved from NOAA\'s CO-OPS API (.json); relative to the working directory.',
       type: 'string',
-      enum: ['jsonl', 'csv', 'avro'],
+      minLength: 1,
+      examples: ['data/bundled/tides.avro'],
+    },
+    format: {
+      description:
+        'Record encoding (default: from the extension: .jsonl/.ndjson/.json, .csv, .avro; a .json file holding an answer saved from NOAA\'s API, and a directory, are noaa-json).',
+      type: 'string',
+      enum: ['jsonl', 'csv', 'avro', 'noaa-json'],
       examples: ['csv'],
     },
-    station: { description: 'Station id for CSV files that do not name one.', type: 'string', minLength: 1, examples: ['8454000'] },
+    station: {
+      description:
+        'Station of a CSV file that names none (or of NOAA predictions, which have no metadata): its id, or id,name,lat,lon (a line of CO-OPS\' station metadata CSV) for a station no table knows.',
+      type: 'string',
+      minLength: 1,
+      examples: ['8454000', '9454460,Columbia Glacier,61.0233,-147.085'],
+    },
+    stations: {
+      description:
+        'Stations file giving names and positions, consulted before the bundled table: CSV with the columns id,name,lat,lon (CO-OPS station metadata), or JSON [{id, name, lat, lon}].',
+      type: 'string',
+      minLength: 1,
+      examples: ['stations.csv'],
+    },
     units: {
-      description: 'Water-level units of CSV layouts whose header does not say (CO-OPS API CSV); values are converted to metres. Default m.',
+      description:
+        'Water-level units where the file does not say (CO-OPS API CSV, t,v,s, NOAA JSON answers: what the request asked for); values are converted to metres. Required for those; other layouts say their units or are tideflow records, in metres.',
       type: 'string',
       enum: ['m', 'ft'],
       examples: ['ft'],
     },
     batchSize: { description: 'Rows per batch.', type: 'integer', minimum: 1, default: DEFAULT_BATCH_SIZE },
+    strict: {
+      description:
+        'Exit 1 when any record went to the dead letters (a torn Avro tail, an unreadable line, an invalid record), after writing everything and printing the summary; the same as `run --strict`. Default false: dead letters are counted and the run exits 0.',
+      type: 'boolean',
+      default: false,
+    },
   },
 };
 
 /** Checks beyond the schema; runs on any input, so it looks before it trusts. */
 export function check(raw: Partial<FileSourceConfig>, report: Reporter): void {
-  if (raw.format === undefined && typeof raw.path === 'string' && raw.path.length > 0 && formatFromPath(raw.path) === undefined) {
-    report.atValue(['path'], `cannot tell the format of '${raw.path}' from its extension; add format: jsonl, csv or avro`);
+  if (raw.format === undefined && typeof raw.path === 'string' && raw.path.length > 0 && formatFromPath(raw.path) === undefined && !isDirectory(raw.path)) {
+    report.atValue(['path'], `cannot tell the format of '${raw.path}' from its extension; add format: jsonl, csv, avro or noaa-json`);
+  }
+  if (typeof raw.station === 'string' && raw.station.length > 0) {
+    try {
+      parseStationOption(raw.station);
+    } catch (error) {
+      report.atValue(['station'], (error as Error).message);
+    }
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return fs.statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
 /** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
 export function normalize(raw: FileSourceConfig, _context: ComponentContext): FileSourceSpec {
-  const format = raw.format ?? formatFromPath(raw.path);
+  // A .json/.jsonl file holds records or answers saved from NOAA's API: unless the job says, its content decides.
+  const implied = formatFromPath(raw.path);
+  const format = raw.format ?? (implied === 'jsonl' ? undefined : implied);
+  const station = raw.station === undefined ? undefined : parseStationOption(raw.station);
   return {
     path: raw.path,
     ...(format === undefined ? {} : { format }),
-    ...(raw.station === undefined ? {} : { station: raw.station }),
+    ...(station === undefined ? {} : { station: station.id }),
+    ...(station?.facts === undefined ? {} : { stationInfo: station.facts }),
+    ...(raw.stations === undefined ? {} : { stations: raw.stations }),
     ...(raw.units === undefined ? {} : { units: raw.units }),
     batchSize: raw.batchSize ?? DEFAULT_BATCH_SIZE,
+    ...(raw.strict === true ? { strict: true } : {}),
   };
 }

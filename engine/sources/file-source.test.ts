@@ -10,7 +10,9 @@ import type { DeadLetter } from '../core/operator';
 import { UsageError } from '../core/errors';
 import { AvroContainerWriter } from '../codecs/avro-container';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
+import { deadLetterRow, receivedOf } from '../codecs/dead-letter-row';
 import { formatFromPath, openFileSource } from './file-source';
+import * as fileSourceSpec from './file-source.spec';
 import type { FileSourceOptions } from './file-source';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -69,10 +71,49 @@ describe('file source', () => {
       [4, 'field "t" is not a timestamp (epoch ms or ISO-8601): "soon"'],
       [6, 'expected a JSON object, got an array'],
     ]);
-    assert.deepEqual(out.deadLetters[0], { payload: 'not json', reason: out.deadLetters[0].reason, partition: `file:${file}`, offset: 2, stage: 'decode' });
+    assert.deepEqual(out.deadLetters[0], { payload: 'not json', reason: out.deadLetters[0].reason, partition: `file:${file}`, offset: 2, stage: 'decode', line: 3 });
     assertContiguous(out.batches, 0);
     assert.equal(out.batches.at(-1)!.source.toOffset, 8);
     assert.ok(out.batches.every((b) => b.rows!.length + b.deadLetters!.length <= 2));
+  });
+
+  it('remembers the line each row was read from, so a rejected row is dead-lettered as it was received', async () => {
+    const file = path.join(dir, 'received.jsonl');
+    fs.writeFileSync(file, JSONL_LINES.join('\r\n'));
+    const partition = `file:${file}`;
+    const received: Array<[number, string | Buffer | undefined, number | undefined]> = [];
+    for await (const batch of openFileSource({ path: file, batchSize: 2 }, { fromOffset: 0 })) {
+      // While the run processes a batch, what its rows were read from is known.
+      for (const [i, row] of batch.rows!.entries()) {
+        const letter = { payload: row, reason: 'invalid', partition, offset: batch.offsets[i], stage: 'validate' };
+        received.push([batch.offsets[i], receivedOf(letter)?.payload, deadLetterRow(letter).line as number]);
+      }
+    }
+    assert.deepEqual(received, [
+      [0, JSONL_LINES[0], 1],
+      [1, JSONL_LINES[1], 2],
+      [5, JSONL_LINES[5], 6],
+      [7, JSONL_LINES[7], 8],
+    ]);
+    // Read to the end, the source keeps nothing.
+    assert.equal(receivedOf({ payload: {}, reason: '', partition, offset: 7, stage: 'validate' }), undefined);
+  });
+
+  it('gives CSV dead letters the line of the file they start on (the header is line 1)', async () => {
+    const file = path.join(dir, 'lines.csv');
+    fs.writeFileSync(file, 'station,name,t,v\n9414290,"Golden\nGate",0,oops\n\n9414290,x,60000,\n9414290,y,bad,1\n');
+    const partition = `file:${file}`;
+    let kept: string | Buffer | undefined;
+    const out: Collected = { batches: [], rows: [], offsets: [], deadLetters: [] };
+    for await (const batch of openFileSource({ path: file, batchSize: 10 }, { fromOffset: 0 })) {
+      out.deadLetters.push(...batch.deadLetters!);
+      kept = receivedOf({ payload: batch.rows![0], reason: '', partition, offset: batch.offsets[0], stage: 'validate' })?.payload;
+    }
+    assert.deepEqual(out.deadLetters.map((d) => deadLetterRow(d)), [
+      { reason: 'column "v" is not a number: "oops"', stage: 'decode', partition, offset: 0, line: 2, payload: '9414290,"Golden\nGate",0,oops', payload_encoding: 'utf8' },
+      { reason: 'column "t" is not a timestamp (epoch ms or ISO-8601): "bad"', stage: 'decode', partition, offset: 4, line: 6, payload: '9414290,y,bad,1', payload_encoding: 'utf8' },
+    ]);
+    assert.equal(kept, '9414290,x,60000,');
   });
 
   it('resuming from any offset gives the tail of a full read (JSONL, any batch size)', async () => {
@@ -147,6 +188,30 @@ describe('file source', () => {
     assert.deepEqual(tail.offsets.slice(0, 3), [50_001, 50_002, 50_003]);
   });
 
+  it('reads a truncated Avro file up to its last whole block; the torn tail is one dead letter with its byte range', async () => {
+    const cut = path.join(dir, 'cut.avro');
+    fs.writeFileSync(cut, fs.readFileSync(BUNDLED).subarray(0, 300_000));
+    const full = await collect({ path: BUNDLED, batchSize: 4096 }, { fromOffset: 0 });
+    const out = await collect({ path: cut, batchSize: 1000 }, { fromOffset: 0 });
+    assert.equal(out.rows.length, 30_202);
+    assert.deepEqual(out.rows, full.rows.slice(0, 30_202));
+    assert.deepEqual(out.deadLetters, [
+      {
+        payload: null,
+        reason:
+          'truncated Avro container: the file ends inside a block (a block of 921 records by its count): ' +
+          'bytes 298964 to 300000 (the last 1036 bytes) do not form a whole block; the 30202 records before them were read',
+        partition: `file:${cut}`,
+        offset: 30_202,
+        stage: 'decode',
+      },
+    ]);
+    assertContiguous(out.batches, 0);
+    assert.equal(out.batches.at(-1)!.source.toOffset, 30_203);
+    // Resuming after the tail reads nothing more.
+    assert.equal((await collect({ path: cut, batchSize: 1000 }, { fromOffset: 30_203 })).batches.length, 0);
+  });
+
   it('turns a corrupt Avro block into dead letters for exactly its records', async () => {
     const type = loadAvroType(tideObservationSchemaPath());
     const rows = Array.from({ length: 20 }, (_, i) => ({ station: 'x', name: 'y', lat: 0, lon: 0, t: i, v: null, s: null, f: null, q: null }));
@@ -179,6 +244,112 @@ describe('file source', () => {
     assert.ok(out.deadLetters.every((d) => d.reason.startsWith('corrupt Avro')));
     assert.deepEqual(out.rows, rows.slice(count));
     assert.deepEqual(out.offsets, rows.slice(count).map((r) => r.t));
+  });
+
+  describe('answers saved from NOAA\'s API', () => {
+    const METADATA = '{"id":"8454000","name":"Providence","lat":"41.8072","lon":"-71.4007"}';
+    const item = (t: string, v: string) => `{"t":"2019-01-01 ${t}","v":"${v}","s":"0.003","f":"0,0,0,0","q":"v"}`;
+    const providence = { station: '8454000', name: 'Providence', lat: 41.8072, lon: -71.4007 };
+    const row = (minute: number, v: number) => ({ ...providence, t: Date.UTC(2019, 0, 1, 0, minute), v, s: 0.003, f: '0,0,0,0', q: 'v' });
+    const NO_DATA = 'No data was found. This product may not be offered at this station at the requested time.';
+
+    it('reads one answer, pretty-printed or not: station from the metadata, numbers from strings, units as told', async () => {
+      const file = path.join(dir, 'answer.json');
+      fs.writeFileSync(file, `{"metadata":${METADATA},\n"data": [${item('00:00', '0.850')},\n${item('00:06', 'abc')},\n${item('00:12', '0.900')}]}\n`);
+      const out = await collect({ path: file, batchSize: 2, units: 'm' }, { fromOffset: 0 });
+      // What could not be read first, then the observations by event time.
+      assert.deepEqual(out.deadLetters.map((d) => deadLetterRow(d)), [
+        {
+          reason: 'element 1 of the answer: field "v" is not a number: "abc"',
+          stage: 'decode',
+          partition: `file:${file}`,
+          offset: 0,
+          line: null,
+          payload: item('00:06', 'abc'),
+          payload_encoding: 'utf8',
+        },
+      ]);
+      assert.deepEqual(out.rows, [row(0, 0.85), row(12, 0.9)]);
+      assert.deepEqual(out.offsets, [1, 2]);
+      assertContiguous(out.batches, 0);
+      // A row rejected later (validation) is dead-lettered as the element NOAA sent.
+      for await (const batch of openFileSource({ path: file, batchSize: 10, units: 'm' }, { fromOffset: 0 })) {
+        const letter = { payload: batch.rows![1], reason: 'invalid', partition: `file:${file}`, offset: batch.offsets[1], stage: 'validate' };
+        assert.equal(deadLetterRow(letter).payload, item('00:12', '0.900'));
+      }
+      const inFeet = await collect({ path: file, batchSize: 10, units: 'ft' }, { fromOffset: 2 });
+      assert.deepEqual(inFeet.rows.map((r) => r.v), [0.27432]);
+    });
+
+    it('needs the units, and refuses a file that is nothing but NOAA\'s error answer, in NOAA\'s words', async () => {
+      const file = path.join(dir, 'no-units.json');
+      fs.writeFileSync(file, `{"metadata":${METADATA},"data":[${item('00:00', '0.850')}]}`);
+      assert.throws(
+        () => openFileSource({ path: file, batchSize: 10 }, { fromOffset: 0 }),
+        (e: unknown) => e instanceof UsageError && e.message.startsWith(`${file}: answers of NOAA's API do not say the units of their water levels`) && e.message.endsWith('Say which: --units m or --units ft (units: in the job\'s file source)'),
+      );
+      const refusal = path.join(dir, 'refusal.json');
+      fs.writeFileSync(refusal, `{"error": {"message":" ${NO_DATA}"}}\n\n`);
+      await assert.rejects(collect({ path: refusal, batchSize: 10, units: 'm' }, { fromOffset: 0 }), (e: unknown) => e instanceof UsageError && e.message === `${refusal} is NOAA's error answer, not observations: NOAA CO-OPS API error: ${NO_DATA}`);
+      const page = path.join(dir, 'page.json');
+      fs.writeFileSync(page, '<!DOCTYPE html>\n<html><body>Scheduled maintenance</body></html>\n');
+      await assert.rejects(collect({ path: page, batchSize: 10, units: 'm' }, { fromOffset: 0 }), (e: unknown) => e instanceof UsageError && e.message.startsWith(`${page} cannot be read as an answer of NOAA's API: the answer is HTML or XML`));
+    });
+
+    it('reads one answer per line; an error answer among them is a dead letter with NOAA\'s message', async () => {
+      const file = path.join(dir, 'answers.jsonl');
+      fs.writeFileSync(file, [`{"metadata":${METADATA},"data":[${item('00:06', '0.860')}]}`, `{"error": {"message":" ${NO_DATA}"}}`, `{"metadata":${METADATA},"data":[${item('00:00', '0.850')}]}`].join('\n'));
+      const out = await collect({ path: file, batchSize: 10, units: 'm' }, { fromOffset: 0 });
+      assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.reason]), [[0, `line 2: NOAA CO-OPS API error: ${NO_DATA}`]]);
+      assert.deepEqual(out.rows, [row(0, 0.85), row(6, 0.86)]);
+    });
+
+    it('reads predictions (no metadata) for the station named, with its facts from an option or a table', async () => {
+      const file = path.join(dir, 'predictions.json');
+      fs.writeFileSync(file, '{"predictions":[{"t":"2019-01-01 00:00","v":"1.234"}]}');
+      const read = async (spec: Partial<FileSourceSpec>) => (await collect({ path: file, batchSize: 10, units: 'm', ...spec }, { fromOffset: 0 })).rows[0];
+      assert.deepEqual(await read({ station: '8454000' }), { station: '8454000', name: 'Providence, State Pier no.1', lat: 41.8072, lon: -71.4007, t: Date.UTC(2019, 0, 1), v: 1.234, s: null, f: null, q: null });
+      assert.equal((await read({ station: '8454000', stationInfo: { name: 'Fox Point', lat: 41.81, lon: -71.4 } })).name, 'Fox Point');
+      await assert.rejects(read({}), (e: unknown) => e instanceof UsageError && /names no station/.test(e.message));
+    });
+
+    it('reads a directory of answers in event-time order, whatever order they were saved in', async () => {
+      const answers = path.join(dir, 'answers');
+      fs.mkdirSync(answers);
+      fs.writeFileSync(path.join(answers, 'a.json'), `{"metadata":${METADATA},"data":[${item('00:06', '0.860')},${item('00:12', '0.870')}]}`);
+      fs.writeFileSync(path.join(answers, 'b.json'), `{"metadata":${METADATA},"data":[${item('00:00', '0.850')}]}`);
+      fs.writeFileSync(path.join(answers, 'c.json'), `{"error": {"message":" ${NO_DATA}"}}`);
+      fs.writeFileSync(path.join(answers, 'README.md'), 'answers saved by hand');
+      const out = await collect({ path: answers, batchSize: 2, units: 'm' }, { fromOffset: 0 });
+      assert.deepEqual(out.deadLetters.map((d) => [d.offset, d.partition, d.reason]), [[0, `file:${answers}`, `c.json: NOAA CO-OPS API error: ${NO_DATA}`]]);
+      assert.deepEqual(out.rows, [row(0, 0.85), row(6, 0.86), row(12, 0.87)]);
+      assert.deepEqual(out.offsets, [1, 2, 3]);
+      const tail = await collect({ path: answers, batchSize: 2, units: 'm' }, { fromOffset: 2 });
+      assert.deepEqual(tail.rows, [row(6, 0.86), row(12, 0.87)]);
+      // Records among the answers: refused, not guessed at.
+      fs.writeFileSync(path.join(answers, 'd.json'), JSONL_LINES[0]);
+      assert.throws(() => openFileSource({ path: answers, batchSize: 2, units: 'm' }, { fromOffset: 0 }), (e: unknown) => e instanceof UsageError && e.message.startsWith(`${answers} holds d.json, which is not an answer saved from NOAA's API`));
+    });
+  });
+
+  it('takes station facts and a stations file in the job file, and reports a malformed station where it is written', () => {
+    const context = { job: 'j' };
+    assert.deepEqual(fileSourceSpec.normalize({ path: 'x.csv', station: '9454460,Columbia Glacier,61.0233,-147.085', stations: 'stations.csv', units: 'ft' }, context), {
+      path: 'x.csv',
+      format: 'csv',
+      station: '9454460',
+      stationInfo: { name: 'Columbia Glacier', lat: 61.0233, lon: -147.085 },
+      stations: 'stations.csv',
+      units: 'ft',
+      batchSize: 4096,
+    });
+    // A .json file's content says whether it holds records or NOAA answers.
+    assert.equal(fileSourceSpec.normalize({ path: 'answer.json' }, context).format, undefined);
+    const reported: Array<[ReadonlyArray<string | number>, string]> = [];
+    const reporter = { atValue: (at: ReadonlyArray<string | number>, message: string) => reported.push([at, message]), atKey: () => {}, atOwner: () => {} };
+    fileSourceSpec.check({ path: 'x.csv', station: '9454460,Columbia Glacier' }, reporter);
+    fileSourceSpec.check({ path: dir }, reporter);
+    assert.deepEqual(reported, [[['station'], 'station "9454460,Columbia Glacier" has 2 fields; give the station id, or id,name,lat,lon (e.g. "9454460,Columbia Glacier,61.0233,-147.085")']]);
   });
 
   it('picks the format from the extension, and says what to do when it cannot', () => {

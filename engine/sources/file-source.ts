@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type * as avro from 'avsc';
 import type { FileFormat, FileSourceSpec } from '../config/job';
@@ -6,16 +7,21 @@ import type { RawBatch, Row } from '../core/batch';
 import type { DeadLetter } from '../core/operator';
 import { DecodeError, UsageError } from '../core/errors';
 import { readAvroContainerBlocks } from '../codecs/avro-container';
-import type { CsvOptions } from '../codecs/csv';
+import type { CsvOptions, LengthUnit } from '../codecs/csv';
 import { createCsvDecoder, hasUnclosedQuote, stationNotUsed } from '../codecs/csv';
 import type { LineDecoder } from '../codecs/decoded';
+import { forgetReceived, type LocatedDeadLetter, rememberReceived } from '../codecs/dead-letter-row';
 import { createJsonlDecoder } from '../codecs/jsonl';
+import { isNoaaAnswer, NoaaApiError, type NoaaStation, parseNoaaJson, splitSavedAnswers } from '../codecs/noaa-api';
+import { loadStationTable } from '../codecs/station-table';
+import { findStation } from '../codecs/stations';
 import { formatFromPath as formatImpliedBy } from './file-source.spec';
 
 /**
  * A data file as a source: JSONL, CSV (NOAA layouts included) or an Avro
  * object container file, streamed (never loaded whole) and decoded into
- * batches of `spec.batchSize` records.
+ * batches of `spec.batchSize` records; or answers of NOAA's CO-OPS API saved
+ * as JSON (a file, or a directory of them), read whole.
  *
  * Offsets are positions in the file that do not depend on batch size or on
  * which records decode, so a checkpointed offset always resumes at the same
@@ -25,6 +31,9 @@ import { formatFromPath as formatImpliedBy } from './file-source.spec';
  *   CSV    offset = 0-based index of the data line after the header (a record
  *          quoted across several lines has the index of its first line)
  *   Avro   offset = 0-based record index in the file
+ *   NOAA   offset = index in the input's order: the answers and elements that
+ *          could not be read first (file by file), then every observation by
+ *          event time (ties in file order)
  *
  * Records that cannot be decoded are dead letters at their own offset; they
  * count towards the batch size like rows do.
@@ -34,11 +43,10 @@ export interface FileSourceOptions {
   /** First offset to deliver; earlier records are skipped (resume after a checkpoint). */
   fromOffset: number;
   /**
-   * CSV details the spec has no place for yet: water-level units for layouts
-   * whose header does not say (CO-OPS API CSV; default metres), and the
-   * position of a station missing from the bundled table.
+   * Station facts and units, overriding the spec's (`units`, `stationInfo`,
+   * and the table loaded from `stations`).
    */
-  csv?: Pick<CsvOptions, 'units' | 'stationInfo'>;
+  csv?: Pick<CsvOptions, 'units' | 'stationInfo' | 'stations'>;
   /** Reader schema for Avro files (default: the file's own schema). */
   readerType?: avro.Type;
   /** Event-time field of JSONL records (default `t`). */
@@ -70,37 +78,117 @@ export function formatFromPath(filePath: string): FileFormat {
  *   }
  */
 export function openFileSource(spec: FileSourceSpec, options: FileSourceOptions): AsyncIterable<RawBatch> {
-  const format = spec.format ?? formatFromPath(spec.path);
   if (!Number.isInteger(spec.batchSize) || spec.batchSize < 1) throw new UsageError(`batchSize must be a whole number >= 1, got ${spec.batchSize}`);
   if (!Number.isInteger(options.fromOffset) || options.fromOffset < 0) throw new UsageError(`fromOffset must be a whole number >= 0, got ${options.fromOffset}`);
   if (!fs.existsSync(spec.path)) throw new UsageError(`input file not found: ${spec.path}`);
-  // Only a CSV file may lack station ids; anywhere else the option would be ignored, and a
-  // user who meant it as a filter would get every station without a word.
-  if (spec.station !== undefined && format !== 'csv') throw new UsageError(stationNotUsed(spec.station, `${spec.path} is ${format === 'avro' ? 'an Avro' : 'a JSONL'} file: its records name their own stations`));
+  const directory = fs.statSync(spec.path).isDirectory();
+  let format = spec.format ?? (directory ? 'noaa-json' : formatFromPath(spec.path));
+  // A .json file may be records (JSONL) or an answer saved from NOAA's API: its content says.
+  if (spec.format === undefined && format === 'jsonl') format = jsonFileKind(spec.path);
+  if (directory && format !== 'noaa-json') throw new UsageError(`${spec.path} is a directory: a directory input holds answers saved from NOAA's CO-OPS API (.json files); give a ${format} file on its own`);
+  // Only CSV files and NOAA's predictions may lack station ids; anywhere else the option would be
+  // ignored, and a user who meant it as a filter would get every station without a word.
+  if (format === 'avro' || format === 'jsonl') {
+    const kind = `${spec.path} is ${format === 'avro' ? 'an Avro' : 'a JSONL'} file`;
+    if (spec.station !== undefined) throw new UsageError(stationNotUsed(spec.station, `${kind}: its records name their own stations`));
+    if (spec.stations !== undefined) throw new UsageError(`the stations file ${spec.stations} (--stations, or stations: in the file source) gives names and positions to CSV files and NOAA answers; ${kind}: its records carry their own`);
+  }
+  const facts: FileFacts = {
+    units: spec.units,
+    stationInfo: spec.stationInfo,
+    // Loaded before the first read, so a bad stations file is a usage error before any output.
+    stations: spec.stations === undefined ? undefined : loadStationTable(spec.stations),
+    ...definedOnly(options.csv ?? {}),
+  };
   switch (format) {
     case 'avro':
       return avroBatches(spec, options);
     case 'jsonl':
     case 'csv':
-      return textBatches(spec, format, options);
+      return textBatches(spec, format, options, facts);
+    case 'noaa-json':
+      return noaaAnswerBatches(spec, options, facts, directory ? answerFilesIn(spec.path) : [spec.path]);
     default:
       throw new UsageError(`unknown file format ${String(format)}`);
   }
+}
+
+/** What files do not say and the user does: units, station name and position. */
+type FileFacts = Pick<CsvOptions, 'units' | 'stationInfo' | 'stations'>;
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** How much of a .json file is read to tell records from a NOAA answer by its first line. */
+const SNIFF_BYTES = 1 << 20;
+/** Larger than any answer NOAA sends (a year of hourly heights is about 1 MB): a file this big is not parsed whole to find out. */
+const MAX_ANSWER_BYTES = 64 << 20;
+
+/**
+ * Whether a .json/.jsonl file holds records (JSONL) or answers saved from
+ * NOAA's API (one document, possibly pretty-printed, or one answer per line).
+ */
+function jsonFileKind(filePath: string): 'jsonl' | 'noaa-json' {
+  const fd = fs.openSync(filePath, 'r');
+  let head: string;
+  try {
+    const buffer = Buffer.alloc(SNIFF_BYTES);
+    head = buffer.toString('utf8', 0, fs.readSync(fd, buffer, 0, SNIFF_BYTES, 0)).replace(/^\ufeff/, '');
+  } finally {
+    fs.closeSync(fd);
+  }
+  const firstLine = head.split('\n').find((line) => line.trim() !== '')?.trim();
+  if (firstLine === undefined) return 'jsonl';
+  // An HTML page saved in place of an answer (NOAA's maintenance page): reported as such.
+  if (firstLine.startsWith('<')) return 'noaa-json';
+  try {
+    return isNoaaAnswer(JSON.parse(firstLine)) ? 'noaa-json' : 'jsonl';
+  } catch {
+    // Not a record on one line: perhaps one pretty-printed document.
+  }
+  if (!firstLine.startsWith('{') || fs.statSync(filePath).size > MAX_ANSWER_BYTES) return 'jsonl';
+  try {
+    return isNoaaAnswer(JSON.parse(fs.readFileSync(filePath, 'utf8').replace(/^\ufeff/, ''))) ? 'noaa-json' : 'jsonl';
+  } catch {
+    return 'jsonl';
+  }
+}
+
+/** The answer files of a directory input, in name order; other data files are refused, anything else ignored. */
+function answerFilesIn(directory: string): string[] {
+  const files: string[] = [];
+  for (const name of fs.readdirSync(directory).sort()) {
+    const file = path.join(directory, name);
+    if (name.startsWith('.') || !fs.statSync(file).isFile()) continue;
+    const format = formatImpliedBy(name);
+    if (format === undefined) continue;
+    if (format !== 'jsonl' || jsonFileKind(file) !== 'noaa-json') {
+      throw new UsageError(`${directory} holds ${name}, which is not an answer saved from NOAA's API: a directory input holds only those; give other data files one at a time`);
+    }
+    files.push(file);
+  }
+  if (files.length === 0) throw new UsageError(`${directory} holds no answers saved from NOAA's API (.json files)`);
+  return files;
 }
 
 /** Collects rows and dead letters into RawBatches of `batchSize` records. */
 class BatchBuilder {
   private rows: Row[] = [];
   private offsets: number[] = [];
+  /** Text files: the text each row was decoded from, aligned with `rows`. */
+  private texts: string[] = [];
   private deadLetters: DeadLetter[] = [];
   private start: number;
   /** Offset after the last record taken (the resume position once this batch is durable). */
   private next: number;
 
+  /** `lineOfOffsetZero`: for text files, the 1-based line number of offset 0 (dead letters give lines). */
   constructor(
     private readonly partition: string,
     private readonly batchSize: number,
     fromOffset: number,
+    private readonly lineOfOffsetZero?: number,
   ) {
     this.start = fromOffset;
     this.next = fromOffset;
@@ -114,14 +202,19 @@ class BatchBuilder {
     return this.rows.length + this.deadLetters.length === 0;
   }
 
-  row(row: Row, offset: number): void {
+  /** `text`: what the row was decoded from (give it for every row or none), remembered for the dead letters. */
+  row(row: Row, offset: number, text?: string): void {
     this.rows.push(row);
     this.offsets.push(offset);
+    if (text !== undefined) this.texts.push(text);
     this.next = offset + 1;
   }
 
   deadLetter(payload: DeadLetter['payload'], reason: string, offset: number): void {
-    this.deadLetters.push({ payload, reason, partition: this.partition, offset, stage: 'decode' });
+    const letter: LocatedDeadLetter = { payload, reason, partition: this.partition, offset, stage: 'decode' };
+    // People read dead letters of text files in an editor: give them the line.
+    if (this.lineOfOffsetZero !== undefined) letter.line = offset + this.lineOfOffsetZero;
+    this.deadLetters.push(letter);
     this.next = offset + 1;
   }
 
@@ -137,6 +230,11 @@ class BatchBuilder {
       deadLetters: this.deadLetters,
       source: { partition: this.partition, fromOffset: this.start, toOffset: this.next },
     };
+    if (this.texts.length > 0) {
+      // A row rejected later (validation, a step) is dead-lettered as the text it was read from.
+      rememberReceived(this.partition, { offsets: batch.offsets, rows: batch.rows!, payloads: this.texts, lineOfOffsetZero: this.lineOfOffsetZero });
+      this.texts = [];
+    }
     this.rows = [];
     this.offsets = [];
     this.deadLetters = [];
@@ -166,58 +264,63 @@ function stripCarriageReturn(line: string): string {
   return line.length > 0 && line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
 }
 
-async function* textBatches(spec: FileSourceSpec, format: 'jsonl' | 'csv', options: FileSourceOptions): AsyncGenerator<RawBatch> {
+async function* textBatches(spec: FileSourceSpec, format: 'jsonl' | 'csv', options: FileSourceOptions, facts: FileFacts): AsyncGenerator<RawBatch> {
   const partition = `file:${spec.path}`;
-  const builder = new BatchBuilder(partition, spec.batchSize, options.fromOffset);
+  // CSV offsets count data lines, so the header sits at -1 (and is line 1).
+  const builder = new BatchBuilder(partition, spec.batchSize, options.fromOffset, format === 'csv' ? 2 : 1);
   let decoder: LineDecoder | undefined = format === 'jsonl' ? createJsonlDecoder({ timeField: options.timeField }) : undefined;
-  // CSV offsets count data lines, so the header sits at -1.
   let lineOffset = format === 'csv' ? -1 : 0;
   let pending: string | undefined;
   let pendingOffset = 0;
 
   const decodeRecord = (record: string, offset: number): void => {
     try {
-      builder.row(decoder!.decode(record), offset);
+      builder.row(decoder!.decode(record), offset, record);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       builder.deadLetter(record, error.message, offset);
     }
   };
 
-  for await (const lines of readLineChunks(spec.path)) {
-    for (let i = 0; i < lines.length; i++, lineOffset++) {
-      const line = stripCarriageReturn(lines[i]);
-      if (decoder === undefined) {
-        // First line of a CSV: the header picks the layout (and may refuse the file).
-        if (line.trim() === '') throw new UsageError(`${spec.path}: the CSV file starts with a blank line instead of a header`);
-        decoder = createCsvDecoder(line, { station: spec.station, fileName: spec.path, ...options.csv });
-        continue;
+  try {
+    for await (const lines of readLineChunks(spec.path)) {
+      for (let i = 0; i < lines.length; i++, lineOffset++) {
+        const line = stripCarriageReturn(lines[i]);
+        if (decoder === undefined) {
+          // First line of a CSV: the header picks the layout (and may refuse the file).
+          if (line.trim() === '') throw new UsageError(`${spec.path}: the CSV file starts with a blank line instead of a header`);
+          decoder = createCsvDecoder(line, { station: spec.station, fileName: spec.path, ...facts });
+          continue;
+        }
+        if (pending !== undefined) {
+          // Inside a quoted CSV field that spans lines.
+          pending += `\n${line}`;
+          if (hasUnclosedQuote(pending)) continue;
+          if (pendingOffset >= options.fromOffset) decodeRecord(pending, pendingOffset);
+          pending = undefined;
+        } else if (line.trim() === '') {
+          if (lineOffset >= options.fromOffset) builder.skipTo(lineOffset + 1);
+          continue;
+        } else if (format === 'csv' && line.indexOf('"') !== -1 && hasUnclosedQuote(line)) {
+          pending = line;
+          pendingOffset = lineOffset;
+          continue;
+        } else if (lineOffset >= options.fromOffset) {
+          decodeRecord(line, lineOffset);
+        } else {
+          continue;
+        }
+        if (builder.full) yield builder.take();
       }
-      if (pending !== undefined) {
-        // Inside a quoted CSV field that spans lines.
-        pending += `\n${line}`;
-        if (hasUnclosedQuote(pending)) continue;
-        if (pendingOffset >= options.fromOffset) decodeRecord(pending, pendingOffset);
-        pending = undefined;
-      } else if (line.trim() === '') {
-        if (lineOffset >= options.fromOffset) builder.skipTo(lineOffset + 1);
-        continue;
-      } else if (format === 'csv' && line.indexOf('"') !== -1 && hasUnclosedQuote(line)) {
-        pending = line;
-        pendingOffset = lineOffset;
-        continue;
-      } else if (lineOffset >= options.fromOffset) {
-        decodeRecord(line, lineOffset);
-      } else {
-        continue;
-      }
-      if (builder.full) yield builder.take();
     }
+    if (pending !== undefined && pendingOffset >= options.fromOffset) {
+      builder.deadLetter(pending, 'unterminated quoted field at the end of the file', pendingOffset);
+    }
+    if (!builder.empty) yield builder.take();
+  } finally {
+    // The batches were processed (the run asks for the next one only then): their texts can go.
+    forgetReceived(partition);
   }
-  if (pending !== undefined && pendingOffset >= options.fromOffset) {
-    builder.deadLetter(pending, 'unterminated quoted field at the end of the file', pendingOffset);
-  }
-  if (!builder.empty) yield builder.take();
 }
 
 async function* avroBatches(spec: FileSourceSpec, options: FileSourceOptions): AsyncGenerator<RawBatch> {
@@ -237,4 +340,102 @@ async function* avroBatches(spec: FileSourceSpec, options: FileSourceOptions): A
     }
   }
   if (!builder.empty) yield builder.take();
+}
+
+/** One observation of a NOAA answer input, with the element it was read from. */
+interface AnswerObservation {
+  row: Row;
+  t: number;
+  /** The element as NOAA sent it (numbers as strings), for the dead letters. */
+  item: string;
+}
+
+/** Something of a NOAA answer input that could not be read: a whole answer, or one element. */
+interface AnswerProblem {
+  payload: string;
+  reason: string;
+}
+
+/**
+ * Answers saved from NOAA's CO-OPS API (`--input answer.json`, or a directory
+ * of them): their metadata names the station, their numbers are strings,
+ * their units are what the request asked for (so they must be given). The
+ * input is read whole (NOAA caps an answer at 31 days of 6-minute data or a
+ * year of hourly heights) and its observations are delivered in event-time
+ * order, so answers saved in any order, for any stations, are never late.
+ *
+ * An answer NOAA refused (`{"error":...}`) is a dead letter with NOAA's
+ * message; a file holding nothing but one such answer is refused instead
+ * (UsageError), since there is nothing to run on.
+ */
+function noaaAnswerBatches(spec: FileSourceSpec, options: FileSourceOptions, facts: FileFacts, files: string[]): AsyncGenerator<RawBatch> {
+  if (facts.units === undefined) {
+    throw new UsageError(
+      `${spec.path}: answers of NOAA's API do not say the units of their water levels: they are what the request asked for ` +
+        "(units=metric: metres, units=english: feet). Say which: --units m or --units ft (units: in the job's file source)",
+    );
+  }
+  return readNoaaAnswers(spec, options, { ...facts, units: facts.units }, files);
+}
+
+async function* readNoaaAnswers(spec: FileSourceSpec, options: FileSourceOptions, facts: FileFacts & { units: LengthUnit }, files: string[]): AsyncGenerator<RawBatch> {
+  const parseOptions = { units: facts.units, station: spec.station, stationInfo: askedStation(spec.station, facts) };
+  const observations: AnswerObservation[] = [];
+  const problems: AnswerProblem[] = [];
+  for (const file of files) {
+    const answers = splitSavedAnswers(fs.readFileSync(file, 'utf8'));
+    for (const answer of answers) {
+      // Where it is, for the reason: the file (a directory has many), the line (a file of one answer per line).
+      const place = [files.length > 1 ? path.basename(file) : '', answers.length > 1 ? `line ${answer.line}` : ''].filter((part) => part !== '').join(' ');
+      const where = place === '' ? '' : `${place}: `;
+      let parsed;
+      try {
+        parsed = parseNoaaJson(answer.text, parseOptions);
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        if (files.length === 1 && answers.length === 1) {
+          // Nothing but a refusal or something that is no answer: there is nothing to run on.
+          throw new UsageError(`${file} ${error instanceof NoaaApiError ? "is NOAA's error answer, not observations" : "cannot be read as an answer of NOAA's API"}: ${error.message}`);
+        }
+        problems.push({ payload: answer.text.trim(), reason: `${where}${error.message}` });
+        continue;
+      }
+      for (const rejected of parsed.rejected) {
+        problems.push({ payload: JSON.stringify(rejected.item), reason: `${where}element ${rejected.index} of the answer: ${rejected.reason}` });
+      }
+      parsed.rows.forEach((row, i) => observations.push({ row, t: row.t as number, item: JSON.stringify(parsed.items[i]) }));
+    }
+  }
+  // Answers come in whatever order they were saved; their observations go out in event-time order (a stable sort).
+  observations.sort((a, b) => a.t - b.t);
+
+  const partition = `file:${spec.path}`;
+  const builder = new BatchBuilder(partition, spec.batchSize, options.fromOffset);
+  let offset = 0;
+  try {
+    for (const problem of problems) {
+      if (offset >= options.fromOffset) builder.deadLetter(problem.payload, problem.reason, offset);
+      offset++;
+      if (builder.full) yield builder.take();
+    }
+    for (const observation of observations) {
+      if (offset >= options.fromOffset) builder.row(observation.row, offset, observation.item);
+      offset++;
+      if (builder.full) yield builder.take();
+    }
+    if (!builder.empty) yield builder.take();
+  } finally {
+    forgetReceived(partition);
+  }
+}
+
+/**
+ * The station a user named (`--station`), with its name and position, for
+ * answers that carry no metadata (predictions); answers with metadata use theirs.
+ */
+function askedStation(station: string | undefined, facts: FileFacts): NoaaStation | undefined {
+  if (station === undefined) return undefined;
+  const known = facts.stationInfo ?? facts.stations?.get(station) ?? findStation(station);
+  if (known === undefined) return undefined;
+  return { id: station, name: known.name, lat: known.lat, lon: known.lon };
 }

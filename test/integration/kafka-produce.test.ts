@@ -71,13 +71,15 @@ test('produce: a NOAA CSV (station from --station) and the bundled Avro file lan
   registerProduce(program);
   // Through commander, as `tideflow produce` runs it.
   await program.parseAsync(
-    ['produce', csvFile, '--topic', csvTopic, '--station', '8729108', '--partitions', '2', '--brokers', env.kafkaBrokers.join(','), '--registry', env.registryUrl, '--quiet'],
+    // The excerpt is an API CSV in feet (its header does not say so: --units is required).
+    ['produce', csvFile, '--topic', csvTopic, '--station', '8729108', '--units', 'ft', '--partitions', '2', '--brokers', env.kafkaBrokers.join(','), '--registry', env.registryUrl, '--quiet'],
     { from: 'user' },
   );
   const csv = await readTopic(csvTopic);
   const lines = fs.readFileSync(csvFile, 'utf8').trim().split('\n').length - 1;
   assert.equal(csv.rows.length, lines);
   assert.ok(csv.rows.every((row) => row.station === '8729108'));
+  assert.equal(csv.rows.find((row) => row.t === Date.UTC(2018, 9, 9))?.v, 0.7379208, '2.421 ft');
   assert.ok(csv.keys.every((key) => key === '8729108'));
   assert.equal(csv.partitions.size, 1, 'one station, one partition');
 

@@ -1,0 +1,58 @@
+import { describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { deadLetterRow, forgetReceived, receivedOf, rememberReceived } from './dead-letter-row';
+
+const LINE = '{"station":"8729108","t":"2018-10-09T05:00:00Z","v":"oops"}';
+
+describe('dead-letter rows', () => {
+  it('write a rejected row as the line it was read from, with its line number', () => {
+    const partition = 'file:received.jsonl';
+    const row = { station: '8729108', t: 1539061200000, v: 'oops' };
+    const other = { station: '8729108', t: 1539061560000, v: 1 };
+    rememberReceived(partition, { offsets: [3, 5], rows: [other, row], payloads: ['{"v":1}', LINE], lineOfOffsetZero: 1 });
+    assert.deepEqual(deadLetterRow({ payload: row, reason: 'field "v" must be a number', partition, offset: 5, stage: 'validate' }), {
+      reason: 'field "v" must be a number',
+      stage: 'validate',
+      partition,
+      offset: 5,
+      line: 6,
+      payload: LINE,
+      payload_encoding: 'utf8',
+    });
+    // A copy of the row (a map step made a new one) is not what was received: it is written as JSON.
+    const copy = { ...row, v_ft: 1 };
+    assert.equal(receivedOf({ payload: copy, reason: 'x', partition, offset: 5, stage: 'w' }), undefined);
+    assert.deepEqual(deadLetterRow({ payload: copy, reason: 'x', partition, offset: 5, stage: 'w' }), {
+      reason: 'x',
+      stage: 'w',
+      partition,
+      offset: 5,
+      line: null,
+      payload: JSON.stringify(copy),
+      payload_encoding: 'json',
+    });
+    forgetReceived(partition);
+    assert.equal(receivedOf({ payload: row, reason: 'x', partition, offset: 5, stage: 'validate' }), undefined);
+  });
+
+  it('keep the last two batches of a partition', () => {
+    const partition = 'file:batches.csv';
+    const rows = [0, 1, 2].map((i) => ({ i }));
+    for (const [i, row] of rows.entries()) rememberReceived(partition, { offsets: [i * 10], rows: [row], payloads: [`line ${i}`], lineOfOffsetZero: 2 });
+    const found = rows.map((row, i) => receivedOf({ payload: row, reason: 'r', partition, offset: i * 10, stage: 'validate' }));
+    assert.deepEqual(found, [undefined, { payload: 'line 1', line: 12 }, { payload: 'line 2', line: 22 }]);
+    forgetReceived(partition);
+  });
+
+  it('have one layout whatever the payload: text, bytes, nothing, a row', () => {
+    const base = { reason: 'r', partition: 'tides/0', offset: 7, stage: 'decode' };
+    assert.deepEqual(deadLetterRow({ ...base, payload: Buffer.from('{"a":1}') }), { ...base, line: null, payload: '{"a":1}', payload_encoding: 'utf8' });
+    assert.deepEqual(deadLetterRow({ ...base, payload: Buffer.from([0, 0, 0, 0, 7, 2]) }), { ...base, line: null, payload: 'AAAAAAcC', payload_encoding: 'base64' });
+    assert.deepEqual(deadLetterRow({ ...base, payload: null }), { ...base, line: null, payload: null, payload_encoding: 'utf8' });
+    assert.deepEqual(deadLetterRow({ ...base, payload: { t: 1 } }), { ...base, line: null, payload: '{"t":1}', payload_encoding: 'json' });
+    assert.deepEqual(deadLetterRow({ ...base, payload: 'not json', line: 4 }), { ...base, line: 4, payload: 'not json', payload_encoding: 'utf8' });
+    const keys = ['reason', 'stage', 'partition', 'offset', 'line', 'payload', 'payload_encoding'];
+    assert.deepEqual(Object.keys(deadLetterRow({ ...base, payload: null })), keys);
+    assert.deepEqual(Object.keys(deadLetterRow({ ...base, payload: 'x', line: 1 })), keys);
+  });
+});
