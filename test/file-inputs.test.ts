@@ -124,7 +124,7 @@ describe('dead letters of a text file', () => {
   ];
 
   // Needs engine/runtime/run-job.ts to build its dead-letter rows with deadLetterRow of engine/codecs/dead-letter-row.ts.
-  it('keep the line as received and its line number, in the same layout for a file output and the console', { todo: 'run-job.ts calls codecs/dead-letter-row.ts deadLetterRow' }, () => {
+  it('keep the line as received and its line number, in the same layout for a file output and the console', () => {
     const toFile = runOn('jobs/tides-dedupe.yaml', input, dir);
     assert.equal(toFile.status, 0, toFile.stderr);
     assert.deepEqual(readJsonl(path.join(dir, 'out.dead-letters.jsonl')), expected);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { deadLetterRow, forgetReceived, receivedOf, rememberReceived } from './dead-letter-row';
+import { deadLetterRow, receivedOf } from './dead-letter-row';
 
 const LINE = '{"station":"8729108","t":"2018-10-09T05:00:00Z","v":"oops"}';
 
@@ -9,8 +9,10 @@ describe('dead-letter rows', () => {
     const partition = 'file:received.jsonl';
     const row = { station: '8729108', t: 1539061200000, v: 'oops' };
     const other = { station: '8729108', t: 1539061560000, v: 1 };
-    rememberReceived(partition, { offsets: [3, 5], rows: [other, row], payloads: ['{"v":1}', LINE], lineOfOffsetZero: 1 });
-    assert.deepEqual(deadLetterRow({ payload: row, reason: 'field "v" must be a number', partition, offset: 5, stage: 'validate' }), {
+    const lines = ['{"v":1}', LINE];
+    const batch = { offsets: [3, 5], rows: [other, row], payloadAt: (i: number) => lines[i], lineOfOffsetZero: 1 };
+    const letter = { payload: row, reason: 'field "v" must be a number', partition, offset: 5, stage: 'validate' };
+    assert.deepEqual(deadLetterRow(letter, receivedOf(letter, batch)), {
       reason: 'field "v" must be a number',
       stage: 'validate',
       partition,
@@ -21,7 +23,7 @@ describe('dead-letter rows', () => {
     });
     // A copy of the row (a map step made a new one) is not what was received: it is written as JSON.
     const copy = { ...row, v_ft: 1 };
-    assert.equal(receivedOf({ payload: copy, reason: 'x', partition, offset: 5, stage: 'w' }), undefined);
+    assert.equal(receivedOf({ payload: copy, reason: 'x', partition, offset: 5, stage: 'w' }, batch), undefined);
     assert.deepEqual(deadLetterRow({ payload: copy, reason: 'x', partition, offset: 5, stage: 'w' }), {
       reason: 'x',
       stage: 'w',
@@ -31,17 +33,8 @@ describe('dead-letter rows', () => {
       payload: JSON.stringify(copy),
       payload_encoding: 'json',
     });
-    forgetReceived(partition);
-    assert.equal(receivedOf({ payload: row, reason: 'x', partition, offset: 5, stage: 'validate' }), undefined);
-  });
-
-  it('keep the last two batches of a partition', () => {
-    const partition = 'file:batches.csv';
-    const rows = [0, 1, 2].map((i) => ({ i }));
-    for (const [i, row] of rows.entries()) rememberReceived(partition, { offsets: [i * 10], rows: [row], payloads: [`line ${i}`], lineOfOffsetZero: 2 });
-    const found = rows.map((row, i) => receivedOf({ payload: row, reason: 'r', partition, offset: i * 10, stage: 'validate' }));
-    assert.deepEqual(found, [undefined, { payload: 'line 1', line: 12 }, { payload: 'line 2', line: 22 }]);
-    forgetReceived(partition);
+    // A row of another batch (same offset, another object) is not this batch's.
+    assert.equal(receivedOf({ payload: { ...row }, reason: 'x', partition, offset: 5, stage: 'validate' }, batch), undefined);
   });
 
   it('have one layout whatever the payload: text, bytes, nothing, a row', () => {

@@ -6,11 +6,11 @@ import type { DeadLetter } from '../core/operator';
  *
  * A row is decoded before it is validated, so a record that fails validation
  * (or a later step) reaches the dead letters as a decoded row: the JSONL line
- * `"t":"2018-10-09T05:00:00Z"` would come back as `"t":1539061200000`. Sources
- * that read text therefore remember, for each batch they hand on, the text
- * every row was decoded from and where its lines start (`rememberReceived`);
- * `deadLetterRow` writes that text back, with its line number, whichever stage
- * rejected the row while its batch was processed.
+ * `"t":"2018-10-09T05:00:00Z"` would come back as `"t":1539061200000`. A batch
+ * therefore carries what its rows were decoded from (`RawBatch.received` for
+ * text files, the Kafka payloads), and the runtime hands it to `deadLetterRow`
+ * with the letter (`receivedOf`), whichever stage rejected the row while its
+ * batch was processed.
  *
  * One row layout for every dead-letter sink (JSONL file, console, Kafka,
  * Cassandra...), every key always present:
@@ -39,76 +39,24 @@ export interface Received {
 }
 
 /**
- * A dead letter that knows the line it came from: text-file sources set
- * `line` on the dead letters they make themselves (undecodable lines).
- */
-export interface LocatedDeadLetter extends DeadLetter {
-  line?: number;
-}
-
-/** One batch of rows a source decoded, with what each was decoded from. */
-export interface ReceivedBatch {
-  /** Source offset of each row, ascending. */
-  offsets: ArrayLike<number>;
-  rows: readonly Row[];
-  /** What each row was decoded from, aligned with `rows`. */
-  payloads: ReadonlyArray<string | Buffer>;
-  /** Text files: the line number of offset 0 (a row's line is its offset plus this). */
-  lineOfOffsetZero?: number;
-}
-
-/**
- * Batches kept per partition: the one being processed and the one before it, so
- * a run that reads a batch ahead still finds the one it processes. Rows are
- * rejected while their own batch is processed (validation, then the steps).
- */
-const KEPT_BATCHES = 2;
-const receivedByPartition = new Map<string, ReceivedBatch[]>();
-
-/**
- * Remember what a batch's rows were decoded from (call as the batch is
- * handed on), so a dead letter made of one of its rows carries the text as
- * read and its line instead of the row re-serialised. Costs the source one
- * array entry per row; the texts are kept until two newer batches came.
+ * What a dead-lettered row was decoded from, found in the batch it came with:
+ * `payloadAt(i)` gives what row `i` was decoded from (the source's text, or
+ * the payload), and the letter must still hold that very row (not a copy a
+ * step made).
  *
  * @example
- *   rememberReceived('file:in.jsonl', { offsets: [0, 2], rows, payloads: [line0, line2], lineOfOffsetZero: 1 });
+ *   receivedOf(letter, { offsets, rows, payloadAt: (i) => lines[i], lineOfOffsetZero: 1 })?.payload; // the line as read
  */
-export function rememberReceived(partition: string, batch: ReceivedBatch): void {
-  const kept = receivedByPartition.get(partition);
-  if (kept === undefined) receivedByPartition.set(partition, [batch]);
-  else {
-    kept.push(batch);
-    if (kept.length > KEPT_BATCHES) kept.shift();
-  }
-}
-
-/** The source has ended: nothing of `partition` is kept any longer. */
-export function forgetReceived(partition: string): void {
-  receivedByPartition.delete(partition);
-}
-
-/**
- * What the row of a dead letter was decoded from, when its source remembered
- * it and the letter still holds that very row (not a copy made by a step).
- *
- * @example
- *   receivedOf(letter)?.payload; // '{"station":"8729108","t":"2018-10-09T05:00:00Z","v":"oops"}'
- */
-export function receivedOf(letter: DeadLetter): Received | undefined {
+export function receivedOf(
+  letter: DeadLetter,
+  batch: { offsets: ArrayLike<number>; rows: readonly Row[]; payloadAt(index: number): string | Buffer; lineOfOffsetZero?: number },
+): Received | undefined {
   const row = letter.payload;
   if (row === null || typeof row !== 'object' || Buffer.isBuffer(row)) return undefined;
-  const kept = receivedByPartition.get(letter.partition);
-  if (kept === undefined) return undefined;
-  for (let k = kept.length - 1; k >= 0; k--) {
-    const batch = kept[k];
-    const index = indexOfOffset(batch.offsets, letter.offset);
-    if (index !== -1 && batch.rows[index] === row) {
-      const payload = batch.payloads[index];
-      return batch.lineOfOffsetZero === undefined ? { payload } : { payload, line: letter.offset + batch.lineOfOffsetZero };
-    }
-  }
-  return undefined;
+  const index = indexOfOffset(batch.offsets, letter.offset);
+  if (index === -1 || batch.rows[index] !== row) return undefined;
+  const payload = batch.payloadAt(index);
+  return batch.lineOfOffsetZero === undefined ? { payload } : { payload, line: letter.offset + batch.lineOfOffsetZero };
 }
 
 function indexOfOffset(offsets: ArrayLike<number>, offset: number): number {
@@ -136,10 +84,9 @@ const BINARY = /[\u0000-\u0008\u000e-\u001f]/;
  *   // { reason: 'invalid JSON: ...', stage: 'decode', partition: 'file:in.jsonl', offset: 3, line: 4,
  *   //   payload: 'not json', payload_encoding: 'utf8' }
  */
-export function deadLetterRow(letter: LocatedDeadLetter): Row {
+export function deadLetterRow(letter: DeadLetter, received?: Received): Row {
   let payload: DeadLetter['payload'] = letter.payload;
   let line = letter.line;
-  const received = receivedOf(letter);
   if (received !== undefined) {
     payload = received.payload;
     line ??= received.line;

@@ -70,6 +70,14 @@ export interface RawBatch {
   timestamps?: Float64Array;
   /** Records the source could not decode (only sources that decode themselves set this). */
   deadLetters?: DeadLetter[];
+  /**
+   * What each row was decoded from, aligned with `rows` (sources that decode
+   * text themselves): a row rejected later (validation, a step) leaves as the
+   * text it was read from, not re-serialised.
+   */
+  received?: ReadonlyArray<string | Buffer>;
+  /** Text files: the 1-based line of offset 0 (a record's line is its offset plus this). */
+  lineOfOffsetZero?: number;
 }
 
 /** Keep the rows whose index is set in `keep` (in order), with their aligned arrays. */

@@ -61,6 +61,8 @@ export interface DeadLetter {
   offset: number;
   /** Where the record was rejected: `decode`, `validate`, or an operator id. */
   stage: string;
+  /** Text files: the 1-based line the record starts on. */
+  line?: number;
 }
 
 /** Counters every run keeps; the accounting identity is checked against these. */

@@ -25,6 +25,8 @@ export interface DataEvent extends EventBase {
   raw: RawBatch;
   /** A barrier follows: the source reads on once it is saved, not when this batch is written. */
   barrierFollows?: boolean;
+  /** What the batch's rows were decoded from (dead letters carry it instead of the decoded row). */
+  decoded?: { offsets: ArrayLike<number>; rows: readonly Row[]; payloadAt(index: number): string | Buffer; lineOfOffsetZero?: number };
 }
 
 export interface ControlEvent extends EventBase {

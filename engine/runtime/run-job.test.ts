@@ -309,7 +309,7 @@ class CaptureSink implements Sink {
   async close(): Promise<void> {}
 }
 
-test('late and dead-lettered records (validation and operators) are written whole when the decoder skipped fields (expand)', async () => {
+test('late records are written whole when the decoder skipped fields (expand); dead letters (validation and operators) as the payload was received', async () => {
   const spec = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
   const job = { ...spec, checkpoint: { kind: 'none' as const } };
   const whole = (minute: number, v: number): Row => ({ station: '8454000', name: 'Providence', lat: 41.8, lon: -71.4, t: T0 + minute * MINUTE, v, s: null, f: '0,0,0,0', q: 'v' });
@@ -321,7 +321,8 @@ test('late and dead-lettered records (validation and operators) are written whol
     async *batches() {
       let offset = 0;
       for (const rows of script) {
-        yield { payloads: rows.map(() => Buffer.alloc(0)), offsets: Float64Array.from(rows, (_, i) => offset + i), source: { partition: 'tides/0', fromOffset: offset, toOffset: offset + rows.length } };
+        // What was received: here the record as JSON text (Kafka: its Avro bytes).
+        yield { payloads: rows.map((row) => Buffer.from(JSON.stringify(row))), offsets: Float64Array.from(rows, (_, i) => offset + i), source: { partition: 'tides/0', fromOffset: offset, toOffset: offset + rows.length } };
         offset += rows.length;
       }
     },
@@ -356,10 +357,10 @@ test('late and dead-lettered records (validation and operators) are written whol
   assert.equal(late.rows.length, 1);
   assert.deepEqual(late.rows[0].record, whole(6, 3));
   assert.deepEqual(
-    deadLetters.rows.map((letter) => [letter.stage, letter.payload]),
+    deadLetters.rows.map((letter) => [letter.stage, letter.payload, letter.payload_encoding]),
     [
-      ['validate', JSON.stringify({ ...whole(24 * 60 + 6, 4), s: Number.NaN })],
-      ['avg-30m', JSON.stringify({ ...whole(24 * 60 + 12, 5), v: 'high' })],
+      ['validate', JSON.stringify({ ...whole(24 * 60 + 6, 4), s: Number.NaN }), 'utf8'],
+      ['avg-30m', JSON.stringify({ ...whole(24 * 60 + 12, 5), v: 'high' }), 'utf8'],
     ],
   );
 });

@@ -10,6 +10,7 @@ import type { Sink } from '../core/sink';
 import type { Positions, Source } from '../core/source';
 import { createOperators } from '../operators/create-operator';
 import type { CheckpointStore } from '../state/checkpoint';
+import { deadLetterRow, receivedOf, type Received } from '../codecs/dead-letter-row';
 import { Checkpointer } from './checkpointer';
 import { addOutput, emptyBatch, type Barrier, type ControlEvent, type DataEvent, type StreamEvent } from './events';
 import { batchOperatorStage, operatorStage } from './operator-rx';
@@ -337,9 +338,12 @@ class JobRun {
     const context = this.sideOutputs;
     let rows: Row[];
     let offsets: Float64Array;
+    const event = this.current as DataEvent;
     if (decoded.kind === 'source') {
       rows = raw.rows!;
       offsets = raw.offsets;
+      const received = raw.received;
+      if (received) event.decoded = { offsets, rows, payloadAt: (index) => received[index], lineOfOffsetZero: raw.lineOfOffsetZero };
       counters.recordsIn += rows.length + (raw.deadLetters?.length ?? 0);
       if (raw.deadLetters) for (const letter of raw.deadLetters) context.deadLetter(letter);
     } else if (decoded.kind === 'aggregated') {
@@ -351,6 +355,8 @@ class JobRun {
     } else {
       rows = decoded.rows;
       offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
+      // The payloads the rows were decoded from, found by offset only when a row is dead-lettered.
+      if (raw.payloads) event.decoded = { offsets, rows, payloadAt: payloadOfRow(raw, offsets) };
       counters.recordsIn += raw.offsets.length;
       for (const letter of decoded.deadLetters) context.deadLetter(letter);
     }
@@ -472,10 +478,15 @@ class JobRun {
     },
     deadLetter: (letter: DeadLetter) => {
       this.counters.deadLetters++;
+      // What was received (a file's line, a Kafka value's bytes) when the letter holds a row of the batch in hand.
+      const received = this.receivedOf(letter);
       const expand = this.parts.decoder?.expand;
       const { payload } = letter;
-      const whole = expand && payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload) ? { ...letter, payload: expand.call(this.parts.decoder, payload as Row) } : letter;
-      addOutput(this.current!, DEAD_LETTERS, [deadLetterRow(whole)]);
+      const whole =
+        received === undefined && expand && payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload)
+          ? { ...letter, payload: expand.call(this.parts.decoder, payload as Row) }
+          : letter;
+      addOutput(this.current!, DEAD_LETTERS, [deadLetterRow(whole, received)]);
     },
   };
 
@@ -494,6 +505,13 @@ class JobRun {
         this.timerRequests.next({ operator: index, at });
       },
     };
+  }
+
+  /** What a dead-lettered row was decoded from, when it is a row of the data event in hand. */
+  private receivedOf(letter: DeadLetter): Received | undefined {
+    const event = this.current;
+    if (event === null || event.kind !== 'data' || event.decoded === undefined) return undefined;
+    return receivedOf(letter, event.decoded);
   }
 
   /** After the last operator: its rows are the main output; a barrier takes the counters here. */
@@ -586,6 +604,30 @@ class JobRun {
   }
 }
 
+/**
+ * The payload the row at `index` was decoded from (decoded rows skip the
+ * payloads that were dead letters): found by its offset, only when a row is
+ * rejected, so batches without one pay nothing.
+ */
+function payloadOfRow(raw: RawBatch, rowOffsets: ArrayLike<number>): (index: number) => string | Buffer {
+  return (index) => {
+    const at = binarySearch(raw.offsets, rowOffsets[index]);
+    return at < 0 ? '' : (raw.payloads![at] ?? '');
+  };
+}
+
+function binarySearch(sorted: ArrayLike<number>, value: number): number {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle] === value) return middle;
+    if (sorted[middle] < value) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
+}
+
 function isOperator(step: Operator | RxStep): step is Operator {
   return !('rx' in step);
 }
@@ -652,25 +694,4 @@ function lateRow(record: LateRecord): Row {
     watermark: Number.isFinite(record.watermark) ? new Date(record.watermark) : null,
     record: record.row,
   };
-}
-
-function deadLetterRow(letter: DeadLetter): Row {
-  const { payload } = letter;
-  let text: string | null = null;
-  let encoding = 'utf8';
-  if (payload === null) text = null;
-  else if (typeof payload === 'string') text = payload;
-  else if (Buffer.isBuffer(payload)) {
-    // Keep the exact bytes when they are not text (Avro), readable text otherwise.
-    const asText = payload.toString('utf8');
-    if (Buffer.from(asText, 'utf8').equals(payload) && !/[\u0000-\u0008\u000e-\u001f]/.test(asText)) text = asText;
-    else {
-      text = payload.toString('base64');
-      encoding = 'base64';
-    }
-  } else {
-    encoding = 'json';
-    text = JSON.stringify(payload);
-  }
-  return { reason: letter.reason, stage: letter.stage, partition: letter.partition, offset: letter.offset, payload: text, payload_encoding: encoding };
 }

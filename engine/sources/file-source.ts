@@ -10,7 +10,6 @@ import { readAvroContainerBlocks } from '../codecs/avro-container';
 import type { CsvOptions, LengthUnit } from '../codecs/csv';
 import { createCsvDecoder, hasUnclosedQuote, stationNotUsed } from '../codecs/csv';
 import type { LineDecoder } from '../codecs/decoded';
-import { forgetReceived, type LocatedDeadLetter, rememberReceived } from '../codecs/dead-letter-row';
 import { createJsonlDecoder } from '../codecs/jsonl';
 import { isNoaaAnswer, NoaaApiError, type NoaaStation, parseNoaaJson, splitSavedAnswers } from '../codecs/noaa-api';
 import { loadStationTable } from '../codecs/station-table';
@@ -211,7 +210,7 @@ class BatchBuilder {
   }
 
   deadLetter(payload: DeadLetter['payload'], reason: string, offset: number): void {
-    const letter: LocatedDeadLetter = { payload, reason, partition: this.partition, offset, stage: 'decode' };
+    const letter: DeadLetter = { payload, reason, partition: this.partition, offset, stage: 'decode' };
     // People read dead letters of text files in an editor: give them the line.
     if (this.lineOfOffsetZero !== undefined) letter.line = offset + this.lineOfOffsetZero;
     this.deadLetters.push(letter);
@@ -232,7 +231,8 @@ class BatchBuilder {
     };
     if (this.texts.length > 0) {
       // A row rejected later (validation, a step) is dead-lettered as the text it was read from.
-      rememberReceived(this.partition, { offsets: batch.offsets, rows: batch.rows!, payloads: this.texts, lineOfOffsetZero: this.lineOfOffsetZero });
+      batch.received = this.texts;
+      batch.lineOfOffsetZero = this.lineOfOffsetZero;
       this.texts = [];
     }
     this.rows = [];
@@ -282,45 +282,40 @@ async function* textBatches(spec: FileSourceSpec, format: 'jsonl' | 'csv', optio
     }
   };
 
-  try {
-    for await (const lines of readLineChunks(spec.path)) {
-      for (let i = 0; i < lines.length; i++, lineOffset++) {
-        const line = stripCarriageReturn(lines[i]);
-        if (decoder === undefined) {
-          // First line of a CSV: the header picks the layout (and may refuse the file).
-          if (line.trim() === '') throw new UsageError(`${spec.path}: the CSV file starts with a blank line instead of a header`);
-          decoder = createCsvDecoder(line, { station: spec.station, fileName: spec.path, ...facts });
-          continue;
-        }
-        if (pending !== undefined) {
-          // Inside a quoted CSV field that spans lines.
-          pending += `\n${line}`;
-          if (hasUnclosedQuote(pending)) continue;
-          if (pendingOffset >= options.fromOffset) decodeRecord(pending, pendingOffset);
-          pending = undefined;
-        } else if (line.trim() === '') {
-          if (lineOffset >= options.fromOffset) builder.skipTo(lineOffset + 1);
-          continue;
-        } else if (format === 'csv' && line.indexOf('"') !== -1 && hasUnclosedQuote(line)) {
-          pending = line;
-          pendingOffset = lineOffset;
-          continue;
-        } else if (lineOffset >= options.fromOffset) {
-          decodeRecord(line, lineOffset);
-        } else {
-          continue;
-        }
-        if (builder.full) yield builder.take();
+  for await (const lines of readLineChunks(spec.path)) {
+    for (let i = 0; i < lines.length; i++, lineOffset++) {
+      const line = stripCarriageReturn(lines[i]);
+      if (decoder === undefined) {
+        // First line of a CSV: the header picks the layout (and may refuse the file).
+        if (line.trim() === '') throw new UsageError(`${spec.path}: the CSV file starts with a blank line instead of a header`);
+        decoder = createCsvDecoder(line, { station: spec.station, fileName: spec.path, ...facts });
+        continue;
       }
+      if (pending !== undefined) {
+        // Inside a quoted CSV field that spans lines.
+        pending += `\n${line}`;
+        if (hasUnclosedQuote(pending)) continue;
+        if (pendingOffset >= options.fromOffset) decodeRecord(pending, pendingOffset);
+        pending = undefined;
+      } else if (line.trim() === '') {
+        if (lineOffset >= options.fromOffset) builder.skipTo(lineOffset + 1);
+        continue;
+      } else if (format === 'csv' && line.indexOf('"') !== -1 && hasUnclosedQuote(line)) {
+        pending = line;
+        pendingOffset = lineOffset;
+        continue;
+      } else if (lineOffset >= options.fromOffset) {
+        decodeRecord(line, lineOffset);
+      } else {
+        continue;
+      }
+      if (builder.full) yield builder.take();
     }
-    if (pending !== undefined && pendingOffset >= options.fromOffset) {
-      builder.deadLetter(pending, 'unterminated quoted field at the end of the file', pendingOffset);
-    }
-    if (!builder.empty) yield builder.take();
-  } finally {
-    // The batches were processed (the run asks for the next one only then): their texts can go.
-    forgetReceived(partition);
   }
+  if (pending !== undefined && pendingOffset >= options.fromOffset) {
+    builder.deadLetter(pending, 'unterminated quoted field at the end of the file', pendingOffset);
+  }
+  if (!builder.empty) yield builder.take();
 }
 
 async function* avroBatches(spec: FileSourceSpec, options: FileSourceOptions): AsyncGenerator<RawBatch> {
@@ -412,21 +407,17 @@ async function* readNoaaAnswers(spec: FileSourceSpec, options: FileSourceOptions
   const partition = `file:${spec.path}`;
   const builder = new BatchBuilder(partition, spec.batchSize, options.fromOffset);
   let offset = 0;
-  try {
-    for (const problem of problems) {
-      if (offset >= options.fromOffset) builder.deadLetter(problem.payload, problem.reason, offset);
-      offset++;
-      if (builder.full) yield builder.take();
-    }
-    for (const observation of observations) {
-      if (offset >= options.fromOffset) builder.row(observation.row, offset, observation.item);
-      offset++;
-      if (builder.full) yield builder.take();
-    }
-    if (!builder.empty) yield builder.take();
-  } finally {
-    forgetReceived(partition);
+  for (const problem of problems) {
+    if (offset >= options.fromOffset) builder.deadLetter(problem.payload, problem.reason, offset);
+    offset++;
+    if (builder.full) yield builder.take();
   }
+  for (const observation of observations) {
+    if (offset >= options.fromOffset) builder.row(observation.row, offset, observation.item);
+    offset++;
+    if (builder.full) yield builder.take();
+  }
+  if (!builder.empty) yield builder.take();
 }
 
 /**

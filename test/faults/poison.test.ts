@@ -210,21 +210,10 @@ test('poison input: every bad record on the dead-letter topic with its exact rea
         const reasonOk = reason === expected;
         if (!reasonOk) problems.push(`${kind.kind}: reason ${JSON.stringify(reason)}, expected ${JSON.stringify(expected)}`);
         if (letter.headers[HEADER_STAGE] !== kind.stage) problems.push(`${kind.kind}: stage ${letter.headers[HEADER_STAGE]}, expected ${kind.stage}`);
-        if (kind.stage === 'decode') {
-          // Decode failures keep the original bytes, so the record can be replayed as it was.
-          const same = message.value === null || message.value.length === 0 ? letter.value === null || letter.value.length === 0 : letter.value?.equals(message.value) === true;
-          if (!same) problems.push(`${kind.kind}: dead-letter value is not the original bytes`);
-        } else {
-          // Validation failures carry the decoded row as JSON.
-          if (letter.headers[HEADER_PAYLOAD_ENCODING] !== 'json') problems.push(`${kind.kind}: payload encoding ${letter.headers[HEADER_PAYLOAD_ENCODING]}, expected json`);
-          const row = JSON.parse(letter.value?.toString('utf8') ?? 'null') as Record<string, unknown> | null;
-          if (row?.station !== SAMPLE.station) problems.push(`${kind.kind}: dead-letter payload is not the decoded row: ${letter.value?.toString('utf8').slice(0, 80)}`);
-          // Whole, even for window jobs that read records without the strings they do not use.
-          for (const field of ['name', 'f', 'q'] as const) {
-            const expected = field === 'name' && kind.kind.includes('100 kB name') ? LONG_NAME : SAMPLE[field];
-            if (row?.[field] !== expected) problems.push(`${kind.kind}: dead-letter payload lacks ${field}: ${JSON.stringify(row?.[field])?.slice(0, 40)}`);
-          }
-        }
+        // Every dead letter keeps the original bytes (decode and validation failures alike), so the record can
+        // be inspected or replayed as it was; for a window job that read it without its unused strings, too.
+        const same = message.value === null || message.value.length === 0 ? letter.value === null || letter.value.length === 0 : letter.value?.equals(message.value) === true;
+        if (!same) problems.push(`${kind.kind}: dead-letter value is not the original bytes (encoding ${letter.headers[HEADER_PAYLOAD_ENCODING]})`);
         if (reasonOk) caught++;
       }
       const extra = letters.length - poison.length;
