@@ -67,7 +67,8 @@ for (const job of ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day']) {
       assert.deepEqual(spec.source.kafka.brokers, ['k1:9092', 'k2:9092']);
       assert.equal(spec.source.kafka.topic, 'tides.observations');
       assert.equal(spec.source.kafka.format.registryUrl, 'http://registry:8081/apis/ccompat/v7');
-      assert.equal(spec.source.kafka.format.readerSchema, 'schemas/tide_observation.avsc');
+      // Written as ../schemas/..., relative to the job file's directory; absolute once loaded.
+      assert.equal(spec.source.kafka.format.readerSchema, join(repoRoot, 'schemas', 'tide_observation.avsc'));
     }
     assert.equal(spec.sink.kind, 'cassandra');
     if (spec.sink.kind === 'cassandra') assert.equal(spec.sink.cassandra.keyspace, 'tides_test');

@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
-    .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
+    .option('--checkpoint-dir <dir>', "directory for local checkpoints (default: the job's checkpoint.file.dir, else .tideflow/checkpoints)")
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
     .addOption(new Option('--batch-size <n>', 'records per batch (file inputs; at most this many per Kafka batch)').argParser(positiveInteger))
     .option('--quiet', 'no progress line or summary')
@@ -106,7 +106,7 @@ interface RunCommandOptions {
   emit?: 'final' | 'update';
   resetState?: boolean;
   untilEnd?: boolean;
-  checkpointDir: string;
+  checkpointDir?: string;
   checkpointInterval?: number;
   batchSize?: number;
   quiet?: boolean;

@@ -40,8 +40,14 @@ class Fields {
 
 const isMap = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: string, parseExpression: ExpressionParser, jobFile?: string): void {
-  let fields = sourceFields(data, collector, cwd, jobFile);
+/**
+ * Reports every field a job uses that its rows will not have. Relative paths
+ * (reader schema, Avro data file) start at `jobDir`, the job file's
+ * directory; `cwd`, when given, is where a path missing there is also looked
+ * for, to say how to write it.
+ */
+export function checkFieldFlow(data: Json, collector: ProblemCollector, jobDir: string, parseExpression: ExpressionParser, cwd?: string): void {
+  let fields = sourceFields(data, collector, jobDir, cwd);
   const eventTime = data.eventTime;
   if (isMap(eventTime)) fields.require(collector, '/eventTime/field', eventTime.field);
 
@@ -131,14 +137,14 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: str
   }
 }
 
-function sourceFields(data: Json, collector: ProblemCollector, cwd: string, jobFile: string | undefined): Fields {
+function sourceFields(data: Json, collector: ProblemCollector, jobDir: string, cwd: string | undefined): Fields {
   const source = data.source;
   if (!isMap(source)) return new Fields(undefined, '');
   if (isMap(source.generator)) return new Fields(new Set(GENERATOR_FIELDS), "the generator's records");
   const kafka = source.kafka;
   if (isMap(kafka) && isMap(kafka.format) && isMap(kafka.format.avro) && typeof kafka.format.avro.readerSchema === 'string') {
     const path = kafka.format.avro.readerSchema;
-    const result = readAvscFields(path, cwd, jobFile);
+    const result = readAvscFields(path, jobDir, cwd);
     if (!result.ok) {
       collector.atValue('/source/kafka/format/avro/readerSchema', result.message);
       return new Fields(undefined, '');
@@ -149,7 +155,7 @@ function sourceFields(data: Json, collector: ProblemCollector, cwd: string, jobF
   if (isMap(file) && typeof file.path === 'string') {
     const format = typeof file.format === 'string' ? file.format : formatFromPath(file.path);
     if (format === 'avro') {
-      const record = readContainerFields(file.path, cwd);
+      const record = readContainerFields(file.path, jobDir);
       if (record !== undefined) return new Fields(new Set(record.fields), `${record.name} records`);
     }
   }

@@ -41,7 +41,7 @@ export const schema: JsonSchema = {
   required: ['path'],
   additionalProperties: false,
   properties: {
-    path: { description: 'File to read; relative to the working directory.', type: 'string', minLength: 1, examples: ['data/bundled/tides.avro'] },
+    path: { description: "File to read; relative to the job file's directory.", type: 'string', minLength: 1, examples: ['data/bundled/tides.avro'] },
     format: {
       description: 'Record encoding (default: from the extension: .jsonl/.ndjson/.json, .csv, .avro).',
       type: 'string',

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+/** The CLI as a user runs it: `node bin/tideflow.js ...`, from a working directory of the test's choosing. */
+const ROOT = join(__dirname, '..', '..', '..');
+const CLI = join(ROOT, 'bin', 'tideflow.js');
+const BUNDLED = join(ROOT, 'data', 'bundled', 'tides.avro');
+
+function tideflow(args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, TIDEFLOW_DEBUG: '' } });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function lines(path: string): Array<Record<string, unknown>> {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('paths: those in a job file start at its directory, those on the command line at the working directory', () => {
+  it('runs a reference job from another directory: its reader schema is found, --input and --output are the working directory\'s', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'tideflow-elsewhere-'));
+    mkdirSync(join(elsewhere, 'data'));
+    copyFileSync(BUNDLED, join(elsewhere, 'data', 'tides.avro'));
+    const run = tideflow(['run', join(ROOT, 'jobs', 'tides-lunar-day.yaml'), '--input', 'data/tides.avro', '--output', 'out/lunar.jsonl', '--quiet'], elsewhere);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(lines(join(elsewhere, 'out', 'lunar.jsonl')).length, 1413);
+    // Local checkpoints by default in the working directory too (the job file does not name a directory).
+    assert.ok(existsSync(join(elsewhere, '.tideflow', 'checkpoints')), 'default checkpoint directory in the working directory');
+    // lint from there agrees.
+    const lint = tideflow(['lint', join(ROOT, 'jobs', 'tides-lunar-day.yaml'), join(ROOT, 'jobs', 'tides-30m-average.yaml'), join(ROOT, 'jobs', 'tides-dedupe.yaml')], elsewhere);
+    assert.equal(lint.status, 0, lint.stderr);
+  });
+
+  it("a job file's own data file, outputs and checkpoint directory start at its directory", () => {
+    // project/jobs/local.yaml reads project/data/tides.avro and writes project/out/...; run from elsewhere.
+    const project = mkdtempSync(join(tmpdir(), 'tideflow-project-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'tideflow-elsewhere-'));
+    for (const dir of ['jobs', 'data', 'schemas']) mkdirSync(join(project, dir));
+    copyFileSync(BUNDLED, join(project, 'data', 'tides.avro'));
+    writeFileSync(
+      join(project, 'jobs', 'local.yaml'),
+      `job: local-paths
+source:
+  file: { path: ../data/tides.avro }
+eventTime: { field: t, maxOutOfOrder: 30m }
+steps:
+  - dedupe: { id: dedupe, key: [station, t], horizon: 2h }
+sink:
+  jsonl: { path: ../out/observations.jsonl }
+deadLetters:
+  jsonl: { path: ../out/dead-letters.jsonl }
+late:
+  jsonl: { path: ../out/late.jsonl }
+checkpoint:
+  file: { dir: ../state, interval: 10ms }
+`,
+    );
+    const run = tideflow(['run', join(project, 'jobs', 'local.yaml'), '--quiet'], elsewhere);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(lines(join(project, 'out', 'observations.jsonl')).length, 81_385);
+    assert.ok(existsSync(join(project, 'out', 'dead-letters.jsonl')));
+    assert.ok(existsSync(join(project, 'state')), "the job's checkpoint directory, beside the job");
+    assert.deepEqual(readdirSync(elsewhere), [], 'nothing written in the working directory');
+    // --checkpoint-dir on the command line wins, relative to the working directory.
+    const again = tideflow(['run', join(project, 'jobs', 'local.yaml'), '--quiet', '--checkpoint-dir', 'ck'], elsewhere);
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepEqual(readdirSync(elsewhere), ['ck']);
+  });
+});
