@@ -42,10 +42,27 @@ function containerHeader(schemaJson: string): Buffer {
   ]);
 }
 
-test('reads the field names of a reader schema file', () => {
+const TYPES = { station: 'string', t: 'timestamp', v: 'number' };
+
+test('reads the field names of a reader schema file, and what expressions see in them', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
   writeFileSync(join(dir, 'x.avsc'), JSON.stringify(schema));
-  assert.deepEqual(readAvscFields('x.avsc', dir), { ok: true, record: { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'] } });
+  assert.deepEqual(readAvscFields('x.avsc', dir), { ok: true, record: { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'], types: TYPES } });
+  const more = {
+    type: 'record',
+    name: 'R',
+    fields: [
+      { name: 'micros', type: { type: 'long', logicalType: 'timestamp-micros' } },
+      { name: 'flag', type: ['null', 'boolean'] },
+      { name: 'kind', type: { type: 'enum', name: 'K', symbols: ['A'] } },
+      { name: 'either', type: ['string', 'double'] },
+      { name: 'count', type: 'int' },
+      { name: 'constructor', type: 'constructor' },
+    ],
+  };
+  writeFileSync(join(dir, 'more.avsc'), JSON.stringify(more));
+  const read = readAvscFields('more.avsc', dir);
+  assert.deepEqual(read.ok && read.record.types, { micros: 'unknown', flag: 'boolean', kind: 'string', either: 'unknown', count: 'number', constructor: 'unknown' });
 });
 
 test('says why a reader schema cannot be used', () => {
@@ -90,7 +107,7 @@ test('reads the writer schema from an Avro container header, and ignores files t
   const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
   writeFileSync(join(dir, 'data.avro'), containerHeader(JSON.stringify(schema)));
   writeFileSync(join(dir, 'text.avro'), 'station,t,v\n');
-  assert.deepEqual(readContainerFields('data.avro', dir), { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'] });
+  assert.deepEqual(readContainerFields('data.avro', dir), { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'], types: TYPES });
   assert.equal(readContainerFields('text.avro', dir), undefined);
   assert.equal(readContainerFields('absent.avro', dir), undefined);
 });

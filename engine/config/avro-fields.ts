@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
+import type { ValueType } from '../expressions/types';
 
 /**
  * Field names of the records a source produces, read from an Avro schema:
@@ -12,6 +13,8 @@ export interface RecordFields {
   /** Full record name, e.g. `noaa.coops.TideObservation`. */
   name: string;
   fields: string[];
+  /** What each field holds once decoded, where expressions care (nullable unions as their other branch). */
+  types: Record<string, ValueType>;
 }
 
 export type SchemaReadResult = { ok: true; record: RecordFields } | { ok: false; message: string };
@@ -91,11 +94,42 @@ function recordFields(schema: unknown, what: string): SchemaReadResult {
   }
   const name = typeof record.name === 'string' ? record.name : 'record';
   const fullName = typeof record.namespace === 'string' && !name.includes('.') ? `${record.namespace}.${name}` : name;
-  const fields = record.fields
-    .map((field: unknown) => (field !== null && typeof field === 'object' ? (field as { name?: unknown }).name : undefined))
-    .filter((field): field is string => typeof field === 'string');
-  return { ok: true, record: { name: fullName, fields } };
+  const fields: string[] = [];
+  const types: Record<string, ValueType> = {};
+  for (const field of record.fields as unknown[]) {
+    if (field === null || typeof field !== 'object') continue;
+    const { name: fieldName, type } = field as { name?: unknown; type?: unknown };
+    if (typeof fieldName !== 'string') continue;
+    fields.push(fieldName);
+    types[fieldName] = valueType(type);
+  }
+  return { ok: true, record: { name: fullName, fields, types } };
 }
+
+/**
+ * The expression type of an Avro field type: `timestamp-millis` longs are
+ * timestamps (epoch ms, as the engine holds them), other numbers numbers,
+ * `["null", T]` is T; anything else is not known.
+ */
+function valueType(type: unknown): ValueType {
+  if (Array.isArray(type)) {
+    const branches = type.filter((branch) => branch !== 'null');
+    return branches.length === 1 ? valueType(branches[0]) : 'unknown';
+  }
+  if (type !== null && typeof type === 'object') {
+    const { type: inner, logicalType } = type as { type?: unknown; logicalType?: unknown };
+    if (logicalType === 'timestamp-millis' && inner === 'long') return 'timestamp';
+    if (logicalType !== undefined) return 'unknown';
+    return inner === 'enum' ? 'string' : primitiveType(inner);
+  }
+  return primitiveType(type);
+}
+
+function primitiveType(name: unknown): ValueType {
+  return typeof name === 'string' && Object.hasOwn(PRIMITIVE_TYPES, name) ? PRIMITIVE_TYPES[name] : 'unknown';
+}
+
+const PRIMITIVE_TYPES: Record<string, ValueType> = { string: 'string', int: 'number', long: 'number', float: 'number', double: 'number', boolean: 'boolean' };
 
 /** `avro.schema` from an object container header: magic `Obj\x01`, then a map<string, bytes> of metadata. */
 function containerSchema(bytes: Buffer): string | undefined {
