@@ -73,3 +73,44 @@ checkpoint:
     assert.deepEqual(readdirSync(elsewhere), ['ck']);
   });
 });
+
+describe('--output chooses the sink by the extension', () => {
+  it('writes CSV to a .csv file: a header, ISO timestamps with milliseconds, the same rows as JSONL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tideflow-csv-out-'));
+    const job = join(ROOT, 'jobs', 'tides-lunar-day.yaml');
+    const csv = tideflow(['run', job, '--input', BUNDLED, '--output', 'lunar.csv', '--quiet'], dir);
+    assert.equal(csv.status, 0, csv.stderr);
+    const jsonl = tideflow(['run', job, '--input', BUNDLED, '--output', 'lunar.jsonl', '--quiet'], dir);
+    assert.equal(jsonl.status, 0, jsonl.stderr);
+    const text = readFileSync(join(dir, 'lunar.csv'), 'utf8');
+    const [header, ...records] = text.split('\r\n');
+    assert.equal(header, 'station,window_start,window_end,high,high_time,low,low_time,range,mean,count');
+    assert.equal(records.pop(), '', 'the file ends with a line break');
+    const expected = lines(join(dir, 'lunar.jsonl'));
+    assert.equal(records.length, expected.length);
+    // Field for field what the JSONL sink wrote: timestamps as the same ISO text, numbers as JSON writes them.
+    const columns = header.split(',');
+    records.forEach((record, i) => {
+      const fields = record.split(',');
+      assert.deepEqual(fields, columns.map((column) => String(expected[i][column])), `row ${i}`);
+    });
+    assert.match(records[0], /^\d+,\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z,/);
+    // Side outputs beside it, as JSON lines.
+    assert.ok(existsSync(join(dir, 'lunar.dead-letters.jsonl')) && existsSync(join(dir, 'lunar.late.jsonl')));
+  });
+
+  it('refuses an extension it cannot write (exit 2, the supported ones listed), before reading anything', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tideflow-bad-out-'));
+    for (const output of ['results.txt', 'results']) {
+      const run = tideflow(['run', join(ROOT, 'jobs', 'tides-lunar-day.yaml'), '--input', BUNDLED, '--output', output], dir);
+      assert.equal(run.status, 2, run.stderr);
+      const what = output === 'results' ? 'a file without an extension' : "'.txt' files";
+      assert.equal(
+        run.stderr,
+        `tideflow: --output ${output}: cannot write ${what}; give a .jsonl or .json file (JSON lines), a .csv file (CSV with a header), console (a table), - (JSON lines on stdout) or null\n`,
+      );
+    }
+    assert.deepEqual(readdirSync(dir), [], 'nothing written');
+  });
+});
+

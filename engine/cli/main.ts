@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('run a job file (by default against its own source and sink; --input/--output switch to local files)')
     .argument('<job>', 'job file (YAML)')
     .option('--input <file>', 'read this file instead of the job source (.jsonl, .csv, .avro)')
-    .option('--output <file>', "write results to this .jsonl file instead of the job sink ('console' for a table, '-' for JSONL on stdout, 'null' to discard them)")
+    .option('--output <file>', "write results to this file instead of the job sink: .jsonl/.json (JSON lines) or .csv ('console' for a table, '-' for JSONL on stdout, 'null' to discard them)")
     .option('--station <id>', 'station id for CSV inputs that do not name one')
     .addOption(new Option('--units <units>', 'water-level units of CSV inputs whose header does not say (CO-OPS API CSV)').choices(['m', 'ft']))
     .addOption(new Option('--workers <n>', 'threads for Kafka jobs that start with a window (decoding, validation and pre-aggregation): 1 = in the run loop, no pool (default; on 2 cores a second thread measured no faster), N = the run loop + N-1 pool threads; other jobs read their rows in the run loop at any N').argParser(positiveInteger))

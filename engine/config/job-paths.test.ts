@@ -33,6 +33,7 @@ sink: { jsonl: { path: out/results.jsonl } }
 sinks:
   alerts: { kafka: { brokers: localhost:9092, topic: alerts, format: { avro: { registry: "http://localhost:8081", readerSchema: ../schemas/tide.avsc } } } }
   archive: { jsonl: { path: /var/tmp/archive.jsonl } }
+  table: { csv: { path: out/alerts.csv } }
 deadLetters: { jsonl: { path: ../out/dead.jsonl } }
 late: { console: {} }
 checkpoint: { file: { dir: ../state } }
@@ -43,6 +44,7 @@ checkpoint: { file: { dir: ../state } }
   const alerts = spec.sinks.alerts;
   assert.equal(alerts.kind === 'kafka' && alerts.kafka.format.kind === 'avro-registry' && alerts.kafka.format.readerSchema, join(dir, 'schemas', 'tide.avsc'));
   assert.deepEqual(spec.sinks.archive, { kind: 'jsonl', jsonl: { path: '/var/tmp/archive.jsonl' } }, 'absolute paths stay as written');
+  assert.deepEqual(spec.sinks.table, { kind: 'csv', csv: { path: join(dir, 'jobs', 'out', 'alerts.csv') } });
   assert.deepEqual(spec.deadLetters, { kind: 'jsonl', jsonl: { path: join(dir, 'out', 'dead.jsonl') } });
   assert.deepEqual(spec.checkpoint, { kind: 'file', dir: join(dir, 'state'), intervalMs: 5000 });
   assert.deepEqual(lintJobFiles([jobFile], { env: {}, cwd: elsewhere }), [], 'lint reads the reader schema beside the job');

@@ -53,6 +53,8 @@ function sinkPaths(sink: SinkSpec, at: (path: string) => string): SinkSpec {
   switch (sink.kind) {
     case 'jsonl':
       return { kind: 'jsonl', jsonl: { ...sink.jsonl, path: at(sink.jsonl.path) } };
+    case 'csv':
+      return { kind: 'csv', csv: { ...sink.csv, path: at(sink.csv.path) } };
     case 'kafka': {
       const format = sink.kafka.format;
       // An empty reader schema means "derive one from the rows" (kafka-sink.ts), not a file.

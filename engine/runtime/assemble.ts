@@ -1,6 +1,8 @@
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
+import { UsageError } from '../core/errors';
 import type { JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
 import { ConsoleSink } from '../sinks/console-sink';
+import { CsvSink } from '../sinks/csv-sink';
 import { JsonlSink } from '../sinks/jsonl-sink';
 import { NullSink } from '../sinks/null-sink';
 import type { Sink, SinkOptions } from '../core/sink';
@@ -19,7 +21,7 @@ export interface Overrides {
   station?: string;
   /** Units of CSV inputs whose header does not say. */
   units?: 'm' | 'ft';
-  /** Replace the job's sink: a `.jsonl` path, `console` (a table) or `-` (JSONL on stdout). */
+  /** Replace the job's sink: a `.jsonl`/`.json` or `.csv` path, `console` (a table), `-` (JSONL on stdout) or `null`. */
   output?: string;
   emit?: 'final' | 'update';
   /** Directory for local checkpoints (default `.tideflow/checkpoints`). */
@@ -60,6 +62,8 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   }
   if (overrides.output) {
     const output = overrides.output;
+    // Results discarded ('null', for timing a job) or shown: dead letters and late records still land in files.
+    const file = output === 'console' || output === '-' || output === 'null' ? null : outputFile(output);
     const sink: SinkSpec =
       output === 'console'
         ? { kind: 'console', console: { format: 'table' } }
@@ -67,17 +71,17 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
           ? { kind: 'console', console: { format: 'jsonl' } }
           : output === 'null'
             ? { kind: 'null' }
-            : { kind: 'jsonl', jsonl: { path: output } };
-    // Results discarded ('null', for timing a job) or shown: dead letters and late records still land in files.
-    const base = output === 'console' || output === '-' || output === 'null' ? join('.tideflow', 'output', job.job) : output.replace(/\.jsonl$/i, '');
+            : file!.sink(output);
+    const base = file === null ? join('.tideflow', 'output', job.job) : file.base;
     result = {
       ...result,
       sink,
-      // With a local output, side outputs go next to it unless the job says otherwise.
+      // With a local output, side outputs go next to it unless the job says otherwise (JSONL: their rows vary).
       deadLetters: { kind: 'jsonl', jsonl: { path: `${base}.dead-letters.jsonl` } },
       late: { kind: 'jsonl', jsonl: { path: `${base}.late.jsonl` } },
+      // Named sinks hold results too: in the output's format.
       sinks: Object.fromEntries(
-        Object.keys(result.sinks).map((name) => [name, { kind: 'jsonl', jsonl: { path: `${base}.${name}.jsonl` } } as SinkSpec]),
+        Object.keys(result.sinks).map((name) => [name, file === null ? ({ kind: 'jsonl', jsonl: { path: `${base}.${name}.jsonl` } } as SinkSpec) : file.sink(`${base}.${name}${file.extension}`)]),
       ),
     };
   }
@@ -91,6 +95,32 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
     result.checkpoint = { ...result.checkpoint, intervalMs: overrides.checkpointIntervalMs };
   }
   return result;
+}
+
+/** The file sinks `--output FILE` chooses between, by the file's extension. */
+const OUTPUT_EXTENSIONS: Readonly<Record<string, 'jsonl' | 'csv'>> = { '.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv' };
+
+/**
+ * What `--output path` writes: JSON lines for .jsonl/.json, CSV for .csv;
+ * any other extension is refused (UsageError, exit 2) with the ones there are.
+ *
+ * @example
+ *   outputFile('out/averages.csv').sink('out/averages.csv'); // { kind: 'csv', csv: { path: 'out/averages.csv' } }
+ */
+export function outputFile(path: string): { base: string; extension: string; sink(path: string): SinkSpec } {
+  const extension = extname(path);
+  const kind = Object.hasOwn(OUTPUT_EXTENSIONS, extension.toLowerCase()) ? OUTPUT_EXTENSIONS[extension.toLowerCase()] : undefined;
+  if (kind === undefined) {
+    throw new UsageError(
+      `--output ${path}: cannot write ${extension === '' ? 'a file without an extension' : `'${extension}' files`}; ` +
+        'give a .jsonl or .json file (JSON lines), a .csv file (CSV with a header), console (a table), - (JSON lines on stdout) or null',
+    );
+  }
+  return {
+    base: path.slice(0, path.length - extension.length),
+    extension,
+    sink: (file) => (kind === 'csv' ? { kind: 'csv', csv: { path: file } } : { kind: 'jsonl', jsonl: { path: file } }),
+  };
 }
 
 /**
@@ -110,6 +140,8 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
     switch (spec.kind) {
       case 'jsonl':
         return new JsonlSink(spec.jsonl.path, sinkOptions);
+      case 'csv':
+        return new CsvSink(spec.csv.path, sinkOptions);
       case 'console':
         return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy: windowKey, rowsPerGroup: 8, out: stdout });
       case 'null':
