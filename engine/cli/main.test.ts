@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { expectedLunarDays, readBundled } from '../../test/support/plain';
 
 /** The CLI as a user runs it: `node bin/tideflow.js ...`, from a working directory of the test's choosing. */
 const ROOT = join(__dirname, '..', '..', '..');
@@ -111,6 +112,37 @@ describe('--output chooses the sink by the extension', () => {
       );
     }
     assert.deepEqual(readdirSync(dir), [], 'nothing written');
+  });
+});
+
+describe('--output console: one section per station with labelled totals, partial windows marked', () => {
+  const STATIONS = ['8410140', '8443970', '8729108', '8761724', '9410230', '9414290', '9454460'];
+
+  it('tides-lunar-day: each station once; the lunar days the input began or ended in marked and left out of the summary', async () => {
+    const run = tideflow(['run', join(ROOT, 'jobs', 'tides-lunar-day.yaml'), '--input', BUNDLED, '--output', 'console', '--quiet', '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'tideflow-ck-'))], ROOT);
+    assert.equal(run.status, 0, run.stderr);
+    for (const station of STATIONS) assert.equal(run.stdout.split(`\nstation ${station}: `).length, 2, `one section for ${station}`);
+    assert.match(run.stdout, /\n7 stations, 1,413 windows in total, 13 partial\n\* partial: the input began or ended inside the window/);
+    // 8729108 has four lunar days in the bundled data, the first and last cut by the input.
+    const from = run.stdout.indexOf('\nstation 8729108: ') + 1;
+    const section = run.stdout.slice(from, run.stdout.indexOf('\n\n', from));
+    assert.match(section, /^station 8729108: 4 windows in total, 2 partial \(\*\); input 2018-10-09 00:00 \.\. 2018-10-12 00:24\n/);
+    const days = expectedLunarDays(await readBundled()).filter((row) => row.station === '8729108');
+    const whole = days.slice(1, -1).map((row) => row.range as number);
+    const mean = whole.reduce((sum, value) => sum + value, 0) / whole.length;
+    const summary = `  summary of the 2 whole windows: range ${Math.min(...whole).toFixed(3)}..${Math.max(...whole).toFixed(3)} (mean ${mean.toFixed(3)});`;
+    assert.ok(section.includes(summary), `${summary}\nin\n${section}`);
+    const marked = section.split('\n').filter((line) => line.startsWith('* 2018'));
+    assert.deepEqual(marked.map((line) => line.slice(2, 18)), ['2018-10-08 04:15', '2018-10-11 06:46']);
+  });
+
+  it('tides-dedupe: grouped by station (its dedupe key without the event time), each once', () => {
+    const run = tideflow(['run', join(ROOT, 'jobs', 'tides-dedupe.yaml'), '--input', BUNDLED, '--output', 'console', '--quiet', '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'tideflow-ck-'))], ROOT);
+    assert.equal(run.status, 0, run.stderr);
+    for (const station of STATIONS) assert.match(run.stdout, new RegExp(`\\nstation ${station}: [0-9,]+ rows in total\\n`));
+    assert.equal(run.stdout.split('\nstation ').length, 1 + STATIONS.length);
+    assert.match(run.stdout, /\n7 stations, 81,385 rows in total\n$/);
+    assert.doesNotMatch(run.stdout, /results/);
   });
 });
 

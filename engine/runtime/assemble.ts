@@ -1,7 +1,8 @@
 import { extname, join } from 'node:path';
 import { UsageError } from '../core/errors';
-import type { JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
-import { ConsoleSink } from '../sinks/console-sink';
+import type { DedupeStepSpec, JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
+import type { Decoder } from '../codecs/decoder';
+import { ConsoleSink, InputSpans } from '../sinks/console-sink';
 import { CsvSink } from '../sinks/csv-sink';
 import { JsonlSink } from '../sinks/jsonl-sink';
 import { NullSink } from '../sinks/null-sink';
@@ -135,7 +136,9 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   const external: ExternalParts = await createExternalParts(job, readerSchema, overrides.log, overrides.workers);
   const timestampFields = new Set([job.eventTime.field]);
   const sinkOptions: SinkOptions = { timestampFields };
-  const windowKey = lastWindowKey(job);
+  const groupBy = consoleGroupKey(job);
+  // Console tables mark the windows the input began or ended inside: they need to see the input.
+  const inputSpans = needsInputSpans(job) ? new InputSpans(groupBy, job.eventTime.field) : undefined;
   const createSink = (spec: SinkSpec, name: string): Sink => {
     switch (spec.kind) {
       case 'jsonl':
@@ -143,7 +146,7 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
       case 'csv':
         return new CsvSink(spec.csv.path, sinkOptions);
       case 'console':
-        return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy: windowKey, rowsPerGroup: 8, out: stdout });
+        return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy, rowsPerGroup: 8, out: stdout, inputSpans });
       case 'null':
         return new NullSink();
       case 'cassandra':
@@ -184,10 +187,12 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
       break;
   }
 
+  const decoder = job.source.kind === 'kafka' ? external.decoder : undefined;
+  if (inputSpans !== undefined) observeInput(source, decoder, inputSpans);
   return {
     job,
     source,
-    decoder: job.source.kind === 'kafka' ? external.decoder : undefined,
+    decoder,
     validator: external.validator,
     sinks,
     checkpoints,
@@ -195,8 +200,55 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   };
 }
 
-/** The key of the last window step groups console tables (e.g. one table per station). */
-function lastWindowKey(job: JobSpec): string[] {
+/**
+ * What groups console tables (e.g. one section per station): the key of the
+ * last window step, else the key of the last dedupe step without the event
+ * time (`[station, t]` -> `[station]`), else nothing.
+ */
+function consoleGroupKey(job: JobSpec): string[] {
   const windows = job.steps.filter((step): step is WindowStepSpec => step.kind === 'window');
-  return windows.length > 0 ? windows[windows.length - 1].key : [];
+  if (windows.length > 0) return windows[windows.length - 1].key;
+  const dedupes = job.steps.filter((step): step is DedupeStepSpec => step.kind === 'dedupe');
+  return dedupes.length > 0 ? dedupes[dedupes.length - 1].key.filter((field) => field !== job.eventTime.field) : [];
+}
+
+/** A console table of a job with windows, grouped by a key: the only reader of input spans. */
+function needsInputSpans(job: JobSpec): boolean {
+  const sinks = [job.sink, ...Object.values(job.sinks)];
+  return consoleGroupKey(job).length > 0 && job.steps.some((step) => step.kind === 'window') && sinks.some((sink) => sink.kind === 'console' && sink.console.format === 'table');
+}
+
+/**
+ * Lets `spans` see every record as it is read: the rows a file source or the
+ * generator decodes, or those the Kafka decoder gives (a batch it aggregated
+ * as it decoded has no rows to see: the spans are then not used).
+ */
+function observeInput(source: Source, decoder: Decoder | undefined, spans: InputSpans): void {
+  const batches = source.batches.bind(source);
+  source.batches = (from) => {
+    const inner = batches(from);
+    return {
+      [Symbol.asyncIterator]: () => {
+        const iterator = inner[Symbol.asyncIterator]();
+        // next() and return() of the source's own iterator: a stop request still ends a wait for the next batch.
+        return {
+          next: async () => {
+            const result = await iterator.next();
+            if (result.done !== true && result.value.rows !== undefined) spans.observe(result.value.rows);
+            return result;
+          },
+          return: async (value?: unknown) => (iterator.return !== undefined ? iterator.return(value) : { done: true as const, value: undefined }),
+        };
+      },
+    };
+  };
+  if (decoder !== undefined) {
+    const decode = decoder.decode.bind(decoder);
+    decoder.decode = async (raw) => {
+      const decoded = await decode(raw);
+      if (decoded.kind === 'rows') spans.observe(decoded.rows);
+      else spans.markBlind();
+      return decoded;
+    };
+  }
 }
