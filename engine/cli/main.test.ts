@@ -146,3 +146,32 @@ describe('--output console: one section per station with labelled totals, partia
   });
 });
 
+describe('a first afternoon: --version, empty inputs', () => {
+  it('--version (and -V) prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const run = tideflow([flag], ROOT);
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, `${version}\n`);
+    }
+  });
+
+  it('an input without records says why instead of a bare "0 records" (and an empty Avro file is no error)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tideflow-empty-'));
+    const files: Array<[string, string, string]> = [
+      ['empty.jsonl', '', 'is empty (0 bytes): is it the file you meant, and did its download or export finish?'],
+      ['empty.csv', '', 'is empty (0 bytes): is it the file you meant, and did its download or export finish?'],
+      ['empty.avro', '', 'is empty (0 bytes): is it the file you meant, and did its download or export finish?'],
+      ['blank.jsonl', '\n  \n\n', 'holds only blank lines'],
+      ['header.csv', 'Date Time, Water Level, Sigma\n', 'holds a header line and no data lines'],
+    ];
+    for (const [name, text, why] of files) {
+      writeFileSync(join(dir, name), text);
+      const args = ['run', join(ROOT, 'jobs', 'tides-lunar-day.yaml'), '--input', name, '--output', `${name}.out.jsonl`];
+      const run = tideflow(name.endsWith('.csv') ? [...args, '--station', '8454000'] : args, dir);
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stderr.split('\n')[0], `tides-lunar-day: 0 records: ${name} ${why}`);
+    }
+  });
+});
+

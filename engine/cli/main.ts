@@ -1,3 +1,5 @@
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { lintJobFiles, loadJobFile, parseDuration } from '../config';
 import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../core/errors';
@@ -47,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const program = new Command('tideflow')
     .description('Stream processing for tide gauges and other event streams: Kafka + Avro in, windows and dedupe, Cassandra out.')
+    .version(packageVersion(), '-V, --version', 'print the tideflow version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -183,7 +186,9 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     progress?.clear();
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
-      process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window')) + '\n');
+      const input = parts.job.source.kind === 'file' ? parts.job.source.file.path : undefined;
+      const noRecords = input !== undefined && result.recordsThisRun === 0 && !result.stopped && result.resumedFromEpoch === null ? whyNoRecords(input) : undefined;
+      process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window'), noRecords) + '\n');
     }
     return EXIT_OK;
   } catch (error) {
@@ -196,6 +201,35 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     await metricsServer?.close();
     await ui?.close();
   }
+}
+
+/** The version in the package's package.json (dist/engine/cli/ -> the package root). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Why an input file gave no records, for the summary's first line: it is
+ * empty, or it holds nothing but blank lines or a CSV header.
+ */
+function whyNoRecords(path: string): string {
+  let text: string;
+  try {
+    if (statSync(path).size === 0) return `${path} is empty (0 bytes): is it the file you meant, and did its download or export finish?`;
+    // Read nothing but blank lines (and a CSV header): its start tells which.
+    const start = Buffer.alloc(1 << 16);
+    const fd = openSync(path, 'r');
+    try {
+      text = start.toString('utf8', 0, readSync(fd, start, 0, start.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return `${path} could not be read`;
+  }
+  if (text.trim() === '') return `${path} holds only blank lines`;
+  if (/\.csv$/i.test(path)) return `${path} holds a header line and no data lines`;
+  return `${path} holds no records`;
 }
 
 function reportError(error: unknown): number {

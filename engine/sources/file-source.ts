@@ -77,6 +77,8 @@ export function openFileSource(spec: FileSourceSpec, options: FileSourceOptions)
   // Only a CSV file may lack station ids; anywhere else the option would be ignored, and a
   // user who meant it as a filter would get every station without a word.
   if (spec.station !== undefined && format !== 'csv') throw new UsageError(stationNotUsed(spec.station, `${spec.path} is ${format === 'avro' ? 'an Avro' : 'a JSONL'} file: its records name their own stations`));
+  // An empty file holds no records in any format (an Avro container would need its header); the run's summary says it was empty.
+  if (fs.statSync(spec.path).size === 0) return noBatches();
   switch (format) {
     case 'avro':
       return avroBatches(spec, options);
@@ -87,6 +89,8 @@ export function openFileSource(spec: FileSourceSpec, options: FileSourceOptions)
       throw new UsageError(`unknown file format ${String(format)}`);
   }
 }
+
+async function* noBatches(): AsyncGenerator<RawBatch> {}
 
 /** Collects rows and dead letters into RawBatches of `batchSize` records. */
 class BatchBuilder {
