@@ -67,7 +67,8 @@ for (const job of ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day']) {
       assert.deepEqual(spec.source.kafka.brokers, ['k1:9092', 'k2:9092']);
       assert.equal(spec.source.kafka.topic, 'tides.observations');
       assert.equal(spec.source.kafka.format.registryUrl, 'http://registry:8081/apis/ccompat/v7');
-      assert.equal(spec.source.kafka.format.readerSchema, 'schemas/tide_observation.avsc');
+      // Written as ../schemas/..., relative to the job file's directory; absolute once loaded.
+      assert.equal(spec.source.kafka.format.readerSchema, join(repoRoot, 'schemas', 'tide_observation.avsc'));
     }
     assert.equal(spec.sink.kind, 'cassandra');
     if (spec.sink.kind === 'cassandra') assert.equal(spec.sink.cassandra.keyspace, 'tides_test');
@@ -93,7 +94,10 @@ test('the reference jobs produce the output fields of DESIGN.md section 3', () =
     'mean=avg(v)',
     'count=count(v)',
   ]);
-  assert.deepEqual(lunar.steps[0], { kind: 'dedupe', id: 'dedupe-observations', key: ['station', 't'], horizonMs: 2 * 3_600_000, at: lunar.steps[0].at });
+  // Both drop repeats of (station, t) first: a poller's re-sent reading must not count twice.
+  for (const spec of [average, lunar]) {
+    assert.deepEqual(spec.steps[0], { kind: 'dedupe', id: 'dedupe-observations', key: ['station', 't'], horizonMs: 2 * 3_600_000, at: spec.steps[0].at });
+  }
   if (lunar.sink.kind === 'cassandra') {
     assert.equal(lunar.sink.cassandra.table, 'lunar_day');
     assert.deepEqual(lunar.sink.cassandra.primaryKey, { partition: ['station'], clustering: ['window_start'] });

@@ -18,11 +18,18 @@ function runCli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
 }
 
-for (const name of ['tides-dedupe', 'tides-lunar-day']) {
-  test(`crash/restart: ${name} killed at random points and restarted writes exactly the uninterrupted output`, async () => {
+// JSONL for each job; CSV (a header, then lines) for the job with the most rows.
+const CASES: Array<[string, '.jsonl' | '.csv']> = [
+  ['tides-dedupe', '.jsonl'],
+  ['tides-lunar-day', '.jsonl'],
+  ['tides-dedupe', '.csv'],
+];
+
+for (const [name, extension] of CASES) {
+  test(`crash/restart: ${name} killed at random points and restarted writes exactly the uninterrupted output (${extension})`, async () => {
     const dir = temporaryDirectory();
     const common = ['--input', BUNDLED, '--batch-size', '2000', '--checkpoint-interval', '0ms', '--quiet'];
-    const reference = join(dir, 'reference.jsonl');
+    const reference = join(dir, `reference${extension}`);
     const clean = runCli(['run', job(name), ...common, '--output', reference, '--checkpoint-dir', join(dir, 'cp-reference')]);
     assert.equal(clean.status, 0, clean.stderr);
     const expected = readFileSync(reference, 'utf8');
@@ -35,7 +42,7 @@ for (const name of ['tides-dedupe', 'tides-lunar-day']) {
     for (let k = 0; k < 4; k++) {
       const point = points[k % points.length];
       const at = 1 + Math.floor(random() * (batches - 2));
-      const output = join(dir, `out-${k}.jsonl`);
+      const output = join(dir, `out-${k}${extension}`);
       const checkpoints = join(dir, `cp-${k}`);
       const args = ['run', job(name), ...common, '--output', output, '--checkpoint-dir', checkpoints];
       const crashed = runCli(args, { TIDEFLOW_TEST_CRASH: `${point}:${at}` });

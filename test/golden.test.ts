@@ -20,11 +20,19 @@ test('golden: tides-dedupe on bundled data equals first-arrival-wins by (station
   assert.deepEqual(rows, expected);
 });
 
-test('golden: tides-30m-average on bundled data equals a plain group-by', async () => {
+test('golden: tides-30m-average on bundled data equals a plain dedupe + group-by', async () => {
   const input = await readBundled();
   const expected = expectedAverages(input);
   const { rows, result } = await runLocal(job('tides-30m-average'), { input: BUNDLED });
   assert.equal(unaccounted(result.counters, true), 0, 'every record accounted for');
+  // Grand Isle (8761724, hourly) holds the bundled data's 24 repeated readings: none may count twice.
+  assert.equal(result.counters.duplicatesDropped, input.length - plainDedupe(input).length);
+  assert.equal(result.counters.duplicatesDropped, 24);
+  assert.deepEqual(
+    rows.filter((row) => row.station === '8761724' && row.count !== 1).map((row) => `${row.window_start} count ${row.count}`),
+    [],
+    'an hourly station has one reading per 30-minute window',
+  );
   assertRowsEqual(rows.sort(byStationThenStart), expected, ['avg']);
 });
 

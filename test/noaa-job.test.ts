@@ -44,7 +44,7 @@ describe('jobs/noaa-to-kafka.yaml', () => {
     assert.deepEqual(Object.keys(job.source), ['noaa']);
     const kafka = job.sink.kafka as Record<string, unknown>;
     assert.equal(kafka.topic, 'tides.observations');
-    assert.deepEqual(kafka.format, { avro: { registry: 'http://localhost:8081', readerSchema: 'schemas/tide_observation.avsc' } });
+    assert.deepEqual(kafka.format, { avro: { registry: 'http://localhost:8081', readerSchema: '../schemas/tide_observation.avsc' } });
   });
 
   it("has a source the noaa component's schema and checks accept", () => {

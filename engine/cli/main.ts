@@ -1,3 +1,5 @@
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { lintJobFiles, loadJobFile, parseDuration } from '../config';
 import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../core/errors';
@@ -49,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const program = new Command('tideflow')
     .description('Stream processing for tide gauges and other event streams: Kafka + Avro in, windows and dedupe, Cassandra out.')
+    .version(packageVersion(), '-V, --version', 'print the tideflow version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -57,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('run a job file (by default against its own source and sink; --input/--output switch to local files)')
     .argument('<job>', 'job file (YAML)')
     .option('--input <file>', "read this file instead of the job source (.jsonl, .csv, .avro, or .json saved from NOAA's CO-OPS API: a file, or a directory of them)")
-    .option('--output <file>', "write results to this .jsonl file instead of the job sink ('console' for a table, '-' for JSONL on stdout, 'null' to discard them)")
+    .option('--output <file>', "write results to this file instead of the job sink: .jsonl/.json (JSON lines) or .csv ('console' for a table, '-' for JSONL on stdout, 'null' to discard them)")
     .option('--station <id[,name,lat,lon]>', 'station of a CSV input that names none (and of NOAA predictions); with its name and position when no stations table knows it')
     .option('--stations <file>', "station names and positions for inputs that do not carry them: CSV with the columns id,name,lat,lon (CO-OPS' station metadata) or JSON [{id,name,lat,lon}]; before the bundled table")
     .addOption(new Option('--units <units>', "water-level units of inputs that do not say: NOAA's API CSV and t,v,s layouts and saved JSON answers (what the request asked for: units=metric is m, english is ft); required for those").choices(['m', 'ft']))
@@ -65,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
-    .option('--checkpoint-dir <dir>', 'directory for local checkpoints', '.tideflow/checkpoints')
+    .option('--checkpoint-dir <dir>', "directory for local checkpoints (default: the job's checkpoint.file.dir, else .tideflow/checkpoints)")
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))
     .addOption(new Option('--batch-size <n>', 'records per batch (file inputs; at most this many per Kafka batch)').argParser(positiveInteger))
     .option('--strict', 'exit 1 when any record went to the dead letters (a torn Avro tail, an unreadable line, an invalid record), after writing everything and printing the summary; a file source can say `strict: true` instead')
@@ -114,7 +117,7 @@ interface RunCommandOptions {
   emit?: 'final' | 'update';
   resetState?: boolean;
   untilEnd?: boolean;
-  checkpointDir: string;
+  checkpointDir?: string;
   checkpointInterval?: number;
   batchSize?: number;
   strict?: boolean;
@@ -195,7 +198,9 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     progress?.clear();
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
-      process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window')) + '\n');
+      const input = parts.job.source.kind === 'file' ? parts.job.source.file.path : undefined;
+      const noRecords = input !== undefined && result.recordsThisRun === 0 && !result.stopped && result.resumedFromEpoch === null ? whyNoRecords(input) : undefined;
+      process.stderr.write(formatSummary(parts.job.job, result, outputs, parts.job.steps.some((step) => step.kind === 'window'), noRecords) + '\n');
     }
     const strict = options.strict === true || (parts.job.source.kind === 'file' && parts.job.source.file.strict === true);
     if (strict && result.counters.deadLetters > 0) {
@@ -214,6 +219,35 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     await metricsServer?.close();
     await ui?.close();
   }
+}
+
+/** The version in the package's package.json (dist/engine/cli/ -> the package root). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Why an input file gave no records, for the summary's first line: it is
+ * empty, or it holds nothing but blank lines or a CSV header.
+ */
+function whyNoRecords(path: string): string {
+  let text: string;
+  try {
+    if (statSync(path).size === 0) return `${path} is empty (0 bytes): is it the file you meant, and did its download or export finish?`;
+    // Read nothing but blank lines (and a CSV header): its start tells which.
+    const start = Buffer.alloc(1 << 16);
+    const fd = openSync(path, 'r');
+    try {
+      text = start.toString('utf8', 0, readSync(fd, start, 0, start.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return `${path} could not be read`;
+  }
+  if (text.trim() === '') return `${path} holds only blank lines`;
+  if (/\.csv$/i.test(path)) return `${path} holds a header line and no data lines`;
+  return `${path} holds no records`;
 }
 
 function reportError(error: unknown): number {

@@ -75,8 +75,12 @@ export class ProgressLine {
   }
 }
 
-/** The closing summary: what came in, where every record went, and how fast. */
-export function formatSummary(job: string, result: RunResult, outputs: Array<{ name: string; description: string }>, hasWindow = false): string {
+/**
+ * The closing summary: what came in, where every record went, and how fast.
+ * `noRecords` says why a run read nothing (e.g. `data/x.jsonl is empty ...`):
+ * it then replaces the bare "0 records" of the first line.
+ */
+export function formatSummary(job: string, result: RunResult, outputs: Array<{ name: string; description: string }>, hasWindow = false, noRecords?: string): string {
   const c = result.counters;
   const missing = unaccounted(c, hasWindow);
   const seconds = result.elapsedMs / 1000;
@@ -86,7 +90,9 @@ export function formatSummary(job: string, result: RunResult, outputs: Array<{ n
   const lines = [
     result.stoppedWaitingFor !== null
       ? `${job}: stopped after ${seconds.toFixed(2)} s while waiting for ${result.stoppedWaitingFor}; nothing was read and no checkpoint written`
-      : `${job}: ${number.format(result.recordsThisRun)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
+      : noRecords !== undefined && result.recordsThisRun === 0
+        ? `${job}: 0 records: ${noRecords}`
+        : `${job}: ${number.format(result.recordsThisRun)} records in ${seconds.toFixed(2)} s (${number.format(Math.round(rate))} records/s)` +
       (result.resumedFromEpoch !== null
         ? `, resumed from checkpoint epoch ${result.resumedFromEpoch} (${number.format(c.recordsIn)} records since the job's first run, counted below)`
         : '') +

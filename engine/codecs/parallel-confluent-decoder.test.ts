@@ -178,8 +178,11 @@ describe('ParallelConfluentDecoder', () => {
   it('rows are read in-thread at any --workers; a pre-aggregated job gets N - 1 pool threads', () => {
     assert.ok(createConfluentDecoder(reader, registry, { workers: 1 }) instanceof ConfluentAvroDecoder);
     assert.ok(createConfluentDecoder(reader, registry, { workers: 2 }) instanceof ConfluentAvroDecoder);
-    const job = loadJobFile(join(__dirname, '..', '..', '..', 'jobs', 'tides-30m-average.yaml'));
+    const average = loadJobFile(join(__dirname, '..', '..', '..', 'jobs', 'tides-30m-average.yaml'));
+    // The job's window without the dedupe before it: a job that starts with a window.
+    const job = { ...average, steps: average.steps.filter((step) => step.kind === 'window') };
     const plan = preAggregationPlan(job, reader, null, Date.now());
+    assert.ok(plan);
     const one = createConfluentDecoder(reader, registry, { workers: 1, plan });
     assert.ok(one instanceof ParallelConfluentDecoder && one.threads === 0);
     const three = createConfluentDecoder(reader, registry, { workers: 3, plan });

@@ -28,7 +28,7 @@ const NOW = Date.now();
 
 const base30m = loadJobFile(join(ROOT, 'jobs', 'tides-30m-average.yaml'));
 const baseLunar = loadJobFile(join(ROOT, 'jobs', 'tides-lunar-day.yaml'));
-const window30m = base30m.steps[0] as WindowStepSpec;
+const window30m = base30m.steps.find((step) => step.kind === 'window') as WindowStepSpec;
 
 /** Job variants: every window kind the pre-aggregation takes, both emit modes, lateness. */
 function variant(base: JobSpec, steps: JobSpec['steps']): JobSpec {
@@ -36,7 +36,7 @@ function variant(base: JobSpec, steps: JobSpec['steps']): JobSpec {
   return { ...base, steps, eventTime: { ...base.eventTime, maxOutOfOrderMs: 12 * MINUTE }, checkpoint: { kind: 'none' } };
 }
 const JOBS: Array<[string, JobSpec]> = [
-  ['30m-average', variant(base30m, base30m.steps)],
+  ['30m-average without dedupe', variant(base30m, [window30m])],
   ['lunar-day without dedupe', variant(baseLunar, baseLunar.steps.filter((step) => step.kind === 'window'))],
   [
     'hopping 30m/10m, update mode, 5 min allowed lateness',
@@ -197,6 +197,8 @@ describe('pre-aggregation (calling thread and worker threads)', () => {
     assert.equal(preAggregationPlan(session, reader, null, now), null);
     assert.equal(preAggregationPlan(first, reader, null, now), null);
     assert.equal(preAggregationPlan(baseLunar, reader, null, now), null, 'dedupe comes first');
-    assert.ok(preAggregationPlan(base30m, reader, decodeProjection(base30m, reader), now));
+    assert.equal(preAggregationPlan(base30m, reader, null, now), null, 'dedupe comes first');
+    const windowFirst = variant(base30m, [window30m]);
+    assert.ok(preAggregationPlan(windowFirst, reader, decodeProjection(windowFirst, reader), now));
   });
 });

@@ -21,7 +21,7 @@ test('window jobs read only event time, keys and aggregate inputs; pass-through 
 
 test('filter and map references count; fields a map computes do not; a route before the window needs all', () => {
   const base = job('tides-30m-average');
-  const window = base.steps[0];
+  const window = base.steps.find((step) => step.kind === 'window')!;
   const at = { line: 1, col: 1 };
   const withSteps = (steps: JobSpec['steps']): JobSpec => ({ ...base, steps });
   assert.deepEqual(

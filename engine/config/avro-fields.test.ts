@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { readAvscFields, readContainerFields } from './avro-fields';
 
 const schema = {
@@ -42,10 +42,27 @@ function containerHeader(schemaJson: string): Buffer {
   ]);
 }
 
-test('reads the field names of a reader schema file', () => {
+const TYPES = { station: 'string', t: 'timestamp', v: 'number' };
+
+test('reads the field names of a reader schema file, and what expressions see in them', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
   writeFileSync(join(dir, 'x.avsc'), JSON.stringify(schema));
-  assert.deepEqual(readAvscFields('x.avsc', dir), { ok: true, record: { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'] } });
+  assert.deepEqual(readAvscFields('x.avsc', dir), { ok: true, record: { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'], types: TYPES } });
+  const more = {
+    type: 'record',
+    name: 'R',
+    fields: [
+      { name: 'micros', type: { type: 'long', logicalType: 'timestamp-micros' } },
+      { name: 'flag', type: ['null', 'boolean'] },
+      { name: 'kind', type: { type: 'enum', name: 'K', symbols: ['A'] } },
+      { name: 'either', type: ['string', 'double'] },
+      { name: 'count', type: 'int' },
+      { name: 'constructor', type: 'constructor' },
+    ],
+  };
+  writeFileSync(join(dir, 'more.avsc'), JSON.stringify(more));
+  const read = readAvscFields('more.avsc', dir);
+  assert.deepEqual(read.ok && read.record.types, { micros: 'unknown', flag: 'boolean', kind: 'string', either: 'unknown', count: 'number', constructor: 'unknown' });
 });
 
 test('says why a reader schema cannot be used', () => {
@@ -61,40 +78,36 @@ test('says why a reader schema cannot be used', () => {
   assert.equal(!notRecord.ok && notRecord.message.includes('must be an Avro record schema'), true);
 });
 
-test('a relative reader schema path missing from the working directory: where it is, when the job file is beside it', () => {
-  // project/schemas/x.avsc and project/jobs/job.yaml, run from elsewhere.
+test("a relative reader schema path starts at the job file's directory; one the working directory has gets the path to write", () => {
+  // project/schemas/x.avsc and project/jobs/job.yaml.
   const project = mkdtempSync(join(tmpdir(), 'tideflow-project-'));
   const elsewhere = mkdtempSync(join(tmpdir(), 'tideflow-elsewhere-'));
   mkdirSync(join(project, 'schemas'));
   mkdirSync(join(project, 'jobs'));
   writeFileSync(join(project, 'schemas', 'x.avsc'), JSON.stringify(schema));
-  const jobFile = join(project, 'jobs', 'job.yaml');
-  const rule = 'relative paths start at the working directory, not at the job file';
-  assert.deepEqual(readAvscFields('schemas/x.avsc', elsewhere, jobFile), {
+  const jobDir = join(project, 'jobs');
+  // From the job file's directory it reads, whatever the working directory.
+  assert.equal(readAvscFields('../schemas/x.avsc', jobDir, elsewhere).ok, true);
+  // Written as from the project directory, and run from there: the path to write instead.
+  assert.deepEqual(readAvscFields('schemas/x.avsc', jobDir, project), {
     ok: false,
-    message:
-      `cannot read reader schema 'schemas/x.avsc': no such file ` +
-      `(${rule}; it is in ${project}: run from there, or give the path as ${join(project, 'schemas', 'x.avsc')})`,
+    message: `cannot read reader schema 'schemas/x.avsc': no such file (relative paths in a job file start at the job file's directory, jobs; the working directory has 'schemas/x.avsc': write it as ../schemas/x.avsc)`,
   });
-  // A job file given relative to the working directory is found the same way.
-  const relativeJob = relative(elsewhere, jobFile);
-  assert.match((readAvscFields('schemas/x.avsc', elsewhere, relativeJob) as { message: string }).message, new RegExp(`it is in ${project}:`));
-  // Nowhere to be found: the rule alone; an absolute path: no rule at all.
-  assert.deepEqual(readAvscFields('schemas/absent.avsc', elsewhere, jobFile), {
+  // Nowhere to be found: the rule alone, the directory absolute when it is outside the working directory.
+  assert.deepEqual(readAvscFields('schemas/x.avsc', jobDir, elsewhere), {
     ok: false,
-    message: `cannot read reader schema 'schemas/absent.avsc': no such file (${rule})`,
+    message: `cannot read reader schema 'schemas/x.avsc': no such file (relative paths in a job file start at the job file's directory, ${jobDir})`,
   });
+  // An absolute path: no rule at all.
   const absolute = join(elsewhere, 'absent.avsc');
-  assert.deepEqual(readAvscFields(absolute, project, jobFile), { ok: false, message: `cannot read reader schema '${absolute}': no such file` });
-  // From the project directory it reads.
-  assert.equal(readAvscFields('schemas/x.avsc', project, jobFile).ok, true);
+  assert.deepEqual(readAvscFields(absolute, jobDir, project), { ok: false, message: `cannot read reader schema '${absolute}': no such file` });
 });
 
 test('reads the writer schema from an Avro container header, and ignores files that are not one', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tideflow-avro-'));
   writeFileSync(join(dir, 'data.avro'), containerHeader(JSON.stringify(schema)));
   writeFileSync(join(dir, 'text.avro'), 'station,t,v\n');
-  assert.deepEqual(readContainerFields('data.avro', dir), { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'] });
+  assert.deepEqual(readContainerFields('data.avro', dir), { name: 'noaa.coops.TideObservation', fields: ['station', 't', 'v'], types: TYPES });
   assert.equal(readContainerFields('text.avro', dir), undefined);
   assert.equal(readContainerFields('absent.avro', dir), undefined);
 });

@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
+import type { ValueType } from '../expressions/types';
 
 /**
  * Field names of the records a source produces, read from an Avro schema:
@@ -12,23 +13,26 @@ export interface RecordFields {
   /** Full record name, e.g. `noaa.coops.TideObservation`. */
   name: string;
   fields: string[];
+  /** What each field holds once decoded, where expressions care (nullable unions as their other branch). */
+  types: Record<string, ValueType>;
 }
 
 export type SchemaReadResult = { ok: true; record: RecordFields } | { ok: false; message: string };
 
 /**
- * Read an .avsc file (relative paths against `cwd`, as the runtime resolves
- * them). `jobFile`, when given, is where a missing relative path is also
- * looked for (its directory and the ones above), to say where to run from.
+ * Read an .avsc file (a relative path against `jobDir`, the job file's
+ * directory, as the runtime resolves it). `cwd`, when given, is where a
+ * missing relative path is also looked for: a job file written when paths
+ * started at the working directory gets told how to write it now.
  */
-export function readAvscFields(path: string, cwd: string, jobFile?: string): SchemaReadResult {
+export function readAvscFields(path: string, jobDir: string, cwd?: string): SchemaReadResult {
   let text: string;
   try {
-    text = readFileSync(resolve(cwd, path), 'utf8');
+    text = readFileSync(resolve(jobDir, path), 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !isAbsolute(path)) {
-      return { ok: false, message: `cannot read reader schema '${path}': no such file (${whereElse(path, cwd, jobFile)})` };
+      return { ok: false, message: `cannot read reader schema '${path}': no such file (${whereElse(path, jobDir, cwd)})` };
     }
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
     return { ok: false, message: `cannot read reader schema '${path}': ${reason}` };
@@ -43,18 +47,17 @@ export function readAvscFields(path: string, cwd: string, jobFile?: string): Sch
 }
 
 /**
- * The hint for a relative path missing from the working directory: where it
- * is, when the job file's directory or one above it has it (a job run from
- * elsewhere, `tideflow run ~/project/jobs/x.yaml`), else the rule.
+ * The hint for a relative path missing from the job file's directory: the
+ * rule, and the path to write when the working directory has the file (a job
+ * file from when paths started there). Directories are shown relative to the
+ * working directory, as the user typed the job file's name.
  */
-function whereElse(path: string, cwd: string, jobFile: string | undefined): string {
-  const rule = 'relative paths start at the working directory, not at the job file';
-  if (jobFile === undefined) return rule;
-  for (let dir = dirname(resolve(cwd, jobFile)); ; dir = dirname(dir)) {
-    const candidate = resolve(dir, path);
-    if (existsSync(candidate)) return `${rule}; it is in ${dir}: run from there, or give the path as ${candidate}`;
-    if (dirname(dir) === dir) return rule;
-  }
+function whereElse(path: string, jobDir: string, cwd: string | undefined): string {
+  const inside = cwd === undefined ? '..' : relative(cwd, jobDir);
+  const shown = inside === '' ? '.' : inside.startsWith('..') || isAbsolute(inside) ? jobDir : inside;
+  const rule = `relative paths in a job file start at the job file's directory, ${shown}`;
+  if (cwd === undefined || !existsSync(resolve(cwd, path))) return rule;
+  return `${rule}; the working directory has '${path}': write it as ${relative(jobDir, resolve(cwd, path))}`;
 }
 
 /**
@@ -62,10 +65,10 @@ function whereElse(path: string, cwd: string, jobFile: string | undefined): stri
  * file is missing or not an Avro container (the runtime reports that when it
  * opens the file; lint should not fail for data that is not there yet).
  */
-export function readContainerFields(path: string, cwd: string): RecordFields | undefined {
+export function readContainerFields(path: string, jobDir: string): RecordFields | undefined {
   let fd: number;
   try {
-    fd = openSync(resolve(cwd, path), 'r');
+    fd = openSync(resolve(jobDir, path), 'r');
   } catch {
     return undefined;
   }
@@ -91,11 +94,42 @@ function recordFields(schema: unknown, what: string): SchemaReadResult {
   }
   const name = typeof record.name === 'string' ? record.name : 'record';
   const fullName = typeof record.namespace === 'string' && !name.includes('.') ? `${record.namespace}.${name}` : name;
-  const fields = record.fields
-    .map((field: unknown) => (field !== null && typeof field === 'object' ? (field as { name?: unknown }).name : undefined))
-    .filter((field): field is string => typeof field === 'string');
-  return { ok: true, record: { name: fullName, fields } };
+  const fields: string[] = [];
+  const types: Record<string, ValueType> = {};
+  for (const field of record.fields as unknown[]) {
+    if (field === null || typeof field !== 'object') continue;
+    const { name: fieldName, type } = field as { name?: unknown; type?: unknown };
+    if (typeof fieldName !== 'string') continue;
+    fields.push(fieldName);
+    types[fieldName] = valueType(type);
+  }
+  return { ok: true, record: { name: fullName, fields, types } };
 }
+
+/**
+ * The expression type of an Avro field type: `timestamp-millis` longs are
+ * timestamps (epoch ms, as the engine holds them), other numbers numbers,
+ * `["null", T]` is T; anything else is not known.
+ */
+function valueType(type: unknown): ValueType {
+  if (Array.isArray(type)) {
+    const branches = type.filter((branch) => branch !== 'null');
+    return branches.length === 1 ? valueType(branches[0]) : 'unknown';
+  }
+  if (type !== null && typeof type === 'object') {
+    const { type: inner, logicalType } = type as { type?: unknown; logicalType?: unknown };
+    if (logicalType === 'timestamp-millis' && inner === 'long') return 'timestamp';
+    if (logicalType !== undefined) return 'unknown';
+    return inner === 'enum' ? 'string' : primitiveType(inner);
+  }
+  return primitiveType(type);
+}
+
+function primitiveType(name: unknown): ValueType {
+  return typeof name === 'string' && Object.hasOwn(PRIMITIVE_TYPES, name) ? PRIMITIVE_TYPES[name] : 'unknown';
+}
+
+const PRIMITIVE_TYPES: Record<string, ValueType> = { string: 'string', int: 'number', long: 'number', float: 'number', double: 'number', boolean: 'boolean' };
 
 /** `avro.schema` from an object container header: magic `Obj\x01`, then a map<string, bytes> of metadata. */
 function containerSchema(bytes: Buffer): string | undefined {

@@ -2,6 +2,8 @@ import { parseAggregateCall } from './aggregate-call';
 import { readAvscFields, readContainerFields } from './avro-fields';
 import { didYouMean } from './did-you-mean';
 import type { ExpressionParser } from './expression-parser';
+import type { Expression } from '../expressions/ast';
+import { checkExpressionTypes, type ValueType } from '../expressions/types';
 import type { ProblemCollector } from './problems';
 import { childPointer } from './yaml-tree';
 import { formatFromPath } from '../sources/file-source.spec';
@@ -17,8 +19,9 @@ import { WINDOW_BOUND_FIELDS } from '../operators/window.spec';
  * are not known, checks start at the first window, whose output is known.
  */
 
-/** The records the generator source produces (DESIGN.md section 3). */
-const GENERATOR_FIELDS = ['station', 'name', 'lat', 'lon', 't', 'v', 's', 'f', 'q'];
+/** The records the generator source produces (DESIGN.md section 3), and what each holds. */
+const GENERATOR_TYPES: Record<string, ValueType> = { station: 'string', name: 'string', lat: 'number', lon: 'number', t: 'timestamp', v: 'number', s: 'number', f: 'string', q: 'string' };
+const GENERATOR_FIELDS = Object.keys(GENERATOR_TYPES);
 
 type Json = Record<string, unknown>;
 
@@ -26,7 +29,13 @@ class Fields {
   constructor(
     readonly names: Set<string> | undefined,
     readonly origin: string,
+    /** What fields hold, where known (the event-time field always: a timestamp). */
+    readonly types: ReadonlyMap<string, ValueType> = new Map(),
   ) {}
+
+  typeOf(name: string): ValueType {
+    return this.types.get(name) ?? 'unknown';
+  }
 
   /** Reports `field` if the set is known and lacks it; true when it is fine. */
   require(collector: ProblemCollector, pointer: string, field: unknown, at?: { index: number }): void {
@@ -40,10 +49,20 @@ class Fields {
 
 const isMap = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: string, parseExpression: ExpressionParser, jobFile?: string): void {
-  let fields = sourceFields(data, collector, cwd, jobFile);
+/**
+ * Reports every field a job uses that its rows will not have. Relative paths
+ * (reader schema, Avro data file) start at `jobDir`, the job file's
+ * directory; `cwd`, when given, is where a path missing there is also looked
+ * for, to say how to write it.
+ */
+export function checkFieldFlow(data: Json, collector: ProblemCollector, jobDir: string, parseExpression: ExpressionParser, cwd?: string): void {
+  let fields = sourceFields(data, collector, jobDir, cwd);
   const eventTime = data.eventTime;
   if (isMap(eventTime)) fields.require(collector, '/eventTime/field', eventTime.field);
+  // Whatever the source writes (Avro timestamp-millis, ISO text, epoch numbers), rows hold event time as epoch ms.
+  if (isMap(eventTime) && typeof eventTime.field === 'string') {
+    fields = new Fields(fields.names, fields.origin, new Map([...fields.types, [eventTime.field, 'timestamp']]));
+  }
 
   const routedFields = new Map<string, Fields>();
   const steps = Array.isArray(data.steps) ? data.steps : [];
@@ -55,19 +74,21 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: str
     const step = item[kind];
     const base = childPointer(childPointer('/steps', index), kind);
     if (!isMap(step)) return;
-    const here = fields.names === undefined ? fields : new Fields(fields.names, 'the rows reaching this step');
+    const here = fields.names === undefined ? fields : new Fields(fields.names, 'the rows reaching this step', fields.types);
     const requireAll = (list: unknown, name: string) => {
       if (Array.isArray(list)) list.forEach((field, i) => here.require(collector, childPointer(childPointer(base, name), i), field));
     };
     const requireReferenced = (pointer: string, text: unknown) => {
       if (typeof text !== 'string') return;
       for (const reference of referencedFields(parseExpression, text)) here.require(collector, pointer, reference.name, { index: reference.index });
+      typeOfExpression(parseExpression, text, here, collector, pointer);
     };
     switch (kind) {
       case 'filter':
         requireReferenced(childPointer(base, 'when'), step.when);
         return;
       case 'map': {
+        const setTypes = new Map<string, ValueType>();
         if (isMap(step.set)) {
           const setHere = new Set(Object.keys(step.set));
           for (const [name, text] of Object.entries(step.set)) {
@@ -80,14 +101,19 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: str
                 here.require(collector, pointer, reference.name, { index: reference.index });
               }
             }
+            setTypes.set(name, typeOfExpression(parseExpression, text, here, collector, pointer));
           }
         }
         requireAll(step.drop, 'drop');
+        const nextTypes = new Map([...fields.types, ...setTypes]);
+        if (Array.isArray(step.drop)) for (const name of step.drop) if (typeof name === 'string') nextTypes.delete(name);
         if (fields.names !== undefined) {
           const next = new Set(fields.names);
           if (isMap(step.set)) for (const name of Object.keys(step.set)) next.add(name);
           if (Array.isArray(step.drop)) for (const name of step.drop) if (typeof name === 'string') next.delete(name);
-          fields = new Fields(next, 'the rows reaching this step');
+          fields = new Fields(next, 'the rows reaching this step', nextTypes);
+        } else {
+          fields = new Fields(undefined, fields.origin, nextTypes);
         }
         return;
       }
@@ -97,16 +123,22 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: str
       case 'window': {
         requireAll(step.key, 'key');
         const output = new Set<string>(Array.isArray(step.key) ? step.key.filter((k): k is string => typeof k === 'string') : []);
-        for (const bound of WINDOW_BOUND_FIELDS) output.add(bound);
+        const outputTypes = new Map<string, ValueType>([...output].map((key) => [key, here.typeOf(key)]));
+        for (const bound of WINDOW_BOUND_FIELDS) {
+          output.add(bound);
+          outputTypes.set(bound, 'timestamp');
+        }
         if (isMap(step.aggregate)) {
           for (const [name, call] of Object.entries(step.aggregate)) {
             output.add(name);
             if (typeof call !== 'string') continue;
             const parsed = parseAggregateCall(call);
-            if (parsed.ok) here.require(collector, childPointer(childPointer(base, 'aggregate'), name), parsed.field, { index: call.indexOf(parsed.field, call.indexOf('(')) });
+            if (!parsed.ok) continue;
+            here.require(collector, childPointer(childPointer(base, 'aggregate'), name), parsed.field, { index: call.indexOf(parsed.field, call.indexOf('(')) });
+            outputTypes.set(name, aggregateType(parsed.fn, here.typeOf(parsed.field)));
           }
         }
-        fields = new Fields(output, `the rows of window step '${String(step.id)}'`);
+        fields = new Fields(output, `the rows of window step '${String(step.id)}'`, outputTypes);
         return;
       }
       case 'route':
@@ -131,26 +163,26 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, cwd: str
   }
 }
 
-function sourceFields(data: Json, collector: ProblemCollector, cwd: string, jobFile: string | undefined): Fields {
+function sourceFields(data: Json, collector: ProblemCollector, jobDir: string, cwd: string | undefined): Fields {
   const source = data.source;
   if (!isMap(source)) return new Fields(undefined, '');
-  if (isMap(source.generator)) return new Fields(new Set(GENERATOR_FIELDS), "the generator's records");
+  if (isMap(source.generator)) return new Fields(new Set(GENERATOR_FIELDS), "the generator's records", new Map(Object.entries(GENERATOR_TYPES)));
   const kafka = source.kafka;
   if (isMap(kafka) && isMap(kafka.format) && isMap(kafka.format.avro) && typeof kafka.format.avro.readerSchema === 'string') {
     const path = kafka.format.avro.readerSchema;
-    const result = readAvscFields(path, cwd, jobFile);
+    const result = readAvscFields(path, jobDir, cwd);
     if (!result.ok) {
       collector.atValue('/source/kafka/format/avro/readerSchema', result.message);
       return new Fields(undefined, '');
     }
-    return new Fields(new Set(result.record.fields), `${result.record.name} records`);
+    return new Fields(new Set(result.record.fields), `${result.record.name} records`, new Map(Object.entries(result.record.types)));
   }
   const file = source.file;
   if (isMap(file) && typeof file.path === 'string') {
     const format = typeof file.format === 'string' ? file.format : formatFromPath(file.path);
     if (format === 'avro') {
-      const record = readContainerFields(file.path, cwd);
-      if (record !== undefined) return new Fields(new Set(record.fields), `${record.name} records`);
+      const record = readContainerFields(file.path, jobDir);
+      if (record !== undefined) return new Fields(new Set(record.fields), `${record.name} records`, new Map(Object.entries(record.types)));
     }
   }
   return new Fields(undefined, '');
@@ -175,6 +207,30 @@ function checkCassandraColumns(sink: unknown, pointer: string, fields: Fields, c
       list.forEach((column, i) => columnNames.require(collector, childPointer(childPointer(childPointer(base, 'primaryKey'), part), i), column));
     }
   }
+}
+
+/** What a window's aggregate gives: event times for time_of_max/min, the field's own kind for first/last, else numbers. */
+function aggregateType(fn: string, fieldType: ValueType): ValueType {
+  if (fn === 'time_of_max' || fn === 'time_of_min') return 'timestamp';
+  if (fn === 'first' || fn === 'last') return fieldType;
+  return 'number';
+}
+
+/**
+ * The type of an expression's value, reporting its type mistakes (a timestamp
+ * compared with text...) at their characters. Only the engine's own parser
+ * gives a tree to type (tests may validate with a stand-in parser).
+ */
+function typeOfExpression(parseExpression: ExpressionParser, text: string, fields: Fields, collector: ProblemCollector, pointer: string): ValueType {
+  const result = parseExpression(text);
+  if (!result.ok || !isExpressionTree(result.expression)) return 'unknown';
+  const { type, problems } = checkExpressionTypes(result.expression, (name) => fields.typeOf(name));
+  for (const problem of problems) collector.atOffset(pointer, problem.index, problem.message);
+  return type;
+}
+
+function isExpressionTree(value: unknown): value is Expression {
+  return isMap(value) && typeof value.kind === 'string' && typeof value.index === 'number';
 }
 
 /**

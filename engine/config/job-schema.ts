@@ -11,6 +11,7 @@ import * as routeStep from '../operators/route.spec';
 import * as cassandraSink from '../sinks/cassandra-sink.spec';
 import * as jsonlSink from '../sinks/jsonl-sink.spec';
 import * as consoleSink from '../sinks/console-sink.spec';
+import * as csvSink from '../sinks/csv-sink';
 import * as kafkaSink from '../sinks/kafka-sink.spec';
 import * as nullSink from '../sinks/null-sink.spec';
 import * as checkpoint from '../state/checkpoint.spec';
@@ -45,6 +46,7 @@ export const SINKS: Record<string, ComponentModule<ComponentContext>> = {
   cassandra: cassandraSink,
   jsonl: jsonlSink,
   console: consoleSink,
+  csv: csvSink,
   kafka: kafkaSink,
   null: nullSink,
 };

@@ -218,6 +218,7 @@ export interface RouteStepSpec {
 export type SinkSpec =
   | { kind: 'cassandra'; cassandra: CassandraSinkSpec }
   | { kind: 'jsonl'; jsonl: { path: string } }
+  | { kind: 'csv'; csv: { path: string } }
   | { kind: 'console'; console: { format: 'table' | 'jsonl' } }
   | { kind: 'kafka'; kafka: KafkaSinkSpec }
   | { kind: 'null' };

@@ -76,10 +76,10 @@ export const avroRegistrySchema: JsonSchema = {
       examples: ['${SCHEMA_REGISTRY_URL:-http://localhost:8081}'],
     },
     readerSchema: {
-      description: 'Avro schema file (.avsc) records are read as; relative to the working directory.',
+      description: "Avro schema file (.avsc) records are read as; relative to the job file's directory.",
       type: 'string',
       minLength: 1,
-      examples: ['schemas/tide_observation.avsc'],
+      examples: ['../schemas/tide_observation.avsc'],
     },
     basicAuth: { ...credentialsSchema('schema registry basicAuth'), description: 'Schema Registry basic auth.' },
   },

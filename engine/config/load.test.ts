@@ -20,8 +20,11 @@ source:
 eventTime: { field: t }
 `;
 
+/** Where the test's job file 'job.yaml' lives: paths in it start here (nothing is read from it). */
+const PROJECT = join(tmpdir(), 'tideflow-load-test-project');
+
 function load(text: string, env: NodeJS.ProcessEnv = {}) {
-  return loadJobText('job.yaml', text, { env, parseExpression: fakeParser });
+  return loadJobText('job.yaml', text, { env, parseExpression: fakeParser, cwd: PROJECT });
 }
 
 function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -46,7 +49,7 @@ sink:
   console:
 `);
   assert.deepEqual(spec.eventTime, { field: 't', maxOutOfOrderMs: 0, idleTimeoutMs: 60_000, maxDriftMs: 3_600_000 });
-  assert.deepEqual(spec.source, { kind: 'file', file: { path: 'data/tides.jsonl', batchSize: 4096 } });
+  assert.deepEqual(spec.source, { kind: 'file', file: { path: join(PROJECT, 'data/tides.jsonl'), batchSize: 4096 } });
   assert.deepEqual(spec.steps[0], { kind: 'filter', id: 'filter-1', when: 'v > 0', at: { line: 6, col: 5 } });
   assert.deepEqual(spec.steps[1], {
     kind: 'window',
@@ -166,9 +169,9 @@ deadLetters: { jsonl: { path: out/dead.jsonl } }
 checkpoint: { none: }
 `);
   assert.deepEqual(spec.steps[0], { kind: 'route', id: 'route-1', routes: [{ when: 'v > 3', to: 'alerts' }], otherwise: 'main', at: { line: 6, col: 5 } });
-  assert.deepEqual(spec.sinks, { alerts: { kind: 'jsonl', jsonl: { path: 'out/alerts.jsonl' } } });
+  assert.deepEqual(spec.sinks, { alerts: { kind: 'jsonl', jsonl: { path: join(PROJECT, 'out/alerts.jsonl') } } });
   assert.deepEqual(spec.late, { kind: 'null' });
-  assert.deepEqual(spec.deadLetters, { kind: 'jsonl', jsonl: { path: 'out/dead.jsonl' } });
+  assert.deepEqual(spec.deadLetters, { kind: 'jsonl', jsonl: { path: join(PROJECT, 'out/dead.jsonl') } });
   assert.deepEqual(spec.checkpoint, { kind: 'none' });
 });
 

@@ -10,7 +10,11 @@ import { parseYamlText, readYamlFile } from './yaml-tree';
 export interface LoadOptions {
   /** Values for `${VAR}` references (default `process.env`). */
   env?: NodeJS.ProcessEnv;
-  /** Where relative paths such as reader schemas start (default `process.cwd()`), as at run time. */
+  /**
+   * The working directory (default `process.cwd()`): where a relative job file name starts.
+   * Relative paths inside a job file (reader schema, data and output files, checkpoint
+   * directory) start at the job file's directory and come out of the loader absolute.
+   */
   cwd?: string;
   /** Expression parser to validate `when`/`set` with (default: the engine's; tests pass their own). */
   parseExpression?: ExpressionParser;

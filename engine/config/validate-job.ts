@@ -9,6 +9,7 @@ import type { EventTimeConfig } from './event-time';
 import type { ExpressionParser } from './expression-parser';
 import { checkFieldFlow } from './field-flow';
 import { checkJob, kindOf, stepId } from './job-checks';
+import { jobFileDirectory, resolveJobPaths } from './job-paths';
 import { emptyValuesToMaps, jobSchema, SINKS, SOURCES, STEPS } from './job-schema';
 import type { JobSpec, SinkSpec, SourceSpec, StepSpec } from './job';
 import { createAjv } from './keywords';
@@ -28,7 +29,7 @@ import * as checkpoint from '../state/checkpoint.spec';
 
 export interface ValidateOptions {
   parseExpression: ExpressionParser;
-  /** Where relative paths (reader schemas, data files) start. */
+  /** The working directory a relative job file name starts at; paths inside the job start at the job file's directory. */
   cwd: string;
   /**
    * Follow field names through the steps (default true). Jobs with steps
@@ -64,12 +65,13 @@ export function validateTree(tree: YamlTree, options: ValidateOptions): Validati
   const data = emptyValuesToMaps(tree.data, jobSchema);
   const validate = validatorFor(options.parseExpression);
   if (!validate(data)) reportAjvErrors(validate.errors ?? [], collector, describer(data));
+  const jobDir = jobFileDirectory(tree.file, options.cwd);
   if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
     checkJob(data as Json, collector);
-    if (options.checkFields !== false) checkFieldFlow(data as Json, collector, options.cwd, options.parseExpression, tree.file);
+    if (options.checkFields !== false) checkFieldFlow(data as Json, collector, jobDir, options.parseExpression, options.cwd);
   }
   if (collector.count() > 0) return { problems: collector.list() };
-  return { problems: [], spec: normalizeJob(data as Json, tree) };
+  return { problems: [], spec: resolveJobPaths(normalizeJob(data as Json, tree), data as Json, jobDir) };
 }
 
 /** Names maps in messages; steps by kind and id, since "window step 'lunar-day'" is what users search for. */

@@ -242,6 +242,29 @@ test('functions', () => {
   ]);
 });
 
+test('timestamps and durations are epoch and plain milliseconds; Dates in rows count as theirs', () => {
+  assert.equal(evaluate("timestamp('2020-09-24T04:18:00Z')"), ROW.t);
+  assert.equal(evaluate("timestamp('2020-09-24')"), Date.UTC(2020, 8, 24), 'a date alone is midnight UTC');
+  assert.equal(evaluate("timestamp('2020-09-24T06:18:00+02:00')"), ROW.t);
+  assert.equal(evaluate("duration('24h50m28.329s')"), 89_428_329);
+  assert.equal(evaluate("t >= timestamp('2020-09-24') + duration('4h18m')"), true);
+  assert.equal(evaluate("t > timestamp('2020-09-24') + duration('4h18m')"), false);
+  assert.equal(evaluate("t - timestamp('2020-09-24')"), 4 * 3_600_000 + 18 * 60_000);
+  assert.equal(evaluate("(t - timestamp('2020-09-24')) / duration('1m')"), 258);
+  assert.equal(evaluate("hour(timestamp('2020-09-24T23:59:59Z'))"), 23);
+  // Window bounds and time_of_max are Dates in rows.
+  const window = { window_start: new Date(Date.UTC(2019, 0, 1)), window_end: new Date(Date.UTC(2019, 0, 1, 0, 30)), high_time: new Date(Date.UTC(2019, 0, 1, 0, 12)) };
+  assert.equal(evaluate("window_start >= timestamp('2019-01-01')", window), true);
+  assert.equal(evaluate("window_start == timestamp('2019-01-01')", window), true);
+  assert.equal(evaluate("window_start != timestamp('2019-01-01')", window), false);
+  assert.equal(evaluate("window_start < timestamp('2019-01-01')", window), false);
+  assert.equal(evaluate('window_end - window_start', window), 1_800_000);
+  assert.equal(evaluate("high_time - window_start < duration('15m')", window), true);
+  assert.equal(evaluate("window_start + duration('1d') > timestamp('2019-01-01T23:59:59Z')", window), true);
+  // Text is still never a timestamp: what lint reports (types.ts).
+  assert.equal(evaluate("t > '2019-01-01'"), false);
+});
+
 test('a function given the wrong type yields null instead of failing', () => {
   check([
     ["sqrt('x')", null],

@@ -15,6 +15,10 @@
  *   `v == null` / `v != null` test for a missing value. `<`, `<=`, `>`, `>=`
  *   compare two numbers or two strings; any other pair (a `null` included) is false.
  *   Comparisons therefore always give `true` or `false`, never `null`.
+ * - Timestamps are epoch milliseconds: `timestamp('2019-01-01')` is a number,
+ *   `duration('1h')` too, and a Date in a row (window bounds, time_of_max)
+ *   counts as its epoch milliseconds in arithmetic and comparisons. A timestamp
+ *   compared with text is always false, which lint reports (types.ts).
  * - `and`, `or`, `not`, `? :` and filters treat only `null` and `false` as false.
  *   In particular a reading of 0 is "true": `when: v` keeps every row with a value.
  *   `and`/`or` give booleans, and `not null` is `true`.
@@ -72,11 +76,20 @@ const ARITHMETIC: Record<Exclude<ArithmeticOperator, '+'>, (a: number, b: number
   '%': (a, b) => a % b,
 };
 
+/**
+ * Window bounds and time_of_max/min are Dates in rows; in arithmetic and
+ * comparisons they count as the epoch milliseconds they stand for, like every
+ * other timestamp in the engine (and what `timestamp('...')` gives).
+ */
+function timeOf(value: unknown): unknown {
+  return value instanceof Date ? value.getTime() : value;
+}
+
 function arithmetic(operator: ArithmeticOperator, left: Evaluator, right: Evaluator): Evaluator {
   if (operator === '+') {
     return (row) => {
-      const a = left(row);
-      const b = right(row);
+      const a = timeOf(left(row));
+      const b = timeOf(right(row));
       if (typeof a === 'number' && typeof b === 'number') return finiteOrNull(a + b);
       if (typeof a === 'string' && typeof b === 'string') return a + b;
       return null;
@@ -84,8 +97,8 @@ function arithmetic(operator: ArithmeticOperator, left: Evaluator, right: Evalua
   }
   const apply = ARITHMETIC[operator];
   return (row) => {
-    const a = left(row);
-    const b = right(row);
+    const a = timeOf(left(row));
+    const b = timeOf(right(row));
     return typeof a === 'number' && typeof b === 'number' ? finiteOrNull(apply(a, b)) : null;
   };
 }
@@ -99,31 +112,31 @@ function orderable(a: unknown, b: unknown): boolean {
 function comparison(operator: ComparisonOperator, left: Evaluator, right: Evaluator): Evaluator {
   switch (operator) {
     case '==':
-      return (row) => left(row) === right(row);
+      return (row) => timeOf(left(row)) === timeOf(right(row));
     case '!=':
-      return (row) => left(row) !== right(row);
+      return (row) => timeOf(left(row)) !== timeOf(right(row));
     case '<':
       return (row) => {
-        const a = left(row);
-        const b = right(row);
+        const a = timeOf(left(row));
+        const b = timeOf(right(row));
         return orderable(a, b) && (a as number) < (b as number);
       };
     case '<=':
       return (row) => {
-        const a = left(row);
-        const b = right(row);
+        const a = timeOf(left(row));
+        const b = timeOf(right(row));
         return orderable(a, b) && (a as number) <= (b as number);
       };
     case '>':
       return (row) => {
-        const a = left(row);
-        const b = right(row);
+        const a = timeOf(left(row));
+        const b = timeOf(right(row));
         return orderable(a, b) && (a as number) > (b as number);
       };
     case '>=':
       return (row) => {
-        const a = left(row);
-        const b = right(row);
+        const a = timeOf(left(row));
+        const b = timeOf(right(row));
         return orderable(a, b) && (a as number) >= (b as number);
       };
   }

@@ -4,6 +4,10 @@
  * function. Every function is pure and deterministic (no `now()`, no random),
  * which is what lets a replay after a crash produce the same rows.
  *
+ * Timestamps are epoch milliseconds (UTC) inside the engine, and durations are
+ * milliseconds, so `timestamp('2019-01-01') + duration('1h')` is plain
+ * arithmetic on numbers.
+ *
  * Shared conventions, so each function stays a few lines:
  * - a `null` argument gives `null` (except `coalesce`, `is_null`, `min`, `max`);
  * - an argument of the wrong type (e.g. `sqrt('a')`) gives `null`, never an error;
@@ -12,6 +16,8 @@
  */
 
 import type { Evaluator } from './ast';
+import { parseDuration } from '../config/duration';
+import { parseTimestamp } from '../config/timestamp';
 
 export type FunctionName =
   | 'abs'
@@ -28,7 +34,9 @@ export type FunctionName =
   | 'len'
   | 'is_null'
   | 'hour'
-  | 'day';
+  | 'day'
+  | 'timestamp'
+  | 'duration';
 
 export interface FunctionSpec {
   minArgs: number;
@@ -218,6 +226,33 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     // Day of the month, 1-31, UTC. NaN for dates out of range becomes null.
     build: numeric((t) => new Date(t).getUTCDate()),
   },
+  // Literals for event time, written as in job files: the parser only lets a quoted literal it
+  // can read through (LITERAL_ARGUMENT_FUNCTIONS), so these never see anything else.
+  timestamp: {
+    minArgs: 1,
+    maxArgs: 1,
+    signature: "timestamp('2019-01-01T00:00:00Z')",
+    build: text((s) => {
+      const parsed = parseTimestamp(s);
+      return parsed.ok ? parsed.ms : null;
+    }),
+  },
+  duration: {
+    minArgs: 1,
+    maxArgs: 1,
+    signature: "duration('30d')",
+    build: text((s) => parseDuration(s)),
+  },
+};
+
+/**
+ * Functions whose one argument must be a quoted literal, checked when the
+ * expression is parsed (so a typo is a lint error at its character, not a
+ * null at run time): what it must be, and an example.
+ */
+export const LITERAL_ARGUMENT_FUNCTIONS: Readonly<Partial<Record<FunctionName, { what: string; example: string }>>> = {
+  timestamp: { what: 'an ISO-8601 date or date-time with a zone', example: "timestamp('2019-01-01T00:00:00Z')" },
+  duration: { what: 'a duration with units (ms, s, m, h, d)', example: "duration('30d')" },
 };
 
 export const FUNCTION_NAMES: readonly FunctionName[] = Object.keys(FUNCTIONS) as FunctionName[];

@@ -6,3 +6,5 @@ export { referencedFields } from './ast';
 export type { Evaluator, Expression, LiteralValue, ArithmeticOperator, ComparisonOperator, LogicalOperator } from './ast';
 export { FUNCTIONS, FUNCTION_NAMES, isFunctionName } from './functions';
 export type { FunctionName, FunctionSpec } from './functions';
+export { checkExpressionTypes } from './types';
+export type { TypeProblem, ValueType } from './types';

@@ -104,8 +104,8 @@ test('rejections: message and index for each', () => {
     ['v + ABS(v)', "unknown function 'ABS' (did you mean 'abs'?)", 4],
     ['length(q)', "unknown function 'length' (did you mean 'len'?)", 0],
     ['now()', "'now()' is not available: expressions must give the same result when a job is replayed; use the event-time field (e.g. t) instead", 0],
-    ['hypot(a, b)', "unknown function 'hypot'; the functions are abs, round, floor, ceil, min, max, sqrt, pow, coalesce, lower, upper, len, is_null, hour, day", 0],
-    ['eval(q)', "unknown function 'eval'; the functions are abs, round, floor, ceil, min, max, sqrt, pow, coalesce, lower, upper, len, is_null, hour, day", 0],
+    ['hypot(a, b)', "unknown function 'hypot'; the functions are abs, round, floor, ceil, min, max, sqrt, pow, coalesce, lower, upper, len, is_null, hour, day, timestamp, duration", 0],
+    ['eval(q)', "unknown function 'eval'; the functions are abs, round, floor, ceil, min, max, sqrt, pow, coalesce, lower, upper, len, is_null, hour, day, timestamp, duration", 0],
     ['avg(v)', "'avg' is an aggregate, not a function: use it in a window step's 'aggregate'", 0],
     ['round(v, 1, 2)', 'round() takes 1 or 2 arguments, got 3: round(x, digits?)', 0],
     ['abs()', 'abs() takes 1 argument, got 0: abs(x)', 0],
@@ -161,6 +161,26 @@ test('rejections: message and index for each', () => {
     ['v\u00a0> 1', "unexpected character U+00A0 in the name 'v\u00a0' (names use letters, digits and _)", 1],
     ['position.la\u2014t', "unexpected character U+2014 in the name 'la\u2014t' (names use letters, digits and _)", 11],
     ['q not x', "unexpected 'not' — write 'not in' with one space, or use 'and not'", 2],
+  ];
+  for (const [text, message, index] of cases) {
+    assert.deepEqual(parseExpression(text), { ok: false, message, index }, text);
+  }
+});
+
+test("timestamp() and duration() take a quoted literal they can read, checked at parse time", () => {
+  assert.equal(shape(parsed("t >= timestamp('2019-01-01') + duration('1h')")), '(>= t (+ (timestamp "2019-01-01") (duration "1h")))');
+  assert.ok(parseExpression("timestamp('2019-01-01T00:00:00.250+02:00')").ok);
+  assert.ok(parseExpression("duration('24h50m28.329s')").ok);
+  const cases: Array<[string, string, number]> = [
+    ["t > timestamp('2019-01-01T00:00')", "'2019-01-01T00:00' has no timezone (add Z for UTC, e.g. timestamp('2019-01-01T00:00Z'))", 14],
+    ["t > timestamp('2019-02-30')", "'2019-02-30' is not an ISO-8601 timestamp (use e.g. timestamp('2019-01-01T00:00:00Z'); a date alone is midnight UTC)", 14],
+    ["t > timestamp('yesterday')", "'yesterday' is not an ISO-8601 timestamp (use e.g. timestamp('2019-01-01T00:00:00Z'); a date alone is midnight UTC)", 14],
+    ['t > timestamp(start)', "timestamp() takes a quoted literal, an ISO-8601 date or date-time with a zone: e.g. timestamp('2019-01-01T00:00:00Z')", 14],
+    ['t > timestamp(1546300800000)', "timestamp() takes a quoted literal, an ISO-8601 date or date-time with a zone: e.g. timestamp('2019-01-01T00:00:00Z')", 14],
+    ['timestamp()', "timestamp() takes 1 argument, got 0: timestamp('2019-01-01T00:00:00Z')", 0],
+    ["t - duration('30')", "'30' needs a unit: ms, s, m, h or d (e.g. duration('30s'))", 13],
+    ["t - duration('30 days')", "'30 days' is not a duration (use e.g. duration('30d'), or 1h30m; units ms, s, m, h, d)", 13],
+    ["t - duration(v)", "duration() takes a quoted literal, a duration with units (ms, s, m, h, d): e.g. duration('30d')", 13],
   ];
   for (const [text, message, index] of cases) {
     assert.deepEqual(parseExpression(text), { ok: false, message, index }, text);

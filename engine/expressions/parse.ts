@@ -19,7 +19,9 @@
 import jsep from 'jsep';
 import { closest, distance } from 'fastest-levenshtein';
 import type { ArithmeticOperator, ComparisonOperator, Expression, LiteralValue } from './ast';
-import { FUNCTIONS, FUNCTION_NAMES, isFunctionName } from './functions';
+import { FUNCTIONS, FUNCTION_NAMES, isFunctionName, LITERAL_ARGUMENT_FUNCTIONS, type FunctionName } from './functions';
+import { isUnitlessNumber, parseDuration } from '../config/duration';
+import { parseTimestamp } from '../config/timestamp';
 
 export type ParseResult = { ok: true; expression: Expression } | { ok: false; message: string; index: number };
 
@@ -286,6 +288,30 @@ function unknownFunction(name: string, index: number): ParseFailure {
   return new ParseFailure(`unknown function '${name}'; the functions are ${FUNCTION_NAMES.join(', ')}`, index);
 }
 
+/**
+ * `timestamp('...')` and `duration('...')` take a quoted literal the job-file
+ * rules accept (engine/config/timestamp.ts, duration.ts); anything else is
+ * refused here, at the argument, with what to write.
+ */
+function checkLiteralArgument(name: FunctionName, literal: { what: string; example: string }, arg: JsepNode): void {
+  const at = startOf(arg);
+  if (arg.type !== 'Literal' || typeof arg.value !== 'string') {
+    throw new ParseFailure(`${name}() takes a quoted literal, ${literal.what}: e.g. ${literal.example}`, at);
+  }
+  const text = arg.value;
+  if (name === 'timestamp') {
+    const parsed = parseTimestamp(text);
+    if (parsed.ok) return;
+    if (parsed.reason === 'no-timezone') {
+      throw new ParseFailure(`'${text}' has no timezone (add Z for UTC, e.g. timestamp('${text.trim()}Z'))`, at);
+    }
+    throw new ParseFailure(`'${text}' is not an ISO-8601 timestamp (use e.g. ${literal.example}; a date alone is midnight UTC)`, at);
+  }
+  if (parseDuration(text) !== null) return;
+  if (isUnitlessNumber(text)) throw new ParseFailure(`'${text}' needs a unit: ms, s, m, h or d (e.g. duration('${text.trim()}s'))`, at);
+  throw new ParseFailure(`'${text}' is not a duration (use e.g. ${literal.example}, or 1h30m; units ms, s, m, h, d)`, at);
+}
+
 // ------------------------------------------------------------ positions
 
 function startOf(node: JsepNode): number {
@@ -429,6 +455,8 @@ function toExpression(node: JsepNode, text: string, depth: number): Expression {
               : `${spec.minArgs} or ${spec.maxArgs} arguments`;
         throw new ParseFailure(`${name}() takes ${expected}, got ${args.length}: ${spec.signature}`, calleeIndex);
       }
+      const literal = LITERAL_ARGUMENT_FUNCTIONS[name];
+      if (literal !== undefined) checkLiteralArgument(name, literal, args[0]);
       return { kind: 'call', name, args: args.map(child), index: calleeIndex };
     }
 
@@ -516,7 +544,9 @@ function toExpression(node: JsepNode, text: string, depth: number): Expression {
  * The language: field names (`v`, dotted `position.lat`), literals (`1.5`,
  * `'text'`, `true`, `null`), `+ - * / %`, `== != < <= > >=`, `and or not`
  * (also `&& || !`), `a ? b : c`, `x in [..]`, `x not in [..]`, and the
- * functions in `functions.ts`.
+ * functions in `functions.ts`, among them the time literals
+ * `timestamp('2019-01-01T00:00:00Z')` and `duration('30d')` (epoch and plain
+ * milliseconds, so `t >= timestamp('2019-01-01') + duration('1h')` is arithmetic).
  *
  * @example
  * parseExpression("v != null and q in ['p', 'v']") // { ok: true, expression: {...} }

@@ -1,6 +1,9 @@
-import { join } from 'node:path';
-import type { JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
-import { ConsoleSink } from '../sinks/console-sink';
+import { extname, join } from 'node:path';
+import { UsageError } from '../core/errors';
+import type { DedupeStepSpec, JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
+import type { Decoder } from '../codecs/decoder';
+import { ConsoleSink, InputSpans } from '../sinks/console-sink';
+import { CsvSink } from '../sinks/csv-sink';
 import { JsonlSink } from '../sinks/jsonl-sink';
 import { NullSink } from '../sinks/null-sink';
 import type { Sink, SinkOptions } from '../core/sink';
@@ -24,7 +27,7 @@ export interface Overrides {
   stations?: string;
   /** Units of inputs that do not say (CO-OPS API CSV, NOAA JSON answers). */
   units?: 'm' | 'ft';
-  /** Replace the job's sink: a `.jsonl` path, `console` (a table) or `-` (JSONL on stdout). */
+  /** Replace the job's sink: a `.jsonl`/`.json` or `.csv` path, `console` (a table), `-` (JSONL on stdout) or `null`. */
   output?: string;
   emit?: 'final' | 'update';
   /** Directory for local checkpoints (default `.tideflow/checkpoints`). */
@@ -72,6 +75,8 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   }
   if (overrides.output) {
     const output = overrides.output;
+    // Results discarded ('null', for timing a job) or shown: dead letters and late records still land in files.
+    const file = output === 'console' || output === '-' || output === 'null' ? null : outputFile(output);
     const sink: SinkSpec =
       output === 'console'
         ? { kind: 'console', console: { format: 'table' } }
@@ -79,17 +84,17 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
           ? { kind: 'console', console: { format: 'jsonl' } }
           : output === 'null'
             ? { kind: 'null' }
-            : { kind: 'jsonl', jsonl: { path: output } };
-    // Results discarded ('null', for timing a job) or shown: dead letters and late records still land in files.
-    const base = output === 'console' || output === '-' || output === 'null' ? join('.tideflow', 'output', job.job) : output.replace(/\.jsonl$/i, '');
+            : file!.sink(output);
+    const base = file === null ? join('.tideflow', 'output', job.job) : file.base;
     result = {
       ...result,
       sink,
-      // With a local output, side outputs go next to it unless the job says otherwise.
+      // With a local output, side outputs go next to it unless the job says otherwise (JSONL: their rows vary).
       deadLetters: { kind: 'jsonl', jsonl: { path: `${base}.dead-letters.jsonl` } },
       late: { kind: 'jsonl', jsonl: { path: `${base}.late.jsonl` } },
+      // Named sinks hold results too: in the output's format.
       sinks: Object.fromEntries(
-        Object.keys(result.sinks).map((name) => [name, { kind: 'jsonl', jsonl: { path: `${base}.${name}.jsonl` } } as SinkSpec]),
+        Object.keys(result.sinks).map((name) => [name, file === null ? ({ kind: 'jsonl', jsonl: { path: `${base}.${name}.jsonl` } } as SinkSpec) : file.sink(`${base}.${name}${file.extension}`)]),
       ),
     };
   }
@@ -103,6 +108,32 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
     result.checkpoint = { ...result.checkpoint, intervalMs: overrides.checkpointIntervalMs };
   }
   return result;
+}
+
+/** The file sinks `--output FILE` chooses between, by the file's extension. */
+const OUTPUT_EXTENSIONS: Readonly<Record<string, 'jsonl' | 'csv'>> = { '.jsonl': 'jsonl', '.json': 'jsonl', '.csv': 'csv' };
+
+/**
+ * What `--output path` writes: JSON lines for .jsonl/.json, CSV for .csv;
+ * any other extension is refused (UsageError, exit 2) with the ones there are.
+ *
+ * @example
+ *   outputFile('out/averages.csv').sink('out/averages.csv'); // { kind: 'csv', csv: { path: 'out/averages.csv' } }
+ */
+export function outputFile(path: string): { base: string; extension: string; sink(path: string): SinkSpec } {
+  const extension = extname(path);
+  const kind = Object.hasOwn(OUTPUT_EXTENSIONS, extension.toLowerCase()) ? OUTPUT_EXTENSIONS[extension.toLowerCase()] : undefined;
+  if (kind === undefined) {
+    throw new UsageError(
+      `--output ${path}: cannot write ${extension === '' ? 'a file without an extension' : `'${extension}' files`}; ` +
+        'give a .jsonl or .json file (JSON lines), a .csv file (CSV with a header), console (a table), - (JSON lines on stdout) or null',
+    );
+  }
+  return {
+    base: path.slice(0, path.length - extension.length),
+    extension,
+    sink: (file) => (kind === 'csv' ? { kind: 'csv', csv: { path: file } } : { kind: 'jsonl', jsonl: { path: file } }),
+  };
 }
 
 /**
@@ -119,13 +150,17 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   const external: ExternalParts = await createExternalParts(job, readerSchema, overrides.log, overrides.workers);
   const timestampFields = new Set([job.eventTime.field]);
   const sinkOptions: SinkOptions = { timestampFields };
-  const windowKey = lastWindowKey(job);
+  const groupBy = consoleGroupKey(job);
+  // Console tables mark the windows the input began or ended inside: they need to see the input.
+  const inputSpans = needsInputSpans(job) ? new InputSpans(groupBy, job.eventTime.field) : undefined;
   const createSink = (spec: SinkSpec, name: string): Sink => {
     switch (spec.kind) {
       case 'jsonl':
         return new JsonlSink(spec.jsonl.path, sinkOptions);
+      case 'csv':
+        return new CsvSink(spec.csv.path, sinkOptions);
       case 'console':
-        return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy: windowKey, rowsPerGroup: 8, out: stdout });
+        return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy, rowsPerGroup: 8, out: stdout, inputSpans });
       case 'null':
         return new NullSink();
       case 'cassandra':
@@ -167,10 +202,12 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
       break;
   }
 
+  const decoder = job.source.kind === 'kafka' ? external.decoder : undefined;
+  if (inputSpans !== undefined) observeInput(source, decoder, inputSpans);
   return {
     job,
     source,
-    decoder: job.source.kind === 'kafka' ? external.decoder : undefined,
+    decoder,
     validator: external.validator,
     sinks,
     checkpoints,
@@ -178,8 +215,55 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   };
 }
 
-/** The key of the last window step groups console tables (e.g. one table per station). */
-function lastWindowKey(job: JobSpec): string[] {
+/**
+ * What groups console tables (e.g. one section per station): the key of the
+ * last window step, else the key of the last dedupe step without the event
+ * time (`[station, t]` -> `[station]`), else nothing.
+ */
+function consoleGroupKey(job: JobSpec): string[] {
   const windows = job.steps.filter((step): step is WindowStepSpec => step.kind === 'window');
-  return windows.length > 0 ? windows[windows.length - 1].key : [];
+  if (windows.length > 0) return windows[windows.length - 1].key;
+  const dedupes = job.steps.filter((step): step is DedupeStepSpec => step.kind === 'dedupe');
+  return dedupes.length > 0 ? dedupes[dedupes.length - 1].key.filter((field) => field !== job.eventTime.field) : [];
+}
+
+/** A console table of a job with windows, grouped by a key: the only reader of input spans. */
+function needsInputSpans(job: JobSpec): boolean {
+  const sinks = [job.sink, ...Object.values(job.sinks)];
+  return consoleGroupKey(job).length > 0 && job.steps.some((step) => step.kind === 'window') && sinks.some((sink) => sink.kind === 'console' && sink.console.format === 'table');
+}
+
+/**
+ * Lets `spans` see every record as it is read: the rows a file source or the
+ * generator decodes, or those the Kafka decoder gives (a batch it aggregated
+ * as it decoded has no rows to see: the spans are then not used).
+ */
+function observeInput(source: Source, decoder: Decoder | undefined, spans: InputSpans): void {
+  const batches = source.batches.bind(source);
+  source.batches = (from) => {
+    const inner = batches(from);
+    return {
+      [Symbol.asyncIterator]: () => {
+        const iterator = inner[Symbol.asyncIterator]();
+        // next() and return() of the source's own iterator: a stop request still ends a wait for the next batch.
+        return {
+          next: async () => {
+            const result = await iterator.next();
+            if (result.done !== true && result.value.rows !== undefined) spans.observe(result.value.rows);
+            return result;
+          },
+          return: async (value?: unknown) => (iterator.return !== undefined ? iterator.return(value) : { done: true as const, value: undefined }),
+        };
+      },
+    };
+  };
+  if (decoder !== undefined) {
+    const decode = decoder.decode.bind(decoder);
+    decoder.decode = async (raw) => {
+      const decoded = await decode(raw);
+      if (decoded.kind === 'rows') spans.observe(decoded.rows);
+      else spans.markBlind();
+      return decoded;
+    };
+  }
 }

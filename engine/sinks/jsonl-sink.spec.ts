@@ -19,7 +19,7 @@ export const schema: JsonSchema = {
   required: ['path'],
   additionalProperties: false,
   properties: {
-    path: { description: 'Output file; relative to the working directory.', type: 'string', minLength: 1, examples: ['out/lunar-day.jsonl'] },
+    path: { description: "Output file; relative to the job file's directory.", type: 'string', minLength: 1, examples: ['out/lunar-day.jsonl'] },
   },
 };
 

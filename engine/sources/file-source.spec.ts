@@ -46,7 +46,7 @@ export const schema: JsonSchema = {
   additionalProperties: false,
   properties: {
     path: {
-      description: 'File to read, or a directory of answers saved from NOAA\'s CO-OPS API (.json); relative to the working directory.',
+      description: "File to read, or a directory of answers saved from NOAA's CO-OPS API (.json); relative to the job file's directory.",
       type: 'string',
       minLength: 1,
       examples: ['data/bundled/tides.avro'],

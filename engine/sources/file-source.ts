@@ -99,6 +99,8 @@ export function openFileSource(spec: FileSourceSpec, options: FileSourceOptions)
     stations: spec.stations === undefined ? undefined : loadStationTable(spec.stations),
     ...definedOnly(options.csv ?? {}),
   };
+  // An empty file holds no records in any format (an Avro container would need its header); the run's summary says it was empty.
+  if (!directory && fs.statSync(spec.path).size === 0) return noBatches();
   switch (format) {
     case 'avro':
       return avroBatches(spec, options);
@@ -170,6 +172,8 @@ function answerFilesIn(directory: string): string[] {
   if (files.length === 0) throw new UsageError(`${directory} holds no answers saved from NOAA's API (.json files)`);
   return files;
 }
+
+async function* noBatches(): AsyncGenerator<RawBatch> {}
 
 /** Collects rows and dead letters into RawBatches of `batchSize` records. */
 class BatchBuilder {

@@ -192,6 +192,8 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
     },
     jobFile: (name, edit = (text) => text, fileName = `${name}.yaml`) => {
       let text = readFileSync(join(ROOT, 'jobs', `${name}.yaml`), 'utf8');
+      // The copy lives elsewhere: its reader schema, relative to the job file's directory, made absolute.
+      text = text.replace(/^( +readerSchema: )\.\.\/schemas\//m, `$1${join(ROOT, 'schemas')}/`);
       // The source topic (indented under source.kafka), then each side output's topic.
       text = text.replace(/^( {4}topic: )tides\.observations$/m, `$1${topic}\n    group: \${FAULTS_GROUP:-tideflow-faults-${id}}`);
       text = text.replace(/^( {4}topic: )tides\.observations\.dead-letters$/m, `$1${deadLetterTopic(name)}`);

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { requireCluster } from '../support/cluster';
-import { groupByWindow, iso, type Observation } from '../support/plain';
+import { plainAverages, plainDedupe, type Observation } from '../support/plain';
 import { compareWithPlain, describeComparison, faultsSize, observationSlice, openFaultRun, runCli, unaccountedOf, type JobName } from './harness';
 import { recordOutcome } from './report';
 
@@ -26,16 +26,9 @@ const hourly = (text: string) => text.replace('size: 30m', 'size: 1h').replace('
 /** A stateless filter step in front of the window; it keeps every record (null readings are no-ops for the window anyway). */
 const withFilter = (text: string) => text.replace('steps:\n', 'steps:\n  - filter: { when: "v == null or v > -1000" }\n');
 
+/** The 1-hour job's rows: repeats of (station, t) dropped, as its dedupe step does, then 1-hour windows. */
 function expectedHourly(input: Observation[]): Array<Record<string, unknown>> {
-  return [...groupByWindow(input, HOUR).values()].map(({ station, start, values }) => ({
-    station,
-    window_start: iso(start),
-    window_end: iso(start + HOUR),
-    avg: values.reduce((sum, { v }) => sum + v, 0) / values.length,
-    min: Math.min(...values.map(({ v }) => v)),
-    max: Math.max(...values.map(({ v }) => v)),
-    count: values.length,
-  }));
+  return plainAverages(plainDedupe(input), HOUR);
 }
 
 test('job change vs state: incompatible change refused (exit 2, names the step), --reset-state starts fresh, a stateless step keeps state', { timeout: 300_000 }, async (t) => {

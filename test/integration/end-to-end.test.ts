@@ -19,7 +19,7 @@ import { assemble } from '../../engine/runtime/assemble';
 import { unaccounted } from '../../engine/core/operator';
 import { runJob, type RunResult } from '../../engine/runtime/run-job';
 import { clusterEnv, requireCluster } from '../support/cluster';
-import { assertRowsEqual, byStationThenStart, expectedAverages, expectedLunarDays, iso, plainDedupe, readBundled, type Observation } from '../support/plain';
+import { assertRowsEqual, byStationThenStart, expectedAverages, expectedLunarDays, iso, plainAverages, plainDedupe, readBundled, THIRTY_MINUTES, type Observation } from '../support/plain';
 import { job, ROOT, temporaryDirectory } from '../support/run-local';
 
 const run = Date.now();
@@ -142,32 +142,32 @@ test('end to end: Kafka + Schema Registry -> reference jobs -> Cassandra equals 
     assert.equal(dedupe.counters.recordsIn, input.length + POISON.length);
     assert.equal(unaccounted(dedupe.counters, false), 0);
 
-    // --workers 1: the run loop's thread pre-aggregates each clean batch as it decodes it (flat reader, no rows).
-    let aggregatedInThread = 0;
-    const average = await timed('tides-30m-average', () => runFromKafka(jobFor('tides-30m-average', env), { onAggregated: () => aggregatedInThread++ }));
+    const average = await timed('tides-30m-average', () => runFromKafka(jobFor('tides-30m-average', env)));
     assert.equal(average.counters.deadLetters, POISON.length);
+    assert.equal(average.counters.duplicatesDropped, dedupe.counters.duplicatesDropped, 'repeats dropped before the window');
     assert.equal(unaccounted(average.counters, true), 0);
-    assert.ok(aggregatedInThread > 0, 'batches were pre-aggregated on the run loop thread');
-    t.diagnostic(`--workers 1: ${aggregatedInThread} batches pre-aggregated`);
 
-    // The same job with --workers 2: chunks are pre-aggregated on a worker thread and merged.
+    // The same window without the dedupe before it starts with a window, so it is pre-aggregated:
+    // --workers 1 on the run loop's thread as it decodes (flat reader, no rows), --workers 2 on a worker thread.
     const spec30m = jobFor('tides-30m-average', env);
     if (spec30m.sink.kind !== 'cassandra' || spec30m.source.kind !== 'kafka') throw new Error('the 30m job writes to Cassandra');
     const { kafka: kafkaSpec } = spec30m.source;
     const { cassandra: cassandraSpec } = spec30m.sink;
+    const windowFirst = (workers: number): JobSpec => ({
+      ...spec30m,
+      job: `tides-30m-window-only-workers${workers}`,
+      steps: spec30m.steps.filter((step) => step.kind === 'window'),
+      source: { kind: 'kafka', kafka: { ...kafkaSpec, group: `e2e-window-only-${workers}-${run}` } },
+      sink: { kind: 'cassandra', cassandra: { ...cassandraSpec, table: `avg_30m_window_only_workers${workers}` } },
+    });
+    let aggregatedInThread = 0;
+    const inThread = await timed('30m window only', () => runFromKafka(windowFirst(1), { onAggregated: () => aggregatedInThread++ }));
+    assert.equal(unaccounted(inThread.counters, true), 0);
+    assert.ok(aggregatedInThread > 0, 'batches were pre-aggregated on the run loop thread');
+    t.diagnostic(`--workers 1: ${aggregatedInThread} batches pre-aggregated`);
     let aggregatedBatches = 0;
-    const parallel = await timed('tides-30m-average --workers 2', () =>
-      runFromKafka(
-        {
-          ...spec30m,
-          job: 'tides-30m-average-workers2',
-          source: { kind: 'kafka', kafka: { ...kafkaSpec, group: `e2e-workers2-${run}` } },
-          sink: { kind: 'cassandra', cassandra: { ...cassandraSpec, table: 'avg_30m_workers2' } },
-        },
-        { workers: 2, onAggregated: () => aggregatedBatches++ },
-      ),
-    );
-    assert.deepEqual(parallel.counters, average.counters, 'same counters as --workers 1');
+    const parallel = await timed('30m window only --workers 2', () => runFromKafka(windowFirst(2), { workers: 2, onAggregated: () => aggregatedBatches++ }));
+    assert.deepEqual(parallel.counters, inThread.counters, 'same counters as --workers 1');
     assert.ok(aggregatedBatches > 0, 'batches were pre-aggregated on the worker thread');
     t.diagnostic(`--workers 2: ${aggregatedBatches} batches pre-aggregated`);
 
@@ -188,10 +188,11 @@ test('end to end: Kafka + Schema Registry -> reference jobs -> Cassandra equals 
     assert.equal(observations.length, expectedObservations.length);
     assert.deepEqual(observations, expectedObservations);
 
-    const averages = (await selectAll(cassandra, 'avg_30m')).sort(byStationThenStart);
-    assertRowsEqual(averages, expectedAverages(input), ['avg']);
+    assertRowsEqual((await selectAll(cassandra, 'avg_30m')).sort(byStationThenStart), expectedAverages(input), ['avg']);
+    const windowOnly = (await selectAll(cassandra, 'avg_30m_window_only_workers1')).sort(byStationThenStart);
+    assertRowsEqual(windowOnly, plainAverages(input, THIRTY_MINUTES), ['avg']);
     // Bit for bit: sums of millimetre readings are exact in any order (engine/aggregations/sum.ts).
-    assert.deepEqual((await selectAll(cassandra, 'avg_30m_workers2')).sort(byStationThenStart), averages);
+    assert.deepEqual((await selectAll(cassandra, 'avg_30m_window_only_workers2')).sort(byStationThenStart), windowOnly);
     assertRowsEqual((await selectAll(cassandra, 'lunar_day')).sort(byStationThenStart), expectedLunarDays(input), ['mean', 'range']);
   } finally {
     await cassandra.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`).catch(() => {});

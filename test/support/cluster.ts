@@ -119,12 +119,17 @@ export async function probeCluster(
   servers: readonly ClusterServer[] = ALL_SERVERS,
   env: ClusterEnv = clusterEnv(),
 ): Promise<string[]> {
-  const probes: Array<Promise<string | undefined>> = [];
+  return (await unreachable(servers, env)).map(({ name, address, reason }) => `${name} (${address}): ${reason}`);
+}
+
+/** The servers that do not answer, with where they were looked for and why they did not answer. */
+async function unreachable(servers: readonly ClusterServer[], env: ClusterEnv): Promise<Array<{ name: string; address: string; reason: string }>> {
+  const probes: Array<Promise<{ name: string; address: string; reason: string } | undefined>> = [];
   const check = (name: string, address: string, p: () => Promise<void>): void => {
     probes.push(
       p().then(
         () => undefined,
-        (err: unknown) => `${name} (${address}): ${err instanceof Error ? err.message : String(err)}`,
+        (err: unknown) => ({ name, address, reason: err instanceof Error ? err.message : String(err) }),
       ),
     );
   };
@@ -141,7 +146,21 @@ export async function probeCluster(
   if (servers.includes('cassandra')) {
     check('Cassandra', cassandra, () => tcpProbe(cassandra, 9042));
   }
-  return (await Promise.all(probes)).filter((m): m is string => m !== undefined);
+  return (await Promise.all(probes)).filter((m): m is { name: string; address: string; reason: string } => m !== undefined);
+}
+
+/**
+ * The one short line a skipped test prints: which servers are down and the
+ * command that starts them. Addresses and connection errors, the same for
+ * every test of a run, are left out (under CI=true the failure gives them).
+ *
+ * @example
+ *   skipLine(['Kafka', 'Kafka SASL listener', 'Cassandra'], 'npm run cluster:up'); // 'servers down: Kafka, Cassandra; npm run cluster:up'
+ */
+export function skipLine(down: readonly string[], start: string): string {
+  // Kafka down says its SASL listener is too.
+  const names = down.filter((name) => !(name === 'Kafka SASL listener' && down.includes('Kafka')));
+  return `servers down: ${names.join(', ')}; ${start}`;
 }
 
 /**
@@ -154,15 +173,15 @@ export async function requireCluster(
   t: TestContext,
   servers: readonly ClusterServer[] = ALL_SERVERS,
 ): Promise<boolean> {
-  const down = await probeCluster(servers);
+  const down = await unreachable(servers, clusterEnv());
   if (down.length === 0) return true;
-  const what = down.join('; ');
   if (process.env.CI === 'true') {
+    const what = down.map(({ name, address, reason }) => `${name} (${address}): ${reason}`).join('; ');
     throw new Error(
       `test servers unreachable: ${what}. CI must run them: scripts/cluster/up.sh (npm run cluster:up) before the tests.`,
     );
   }
-  t.skip(`test servers not reachable (${what}); run npm run cluster:up`);
+  t.skip(skipLine(down.map(({ name }) => name), 'npm run cluster:up'));
   return false;
 }
 
@@ -187,7 +206,7 @@ export async function requireOpenSearch(t: TestContext, env: ClusterEnv = cluste
         `test server unreachable: ${what}. CI must run it: bash scripts/cluster/up.sh opensearch before the tests.`,
       );
     }
-    t.skip(`OpenSearch not reachable (${what}); run bash scripts/cluster/up.sh opensearch`);
+    t.skip(skipLine(['OpenSearch'], 'bash scripts/cluster/up.sh opensearch'));
     return false;
   }
 }

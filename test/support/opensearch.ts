@@ -9,6 +9,7 @@
 import { after, type TestContext } from 'node:test';
 import type { Row } from '../../engine/core/batch';
 import type { SearchField } from '../../engine/sinks/opensearch-mapping';
+import { skipLine } from './cluster';
 import { expectedLunarDays, readBundled } from './plain';
 
 /** OpenSearch base URL (no trailing slash): OPENSEARCH_URL, else the local default. */
@@ -31,7 +32,7 @@ export async function requireOpenSearch(t: TestContext): Promise<boolean> {
   } catch (error) {
     const what = `OpenSearch (${url}): ${error instanceof Error ? error.message : String(error)}`;
     if (process.env.CI === 'true') throw new Error(`test server unreachable: ${what}. CI must run it: bash scripts/cluster/up.sh opensearch before the tests.`);
-    t.skip(`OpenSearch not reachable (${what}); run bash scripts/cluster/up.sh opensearch`);
+    t.skip(skipLine(['OpenSearch'], 'bash scripts/cluster/up.sh opensearch'));
     return false;
   }
 }

@@ -59,9 +59,14 @@ export function byStationThenStart(a: Record<string, unknown>, b: Record<string,
 }
 
 
-/** Expected rows of tides-30m-average: per station, tumbling 30 min, non-null readings. */
+/** Expected rows of tides-30m-average: dedupe, then per station tumbling 30 min windows of the non-null readings. */
 export function expectedAverages(input: Observation[]): Array<Record<string, unknown>> {
-  return [...groupByWindow(input, THIRTY_MINUTES).values()]
+  return plainAverages(plainDedupe(input), THIRTY_MINUTES);
+}
+
+/** Per station, tumbling windows of `size`: avg, min, max and count of the non-null readings of `rows`, repeats included. */
+export function plainAverages(rows: Observation[], size: number): Array<Record<string, unknown>> {
+  return [...groupByWindow(rows, size).values()]
     .map(({ station, start, values }) => {
       let sum = 0;
       let min = Infinity;
@@ -71,7 +76,7 @@ export function expectedAverages(input: Observation[]): Array<Record<string, unk
         min = Math.min(min, v);
         max = Math.max(max, v);
       }
-      return { station, window_start: iso(start), window_end: iso(start + THIRTY_MINUTES), avg: sum / values.length, min, max, count: values.length };
+      return { station, window_start: iso(start), window_end: iso(start + size), avg: sum / values.length, min, max, count: values.length };
     })
     .sort(byStationThenStart);
 }
