@@ -150,6 +150,7 @@ function timed(parts: JobParts): {
   const checkpoints: CheckpointStore = {
     description: store.description,
     claim: (job) => store.claim(job),
+    list: (prefix) => store.list(prefix),
     load: (job) => store.load(job),
     save: async (checkpoint) => {
       await store.save(checkpoint);

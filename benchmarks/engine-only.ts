@@ -46,6 +46,9 @@ class PayloadSource implements Source {
 class NoCheckpoints implements CheckpointStore {
   readonly description = 'none';
   async claim(): Promise<void> {}
+  async list(): Promise<string[]> {
+    return [];
+  }
   async load(): Promise<Checkpoint | null> {
     return null;
   }

@@ -20,6 +20,6 @@ export async function run(job: string | JobSpec | JobDefinition, options: RunJob
   const definition = typeof job === 'string' ? null : 'operators' in job ? job : null;
   const spec = typeof job === 'string' ? loadJobFile(job) : definition !== null ? definition.spec : (job as JobSpec);
   const parts = await assemble(spec, { ...options, log: options.log });
-  if (definition !== null) parts.operators = definition.operators();
+  if (definition !== null) parts.operators = definition.operators;
   return runJob(parts, options);
 }

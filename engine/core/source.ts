@@ -34,5 +34,38 @@ export interface Source {
   hold?(partitions: ReadonlySet<string>): void;
   /** What it is doing or waiting for, one line, for the run's stall reports. */
   describeState?(): string | undefined;
+  /**
+   * Set by a source whose partitions move between instances of a job (a
+   * Kafka consumer group): the runtime then runs one task per partition,
+   * each with its own position, watermark, state and checkpoint, started and
+   * stopped through `setTaskHandler`; `batches(from)` ignores `from`.
+   */
+  readonly sharesPartitions?: boolean;
+  /** How the runtime takes over partitions given to this instance and lets go of those taken away (before `batches`). */
+  setTaskHandler?(handler: TaskHandler): void;
+  /**
+   * Whether this instance still owns `partition` as far as the source can
+   * tell (assigned, and the group has heard from it lately): the runtime
+   * stops renewing a task's claim when it does not, so another instance can
+   * take the partition over.
+   */
+  owns?(partition: string): boolean;
+  /**
+   * The runtime stopped running `partition` here (its claim was lost): deliver
+   * nothing of it until the group assigns it again, as a new partition.
+   */
+  forget?(partition: string): void;
   close(): Promise<void>;
+}
+
+/** What the runtime does when partitions are assigned to this instance or taken away. */
+export interface TaskHandler {
+  /**
+   * Partitions newly given to this instance: resolves, once their tasks hold
+   * them and restored their state, with where to read each from (absent: the
+   * source's configured start). The source delivers nothing of them before.
+   */
+  assigned(partitions: string[]): Promise<Positions>;
+  /** Partitions taken away: resolves once their tasks saved their state and let go of them. */
+  revoked(partitions: string[]): Promise<void>;
 }

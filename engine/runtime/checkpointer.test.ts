@@ -50,9 +50,9 @@ test('restore checks every stateful step against the state key it was saved unde
 
   // Both steps changed: one error naming both.
   const changedStore = new FileCheckpointStore(dir);
-  const changed = new Checkpointer('job', changedStore, (line) => log.push(line));
+  const changed = new Checkpointer(changedStore, (line) => log.push(line));
   await assert.rejects(
-    changed.restore({ operators: [counter('a', 'kind/v2:a'), counter('b', 'kind/v1:other')], tracker: tracker(), counters: emptyCounters() }, { wait }),
+    changed.restore({ key: 'job', operators: [counter('a', 'kind/v2:a'), counter('b', 'kind/v1:other')], tracker: tracker(), counters: emptyCounters() }, { wait }),
     (error: unknown) => {
       assert.ok(error instanceof StateIncompatibleError);
       assert.match(error.message, /step 'a' changed in a way its saved state cannot follow \(saved: kind\/v1:a; now: kind\/v2:a\)\n  step 'b' changed/);
@@ -66,8 +66,8 @@ test('restore checks every stateful step against the state key it was saved unde
   const fresh = counter('new', 'kind/v1:new');
   const counters = emptyCounters();
   const restoredTracker = tracker();
-  const same = new Checkpointer('job', new FileCheckpointStore(dir), (line) => log.push(line));
-  const restored = await same.restore({ operators: [a, fresh], tracker: restoredTracker, counters }, { wait });
+  const same = new Checkpointer(new FileCheckpointStore(dir), (line) => log.push(line));
+  const restored = await same.restore({ key: 'job', operators: [a, fresh], tracker: restoredTracker, counters }, { wait });
   assert.deepEqual([restored.positions, restored.resumedFromEpoch, a.value, fresh.value, counters.recordsIn, restoredTracker.watermark], [{ p: 7 }, 3, 1, 0, 9, 5]);
   assert.ok(log.includes("step 'new' has no saved state (new step?): it starts empty"));
   assert.ok(log.includes("saved state of step 'gone' is ignored: the job has no such step any more"));

@@ -33,6 +33,8 @@ export interface ControlEvent extends EventBase {
   kind: 'watermark' | 'timer' | 'barrier' | 'end';
   /** For `timer`: the index of the operator whose timer is due. */
   operator?: number;
+  /** For `timer`, `watermark` and `end`: the key of the task it is for. */
+  task?: string;
   /** For `barrier`: what the checkpoint is made of, filled in as it passes. */
   barrier?: Barrier;
   /** For a barrier right after a batch: the source may read on once it is saved. */
@@ -45,8 +47,16 @@ interface EventBase {
   outputs: Map<string, Row[]>;
 }
 
-/** The state a checkpoint saves, captured in stream order as the barrier passes each stage. */
+/** What a barrier checkpoints: one or more tasks' states, captured in stream order as it passes each stage. */
 export interface Barrier {
+  /** Why it was sent: the interval, a quiet stream, a stop, the end of the input, partitions taken away. */
+  reason: 'interval' | 'quiet' | 'stop' | 'end' | 'revoke';
+  /** The state of each task it checkpoints, by the task's key. */
+  tasks: Map<string, TaskState>;
+}
+
+/** One task's checkpoint as a barrier captures it. */
+export interface TaskState {
   /** Next offset to read per partition: exactly the batches before the barrier. */
   positions: Positions;
   /** Watermark tracker state at the barrier. */
@@ -55,8 +65,6 @@ export interface Barrier {
   operators: Record<string, { stateKey: string; state: unknown }>;
   /** Counters once the barrier passed the last operator (results counted there). */
   counters: Record<string, number>;
-  /** Why it was sent: the interval, a quiet stream, a stop, the end of the input. */
-  reason: 'interval' | 'quiet' | 'stop' | 'end';
 }
 
 /** An empty batch at a source position (control events carry one). */

@@ -4,9 +4,17 @@ import { InternalError } from '../core/errors';
 import type { Operator, OperatorContext } from '../core/operator';
 import type { StreamEvent } from './events';
 
+/** The operator of one step, for each task (a job runs one task per source partition it shares, or one). */
+export interface StepOperators {
+  /** The operator of the task an event belongs to (undefined: that task is gone). */
+  forEvent(event: StreamEvent): Operator | undefined;
+  /** The operator of task `key`. */
+  ofTask(key: string): Operator | undefined;
+}
+
 /**
- * An engine operator as an RxJS operator over the dataflow's events, calling
- * its lifecycle in stream order:
+ * A step's engine operators as an RxJS operator over the dataflow's events,
+ * calling each event's task's operator's lifecycle in stream order:
  *
  *   data       process(batch)
  *   watermark  process(rows emitted upstream, if any), then onWatermark
@@ -14,14 +22,15 @@ import type { StreamEvent } from './events';
  *   end        process(rows emitted upstream, if any), then close
  *   barrier    snapshot into the barrier (stateful operators)
  *
- * `bind` points the context's side outputs at the event in hand, so late
- * records and dead letters travel with the batch that produced them.
+ * `bind` points the context's side outputs and counters at the event in
+ * hand, so late records and dead letters travel with the batch that produced
+ * them and counters are the task's.
  *
  * @example
- *   events$.pipe(operatorStage(new DedupeOperator(spec, 't'), 0, context, bind))
+ *   events$.pipe(operatorStage({ forEvent: () => dedupe, ofTask: () => dedupe }, 0, context, bind))
  */
 export function operatorStage(
-  operator: Operator,
+  operators: StepOperators,
   index: number,
   context: OperatorContext,
   bind: (event: StreamEvent) => void,
@@ -32,7 +41,7 @@ export function operatorStage(
         next(event) {
           try {
             bind(event);
-            applyOperator(operator, index, context, event);
+            applyOperator(operators, index, context, event);
           } catch (error) {
             subscriber.error(error);
             return;
@@ -45,16 +54,20 @@ export function operatorStage(
     );
 }
 
-function applyOperator(operator: Operator, index: number, context: OperatorContext, event: StreamEvent): void {
-  if (event.kind === 'data') {
-    event.batch = operator.process(event.batch, context);
+function applyOperator(operators: StepOperators, index: number, context: OperatorContext, event: StreamEvent): void {
+  if (event.kind === 'barrier') {
+    for (const [key, task] of event.barrier!.tasks) {
+      const operator = operators.ofTask(key);
+      if (operator === undefined || !operator.snapshot) continue;
+      if (operator.stateKey === undefined) throw new InternalError(`operator '${operator.id}' has state but no stateKey`);
+      task.operators[operator.id] = { stateKey: operator.stateKey, state: operator.snapshot() };
+    }
     return;
   }
-  if (event.kind === 'barrier') {
-    if (operator.snapshot) {
-      if (operator.stateKey === undefined) throw new InternalError(`operator '${operator.id}' has state but no stateKey`);
-      event.barrier!.operators[operator.id] = { stateKey: operator.stateKey, state: operator.snapshot() };
-    }
+  const operator = operators.forEvent(event);
+  if (operator === undefined) return;
+  if (event.kind === 'data') {
+    event.batch = operator.process(event.batch, context);
     return;
   }
   // Rows an upstream operator emitted for this event are this operator's input.

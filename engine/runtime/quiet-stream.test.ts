@@ -193,7 +193,7 @@ test('a processing-time timer an operator sets fires on the wall clock, in line 
       sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]),
       checkpoints: new MemoryCheckpointStore(),
       clearCheckpointOnCompletion: false,
-      operators: [heartbeat],
+      operators: () => [heartbeat],
     },
     { scheduler, signal: stop.signal },
   );

@@ -150,6 +150,9 @@ class UnreachableStore implements CheckpointStore {
   claim(): Promise<void> {
     return this.load().then(() => {});
   }
+  async list(): Promise<string[]> {
+    return [];
+  }
   load(): Promise<Checkpoint | null> {
     this.loads++;
     return new Promise((_resolve, reject) => {

@@ -3,7 +3,7 @@ import { asyncScheduler, concat, concatMap, defer, EMPTY, from, interval, lastVa
 import type { Decoder, DecodedBatch as Decoded } from '../codecs/decoder';
 import type { JobSpec } from '../config/job';
 import type { RawBatch, RecordBatch, Row } from '../core/batch';
-import { StateIncompatibleError } from '../core/errors';
+import { ClaimLostError, StateIncompatibleError } from '../core/errors';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
 import { emptyCounters } from '../core/operator';
 import type { Sink } from '../core/sink';
@@ -11,8 +11,8 @@ import type { Positions, Source } from '../core/source';
 import { createOperators } from '../operators/create-operator';
 import type { CheckpointStore } from '../state/checkpoint';
 import { deadLetterRow, receivedOf, type Received } from '../codecs/dead-letter-row';
-import { Checkpointer } from './checkpointer';
-import { addOutput, emptyBatch, type Barrier, type ControlEvent, type DataEvent, type StreamEvent } from './events';
+import { Checkpointer, type TaskParts } from './checkpointer';
+import { addOutput, emptyBatch, type Barrier, type ControlEvent, type DataEvent, type StreamEvent, type TaskState } from './events';
 import { batchOperatorStage, operatorStage } from './operator-rx';
 import { Credits, pulled } from './source-rx';
 import { DEFAULT_STALL_REPORT_MS, StallWatch } from './stall-watch';
@@ -33,11 +33,11 @@ export interface JobParts {
   /** Finite inputs (files, generator) clear their checkpoint after a complete run, so a re-run starts fresh. */
   clearCheckpointOnCompletion: boolean;
   /**
-   * The job's steps as operators, in order (default: made from `job.steps`).
-   * Jobs built in code may add their own, and RxJS operators over batches
-   * (`{ id, rx }`), which must answer each batch with exactly one.
+   * Makes the job's steps as operators, in order (default: from `job.steps`),
+   * once per task. Jobs built in code may add their own, and RxJS operators
+   * over batches (`{ id, rx }`), which must answer each batch with exactly one.
    */
-  operators?: Array<Operator | RxStep>;
+  operators?: () => Array<Operator | RxStep>;
 }
 
 /** A step written as an RxJS operator over record batches (see `batchOperatorStage`). */
@@ -147,37 +147,70 @@ export async function runJob(parts: JobParts, options: RunOptions = {}): Promise
   return new JobRun(parts, options).run();
 }
 
-/** One run of a job: its state, and the stages of its dataflow. */
+/**
+ * A share of a job with its own position, watermark, operator state,
+ * counters and checkpoint: one per partition of a source whose partitions
+ * move between instances (a Kafka consumer group), or one for the whole job.
+ */
+interface Task {
+  /** Its checkpoint's key: the job's id for a job of one task, `<job>/<partition>` for a task per partition. */
+  readonly key: string;
+  /** Its partition, or null: every partition of the source. */
+  readonly partition: string | null;
+  /** One per step: its own operator, or the step shared by all tasks (an RxJS step). */
+  readonly steps: Array<Operator | RxStep>;
+  readonly tracker: WatermarkTracker;
+  readonly counters: RunCounters;
+  /** Where the next batch of each of its partitions starts: what a barrier saves. */
+  readonly positions: Positions;
+  /** The latest source position of its batches (control events for it carry it). */
+  lastSource: RecordBatch['source'];
+  /** Batches since its last barrier. */
+  uncheckpointed: boolean;
+  /** Its claim lapsed or was taken: it writes and saves nothing more. */
+  lost: boolean;
+  /** Where it resumed from, for the run's result. */
+  readonly resumedFromEpoch: number | null;
+}
+
+/** One run of a job: its tasks, and the stages of its dataflow. */
 class JobRun {
   private readonly job: JobSpec;
   private readonly scheduler: SchedulerLike;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
-  private readonly counters = emptyCounters();
-  private readonly tracker: WatermarkTracker;
-  private readonly steps: Array<Operator | RxStep>;
   private readonly checkpointer: Checkpointer;
   private readonly stall: StallWatch;
   private readonly started: number;
   private readonly checkpointIntervalMs: number;
   private readonly rowsBySink: Record<string, number> = {};
-  /** Where the next batch of each partition starts: the positions a barrier saves. */
-  private positions: Positions = {};
-  /** The source position of the last batch read (control events carry it). */
-  private lastSource: RecordBatch['source'] = { partition: 'start', fromOffset: 0, toOffset: 0 };
-  /** The event whose side outputs the operators' context fills. */
+  /** The job's tasks, by key and by partition (sources sharing partitions: one per partition). */
+  private readonly tasks = new Map<string, Task>();
+  private readonly taskOfPartition = new Map<string, Task>();
+  /** Counters of tasks this run let go of (partitions taken away), kept for its result. */
+  private readonly released: RunCounters[] = [];
+  /** The steps as made with the run: the first task's, and the RxJS steps every task shares. */
+  private readonly template: Array<Operator | RxStep>;
+  private templateTaken = false;
+  /** The event whose side outputs and counters the operators' context fills. */
   private current: StreamEvent | null = null;
   private recordsAtStart = 0;
   private batchNumber = 0;
-  /** When the last barrier was sent, and whether batches arrived since; one barrier in flight at most. */
+  /** When the last barrier was sent; one barrier in flight at most. */
   private lastBarrierAt: number;
-  private uncheckpointed = false;
   private barrierInFlight = false;
   private lastProgressAt: number;
   private lastProgressCount = 0;
-  /** The pending processing-time timer of each operator (by step index), and its requests as they come. */
-  private readonly timerAt = new Map<number, number>();
-  private readonly timerRequests = new Subject<{ operator: number; at: number }>();
+  /** The pending processing-time timer of each task's operator (`<task>#<step>`), and requests as they come. */
+  private readonly timerAt = new Map<string, { task: string; operator: number; at: number }>();
+  private readonly timerRequests = new Subject<{ task: string; operator: number; at: number }>();
+  /** Control events sent from outside the stream (partitions taken away). */
+  private readonly controls = new Subject<ControlEvent>();
+  /** Barriers of partitions taken away, resolved once saved and let go. */
+  private readonly revocations = new Map<ControlEvent, () => void>();
+  private readonly shared: boolean;
+  /** The latest epoch any task resumed from (null: every task started fresh). */
+  private resumedFrom: number | null = null;
 
   constructor(
     private readonly parts: JobParts,
@@ -190,10 +223,9 @@ class JobRun {
     this.started = this.now();
     this.lastBarrierAt = this.started;
     this.lastProgressAt = this.started;
-    const eventTime = this.job.eventTime;
-    this.tracker = new WatermarkTracker(eventTime.field, eventTime.maxOutOfOrderMs, eventTime.idleTimeoutMs, this.now);
-    this.steps = parts.operators ?? createOperators(this.job);
-    this.checkpointer = new Checkpointer(this.job.job, parts.checkpoints, this.log, options.inject);
+    this.shared = parts.source.sharesPartitions === true;
+    this.template = this.makeSteps();
+    this.checkpointer = new Checkpointer(parts.checkpoints, this.log, options.inject);
     this.checkpointIntervalMs = this.job.checkpoint.kind === 'none' ? Number.POSITIVE_INFINITY : this.job.checkpoint.intervalMs;
     this.stall = new StallWatch({
       afterMs: options.stallReportMs ?? DEFAULT_STALL_REPORT_MS,
@@ -204,15 +236,34 @@ class JobRun {
 
   async run(): Promise<RunResult> {
     const { parts, options } = this;
-    // ---- start: claim and restore, open the sinks. Each may wait out an outage; a stop request ends the wait.
-    let restored: Awaited<ReturnType<Checkpointer['restore']>>;
+    const checkpointStore = `the checkpoint store (${this.checkpointer.description})`;
+    const wait = <T>(call: () => Promise<T>) => unlessStopped(call, options.signal, checkpointStore);
+    // ---- start: restore (a job of one task) or get ready for tasks to come and go; open the sinks.
+    // Each may wait out an outage; a stop request ends the wait.
+    let sinkPositions: Record<string, unknown> | undefined;
+    let resumedFromEpoch: number | null = null;
     try {
-      const checkpointStore = `the checkpoint store (${this.checkpointer.description})`;
-      restored = await this.checkpointer.restore(
-        { operators: this.steps.filter(isOperator), tracker: this.tracker, counters: this.counters },
-        { resetState: options.resetState, wait: (call) => unlessStopped(call, options.signal, checkpointStore) },
-      );
-      for (const [name, sink] of parts.sinks) await unlessStopped(() => sink.open(restored.checkpoint?.sinks[name]), options.signal, `sink ${name} (${sink.description})`);
+      if (this.shared) {
+        // A checkpoint of the whole job from before tasks per partition cannot be split among them.
+        if (!options.resetState && (await wait(() => this.checkpointer.exists(this.job.job)))) {
+          throw new StateIncompatibleError(
+            `the checkpoint of job '${this.job.job}' holds the whole job's state, written before a job ran as one task per Kafka partition; ` +
+              `it cannot be split among partitions. Run with --reset-state to start from the source's configured start position.`,
+          );
+        }
+        parts.source.setTaskHandler!({ assigned: (partitions) => this.assign(partitions), revoked: (partitions) => this.revoke(partitions) });
+        // A claim is renewed while the group gives this instance the partition: cut off from the group, it
+        // runs out, and the instance the partition went to takes the task over.
+        const prefix = `${this.job.job}/`;
+        parts.checkpoints.renewClaimsWhile?.((key) => !key.startsWith(prefix) || (parts.source.owns?.(key.slice(prefix.length)) ?? true));
+      } else {
+        const task = this.newTask(this.job.job, null);
+        const restored = await this.checkpointer.restore(this.taskParts(task), { resetState: options.resetState, wait });
+        this.addTask(task, restored.positions, restored.resumedFromEpoch);
+        sinkPositions = restored.checkpoint?.sinks;
+        resumedFromEpoch = restored.resumedFromEpoch;
+      }
+      for (const [name, sink] of parts.sinks) await unlessStopped(() => sink.open(sinkPositions?.[name]), options.signal, `sink ${name} (${sink.description})`);
     } catch (error) {
       // Refused state or a failed start: close what is connected (the checkpoint store, sinks
       // opened so far), or their sockets keep the process alive after the error is reported.
@@ -220,26 +271,146 @@ class JobRun {
       if (!(error instanceof StopRequested)) throw error;
       return this.result({ stopped: true, stoppedWaitingFor: error.waitingFor, resumedFromEpoch: null });
     }
-    this.positions = restored.positions;
-    this.recordsAtStart = this.counters.recordsIn;
-    this.lastProgressCount = this.counters.recordsIn;
-    for (const [index, step] of this.steps.entries()) if (isOperator(step)) step.open?.(this.operatorContextFor(index));
-    options.observer?.onStart?.({ counters: this.counters, resumedFromEpoch: restored.resumedFromEpoch });
+    this.recordsAtStart = this.counters().recordsIn;
+    this.lastProgressCount = this.recordsAtStart;
+    options.observer?.onStart?.({ counters: this.counters(), resumedFromEpoch });
 
     // ---- the dataflow
     let stopped = false;
     this.stall.start();
     try {
       stopped = await this.flow();
-      if (!stopped && parts.clearCheckpointOnCompletion) await this.checkpointer.clear();
-      options.observer?.onEnd?.({ counters: this.counters });
+      if (!stopped && parts.clearCheckpointOnCompletion) for (const task of this.tasks.values()) await this.checkpointer.clear(task.key);
+      options.observer?.onEnd?.({ counters: this.counters() });
     } finally {
       this.stall.stop();
       this.reportProgress(true);
       const closeFailure = await closeAll(parts);
       if (closeFailure !== undefined) throw closeFailure;
     }
-    return this.result({ stopped, stoppedWaitingFor: null, resumedFromEpoch: restored.resumedFromEpoch });
+    return this.result({ stopped, stoppedWaitingFor: null, resumedFromEpoch: this.resumedFrom ?? resumedFromEpoch });
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  private makeSteps(): Array<Operator | RxStep> {
+    return this.parts.operators?.() ?? createOperators(this.job);
+  }
+
+  /**
+   * A task with its own operators: the first task takes the steps made with
+   * the run, later ones new ones; RxJS steps stay the first's (one stream
+   * carries every task's batches through them).
+   */
+  private newTask(key: string, partition: string | null): Task {
+    let steps = this.template;
+    if (this.templateTaken) steps = this.makeSteps().map((step, index) => (isOperator(this.template[index]) ? step : this.template[index]));
+    this.templateTaken = true;
+    const { field, maxOutOfOrderMs, idleTimeoutMs } = this.job.eventTime;
+    return {
+      key,
+      partition,
+      steps,
+      tracker: new WatermarkTracker(field, maxOutOfOrderMs, idleTimeoutMs, this.now),
+      counters: emptyCounters(),
+      positions: {},
+      lastSource: { partition: partition ?? 'start', fromOffset: 0, toOffset: 0 },
+      uncheckpointed: false,
+      lost: false,
+      resumedFromEpoch: null,
+    };
+  }
+
+  private addTask(task: Task, positions: Positions, resumedFromEpoch: number | null): Task {
+    const added: Task = { ...task, resumedFromEpoch };
+    if (resumedFromEpoch !== null) this.resumedFrom = Math.max(this.resumedFrom ?? 0, resumedFromEpoch);
+    Object.assign(added.positions, positions);
+    this.tasks.set(added.key, added);
+    if (added.partition !== null) this.taskOfPartition.set(added.partition, added);
+    for (const [index, step] of added.steps.entries()) if (isOperator(step)) step.open?.(this.operatorContextFor(added.key, index));
+    return added;
+  }
+
+  private taskParts(task: Task): TaskParts {
+    return { key: task.key, operators: task.steps.filter(isOperator), tracker: task.tracker, counters: task.counters };
+  }
+
+  private taskKey(partition: string): string {
+    return `${this.job.job}/${partition}`;
+  }
+
+  /** The task a batch of `partition` belongs to, or undefined when this instance does not run it (taken away). */
+  private taskOf(partition: string): Task | undefined {
+    return this.shared ? this.taskOfPartition.get(partition) : this.tasks.values().next().value;
+  }
+
+  private taskOfEvent(event: StreamEvent): Task | undefined {
+    if (event.kind !== 'data' && event.task !== undefined) return this.tasks.get(event.task);
+    return this.taskOf(event.batch.source.partition);
+  }
+
+  /** Partitions given to this instance: claim (waiting for a previous owner to let go), restore, say where to read from. */
+  private async assign(partitions: string[]): Promise<Positions> {
+    const positions: Positions = {};
+    const resumed: string[] = [];
+    const fresh: string[] = [];
+    for (const partition of partitions) {
+      const key = this.taskKey(partition);
+      if (this.tasks.has(key)) {
+        Object.assign(positions, this.tasks.get(key)!.positions);
+        continue;
+      }
+      const task = this.newTask(key, partition);
+      const restored = await this.checkpointer.restore(this.taskParts(task), {
+        resetState: this.options.resetState,
+        wait: (call) => unlessStopped(call, this.options.signal, `the checkpoint store (${this.checkpointer.description})`),
+        waitForClaim: { signal: this.options.signal, what: `partition ${partition}` },
+        quiet: true,
+      });
+      this.addTask(task, restored.positions, restored.resumedFromEpoch);
+      if (restored.positions[partition] !== undefined) positions[partition] = restored.positions[partition];
+      if (restored.resumedFromEpoch === null) fresh.push(partition);
+      else resumed.push(`${partition} (epoch ${restored.resumedFromEpoch})`);
+    }
+    if (resumed.length > 0) this.log(`resuming ${this.job.job} from checkpoints: ${resumed.join(', ')} (${this.checkpointer.description})`);
+    if (fresh.length > 0) this.log(`${this.job.job}: ${fresh.join(', ')} ${fresh.length === 1 ? 'starts' : 'start'} from the source's configured start (no checkpoint)`);
+    return positions;
+  }
+
+  /** Partitions taken away: a barrier for their tasks, in line after their last batches; resolves once saved and let go. */
+  private revoke(partitions: string[]): Promise<void> {
+    const keys = partitions.map((partition) => this.taskKey(partition)).filter((key) => this.tasks.has(key));
+    if (keys.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const barrier = this.barrier('revoke', keys);
+      this.revocations.set(barrier, resolve);
+      this.controls.next(barrier);
+    });
+  }
+
+  /** Ends a task here: its state was saved (or cannot be any more); its claim goes. */
+  private async dropTask(task: Task): Promise<void> {
+    if (this.tasks.get(task.key) !== task) return;
+    this.tasks.delete(task.key);
+    if (task.partition !== null) this.taskOfPartition.delete(task.partition);
+    for (const key of [...this.timerAt.keys()]) if (key.startsWith(`${task.key}#`)) this.timerAt.delete(key);
+    this.released.push({ ...task.counters });
+    await this.checkpointer.release(task.key);
+  }
+
+  /** Totals of this run's tasks, those it let go of included. */
+  private counters(): RunCounters {
+    const total = emptyCounters();
+    for (const counters of [...[...this.tasks.values()].map((task) => task.counters), ...this.released]) {
+      for (const name of Object.keys(total) as Array<keyof RunCounters>) total[name] += counters[name];
+    }
+    return total;
+  }
+
+  private watermark(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const task of this.tasks.values()) if (task.tracker.watermark < min) min = task.tracker.watermark;
+    return this.tasks.size === 0 ? Number.NEGATIVE_INFINITY : min;
   }
 
   /** Runs the dataflow to its end; resolves true when a stop request ended it before the input did. */
@@ -260,7 +431,9 @@ class JobRun {
     const sourceDone = new Subject<void>();
     let stopped = false;
 
-    const raw$ = pulled(parts.source.batches(this.positions), credits).pipe(takeUntil(stopRequested));
+    const positions: Positions = {};
+    for (const task of this.tasks.values()) Object.assign(positions, task.positions);
+    const raw$ = pulled(parts.source.batches(positions), credits).pipe(takeUntil(stopRequested));
     const data$ = raw$.pipe(
       // Decoding starts as soon as a batch arrives; results are taken in order.
       map((raw) => {
@@ -281,7 +454,7 @@ class JobRun {
             if (error instanceof StopRequested) return null;
             throw error;
           }
-        }).pipe(mergeMap((decoded) => (decoded === null ? EMPTY : this.dataAndBarrier(raw, decoded)))),
+        }).pipe(mergeMap((decoded) => (decoded === null ? EMPTY : this.dataAndBarrier(raw, decoded, credits)))),
       ),
     );
     const events$ = concat(
@@ -296,6 +469,7 @@ class JobRun {
         ),
         this.ticks().pipe(takeUntil(sourceDone)),
         this.timers().pipe(takeUntil(sourceDone)),
+        this.controls.pipe(takeUntil(sourceDone)),
       ),
       defer(() => this.finalEvents(stopped)),
     );
@@ -317,24 +491,57 @@ class JobRun {
   }
 
   /** The data event of a decoded batch, and a barrier after it when a checkpoint is due. */
-  private dataAndBarrier(raw: RawBatch, decoded: Decoded | { kind: 'source' }): StreamEvent[] {
-    const event: DataEvent = { kind: 'data', raw, batch: emptyBatch(raw.source, this.tracker.watermark), outputs: new Map() };
+  private dataAndBarrier(raw: RawBatch, decoded: Decoded | { kind: 'source' }, credits: Credits): StreamEvent[] {
+    const task = this.taskOf(raw.source.partition);
+    if (task === undefined || task.lost) {
+      // Its partition was taken away while the batch was on its way: the task's next owner reads it again.
+      credits.release();
+      return [];
+    }
+    const event: DataEvent = { kind: 'data', raw, batch: emptyBatch(raw.source, task.tracker.watermark), outputs: new Map() };
     this.current = event;
-    event.batch = this.prepare(raw, decoded);
-    this.positions[raw.source.partition] = raw.source.toOffset;
-    this.lastSource = raw.source;
-    this.uncheckpointed = true;
-    // Event-time alignment: a partition racing ahead of the watermark waits (bounds open windows and dedupe keys on a backlog).
-    this.parts.source.hold?.(this.tracker.partitionsAhead(this.job.eventTime.maxDriftMs, this.parts.source.remaining?.() ?? {}, ALIGN_MIN_BACKLOG));
+    event.batch = this.prepare(raw, decoded, task);
+    task.positions[raw.source.partition] = raw.source.toOffset;
+    task.lastSource = raw.source;
+    task.uncheckpointed = true;
+    this.alignEventTime();
     const due = !this.barrierInFlight && this.now() - this.lastBarrierAt >= this.checkpointIntervalMs;
     if (!due) return [event];
     event.barrierFollows = true;
-    return [event, this.barrier('interval', true)];
+    return [event, this.barrier('interval', [...this.tasks.keys()], true)];
+  }
+
+  /**
+   * Event-time alignment: a partition racing ahead of the others on a
+   * backlog waits (bounds open windows and dedupe keys); see
+   * WatermarkTracker.partitionsAhead. With a task per partition, each task's
+   * own watermark stands for its partition.
+   */
+  private alignEventTime(): void {
+    const source = this.parts.source;
+    if (!source.hold) return;
+    const remaining = source.remaining?.() ?? {};
+    const { maxDriftMs } = this.job.eventTime;
+    if (!this.shared) {
+      const only = this.tasks.values().next().value as Task | undefined;
+      if (only) source.hold(only.tracker.partitionsAhead(maxDriftMs, remaining, ALIGN_MIN_BACKLOG));
+      return;
+    }
+    let behind = Number.POSITIVE_INFINITY;
+    for (const [partition, left] of Object.entries(remaining)) {
+      const watermark = this.taskOfPartition.get(partition)?.tracker.watermark ?? Number.NEGATIVE_INFINITY;
+      if (left >= ALIGN_MIN_BACKLOG && watermark < behind) behind = watermark;
+    }
+    const ahead = new Set<string>();
+    if (Number.isFinite(behind)) {
+      for (const [partition, task] of this.taskOfPartition) if (task.tracker.watermark > behind + maxDriftMs) ahead.add(partition);
+    }
+    source.hold(ahead);
   }
 
   /** Count and dead-letter what decoding found, validate, and give every row the watermark in force when it arrived. */
-  private prepare(raw: RawBatch, decoded: Decoded | { kind: 'source' }): RecordBatch {
-    const counters = this.counters;
+  private prepare(raw: RawBatch, decoded: Decoded | { kind: 'source' }, task: Task): RecordBatch {
+    const counters = task.counters;
     const context = this.sideOutputs;
     let rows: Row[];
     let offsets: Float64Array;
@@ -350,7 +557,7 @@ class JobRun {
       // Every record decoded and validated on the way; the window operator merges the partials.
       counters.recordsIn += raw.offsets.length;
       const watermarks = new Float64Array(decoded.times.length);
-      const watermark = this.tracker.assignTimes(raw.source.partition, decoded.times, watermarks);
+      const watermark = task.tracker.assignTimes(raw.source.partition, decoded.times, watermarks);
       return { rows: [], watermarks, watermark, offsets: raw.offsets, source: raw.source, preAggregated: decoded.preAggregated };
     } else {
       rows = decoded.rows;
@@ -389,23 +596,31 @@ class JobRun {
       offsets = validOffsets;
     }
     const watermarks = new Float64Array(rows.length);
-    const watermark = this.tracker.assign(raw.source.partition, rows, watermarks);
+    const watermark = task.tracker.assign(raw.source.partition, rows, watermarks);
     return { rows, watermarks, watermark, offsets, source: raw.source };
   }
 
   // ---------------------------------------------------------------- control events
 
-  /** A barrier: positions and watermarks now; operators and counters fill in the rest as it passes. */
-  private barrier(reason: Barrier['reason'], releasesCredit = false): ControlEvent {
-    this.barrierInFlight = true;
-    this.lastBarrierAt = this.now();
-    this.uncheckpointed = false;
-    const barrier: Barrier = { positions: { ...this.positions }, watermarks: this.tracker.snapshot(), operators: {}, counters: {}, reason };
-    return this.control('barrier', { barrier, releasesCredit });
+  /** A barrier for tasks `keys`: positions and watermarks now; operators and counters fill in the rest as it passes. */
+  private barrier(reason: Barrier['reason'], keys: string[], releasesCredit = false): ControlEvent {
+    const tasks = new Map<string, TaskState>();
+    for (const key of keys) {
+      const task = this.tasks.get(key);
+      if (task === undefined || task.lost) continue;
+      task.uncheckpointed = false;
+      tasks.set(key, { positions: { ...task.positions }, watermarks: task.tracker.snapshot(), operators: {}, counters: {} });
+    }
+    if (reason !== 'revoke') {
+      this.barrierInFlight = true;
+      this.lastBarrierAt = this.now();
+    }
+    return this.control('barrier', { barrier: { reason, tasks }, releasesCredit });
   }
 
-  private control(kind: ControlEvent['kind'], extra: Partial<ControlEvent> = {}, watermark = this.tracker.watermark): ControlEvent {
-    return { kind, batch: emptyBatch(this.lastSource, watermark), outputs: new Map(), ...extra };
+  private control(kind: ControlEvent['kind'], extra: Partial<ControlEvent> = {}, task?: Task, watermark?: number): ControlEvent {
+    const source = task?.lastSource ?? { partition: 'control', fromOffset: 0, toOffset: 0 };
+    return { kind, batch: emptyBatch(source, watermark ?? task?.tracker.watermark ?? this.watermark()), outputs: new Map(), task: task?.key, ...extra };
   }
 
   /**
@@ -419,10 +634,17 @@ class JobRun {
     return interval(period, this.scheduler).pipe(
       mergeMap(() => {
         const events: ControlEvent[] = [];
-        const before = this.tracker.watermark;
-        const after = this.tracker.tick();
-        if (after > before) events.push(this.control('watermark', {}, after));
-        if (this.uncheckpointed && !this.barrierInFlight && this.now() - this.lastBarrierAt >= this.checkpointIntervalMs) events.push(this.barrier('quiet'));
+        let uncheckpointed = false;
+        for (const task of this.tasks.values()) {
+          if (task.lost) continue;
+          const before = task.tracker.watermark;
+          const after = task.tracker.tick();
+          if (after > before) events.push(this.control('watermark', {}, task, after));
+          uncheckpointed ||= task.uncheckpointed;
+        }
+        if (uncheckpointed && !this.barrierInFlight && this.now() - this.lastBarrierAt >= this.checkpointIntervalMs) {
+          events.push(this.barrier('quiet', [...this.tasks.keys()]));
+        }
         return events;
       }),
     );
@@ -432,18 +654,19 @@ class JobRun {
   private timers(): Observable<ControlEvent> {
     // Timers set before the dataflow started (in `open`), then those set as it runs.
     const requests = merge(
-      defer(() => from([...this.timerAt].map(([operator, at]) => ({ operator, at })))),
+      defer(() => from([...this.timerAt.values()])),
       this.timerRequests,
     );
     return requests.pipe(
       mergeMap(
-        ({ operator, at }) =>
+        ({ task, operator, at }) =>
           new Observable<ControlEvent>((subscriber) =>
             this.scheduler.schedule(() => {
-              // A later setTimer replaced this one.
-              if (this.timerAt.get(operator) !== at) return subscriber.complete();
-              this.timerAt.delete(operator);
-              subscriber.next(this.control('timer', { operator }));
+              const id = `${task}#${operator}`;
+              // A later setTimer replaced this one, or the task is gone.
+              if (this.timerAt.get(id)?.at !== at || !this.tasks.has(task)) return subscriber.complete();
+              this.timerAt.delete(id);
+              subscriber.next(this.control('timer', { operator }, this.tasks.get(task)));
               subscriber.complete();
             }, Math.max(0, at - this.now())),
           ),
@@ -451,11 +674,11 @@ class JobRun {
     );
   }
 
-  /** After the source: at the end of a finite input, `end` (every window closes); then the last checkpoint. */
+  /** After the source: at the end of a finite input, `end` for every task (every window closes); then the last checkpoint. */
   private finalEvents(stopped: boolean): Observable<ControlEvent> {
     const events: ControlEvent[] = [];
-    if (!stopped) events.push(this.control('end', {}, this.tracker.finish()));
-    if (this.job.checkpoint.kind !== 'none') events.push(this.barrier(stopped ? 'stop' : 'end'));
+    for (const task of this.tasks.values()) if (!stopped && !task.lost) events.push(this.control('end', {}, task, task.tracker.finish()));
+    if (this.job.checkpoint.kind !== 'none') events.push(this.barrier(stopped ? 'stop' : 'end', [...this.tasks.keys()]));
     return from(events);
   }
 
@@ -465,9 +688,16 @@ class JobRun {
     const bind = (event: StreamEvent) => {
       this.current = event;
     };
-    return this.steps.map((step, index) =>
-      isOperator(step) ? operatorStage(step, index, this.operatorContextFor(index), bind) : batchOperatorStage(step.id, step.rx),
-    );
+    return this.template.map((step, index) => {
+      if (!isOperator(step)) return batchOperatorStage(step.id, step.rx);
+      const stepOf = (task: Task | undefined) => task?.steps[index] as Operator | undefined;
+      return operatorStage(
+        { forEvent: (event) => stepOf(this.taskOfEvent(event)), ofTask: (key) => stepOf(this.tasks.get(key)) },
+        index,
+        this.operatorContextFor(null, index),
+        bind,
+      );
+    });
   }
 
   /** Side outputs of the event in hand; late and dead-lettered rows leave whole, even when the decoder skipped fields. */
@@ -477,7 +707,7 @@ class JobRun {
       addOutput(this.current!, LATE, [lateRow(expand ? { ...record, row: expand.call(this.parts.decoder, record.row) } : record)]);
     },
     deadLetter: (letter: DeadLetter) => {
-      this.counters.deadLetters++;
+      this.countersOfEvent().deadLetters++;
       // What was received (a file's line, a Kafka value's bytes) when the letter holds a row of the batch in hand.
       const received = this.receivedOf(letter);
       const expand = this.parts.decoder?.expand;
@@ -490,9 +720,22 @@ class JobRun {
     },
   };
 
-  private operatorContextFor(index: number): OperatorContext {
+  /** The counters of the task the event in hand belongs to. */
+  private countersOfEvent(): RunCounters {
+    const task = this.current === null ? undefined : this.taskOfEvent(this.current);
+    return task?.counters ?? NO_TASK_COUNTERS;
+  }
+
+  /**
+   * The context of step `index`: for task `key`'s operator (open), or for
+   * whichever task's event is in hand (the stream's stages).
+   */
+  private operatorContextFor(key: string | null, index: number): OperatorContext {
+    const run = this;
     return {
-      counters: this.counters,
+      get counters() {
+        return key === null ? run.countersOfEvent() : (run.tasks.get(key)?.counters ?? NO_TASK_COUNTERS);
+      },
       late: this.sideOutputs.late,
       deadLetter: this.sideOutputs.deadLetter,
       emitTo: (name, rows) => {
@@ -501,8 +744,11 @@ class JobRun {
       },
       now: this.now,
       setTimer: (at) => {
-        this.timerAt.set(index, at);
-        this.timerRequests.next({ operator: index, at });
+        const task = key ?? (this.current === null ? undefined : this.taskOfEvent(this.current)?.key);
+        if (task === undefined) return;
+        const request = { task, operator: index, at };
+        this.timerAt.set(`${task}#${index}`, request);
+        this.timerRequests.next(request);
       },
     };
   }
@@ -517,8 +763,15 @@ class JobRun {
   /** After the last operator: its rows are the main output; a barrier takes the counters here. */
   private collectOutputs(event: StreamEvent): StreamEvent {
     if (event.batch.rows.length > 0) addOutput(event, MAIN, event.batch.rows);
-    for (const [name, rows] of event.outputs) if (name !== DEAD_LETTERS && name !== LATE) this.counters.resultsOut += rows.length;
-    if (event.kind === 'barrier') event.barrier!.counters = { ...this.counters } as unknown as Record<string, number>;
+    if (event.kind === 'barrier') {
+      for (const [key, state] of event.barrier!.tasks) {
+        const task = this.tasks.get(key);
+        if (task) state.counters = { ...task.counters } as unknown as Record<string, number>;
+      }
+      return event;
+    }
+    const counters = this.taskOfEvent(event)?.counters;
+    if (counters) for (const [name, rows] of event.outputs) if (name !== DEAD_LETTERS && name !== LATE) counters.resultsOut += rows.length;
     return event;
   }
 
@@ -527,11 +780,22 @@ class JobRun {
   private async write(event: StreamEvent, credits: Credits): Promise<void> {
     const { parts, options } = this;
     const started = performance.now();
-    for (const [name, rows] of event.outputs) {
-      if (rows.length === 0) continue;
-      this.rowsBySink[name] = (this.rowsBySink[name] ?? 0) + rows.length;
-      this.stall.enter(`writing ${rows.length} rows to sink ${name}`);
-      await parts.sinks.get(name)!.write(rows);
+    const task = event.kind === 'barrier' ? undefined : this.taskOfEvent(event);
+    if (task !== undefined && !task.lost && !this.checkpointer.holds(task.key)) {
+      // Its claim lapsed here (paused, a store outage, cut off from the group): another instance may run the
+      // task by now. Nothing is written until the claim is renewed, or taken again because nobody took it.
+      this.stall.enter(`renewing the claim on ${task.key} before writing`);
+      if (!(await this.checkpointer.reclaim(task.key))) await this.loseTask(task, 'its claim lapsed and another instance holds it now (or the group moved its partition)');
+    }
+    if (task === undefined || !task.lost) {
+      for (const [name, rows] of event.outputs) {
+        if (rows.length === 0) continue;
+        this.rowsBySink[name] = (this.rowsBySink[name] ?? 0) + rows.length;
+        this.stall.enter(`writing ${rows.length} rows to sink ${name}`);
+        await parts.sinks.get(name)!.write(rows);
+      }
+    } else if (event.outputs.size > 0) {
+      this.log(`${task.key}: not writing the results of a batch: this instance no longer holds the task`);
     }
     if (event.kind === 'data') {
       this.batchNumber++;
@@ -541,7 +805,7 @@ class JobRun {
         records: event.raw.offsets.length,
         processingMs: performance.now() - started,
         watermark: event.batch.watermark,
-        counters: this.counters,
+        counters: this.counters(),
         timestamps: event.raw.timestamps,
         lag: parts.source.lag?.(),
       });
@@ -549,13 +813,51 @@ class JobRun {
       // Room for the next batch to be read (after the checkpoint, when one follows).
       if (!event.barrierFollows) credits.release();
     } else if (event.kind === 'barrier') {
-      const checkpointStarted = performance.now();
-      const epoch = await this.checkpointer.save(event.barrier!, parts.sinks, parts.source, (step) => this.stall.enter(step), this.now);
-      options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
-      this.barrierInFlight = false;
+      await this.checkpoint(event);
       if (event.releasesCredit) credits.release();
     }
     this.waitingForSource();
+  }
+
+  /** A barrier reached the sinks: every row before it is written; flush, save each task's checkpoint, commit. */
+  private async checkpoint(event: ControlEvent): Promise<void> {
+    const barrier = event.barrier!;
+    const checkpointStarted = performance.now();
+    const onStep = (step: string) => this.stall.enter(step);
+    const sinkPositions = await this.checkpointer.flush(this.parts.sinks, onStep);
+    let epoch = this.checkpointer.lastEpoch;
+    for (const [key, state] of barrier.tasks) {
+      const task = this.tasks.get(key);
+      if (task === undefined || task.lost) continue;
+      try {
+        epoch = await this.checkpointer.save(key, state, sinkPositions, this.parts.source, onStep, this.now);
+      } catch (error) {
+        // A task whose claim another instance holds now: that instance goes on from its own checkpoints.
+        if (!(error instanceof ClaimLostError) || !this.shared) throw error;
+        await this.loseTask(task, error.message);
+      }
+    }
+    if (barrier.reason === 'revoke') {
+      for (const key of barrier.tasks.keys()) {
+        const task = this.tasks.get(key);
+        if (task) await this.dropTask(task);
+      }
+      this.revocations.get(event)?.();
+      this.revocations.delete(event);
+    } else {
+      this.barrierInFlight = false;
+      this.options.observer?.onCheckpoint?.({ epoch, durationMs: performance.now() - checkpointStarted });
+    }
+  }
+
+  /** This instance lost a task (its claim lapsed or was taken): it writes and saves nothing more for it. */
+  private async loseTask(task: Task, why: string): Promise<void> {
+    if (!this.shared) throw new ClaimLostError(`${task.key}: ${why}`);
+    task.lost = true;
+    this.log(`${task.key}: ${why}; this instance stops running it (its records and state are the next owner's)`);
+    await this.dropTask(task);
+    // Should the group give it back later, it is a new assignment: claimed and restored again.
+    if (task.partition !== null) this.parts.source.forget?.(task.partition);
   }
 
   private waitingForSource(): void {
@@ -574,14 +876,14 @@ class JobRun {
     const at = this.now();
     if (!force && at - this.lastProgressAt < progressIntervalMs) return;
     const seconds = Math.max((at - this.lastProgressAt) / 1000, 1e-3);
-    const counters = this.counters;
+    const counters = this.counters();
     onProgress({
       recordsIn: counters.recordsIn,
       // The counters go on from the checkpoint's totals; rates count this run's records only.
       recordsPerSecond: force
         ? (counters.recordsIn - this.recordsAtStart) / Math.max((at - this.started) / 1000, 1e-3)
         : (counters.recordsIn - this.lastProgressCount) / seconds,
-      watermark: this.tracker.watermark,
+      watermark: this.watermark(),
       epoch: this.checkpointer.lastEpoch,
       counters,
       lag: this.parts.source.lag?.(),
@@ -592,17 +894,21 @@ class JobRun {
   }
 
   private result(outcome: { stopped: boolean; stoppedWaitingFor: string | null; resumedFromEpoch: number | null }): RunResult {
+    const counters = this.counters();
     return {
-      counters: this.counters,
-      recordsThisRun: this.counters.recordsIn - this.recordsAtStart,
+      counters,
+      recordsThisRun: counters.recordsIn - this.recordsAtStart,
       epochs: this.checkpointer.lastEpoch,
       elapsedMs: this.now() - this.started,
-      watermark: this.tracker.watermark,
+      watermark: this.watermark(),
       rowsBySink: this.rowsBySink,
       ...outcome,
     };
   }
 }
+
+/** Counters for events of a task that is gone (a batch of a partition taken away): counted nowhere. */
+const NO_TASK_COUNTERS: RunCounters = emptyCounters();
 
 /**
  * The payload the row at `index` was decoded from (decoded rows skip the

@@ -4,7 +4,7 @@ import type { KafkaSourceSpec } from '../config/job';
 import type { RawBatch } from '../core/batch';
 import { InternalError } from '../core/errors';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
-import type { Positions, Source } from '../core/source';
+import type { Positions, Source, TaskHandler } from '../core/source';
 import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 
 /**
@@ -26,6 +26,8 @@ import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 
 /** Records per RawBatch unless the spec says (`maxBatchRecords`); bigger kafkajs batches are split (Avro decode and operators run per chunk). */
 export const MAX_CHUNK = 5000;
+/** A member the group has not heard from for this long loses its partitions (a restart after a crash waits it out). */
+const SESSION_TIMEOUT_MS = 30_000;
 /** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 30 s). */
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
 /** Event-time alignment never stalls a stream: held partitions are released when no batch arrived for this long. */
@@ -243,6 +245,11 @@ export class PartitionTracker {
     return { from, to };
   }
 
+  /** The partition went to another instance: its position here is void. */
+  forget(partition: number): void {
+    this.next.delete(partition);
+  }
+
   /** The runtime received records up to `toOffset` (exclusive). */
   delivered(partition: number, toOffset: number): void {
     const next = this.next.get(partition);
@@ -351,15 +358,18 @@ export class KafkaSource implements Source {
   private safetyReleases = 0;
   private admin: Admin | null = null;
   private closed: Promise<void> | null = null;
+  /** Partitions the group assigned to this instance, and those whose tasks are restored (records flow for these only). */
+  private assigned = new Set<number>();
+  private readonly ready = new Set<number>();
+  private joined = false;
+  private lastHeartbeatAt = 0;
+  private taskHandler: TaskHandler | null = null;
+  /** End offsets of a bounded run, and where partitions start when their task has no position. */
+  private topicOffsets: Array<{ partition: number; low: number; high: number }> = [];
   /** For stall reports: what kafkajs last did. */
   private readonly activity = { batches: 0, lastBatchAt: 0, lastBatch: '', inEachBatch: 0, lastEnd: '', joins: 0, lastJoinAt: 0, crashes: 0, lastCrash: '' };
-  /**
-   * One empty batch per partition, handed over before any record: the runtime's
-   * watermark is the minimum over the partitions it knows, so it must know
-   * them all from the start. Otherwise the first partition kafkajs happens to
-   * fetch would advance the watermark alone and make the others' records late.
-   */
-  private readonly announcements: RawBatch[] = [];
+  /** Partitions move between the instances of the group: one task per partition (see core/source.ts). */
+  readonly sharesPartitions = true;
 
   constructor(
     private readonly spec: KafkaSourceSpec,
@@ -374,22 +384,49 @@ export class KafkaSource implements Source {
     if (!reader.active) this.log(`kafka: ${reader.reason}`);
   }
 
+  setTaskHandler(handler: TaskHandler): void {
+    this.taskHandler = handler;
+  }
+
+  /**
+   * Records of the partitions the group assigns to this instance. Without a
+   * task handler (the source used on its own), assigned partitions start at
+   * `from`, or where the spec says.
+   */
   batches(from: Positions): AsyncIterable<RawBatch> {
     if (this.queue) throw new InternalError(`${this.description}: batches() may be called once per source`);
     const queue = new Rendezvous<RawBatch>((batch) => this.onTake(batch));
     this.queue = queue;
-    const starting = this.start(from).catch((error: unknown) => queue.fail(error));
+    this.taskHandler ??= { assigned: async () => from, revoked: async () => {} };
+    const starting = this.start().catch((error: unknown) => queue.fail(error));
     return {
       [Symbol.asyncIterator]: () => ({
         next: async () => {
           await starting;
-          const announcement = this.announcements.shift();
-          if (announcement) return { value: announcement, done: false };
           return queue.next();
         },
         return: () => queue.return(),
       }),
     };
+  }
+
+  forget(partition: string): void {
+    const number = parsePartitionKey(this.spec.topic, partition);
+    if (number === undefined) return;
+    this.assigned.delete(number);
+    this.ready.delete(number);
+    this.tracker.forget(number);
+    try {
+      this.consumer?.pause([{ topic: this.spec.topic, partitions: [number] }]);
+    } catch {
+      // Not running: nothing to pause.
+    }
+  }
+
+  owns(partition: string): boolean {
+    const number = parsePartitionKey(this.spec.topic, partition);
+    // Heard from by the group within a session timeout: beyond that, the group has moved on without us.
+    return number !== undefined && this.assigned.has(number) && Date.now() - this.lastHeartbeatAt < SESSION_TIMEOUT_MS;
   }
 
   async commit(positions: Positions): Promise<void> {
@@ -513,7 +550,7 @@ export class KafkaSource implements Source {
     ]);
   }
 
-  private async start(from: Positions): Promise<void> {
+  private async start(): Promise<void> {
     const { topic } = this.spec;
     const retryOptions = {
       ...DEFAULT_RETRY,
@@ -533,23 +570,9 @@ export class KafkaSource implements Source {
       }
     }, retryOptions);
     if (this.stopping.signal.aborted) return;
-    const starts = startPositions(topic, from, watermarks, this.spec.startFrom, this.log);
-    for (const [partition, offset] of starts) {
-      this.tracker.start(partition, offset);
-      this.announcements.push({
-        payloads: [],
-        offsets: new Float64Array(0),
-        source: { partition: partitionKey(topic, partition), fromOffset: offset, toOffset: offset },
-      });
-    }
+    this.topicOffsets = watermarks;
     for (const { partition, high } of watermarks) this.tracker.observeHighWatermark(partition, high);
-    if (this.spec.stopAtEnd) {
-      this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
-      if (this.tracker.isDone()) {
-        this.queue!.end();
-        return;
-      }
-    }
+    if (this.spec.stopAtEnd) this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
     await admin.disconnect().catch(() => {});
     this.admin = null;
     if (this.stopping.signal.aborted) return;
@@ -559,31 +582,17 @@ export class KafkaSource implements Source {
       // A member killed without leaving keeps its partitions until this expires, so it is
       // what a restart after a crash waits (10 s measured 9.7 s instead of 30 s, but was
       // reverted as a suspect of a stall after a registry outage; see the closing note).
-      sessionTimeout: 30_000,
+      sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: 3000,
       // Short polls when idle so a graceful stop is not held up by a long fetch.
       maxWaitTimeInMs: 500,
       retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      // After any (re)join kafkajs would restart from the group's committed offsets,
-      // which lag behind the checkpoint; put every partition back where the runtime is.
-      const assigned = event.payload.memberAssignment[topic] ?? [];
-      for (const partition of assigned) {
-        const next = this.tracker.nextOffset(partition);
-        if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
-      }
-      // A consumer restarted after a crash has forgotten its pauses: start from
-      // "everything resumed" (a bounded run's finished partitions excepted), then pause the held ones.
-      this.paused.clear();
-      const free = assigned.filter((partition) => !this.held.has(partition) && !this.tracker.partitionDone(partition));
-      if (free.length > 0) consumer.resume([{ topic, partitions: free }]);
-      this.syncPauses();
-      this.activity.joins++;
-      this.activity.lastJoinAt = Date.now();
-      this.log(`kafka: joined group ${this.spec.group}, partitions ${assigned.join(',') || 'none'} of ${topic}`);
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      this.lastHeartbeatAt = Date.now();
     });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoin(consumer, event.payload.memberAssignment[topic] ?? []));
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
       this.activity.crashes++;
@@ -611,6 +620,82 @@ export class KafkaSource implements Source {
     }, retryOptions);
     // close() may have run while we were connecting; it found no consumer to stop then.
     if (this.stopping.signal.aborted) await consumer.disconnect().catch(() => {});
+  }
+
+  /**
+   * A (re)join of the group: partitions kept are put back where the runtime
+   * is (kafkajs would restart them from the group's committed offsets, which
+   * lag behind the checkpoint); partitions taken away go back to the runtime's
+   * tasks to save and let go; new ones stay paused until their tasks are
+   * restored and say where to read from.
+   */
+  private onJoin(consumer: Consumer, assignment: number[]): void {
+    const { topic } = this.spec;
+    const now = new Set(assignment);
+    const revoked = [...this.assigned].filter((partition) => !now.has(partition));
+    const added = assignment.filter((partition) => !this.assigned.has(partition));
+    this.assigned = now;
+    this.joined = true;
+    this.lastHeartbeatAt = Date.now();
+    for (const partition of revoked) {
+      this.ready.delete(partition);
+      this.tracker.forget(partition);
+    }
+    for (const partition of assignment) {
+      const next = this.tracker.nextOffset(partition);
+      if (this.ready.has(partition) && next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
+    }
+    // A consumer restarted after a crash has forgotten its pauses: start from "everything resumed"
+    // (partitions not ready, and a bounded run's finished ones excepted), then pause the held ones.
+    this.paused.clear();
+    if (added.length > 0) consumer.pause([{ topic, partitions: added }]);
+    const free = assignment.filter((partition) => this.ready.has(partition) && !this.held.has(partition) && !this.tracker.partitionDone(partition));
+    if (free.length > 0) consumer.resume([{ topic, partitions: free }]);
+    this.syncPauses();
+    this.activity.joins++;
+    this.activity.lastJoinAt = Date.now();
+    this.log(`kafka: joined group ${this.spec.group}, partitions ${assignment.join(',') || 'none'} of ${topic}`);
+    const handler = this.taskHandler!;
+    if (revoked.length > 0) {
+      handler.revoked(revoked.map((partition) => partitionKey(topic, partition))).catch((error: unknown) => this.queue?.fail(error));
+    }
+    if (added.length > 0) {
+      handler
+        .assigned(added.map((partition) => partitionKey(topic, partition)))
+        .then((positions) => this.startPartitions(consumer, added, positions))
+        .catch((error: unknown) => this.queue?.fail(error));
+    }
+    if (this.boundedRunDone()) this.queue?.end();
+  }
+
+  /** Tasks restored: read each partition from its position (or the configured start) and let its records flow. */
+  private startPartitions(consumer: Consumer, partitions: number[], positions: Positions): void {
+    const { topic } = this.spec;
+    const starts = startPositions(topic, positions, this.topicOffsets.filter((offsets) => partitions.includes(offsets.partition)), this.spec.startFrom, this.log);
+    const resume: number[] = [];
+    for (const partition of partitions) {
+      // Taken away again while its task was being restored.
+      if (!this.assigned.has(partition) || this.stopping.signal.aborted) continue;
+      const start = starts.get(partition) ?? positions[partitionKey(topic, partition)];
+      if (start === undefined) continue;
+      this.tracker.start(partition, start);
+      this.ready.add(partition);
+      consumer.seek({ topic, partition, offset: String(start) });
+      if (!this.held.has(partition) && !this.tracker.partitionDone(partition)) resume.push(partition);
+    }
+    try {
+      if (resume.length > 0) consumer.resume([{ topic, partitions: resume }]);
+    } catch {
+      // Not running any more (a stop): nothing to resume.
+    }
+    if (this.boundedRunDone()) this.queue?.end();
+  }
+
+  /** A bounded run is over for this instance once every partition assigned to it is restored and read to its end. */
+  private boundedRunDone(): boolean {
+    if (!this.tracker.bounded || !this.joined) return false;
+    for (const partition of this.assigned) if (!this.ready.has(partition) || !this.tracker.partitionDone(partition)) return false;
+    return true;
   }
 
   private async eachBatch(payload: {
@@ -642,7 +727,10 @@ export class KafkaSource implements Source {
   ): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const partition = batch.partition;
+    this.lastHeartbeatAt = Date.now();
     this.tracker.observeHighWatermark(partition, Number(batch.highWatermark));
+    // Fetched before its task was restored (or after it was taken away): kafkajs fetches it again once seeked.
+    if (!this.ready.has(partition)) return;
     const messages = batch.messages;
     const offsets = new Float64Array(messages.length);
     for (let i = 0; i < messages.length; i++) offsets[i] = Number(messages[i].offset);
@@ -728,6 +816,6 @@ export class KafkaSource implements Source {
     const partition = parsePartitionKey(this.spec.topic, batch.source.partition);
     if (partition === undefined) return;
     this.tracker.delivered(partition, batch.source.toOffset);
-    if (this.tracker.isDone()) this.queue?.end();
+    if (this.boundedRunDone()) this.queue?.end();
   }
 }

@@ -48,6 +48,8 @@ export interface CommitPointer {
 
 const DEFAULT_CHUNK_BYTES = 512 * 1024;
 const DEFAULT_CLAIM_TTL_MS = 30_000;
+/** Our reckoning of a claim's end stays this far ahead of the server's (clock steps, network delay). */
+const CLAIM_MARGIN_MS = 2_000;
 const CLAIM_COLUMNS = ['claim_id text', 'claim_host text', 'claim_pid int', 'claim_since text', 'claim_generation int'];
 /** Chunk rows written or read at once: enough to overlap round trips, few enough not to swamp a recovering node. */
 const CHUNK_CONCURRENCY = 4;
@@ -127,6 +129,12 @@ export class CassandraCheckpointStore implements CheckpointStore {
   private readonly generations = new Map<string, number>();
   /** Jobs whose earlier claims' slots were deleted (after this claim's first commit). */
   private readonly tidied = new Set<string>();
+  /** Until when each claim is certainly still ours: its last renewal's request time plus the TTL, less a margin. */
+  private readonly validUntil = new Map<string, number>();
+  /** Whether a claim should still be renewed (the runtime's word: the group still gives us the partition). */
+  private claimCondition: (job: string) => boolean = () => true;
+  /** Claims whose renewal was skipped because of the condition (said once each). */
+  private readonly notRenewed = new Set<string>();
 
   constructor(private readonly options: CassandraCheckpointStoreOptions) {
     this.tableName = `${options.keyspace}.${options.table}`;
@@ -162,6 +170,46 @@ export class CassandraCheckpointStore implements CheckpointStore {
     this.tidied.delete(job);
   }
 
+  /** Whether this store's claim on `job` was renewed within its time to live (and not found taken). */
+  holds(job: string): boolean {
+    return this.claims.has(job) && !this.lost.has(job) && Date.now() < (this.validUntil.get(job) ?? 0);
+  }
+
+  /**
+   * After a claim lapsed here (a pause, an outage of the store): renew it, or
+   * take it again if it expired and nobody took it; false when another
+   * instance holds it now or the condition says to let it go. Waits out an
+   * outage, as every call of this store does.
+   */
+  async reclaim(job: string): Promise<boolean> {
+    if (this.lost.has(job) || !this.claimCondition(job)) return false;
+    const client = await this.connect();
+    if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null))) {
+      this.scheduleRenewal(job);
+      return true;
+    }
+    const holder = await this.readClaim(client, job);
+    this.lost.set(job, `another instance claimed '${job}' (${holder ? describeHolder(holder) : 'unknown'}) while this one did not renew its claim`);
+    return false;
+  }
+
+  /** Lets go of `job` now (its state is saved): another instance may claim it at once. */
+  async release(job: string): Promise<void> {
+    clearTimeout(this.claims.get(job));
+    this.claims.delete(job);
+    this.validUntil.delete(job);
+    this.notRenewed.delete(job);
+    if (this.lost.delete(job) || this.client === null) return;
+    await this.client
+      .execute(`DELETE claim_id, claim_host, claim_pid, claim_since FROM ${this.table()} WHERE job = ? IF claim_id = ?`, [job, this.instance.id])
+      .catch(() => {});
+  }
+
+  /** Claims are renewed only while `condition(job)` holds (the runtime: while the group gives this instance the partition). */
+  renewClaimsWhile(condition: (job: string) => boolean): void {
+    this.claimCondition = condition;
+  }
+
   /** The latest complete checkpoint of `job`, or null when it has none. */
   async load(job: string): Promise<Checkpoint | null> {
     const client = await this.connect();
@@ -192,6 +240,17 @@ export class CassandraCheckpointStore implements CheckpointStore {
       throw this.damaged(job, pointer, `it does not decompress to JSON (${(error as Error).message})`);
     }
     return checkpoint;
+  }
+
+  /** The keys with a committed checkpoint that start with `prefix` (a job's tasks: `<job>/`). */
+  async list(prefix: string): Promise<string[]> {
+    const client = await this.connect();
+    const result = await this.run('list checkpoints', () => client.execute(`SELECT DISTINCT job, committed_slot FROM ${this.table()}`, [], { fetchSize: 10_000 }));
+    return result.rows
+      .filter((row) => row['committed_slot'] !== null && row['committed_slot'] !== undefined)
+      .map((row) => row['job'] as string)
+      .filter((key) => key.startsWith(prefix))
+      .sort();
   }
 
   /** Writes the checkpoint into the free slot, then moves the commit pointer to it. Durable when it resolves. */
@@ -323,13 +382,17 @@ export class CassandraCheckpointStore implements CheckpointStore {
    */
   private async takeClaim(client: Client, job: string, expected: string | null): Promise<boolean> {
     const { id, host, pid, since } = this.instance;
+    // The TTL starts when the server applies the write, which is after this: a safe start for our own reckoning.
+    const sentAt = Date.now();
     const result = await this.run(`claim job '${job}'`, () =>
       client.execute(
         `UPDATE ${this.table()} USING TTL ? SET claim_id = ?, claim_host = ?, claim_pid = ?, claim_since = ? WHERE job = ? IF claim_id = ?`,
         [this.claimTtlSeconds, id, host, pid, since, job, expected],
       ),
     );
-    return applied(result.rows[0]) || result.rows[0]?.['claim_id'] === id;
+    const held = applied(result.rows[0]) || result.rows[0]?.['claim_id'] === id;
+    if (held) this.validUntil.set(job, sentAt + this.claimTtlSeconds * 1000 - CLAIM_MARGIN_MS);
+    return held;
   }
 
   /**
@@ -394,6 +457,13 @@ export class CassandraCheckpointStore implements CheckpointStore {
   private async renew(job: string): Promise<void> {
     const client = this.client;
     if (client === null) return;
+    if (!this.claimCondition(job)) {
+      // Let it run out, so the instance the group gave the partition to can take it over.
+      if (!this.notRenewed.has(job)) this.log(`checkpoint store ${this.tableName}: not renewing the claim on '${job}': this instance does not run it any more as far as its source can tell`);
+      this.notRenewed.add(job);
+      return;
+    }
+    this.notRenewed.delete(job);
     try {
       // Renewed, or expired during an outage and nobody took it since: take it again.
       if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null))) return;

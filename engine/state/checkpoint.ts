@@ -35,9 +35,25 @@ export interface CheckpointStore {
    */
   claim(job: string): Promise<void>;
   load(job: string): Promise<Checkpoint | null>;
+  /** The keys of saved checkpoints that start with `prefix` (`<job>/`: a job's tasks). */
+  list(prefix: string): Promise<string[]>;
   /** Durable when it resolves; ClaimLostError when another instance holds the job now. */
   save(checkpoint: Checkpoint): Promise<void>;
   clear(job: string): Promise<void>;
-  /** Releases the claim, if any. */
+  /**
+   * Whether this store still holds its claim on `job` (renewed within its time
+   * to live); stores whose claims cannot lapse leave it out.
+   */
+  holds?(job: string): boolean;
+  /**
+   * After `holds` turned false: renew the claim, or take it again when it
+   * expired and nobody took it; false when another instance holds it now.
+   */
+  reclaim?(job: string): Promise<boolean>;
+  /** Lets go of the claim on `job` (its state saved): another instance may claim it at once. */
+  release?(job: string): Promise<void>;
+  /** Renew claims only while `condition(job)` holds (the runtime: while the source still gives this instance the task). */
+  renewClaimsWhile?(condition: (job: string) => boolean): void;
+  /** Releases every claim, if any. */
   close(): Promise<void>;
 }

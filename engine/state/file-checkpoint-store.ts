@@ -1,4 +1,4 @@
-import { link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
@@ -84,6 +84,20 @@ export class FileCheckpointStore implements CheckpointStore {
     }
   }
 
+  async list(prefix: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => decodeURIComponent(name.slice(0, -'.json'.length)))
+      .filter((key) => key.startsWith(prefix))
+      .sort();
+  }
+
   async save(checkpoint: Checkpoint): Promise<void> {
     await this.assertHolding(checkpoint.job);
     await mkdir(this.dir, { recursive: true });
@@ -108,6 +122,13 @@ export class FileCheckpointStore implements CheckpointStore {
   async clear(job: string): Promise<void> {
     await this.assertHolding(job);
     await rm(this.pathOf(job), { force: true });
+  }
+
+  /** Lets go of `job` now (its state is saved). */
+  async release(job: string): Promise<void> {
+    if (!this.claimed.delete(job)) return;
+    const holder = await this.holderOf(job);
+    if (holder?.id === this.instance.id) await rm(this.lockOf(job), { force: true });
   }
 
   async close(): Promise<void> {
@@ -138,11 +159,12 @@ export class FileCheckpointStore implements CheckpointStore {
     }
   }
 
+  /** A job's files; a task's key (`<job>/<partition>`) is escaped into one file name. */
   private pathOf(job: string): string {
-    return join(this.dir, `${job}.json`);
+    return join(this.dir, `${encodeURIComponent(job)}.json`);
   }
 
   private lockOf(job: string): string {
-    return join(this.dir, `${job}.lock`);
+    return join(this.dir, `${encodeURIComponent(job)}.lock`);
   }
 }

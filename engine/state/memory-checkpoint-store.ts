@@ -15,6 +15,10 @@ export class MemoryCheckpointStore implements CheckpointStore {
     return text === undefined ? null : (JSON.parse(text) as Checkpoint);
   }
 
+  async list(prefix: string): Promise<string[]> {
+    return [...this.saved.keys()].filter((key) => key.startsWith(prefix)).sort();
+  }
+
   async save(checkpoint: Checkpoint): Promise<void> {
     this.saved.set(checkpoint.job, JSON.stringify(checkpoint));
   }

@@ -139,7 +139,7 @@ async function runCase(spec: JobSpec, definition: JobDefinition | null, testCase
   const deadLetters = new MemorySink();
   for (const name of parts.sinks.keys()) parts.sinks.set(name, name === LATE ? late : name === DEAD_LETTERS ? deadLetters : name === 'main' ? main : new MemorySink());
   parts.checkpoints = new MemoryCheckpointStore();
-  if (definition !== null) parts.operators = definition.operators();
+  if (definition !== null) parts.operators = definition.operators;
   const stop = new AbortController();
   (parts.source as ScriptedSource).onStop = () => stop.abort();
   const result = await runJob(parts, { scheduler, signal: stop.signal });

@@ -118,7 +118,7 @@ test('server-sent events carry a job change to the page', async () => {
     job: { job: 'sse-job' } as JobSpec,
     source: { description: 'test source', batches: () => [] as never, close: async () => {} },
     sinks: new Map(),
-    checkpoints: { description: 'none', claim: async () => {}, load: async () => null, save: async () => {}, clear: async () => {}, close: async () => {} },
+    checkpoints: { description: 'none', claim: async () => {}, list: async () => [], load: async () => null, save: async () => {}, clear: async () => {}, close: async () => {} },
   };
   ui.hub.addMonitor(new JobMonitor(parts));
   let text = '';

@@ -22,7 +22,7 @@ function monitorWithClock() {
     job: { job: 'tides-test' } as JobSpec,
     source: { description: 'Kafka topic tides', batches: () => ({ [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true as const, value: undefined }) }) }), close: async () => {} },
     sinks,
-    checkpoints: { description: 'checkpoint directory /tmp/x', claim: async () => {}, load: async () => null, save: async () => {}, clear: async () => {}, close: async () => {} },
+    checkpoints: { description: 'checkpoint directory /tmp/x', claim: async () => {}, list: async () => [], load: async () => null, save: async () => {}, clear: async () => {}, close: async () => {} },
   };
   const monitor = new JobMonitor(parts, { now: () => now, checkpointBytes: async () => 1234 });
   const changes: Array<{ view: JobView; point: JobPoint | null }> = [];

@@ -218,8 +218,19 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
         table: 'tideflow_checkpoints',
       });
       try {
-        const saved = await store.load(job);
-        return saved ? { epoch: saved.epoch, counters: { ...emptyCounters(), ...(saved.counters as Partial<RunCounters>) }, positions: { ...saved.positions } } : null;
+        // A Kafka job's checkpoints are its tasks', one per partition (<job>/<partition>): taken together.
+        const keys = await store.list(`${job}/`);
+        const saved = (await Promise.all((keys.length > 0 ? keys : [job]).map((key) => store.load(key)))).filter((checkpoint) => checkpoint !== null);
+        if (saved.length === 0) return null;
+        const counters = emptyCounters();
+        for (const checkpoint of saved) {
+          for (const [name, value] of Object.entries(checkpoint.counters)) (counters as unknown as Record<string, number>)[name] = ((counters as unknown as Record<string, number>)[name] ?? 0) + value;
+        }
+        return {
+          epoch: Math.max(...saved.map((checkpoint) => checkpoint.epoch)),
+          counters,
+          positions: Object.assign({}, ...saved.map((checkpoint) => checkpoint.positions)) as Record<string, number>,
+        };
       } finally {
         await store.close();
       }

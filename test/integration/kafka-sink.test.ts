@@ -83,7 +83,6 @@ test('KafkaSink (Avro via registry) round-trip through KafkaSource', async (t) =
   const decoder = createKafkaAvroDecoder(format, readerType);
   const back: Row[] = [];
   for await (const batch of source.batches({})) {
-    if (batch.offsets.length === 0) continue; // a partition announcement
     const decoded = rowsOf(await decoder.decode(batch));
     assert.equal(decoded.deadLetters.length, 0);
     back.push(...decoded.rows);

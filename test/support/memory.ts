@@ -44,6 +44,9 @@ export class MemoryCheckpointStore implements CheckpointStore {
   readonly description = 'memory';
   saved = new Map<string, string>();
   async claim(): Promise<void> {}
+  async list(prefix: string): Promise<string[]> {
+    return [...this.saved.keys()].filter((key) => key.startsWith(prefix)).sort();
+  }
   async load(job: string): Promise<Checkpoint | null> {
     const text = this.saved.get(job);
     return text ? (JSON.parse(text) as Checkpoint) : null;
