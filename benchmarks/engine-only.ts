@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type * as avro from 'avsc';
-import { loadJobFile } from '../engine/config';
+import { loadJobFile } from '../engine/jobfile';
 import type { JobSpec } from '../engine/config/job';
 import { loadAvroType, tideObservationSchemaPath } from '../engine/codecs/avro-schema';
 import { encodeConfluent } from '../engine/codecs/confluent-avro';
@@ -22,6 +22,7 @@ import { generateRows } from '../engine/sources/generator-source';
 import type { Checkpoint, CheckpointStore } from '../engine/state/checkpoint';
 import { laidOut } from '../test/support/fetch-layout';
 import { median } from './kafka-topic';
+import { createOperators } from '../engine/jobfile/components';
 
 const SCHEMA_ID = 1;
 
@@ -177,7 +178,7 @@ export async function benchEngineOnly(
       ['dead-letters', new NullSink()],
       ['late', new NullSink()],
     ]);
-    const parts: JobParts = { job, source: new PayloadSource(payloads, FETCH_RECORDS), decoder, validator, sinks, checkpoints: new NoCheckpoints(), clearCheckpointOnCompletion: false };
+    const parts: JobParts = { job, source: new PayloadSource(payloads, FETCH_RECORDS), decoder, validator, sinks, checkpoints: new NoCheckpoints(), clearCheckpointOnCompletion: false, operators: () => createOperators(job) };
     // The steady part: from the batch that passes the first quarter of the records to the last one.
     let done = 0;
     let steadyFrom: { at: number; records: number } | null = null;

@@ -3,9 +3,9 @@
 
 export { run, type RunJobOptions } from './api/run';
 export { defineJob, filterRows, mapRows, operatorStep, rxStep, type CodeStep, type JobConfig, type JobDefinition } from './api/define-job';
-export { lintJobFiles, loadJobFile, loadJobText, type LoadOptions } from './config/load';
+export { lintJobFiles, loadJobFile, loadJobText, type LoadOptions } from './jobfile/load';
 export type * from './config/job';
-export { assemble, type Overrides } from './runtime/assemble';
+export { assemble, type Overrides } from './jobfile/assemble';
 export { runJob, type JobParts, type Progress, type RunObserver, type RunOptions, type RunResult, type RxStep, type RowValidator } from './runtime/run-job';
 export { derivedBatch, selectRows, type PreAggregatedRows, type RawBatch, type RecordBatch, type Row, type SourceRange } from './core/batch';
 export { emptyCounters, unaccounted, type DeadLetter, type LateRecord, type Operator, type OperatorContext, type RunCounters } from './core/operator';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { lintJobFiles, loadJobFile } from '../engine/config';
+import { lintJobFiles, loadJobFile } from '../engine/jobfile';
 import { formatProblem } from '../engine/core/errors';
 
 /**

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { Reporter } from '../engine/config/component';
 import { substituteEnv } from '../engine/config/env';
-import { engineExpressionParser } from '../engine/config/expression-parser';
-import { createAjv } from '../engine/config/keywords';
+import { engineExpressionParser } from '../engine/jobfile/expression-parser';
+import { createAjv } from '../engine/jobfile/keywords';
 import * as httpSource from '../engine/sources/http-source';
 import * as noaaSource from '../engine/sources/noaa-source';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { loadJobFile } from '../engine/config';
+import { loadJobFile } from '../engine/jobfile';
 import type { JobSpec } from '../engine/config/job';
 import type { Row } from '../engine/core/batch';
 import { runJob } from '../engine/runtime/run-job';

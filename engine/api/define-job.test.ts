@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { concatMap } from 'rxjs';
-import { loadJobFile } from '../config/load';
+import { loadJobFile } from '../jobfile/load';
 import type { RecordBatch, Row } from '../core/batch';
 import { ConfigError, formatProblem } from '../core/errors';
 import type { Operator } from '../core/operator';

@@ -1,10 +1,10 @@
 import { stringify } from 'yaml';
-import { loadJobText } from '../config/load';
+import { loadJobText } from '../jobfile/load';
 import type { JobSpec, StepSpec } from '../config/job';
 import { selectRows, type RecordBatch, type Row } from '../core/batch';
 import { ConfigError, type ConfigProblem } from '../core/errors';
 import type { Operator, OperatorContext } from '../core/operator';
-import { createOperator } from '../operators/create-operator';
+import { createOperator } from '../jobfile/components';
 import type { OperatorFunction } from 'rxjs';
 import type { RxStep } from '../runtime/run-job';
 import { parseYamlText } from '../config/yaml-tree';

@@ -1,6 +1,6 @@
-import { loadJobFile } from '../config/load';
+import { loadJobFile } from '../jobfile/load';
 import type { JobSpec } from '../config/job';
-import { assemble, type Overrides } from '../runtime/assemble';
+import { assemble, type Overrides } from '../jobfile/assemble';
 import { runJob, type RunOptions, type RunResult } from '../runtime/run-job';
 import type { JobDefinition } from './define-job';
 

@@ -1,10 +1,11 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { lintJobFiles, loadJobFile, parseDuration } from '../config';
+import { parseDuration } from '../config';
+import { lintJobFiles, loadJobFile } from '../jobfile';
 import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, StateIncompatibleError, TideflowError, UsageError } from '../core/errors';
 import { parseStationOption } from '../codecs/station-table';
-import { assemble } from '../runtime/assemble';
+import { assemble } from '../jobfile/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { runJob, type RunOptions } from '../runtime/run-job';
 import { stallReportMsFromEnvironment } from '../runtime/stall-watch';

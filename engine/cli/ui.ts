@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Client } from 'cassandra-driver';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '../jobfile';
 import type { JobSpec } from '../config/job';
 import { UsageError } from '../core/errors';
 import type { JobParts, Progress, RunResult } from '../runtime/run-job';

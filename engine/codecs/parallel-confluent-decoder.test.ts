@@ -6,7 +6,7 @@ import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 import { ConfluentAvroDecoder, encodeConfluent } from './confluent-avro';
 import { ExternalError } from '../core/errors';
 import { join } from 'node:path';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '../jobfile';
 import { createConfluentDecoder, ParallelConfluentDecoder } from './parallel-confluent-decoder';
 import { preAggregationPlan } from './pre-aggregation';
 import { laidOut, type PayloadLayout } from '../../test/support/fetch-layout';

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { loadAvroType, tideObservationSchemaPath } from './avro-schema';
 import { encodeConfluent } from './confluent-avro';
 import { createRowValidator } from './validate';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '../jobfile';
 import type { JobSpec, WindowStepSpec } from '../config/job';
 import type { Positions, Source } from '../core/source';
 import type { RawBatch, Row } from '../core/batch';

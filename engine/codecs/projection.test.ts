@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as avro from 'avsc';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '../jobfile';
 import type { JobSpec } from '../config/job';
 import fc from 'fast-check';
 import { CONFLUENT_HEADER_SIZE, encodeConfluent, ConfluentAvroDecoder } from './confluent-avro';

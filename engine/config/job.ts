@@ -52,7 +52,10 @@ export interface EventTimeSpec {
 export type SourceSpec =
   | { kind: 'kafka'; kafka: KafkaSourceSpec }
   | { kind: 'file'; file: FileSourceSpec }
-  | { kind: 'generator'; generator: GeneratorSourceSpec };
+  | { kind: 'generator'; generator: GeneratorSourceSpec }
+  /** Specs of sources whose config lives with their implementation (http, noaa: engine/sources/). */
+  | { kind: 'http'; http: unknown }
+  | { kind: 'noaa'; noaa: unknown };
 
 export interface KafkaConnectionSpec {
   brokers: string[];
@@ -71,6 +74,8 @@ export interface KafkaSourceSpec extends KafkaConnectionSpec {
   stopAtEnd: boolean;
   /** At most this many records per batch handed to the runtime (default 5,000; the CLI's `--batch-size`). */
   maxBatchRecords?: number;
+  /** How long the group waits for a silent member before moving its partitions (default 30 s). */
+  sessionTimeoutMs?: number;
 }
 
 export interface AvroRegistryFormatSpec {
@@ -221,7 +226,11 @@ export type SinkSpec =
   | { kind: 'csv'; csv: { path: string } }
   | { kind: 'console'; console: { format: 'table' | 'jsonl' } }
   | { kind: 'kafka'; kafka: KafkaSinkSpec }
-  | { kind: 'null' };
+  | { kind: 'null' }
+  /** The OpenSearch sink's spec lives with it (engine/sinks/opensearch-sink.ts). */
+  | { kind: 'opensearch'; opensearch: unknown }
+  /** Every row to each of these sinks. */
+  | { kind: 'all'; all: { sinks: SinkSpec[] } };
 
 export interface CassandraSinkSpec {
   contactPoints: string[];
@@ -249,5 +258,16 @@ export interface KafkaSinkSpec extends KafkaConnectionSpec {
 
 export type CheckpointSpec =
   | { kind: 'file'; dir: string; intervalMs: number }
-  | { kind: 'cassandra'; intervalMs: number; keyspace: string; table: string }
+  | { kind: 'cassandra'; intervalMs: number; keyspace: string; table: string; /** How long a task's claim outlives its last renewal (default 30 s). */ claimTtlMs?: number }
   | { kind: 'none' };
+
+/** A sink, or each sink of an `all` list: where the rows actually go. */
+export function leafSinks(sink: SinkSpec): SinkSpec[] {
+  return sink.kind === 'all' ? sink.all.sinks.flatMap(leafSinks) : [sink];
+}
+
+/** The Cassandra table a sink writes results to (itself, or one of its `all` list), if any. */
+export function cassandraSinkOf(sink: SinkSpec): CassandraSinkSpec | undefined {
+  const found = leafSinks(sink).find((leaf): leaf is Extract<SinkSpec, { kind: 'cassandra' }> => leaf.kind === 'cassandra');
+  return found?.cassandra;
+}

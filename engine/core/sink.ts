@@ -14,7 +14,11 @@ export interface Sink {
   write(rows: Row[]): Promise<void>;
   /** Resolves when every row written so far is durable. */
   flush(): Promise<void>;
-  /** This sink's position after the last flush, stored in the checkpoint (e.g. a file length). */
+  /**
+   * This sink's position after the last flush, stored in the checkpoint (a
+   * file's length, cut back to on a restart). A job with such a sink runs as
+   * one task: the position is exact only for one checkpoint of the whole job.
+   */
   position?(): unknown;
   close(): Promise<void>;
 }
@@ -23,3 +27,7 @@ export interface Sink {
 export interface SinkOptions {
   timestampFields: ReadonlySet<string>;
 }
+
+/** The sinks every job has besides its results: records that cannot be processed, and records too late for their window. */
+export const DEAD_LETTERS = 'dead-letters';
+export const LATE = 'late';

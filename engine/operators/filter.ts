@@ -3,6 +3,8 @@ import { compileStepExpression, isTruthy } from '../expressions/compile';
 import type { Evaluator } from '../expressions/ast';
 import { selectRows, type RecordBatch } from '../core/batch';
 import type { Operator, OperatorContext } from '../core/operator';
+import { stepIdSchema } from '../config/component';
+import type { JsonSchema, StepContext } from '../config/component';
 
 /**
  * Keeps the rows for which `when` is true; the rest are counted in
@@ -42,4 +44,36 @@ export class FilterOperator implements Operator {
     // selectRows keeps `watermarks` and `offsets` aligned with the surviving rows.
     return selectRows(batch, mask, kept);
   }
+}
+
+// ---------------------------------------------------------------- job-file configuration
+
+/**
+ * Filter step: keeps the rows for which `when` is true.
+ *
+ * @example
+ * steps:
+ *   - filter: { when: "v != null and q != 'x'" }
+ */
+
+export interface FilterConfig {
+  id?: string;
+  when: string;
+}
+
+export const schema: JsonSchema = {
+  title: 'filter step',
+  description: 'Keeps rows for which `when` is true; the others are counted as filtered out.',
+  type: 'object',
+  required: ['when'],
+  additionalProperties: false,
+  properties: {
+    id: stepIdSchema(false),
+    when: { description: 'Condition over the row\'s fields.', type: 'string', expression: true, examples: ["v != null and q != 'x'"] },
+  },
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(raw: FilterConfig, context: StepContext): FilterStepSpec {
+  return { kind: 'filter', id: raw.id ?? context.defaultId, when: raw.when, at: context.at };
 }

@@ -1,4 +1,4 @@
-import type { Sink } from '../core/sink';
+import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
 import type { Positions, Source } from '../core/source';
 import { JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import type { Operator, RunCounters } from '../core/operator';
@@ -116,7 +116,9 @@ export class Checkpointer {
    */
   async flush(sinks: ReadonlyMap<string, Sink>, onStep: (step: string) => void): Promise<Record<string, unknown>> {
     const positions: Record<string, unknown> = {};
-    for (const [name, sink] of sinks) {
+    // Side outputs last: a sink flushing may hand them rows it could not store (a document the search engine refused).
+    const ordered = [...sinks].sort(([a], [b]) => Number(a === DEAD_LETTERS || a === LATE) - Number(b === DEAD_LETTERS || b === LATE));
+    for (const [name, sink] of ordered) {
       onStep(`checkpoint: flushing sink ${name} (${sink.description})`);
       await sink.flush();
       if (sink.position) positions[name] = sink.position();

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '../jobfile';
 import { NullSink } from '../sinks/null-sink';
 import type { Sink } from '../core/sink';
 import type { Positions, Source } from '../core/source';
@@ -11,6 +11,7 @@ import { FileCheckpointStore } from '../state/file-checkpoint-store';
 import type { RawBatch, Row } from '../core/batch';
 import { RunMetrics, serveMetrics } from './metrics';
 import { runJob } from './run-job';
+import { createOperators } from '../jobfile/components';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const NOW = Date.UTC(2024, 0, 10, 12, 0, 0);
@@ -71,7 +72,7 @@ test('metrics: a run scraped over HTTP shows exact counters, watermark, lag and 
   try {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     const result = await runJob(
-      { job, source: new ScriptedSource(script), sinks, checkpoints, clearCheckpointOnCompletion: true },
+      { job, source: new ScriptedSource(script), sinks, checkpoints, clearCheckpointOnCompletion: true, operators: () => createOperators(job) },
       { observer: metrics },
     );
     metrics.onEnd(result);

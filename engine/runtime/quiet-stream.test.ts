@@ -9,6 +9,7 @@ import type { Operator } from '../core/operator';
 import type { Positions, Source } from '../core/source';
 import { MemoryCheckpointStore, MemorySink } from '../../test/support/memory';
 import { runJob } from './run-job';
+import { createOperators } from '../jobfile/components';
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -107,7 +108,7 @@ test('a live stream that goes quiet: once its partitions are silent for the idle
   const main = new MemorySink();
   const stop = new AbortController();
   const running = runJob(
-    { job: averages(), source, sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]), checkpoints: store, clearCheckpointOnCompletion: false },
+    { job: averages(), source, sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]), checkpoints: store, clearCheckpointOnCompletion: false, operators: () => createOperators(averages()) },
     { scheduler, signal: stop.signal },
   );
   source.push('tides/0', readings('A', 0, 15));
@@ -144,7 +145,7 @@ test('a stream whose records keep coming within the idle timeout gives what a re
   const late = new MemorySink();
   const stop = new AbortController();
   const running = runJob(
-    { job: averages(), source, sinks: new Map([['main', main], ['late', late], ['dead-letters', new MemorySink()]]), checkpoints: new MemoryCheckpointStore(), clearCheckpointOnCompletion: false },
+    { job: averages(), source, sinks: new Map([['main', main], ['late', late], ['dead-letters', new MemorySink()]]), checkpoints: new MemoryCheckpointStore(), clearCheckpointOnCompletion: false, operators: () => createOperators(averages()) },
     { scheduler, signal: stop.signal },
   );
   source.push('tides/0', readings('A', 0, 40));

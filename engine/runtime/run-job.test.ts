@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '../jobfile';
 import { ExternalError } from '../core/errors';
 import { NullSink } from '../sinks/null-sink';
 import type { Sink } from '../core/sink';
@@ -13,6 +13,7 @@ import { FileCheckpointStore } from '../state/file-checkpoint-store';
 import type { RawBatch, Row } from '../core/batch';
 import type { Decoder } from '../codecs/decoder';
 import { runJob } from './run-job';
+import { createOperators } from '../jobfile/components';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
@@ -81,7 +82,7 @@ test('a stream that goes quiet is checkpointed when the interval is up, without 
   const saved: number[] = [];
   const started = Date.now();
   const run = runJob(
-    { job, source: new QuietAfterSource(script), sinks, checkpoints, clearCheckpointOnCompletion: false },
+    { job, source: new QuietAfterSource(script), sinks, checkpoints, clearCheckpointOnCompletion: false, operators: () => createOperators(job) },
     {
       signal: controller.signal,
       observer: {
@@ -118,7 +119,7 @@ test('a resumed run counts on from the checkpoint, and tells its own records apa
     const controller = new AbortController();
     const progress: Array<{ recordsIn: number; recordsPerSecond: number; elapsedMs: number }> = [];
     const result = await runJob(
-      { job, source: new QuietAfterSource(script, firstOffset), sinks, checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false },
+      { job, source: new QuietAfterSource(script, firstOffset), sinks, checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false, operators: () => createOperators(job) },
       {
         signal: controller.signal,
         onProgress: ({ recordsIn, recordsPerSecond, elapsedMs }) => progress.push({ recordsIn, recordsPerSecond, elapsedMs }),
@@ -184,7 +185,7 @@ test('a stop request while start-up waits for an unreachable checkpoint store or
     ['dead-letters', new NullSink()],
     ['late', new NullSink()],
   ]);
-  const run = runJob({ job, source, sinks, checkpoints: store, clearCheckpointOnCompletion: false }, { signal: controller.signal });
+  const run = runJob({ job, source, sinks, checkpoints: store, clearCheckpointOnCompletion: false, operators: () => createOperators(job) }, { signal: controller.signal });
   await new Promise((resolve) => setTimeout(resolve, 50));
   const asked = Date.now();
   controller.abort();
@@ -211,7 +212,7 @@ test('a stop request while start-up waits for an unreachable checkpoint store or
   };
   const second = new AbortController();
   const sinkRun = runJob(
-    { job, source: new QuietAfterSource([[row]]), sinks: new Map<string, Sink>([['main', waitingSink], ['dead-letters', new NullSink()], ['late', new NullSink()]]), checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false },
+    { job, source: new QuietAfterSource([[row]]), sinks: new Map<string, Sink>([['main', waitingSink], ['dead-letters', new NullSink()], ['late', new NullSink()]]), checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false, operators: () => createOperators(job) },
     { signal: second.signal },
   );
   setTimeout(() => second.abort(), 50);
@@ -224,7 +225,7 @@ test('a stop request while start-up waits for an unreachable checkpoint store or
   const early = new UnreachableStore();
   const stoppedBefore = new AbortController();
   stoppedBefore.abort();
-  const earlyResult = await runJob({ job, source: new QuietAfterSource([[row]]), sinks, checkpoints: early, clearCheckpointOnCompletion: false }, { signal: stoppedBefore.signal });
+  const earlyResult = await runJob({ job, source: new QuietAfterSource([[row]]), sinks, checkpoints: early, clearCheckpointOnCompletion: false, operators: () => createOperators(job) }, { signal: stoppedBefore.signal });
   assert.equal(earlyResult.stoppedWaitingFor, 'the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042))');
   assert.equal(early.loads, 0);
 });
@@ -287,7 +288,7 @@ test('a stop request while a batch waits for its decoding (a registry outage) st
   const dir = mkdtempSync(join(tmpdir(), 'tideflow-stop-decoding-'));
   const controller = new AbortController();
   const result = await runJob(
-    { job, source, decoder, sinks, checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false },
+    { job, source, decoder, sinks, checkpoints: new FileCheckpointStore(dir), clearCheckpointOnCompletion: false, operators: () => createOperators(job) },
     { signal: controller.signal, observer: { onBatch: () => setTimeout(() => controller.abort(), 50) } },
   );
   assert.equal(result.stopped, true);
@@ -356,7 +357,7 @@ test('late records are written whole when the decoder skipped fields (expand); d
     ['late', late],
   ]);
   const validator = (row: Row) => (typeof row.s === 'number' && !Number.isFinite(row.s) ? 'field "s" is not a finite number: NaN' : null);
-  await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-expand-'))), clearCheckpointOnCompletion: true });
+  await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-expand-'))), clearCheckpointOnCompletion: true, operators: () => createOperators(job) });
   assert.equal(late.rows.length, 1);
   assert.deepEqual(late.rows[0].record, whole(6, 3));
   assert.deepEqual(
@@ -401,6 +402,6 @@ test('a decoder on worker threads (overlaps) gets the next batch before this bat
     ['dead-letters', new NullSink()],
     ['late', new NullSink()],
   ]);
-  await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-overlap-'))), clearCheckpointOnCompletion: true });
+  await runJob({ job, source, decoder, validator, sinks, checkpoints: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'tideflow-overlap-'))), clearCheckpointOnCompletion: true, operators: () => createOperators(job) });
   assert.deepEqual(events, ['decode 0', 'decode 1', 'process 0', 'decode 2', 'process 1', 'process 2']);
 });

@@ -3,12 +3,11 @@ import { asyncScheduler, concat, concatMap, defer, EMPTY, from, interval, lastVa
 import type { Decoder, DecodedBatch as Decoded } from '../codecs/decoder';
 import type { JobSpec } from '../config/job';
 import type { RawBatch, RecordBatch, Row } from '../core/batch';
-import { ClaimLostError, StateIncompatibleError } from '../core/errors';
+import { ClaimLostError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
 import { emptyCounters } from '../core/operator';
-import type { Sink } from '../core/sink';
+import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
 import type { Positions, Source } from '../core/source';
-import { createOperators } from '../operators/create-operator';
 import type { CheckpointStore } from '../state/checkpoint';
 import { deadLetterRow, receivedOf, type Received } from '../codecs/dead-letter-row';
 import { Checkpointer, type TaskParts } from './checkpointer';
@@ -33,11 +32,11 @@ export interface JobParts {
   /** Finite inputs (files, generator) clear their checkpoint after a complete run, so a re-run starts fresh. */
   clearCheckpointOnCompletion: boolean;
   /**
-   * Makes the job's steps as operators, in order (default: from `job.steps`),
-   * once per task. Jobs built in code may add their own, and RxJS operators
-   * over batches (`{ id, rx }`), which must answer each batch with exactly one.
+   * Makes the job's steps as operators, in order, once per task (a job file's
+   * from its `steps:`). Jobs built in code may add their own, and RxJS
+   * operators over batches (`{ id, rx }`), which must answer each batch with exactly one.
    */
-  operators?: () => Array<Operator | RxStep>;
+  operators: () => Array<Operator | RxStep>;
 }
 
 /** A step written as an RxJS operator over record batches (see `batchOperatorStage`). */
@@ -119,8 +118,7 @@ export interface RunResult {
 }
 
 const MAIN = 'main';
-export const DEAD_LETTERS = 'dead-letters';
-export const LATE = 'late';
+export { DEAD_LETTERS, LATE } from '../core/sink';
 
 /**
  * Event-time alignment engages only on a real backlog: a partition holding the
@@ -209,6 +207,12 @@ class JobRun {
   /** Barriers of partitions taken away, resolved once saved and let go. */
   private readonly revocations = new Map<ControlEvent, () => void>();
   private readonly shared: boolean;
+  /**
+   * Why a job whose source could share its partitions runs as one task: the
+   * sink named here is a local file, cut back to its checkpointed length on a
+   * restart; that length is exact only for one checkpoint of the whole job.
+   */
+  private readonly oneTaskBecause: string | undefined;
   /** The latest epoch any task resumed from (null: every task started fresh). */
   private resumedFrom: number | null = null;
 
@@ -223,7 +227,8 @@ class JobRun {
     this.started = this.now();
     this.lastBarrierAt = this.started;
     this.lastProgressAt = this.started;
-    this.shared = parts.source.sharesPartitions === true;
+    this.oneTaskBecause = parts.source.sharesPartitions === true ? positionalSink(parts.sinks) : undefined;
+    this.shared = parts.source.sharesPartitions === true && this.oneTaskBecause === undefined;
     this.template = this.makeSteps();
     this.checkpointer = new Checkpointer(parts.checkpoints, this.log, options.inject);
     this.checkpointIntervalMs = this.job.checkpoint.kind === 'none' ? Number.POSITIVE_INFINITY : this.job.checkpoint.intervalMs;
@@ -258,9 +263,29 @@ class JobRun {
         parts.checkpoints.renewClaimsWhile?.((key) => !key.startsWith(prefix) || (parts.source.owns?.(key.slice(prefix.length)) ?? true));
       } else {
         const task = this.newTask(this.job.job, null);
-        const restored = await this.checkpointer.restore(this.taskParts(task), { resetState: options.resetState, wait });
-        this.addTask(task, restored.positions, restored.resumedFromEpoch);
+        if (this.oneTaskBecause !== undefined) {
+          this.log(`${this.job.job}: one task for all partitions (its ${this.oneTaskBecause} is a local file): one instance at a time`);
+          await this.refuseTaskCheckpoints(options, wait);
+        }
+        const restored = await this.checkpointer
+          .restore(this.taskParts(task), { resetState: options.resetState, wait })
+          .catch((error: unknown) => {
+            if (!(error instanceof JobAlreadyRunningError) || this.oneTaskBecause === undefined) throw error;
+            throw new JobAlreadyRunningError(
+              `${error.message}. Job ${this.job.job} runs as one instance because its ${this.oneTaskBecause} is a local file; ` +
+                'to run it on several instances, send its results, dead letters and late records to Kafka, Cassandra or OpenSearch',
+            );
+          });
+        const added = this.addTask(task, restored.positions, restored.resumedFromEpoch);
         sinkPositions = restored.checkpoint?.sinks;
+        // The one task reads every partition the group gives this instance, each from the job's checkpoint.
+        parts.source.setTaskHandler?.({
+          assigned: async (partitions) => {
+            for (const partition of partitions) added.tracker.track(partition);
+            return Object.fromEntries(partitions.filter((partition) => added.positions[partition] !== undefined).map((partition) => [partition, added.positions[partition]]));
+          },
+          revoked: async () => {},
+        });
         resumedFromEpoch = restored.resumedFromEpoch;
       }
       for (const [name, sink] of parts.sinks) await unlessStopped(() => sink.open(sinkPositions?.[name]), options.signal, `sink ${name} (${sink.description})`);
@@ -294,7 +319,19 @@ class JobRun {
   // ---------------------------------------------------------------- tasks
 
   private makeSteps(): Array<Operator | RxStep> {
-    return this.parts.operators?.() ?? createOperators(this.job);
+    return this.parts.operators();
+  }
+
+  /** Checkpoints of single partitions (from runs with other sinks) cannot be merged into one for the whole job. */
+  private async refuseTaskCheckpoints(options: RunOptions, wait: <T>(call: () => Promise<T>) => Promise<T>): Promise<void> {
+    if (options.resetState) return;
+    const tasks = await wait(() => this.parts.checkpoints.list(`${this.job.job}/`));
+    if (tasks.length === 0) return;
+    throw new StateIncompatibleError(
+      `job '${this.job.job}' has checkpoints per Kafka partition (${tasks.join(', ')}), from runs that wrote no local files; ` +
+        `with its ${this.oneTaskBecause} a local file it runs as one task, which cannot take them over. ` +
+        'Run with --reset-state to start from the source\'s configured start position, or use another --checkpoint-dir.',
+    );
   }
 
   /**
@@ -1000,4 +1037,14 @@ function lateRow(record: LateRecord): Row {
     watermark: Number.isFinite(record.watermark) ? new Date(record.watermark) : null,
     record: record.row,
   };
+}
+
+/** The first sink holding a position in the checkpoint (a local file), as `results (out.jsonl)`, if any. */
+function positionalSink(sinks: ReadonlyMap<string, Sink>): string | undefined {
+  for (const [name, sink] of sinks) {
+    if (sink.position === undefined) continue;
+    const role = name === MAIN ? 'results' : name === DEAD_LETTERS ? 'dead-letter output' : name === LATE ? 'late output' : `sink ${name}`;
+    return `${role} (${sink.description})`;
+  }
+  return undefined;
 }

@@ -7,13 +7,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { loadJobFile } from '../config/load';
+import { loadJobFile } from '../jobfile/load';
 import type { JobSpec } from '../config/job';
 import type { RawBatch, Row } from '../core/batch';
 import type { Positions, Source, TaskHandler } from '../core/source';
 import { MemorySink } from '../sinks/memory-sink';
 import { MemoryCheckpointStore } from '../state/memory-checkpoint-store';
 import { runJob } from './run-job';
+import { StateIncompatibleError } from '../core/errors';
+import type { Sink } from '../core/sink';
+import { createOperators } from '../jobfile/components';
 
 const PARTITIONS = ['tides/0', 'tides/1', 'tides/2'];
 const T0 = Date.UTC(2024, 0, 1);
@@ -44,7 +47,9 @@ class ScriptedGroup implements Source {
     this.handler = handler;
   }
 
-  async *batches(_from: Positions): AsyncGenerator<RawBatch> {
+  async *batches(from: Positions): AsyncGenerator<RawBatch> {
+    // Run as one task (no handler): every partition starts where the job's checkpoint says.
+    this.handler ??= { assigned: async () => from, revoked: async () => {} };
     const assigned = new Set<string>();
     for (const action of this.actions) {
       if ('assign' in action) {
@@ -118,7 +123,7 @@ async function runInstance(spec: JobSpec, store: MemoryCheckpointStore, data: Ma
     if (!end) stop.abort();
   });
   await runJob(
-    { job: spec, source, sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]), checkpoints: store, clearCheckpointOnCompletion: false },
+    { job: spec, source, sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]), checkpoints: store, clearCheckpointOnCompletion: false, operators: () => createOperators(spec) },
     { signal: stop.signal },
   );
   table(main, results);
@@ -150,5 +155,75 @@ test('property: results are the same for any history of partitions moving betwee
       assert.deepEqual(results, reference);
     }),
     { numRuns: 25 },
+  );
+});
+
+/** A local file, as the runtime sees it: rows in order, cut back to the checkpointed length on a restart. */
+class FileLikeSink implements Sink {
+  readonly description = 'out.jsonl';
+  rows: Row[] = [];
+  private flushed = 0;
+  async open(resume?: unknown): Promise<void> {
+    this.rows = this.rows.slice(0, typeof resume === 'number' ? resume : 0);
+    this.flushed = this.rows.length;
+  }
+  async write(rows: Row[]): Promise<void> {
+    this.rows.push(...rows);
+  }
+  async flush(): Promise<void> {
+    this.flushed = this.rows.length;
+  }
+  position(): unknown {
+    return this.flushed;
+  }
+  async close(): Promise<void> {}
+}
+
+test('a job writing a local file runs as one task: one checkpoint, exact across a restart; per-partition checkpoints are refused', async () => {
+  const spec = job();
+  const data = partitionData();
+  const whole: Action[] = [{ assign: PARTITIONS }, ...PARTITIONS.flatMap((partition) => Array.from({ length: 6 }, () => ({ deliver: partition, records: 50 })))];
+  const reference = new Map<string, string>();
+  await runInstance(spec, new MemoryCheckpointStore(), data, whole, true, reference);
+
+  const store = new MemoryCheckpointStore();
+  const file = new FileLikeSink();
+  const run = async (actions: Action[], end: boolean) => {
+    const stop = new AbortController();
+    const source = new ScriptedGroup(data, actions, () => {
+      if (!end) stop.abort();
+    });
+    const sinks = new Map<string, Sink>([['main', file], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]);
+    return runJob({ job: spec, source, sinks, checkpoints: store, clearCheckpointOnCompletion: false, operators: () => createOperators(spec) }, { signal: stop.signal });
+  };
+  // Half of each partition, then a stop (a checkpoint of the whole job), then the rest.
+  const first = await run([{ assign: PARTITIONS }, ...PARTITIONS.map((partition) => ({ deliver: partition, records: 150 }))], false);
+  // Partitions read one after another: the later ones' first records are not late (the task knew of them).
+  assert.equal(first.counters.late, 0);
+  assert.deepEqual(await store.list(''), [spec.job]);
+  // Rows written after the checkpoint are cut off on the restart, then written again.
+  file.rows.push({ station: 'not checkpointed' });
+  await run(whole, true);
+  const results = new Map<string, string>();
+  for (const row of file.rows) results.set(`${row.station as string}|${(row.window_start as Date).toISOString()}`, JSON.stringify(row));
+  assert.equal(results.size, file.rows.length, 'no result written twice');
+  assert.deepEqual(results, reference);
+
+  // Checkpoints of single partitions cannot become one of the whole job.
+  const tasks = new MemoryCheckpointStore();
+  await runInstance(spec, tasks, data, [{ assign: PARTITIONS }, { deliver: PARTITIONS[0], records: 10 }], false, new Map());
+  await assert.rejects(
+    runJob(
+      {
+        job: spec,
+        source: new ScriptedGroup(data, [{ assign: PARTITIONS }], () => {}),
+        sinks: new Map<string, Sink>([['main', new FileLikeSink()], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]),
+        checkpoints: tasks,
+        clearCheckpointOnCompletion: false,
+        operators: () => createOperators(spec),
+      },
+      {},
+    ),
+    (error: unknown) => error instanceof StateIncompatibleError && /checkpoints per Kafka partition \(tides-30m-average\/tides\/0/.test(error.message) && /--reset-state/.test(error.message),
   );
 });

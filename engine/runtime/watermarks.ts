@@ -31,6 +31,17 @@ export class WatermarkTracker {
   }
 
   /**
+   * A partition that has delivered nothing yet but will: it holds the
+   * watermark back from now on (until it goes idle), so the first records of
+   * a partition read after the others are not late.
+   */
+  track(partition: string): void {
+    if (this.maxEventTime.has(partition)) return;
+    this.maxEventTime.set(partition, Number.NEGATIVE_INFINITY);
+    this.lastSeenAt.set(partition, this.now());
+  }
+
+  /**
    * Fill `out[i]` with the job watermark in force before `rows[i]`, advancing
    * the partition's maximum as it goes. Returns the watermark after the last row.
    */
@@ -149,7 +160,7 @@ export class WatermarkTracker {
 
   snapshot(): { current: number | null; partitions: Record<string, number> } {
     const partitions: Record<string, number> = {};
-    for (const [partition, max] of this.maxEventTime) partitions[partition] = max;
+    for (const [partition, max] of this.maxEventTime) if (Number.isFinite(max)) partitions[partition] = max;
     return { current: Number.isFinite(this.current) ? this.current : null, partitions };
   }
 

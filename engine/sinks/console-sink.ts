@@ -1,6 +1,7 @@
 import type { Row } from '../core/batch';
 import { toJsonLine } from './format';
 import type { Sink, SinkOptions } from '../core/sink';
+import type { ComponentContext, JsonSchema } from '../config/component';
 
 export interface ConsoleSinkOptions extends SinkOptions {
   format: 'table' | 'jsonl';
@@ -292,4 +293,33 @@ function summaryLine(group: Group, what: string): string {
   if (parts.length === 0) return '';
   const over = group.partial > 0 ? `the ${count(n, `whole ${what}`)}` : `all ${count(n, what)}`;
   return `  summary of ${over}: ${parts.join('; ')}\n`;
+}
+
+// ---------------------------------------------------------------- job-file configuration
+
+/**
+ * Console sink: rows on standard output, for trying jobs out.
+ *
+ * @example
+ * sink:
+ *   console: { format: table }
+ */
+
+export interface ConsoleSinkConfig {
+  format?: 'table' | 'jsonl';
+}
+
+export const schema: JsonSchema = {
+  title: 'console sink',
+  description: 'Prints rows to standard output.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    format: { description: 'An aligned table, or one JSON object per line.', type: 'string', enum: ['table', 'jsonl'], default: 'table' },
+  },
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(raw: ConsoleSinkConfig, _context: ComponentContext): { format: 'table' | 'jsonl' } {
+  return { format: raw.format ?? 'table' };
 }

@@ -2,7 +2,7 @@ import type { Row } from '../core/batch';
 import type { Sink } from '../core/sink';
 
 /**
- * Every row to several sinks (`sink:` given as a list in a job file: the
+ * Every row to several sinks (`sink: { all: [...] }` in a job file: the
  * same results into Cassandra and OpenSearch). The checkpoint contract holds
  * for the whole: `flush` resolves only when every sink's flush resolved, so
  * the runtime checkpoints only what all of them hold durably; after a crash
@@ -19,8 +19,12 @@ import type { Sink } from '../core/sink';
 export class FanOutSink implements Sink {
   readonly description: string;
 
+  /** Each sink's position (null for sinks without one), in the order of the list; only when one of them has one. */
+  readonly position?: () => unknown;
+
   constructor(private readonly sinks: readonly Sink[]) {
     this.description = sinks.map((sink) => sink.description).join(' + ');
+    if (sinks.some((sink) => sink.position !== undefined)) this.position = () => this.sinks.map((sink) => (sink.position ? sink.position() : null));
   }
 
   /** Opens every sink; `resume` is the list `position` returned (one entry per sink). */
@@ -35,11 +39,6 @@ export class FanOutSink implements Sink {
 
   async flush(): Promise<void> {
     await Promise.all(this.sinks.map((sink) => sink.flush()));
-  }
-
-  /** Each sink's position (null for sinks without one), in the order of the list. */
-  position(): unknown {
-    return this.sinks.map((sink) => (sink.position ? sink.position() : null));
   }
 
   /** Closes every sink, even when one of them fails; the first failure is thrown after. */

@@ -4,6 +4,7 @@ import { ExternalError } from '../core/errors';
 import type { Row } from '../core/batch';
 import { toJsonLine } from './format';
 import type { Sink, SinkOptions } from '../core/sink';
+import type { ComponentContext, JsonSchema } from '../config/component';
 
 /**
  * Appends one JSON object per line to a file.
@@ -85,4 +86,34 @@ export class JsonlSink implements Sink {
     await this.file.write(buffer, 0, buffer.length, this.length);
     this.length += buffer.length;
   }
+}
+
+// ---------------------------------------------------------------- job-file configuration
+
+/**
+ * JSONL sink: one JSON object per line, timestamps as ISO-8601 UTC strings.
+ *
+ * @example
+ * sink:
+ *   jsonl: { path: out/lunar-day.jsonl }
+ */
+
+export interface JsonlSinkConfig {
+  path: string;
+}
+
+export const schema: JsonSchema = {
+  title: 'jsonl sink',
+  description: 'Appends rows to a file, one JSON object per line.',
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: {
+    path: { description: "Output file; relative to the job file's directory.", type: 'string', minLength: 1, examples: ['out/lunar-day.jsonl'] },
+  },
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(raw: JsonlSinkConfig, _context: ComponentContext): { path: string } {
+  return { path: raw.path };
 }

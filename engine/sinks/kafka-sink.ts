@@ -10,7 +10,10 @@ import type { Row } from '../core/batch';
 import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
 import { createKafkaClient, toExternalError } from '../clients/kafka';
 import { toJsonLine } from './format';
-import type { Sink, SinkOptions } from '../core/sink';
+import { DEAD_LETTERS, LATE, type Sink, type SinkOptions } from '../core/sink';
+import type { ComponentContext, JsonSchema } from '../config/component';
+import { avroRegistrySchema, kafkaConnectionProperties, normalizeAvroRegistry, normalizeKafkaConnection } from '../config/kafka-connection';
+import type { AvroRegistryConfig, KafkaConnectionConfig } from '../config/kafka-connection';
 
 /**
  * Writes rows to a Kafka topic with an idempotent producer (acks = all, one
@@ -156,7 +159,7 @@ export class KafkaSink implements Sink {
     this.ownsRegistry = extra.registry === undefined;
     this.registry = extra.registry ?? null;
     this.retryOptions = { ...DEFAULT_RETRY, ...extra.retry };
-    this.avroRows = spec.format.kind === 'avro-registry' && name !== 'late' && name !== 'dead-letters';
+    this.avroRows = spec.format.kind === 'avro-registry' && name !== LATE && name !== DEAD_LETTERS;
   }
 
   /** Messages acknowledged so far. */
@@ -278,4 +281,54 @@ export class KafkaSink implements Sink {
       onRetry: (error, attempt, delay) => this.log(`${this.description}: cannot ${what} (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
     };
   }
+}
+
+// ---------------------------------------------------------------- job-file configuration
+
+/**
+ * Kafka sink: produces rows to a topic as JSON, or as Confluent-framed Avro
+ * with the schema registered in a Schema Registry.
+ *
+ * @example
+ * late:
+ *   kafka:
+ *     brokers: ${KAFKA_BROKERS:-localhost:9092}
+ *     topic: tides.late
+ *     format: { json: {} }
+ */
+
+export interface KafkaSinkConfig extends KafkaConnectionConfig {
+  topic: string;
+  format?: { avro: AvroRegistryConfig } | { json: Record<string, never> };
+}
+
+export const schema: JsonSchema = {
+  title: 'kafka sink',
+  description: 'Produces rows to a Kafka topic.',
+  type: 'object',
+  required: ['brokers', 'topic'],
+  additionalProperties: false,
+  properties: {
+    ...kafkaConnectionProperties,
+    topic: { description: 'Topic to write.', type: 'string', minLength: 1, examples: ['tides.alerts'] },
+    format: {
+      title: 'kafka sink format',
+      description: 'How rows are encoded (default json).',
+      type: 'object',
+      selector: 'format',
+      exactlyOneOf: ['avro', 'json'],
+      additionalProperties: false,
+      properties: {
+        avro: { ...avroRegistrySchema, description: 'Confluent-framed Avro written with `readerSchema`, registered in the registry.' },
+        json: { title: 'json format', description: 'One JSON document per message.', type: 'object', additionalProperties: false, properties: {} },
+      },
+      default: { json: {} },
+    },
+  },
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(raw: KafkaSinkConfig, _context: ComponentContext): KafkaSinkSpec {
+  const format = raw.format !== undefined && 'avro' in raw.format ? normalizeAvroRegistry(raw.format.avro) : { kind: 'json' as const };
+  return { ...normalizeKafkaConnection(raw), topic: raw.topic, format };
 }

@@ -1,5 +1,6 @@
 import type { Row } from '../core/batch';
 import type { Sink } from '../core/sink';
+import type { ComponentContext, JsonSchema } from '../config/component';
 
 /** Discards rows (benchmarks, dry runs); counts them. */
 export class NullSink implements Sink {
@@ -11,4 +12,29 @@ export class NullSink implements Sink {
   }
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
+}
+
+// ---------------------------------------------------------------- job-file configuration
+
+/**
+ * Null sink: discards rows (benchmarks of everything before the sink).
+ *
+ * @example
+ * sink:
+ *   null: {}
+ */
+
+export type NullSinkConfig = Record<string, never>;
+
+export const schema: JsonSchema = {
+  title: 'null sink',
+  description: 'Discards every row.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {},
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(_raw: NullSinkConfig, _context: ComponentContext): Record<string, never> {
+  return {};
 }

@@ -12,7 +12,7 @@ import { AvroContainerWriter } from '../codecs/avro-container';
 import { loadAvroType, tideObservationSchemaPath } from '../codecs/avro-schema';
 import { deadLetterRow, receivedOf } from '../codecs/dead-letter-row';
 import { formatFromPath, openFileSource } from './file-source';
-import * as fileSourceSpec from './file-source.spec';
+import * as fileSourceSpec from './file-source';
 import type { FileSourceOptions } from './file-source';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');

@@ -6,6 +6,10 @@ import { InternalError } from '../core/errors';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
 import type { Positions, Source, TaskHandler } from '../core/source';
 import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
+import type { ComponentContext, JsonSchema } from '../config/component';
+import { durationMs, durationSchema } from '../config/component';
+import { avroRegistrySchema, kafkaConnectionProperties, normalizeAvroRegistry, normalizeKafkaConnection } from '../config/kafka-connection';
+import type { AvroRegistryConfig, KafkaConnectionConfig } from '../config/kafka-connection';
 
 /**
  * Kafka source (kafkajs), driven by the runtime's checkpoints.
@@ -26,8 +30,6 @@ import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 
 /** Records per RawBatch unless the spec says (`maxBatchRecords`); bigger kafkajs batches are split (Avro decode and operators run per chunk). */
 export const MAX_CHUNK = 5000;
-/** A member the group has not heard from for this long loses its partitions (a restart after a crash waits it out). */
-const SESSION_TIMEOUT_MS = 30_000;
 /** How often `eachBatch` heartbeats while the runtime still works on a chunk (session timeout is 30 s). */
 const HEARTBEAT_WHILE_WAITING_MS = 3000;
 /** Event-time alignment never stalls a stream: held partitions are released when no batch arrived for this long. */
@@ -370,6 +372,8 @@ export class KafkaSource implements Source {
   private readonly activity = { batches: 0, lastBatchAt: 0, lastBatch: '', inEachBatch: 0, lastEnd: '', joins: 0, lastJoinAt: 0, crashes: 0, lastCrash: '' };
   /** Partitions move between the instances of the group: one task per partition (see core/source.ts). */
   readonly sharesPartitions = true;
+  /** A member the group has not heard from for this long loses its partitions (a restart after a crash waits it out). */
+  private readonly sessionTimeoutMs: number;
 
   constructor(
     private readonly spec: KafkaSourceSpec,
@@ -378,6 +382,7 @@ export class KafkaSource implements Source {
     this.description = `kafka topic ${spec.topic} (group ${spec.group}, ${spec.brokers.join(',')})`;
     this.log = options.log ?? (() => {});
     this.kafka = createKafkaClient(spec, { log: this.log });
+    this.sessionTimeoutMs = spec.sessionTimeoutMs ?? 30_000;
     this.tracker = new PartitionTracker(spec.topic);
     // Correct either way; slower without it (about 2x the CPU per record in kafkajs), so say so.
     const reader = recordBatchReaderState() ?? { active: false, reason: 'the record-batch reader was not installed (installDependencyPatches): kafkajs reads record batches itself' };
@@ -426,7 +431,7 @@ export class KafkaSource implements Source {
   owns(partition: string): boolean {
     const number = parsePartitionKey(this.spec.topic, partition);
     // Heard from by the group within a session timeout: beyond that, the group has moved on without us.
-    return number !== undefined && this.assigned.has(number) && Date.now() - this.lastHeartbeatAt < SESSION_TIMEOUT_MS;
+    return number !== undefined && this.assigned.has(number) && Date.now() - this.lastHeartbeatAt < this.sessionTimeoutMs;
   }
 
   async commit(positions: Positions): Promise<void> {
@@ -582,8 +587,8 @@ export class KafkaSource implements Source {
       // A member killed without leaving keeps its partitions until this expires, so it is
       // what a restart after a crash waits (10 s measured 9.7 s instead of 30 s, but was
       // reverted as a suspect of a stall after a registry outage; see the closing note).
-      sessionTimeout: SESSION_TIMEOUT_MS,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(this.sessionTimeoutMs / 3)),
       // Short polls when idle so a graceful stop is not held up by a long fetch.
       maxWaitTimeInMs: 500,
       retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
@@ -818,4 +823,80 @@ export class KafkaSource implements Source {
     this.tracker.delivered(partition, batch.source.toOffset);
     if (this.boundedRunDone()) this.queue?.end();
   }
+}
+
+// ---------------------------------------------------------------- job-file configuration
+
+/**
+ * Kafka source: consumes a topic as a consumer group, decoding
+ * Confluent-framed Avro through a Schema Registry.
+ *
+ * @example
+ * source:
+ *   kafka:
+ *     brokers: ${KAFKA_BROKERS:-localhost:9092}
+ *     topic: tides.observations
+ *     format:
+ *       avro:
+ *         registry: ${SCHEMA_REGISTRY_URL:-http://localhost:8081}
+ *         readerSchema: schemas/tide_observation.avsc
+ */
+
+export interface KafkaSourceConfig extends KafkaConnectionConfig {
+  topic: string;
+  group?: string;
+  startFrom?: 'earliest' | 'latest';
+  stopAtEnd?: boolean;
+  sessionTimeout?: string;
+  format: { avro: AvroRegistryConfig };
+}
+
+export const schema: JsonSchema = {
+  title: 'kafka source',
+  description: 'Reads a Kafka topic as a consumer group.',
+  type: 'object',
+  required: ['brokers', 'topic', 'format'],
+  additionalProperties: false,
+  properties: {
+    ...kafkaConnectionProperties,
+    topic: { description: 'Topic to read.', type: 'string', minLength: 1, examples: ['tides.observations'] },
+    group: { description: 'Consumer group (default `tideflow-<job>`).', type: 'string', minLength: 1, examples: ['tideflow-tides-lunar-day'] },
+    startFrom: {
+      description: 'Where a group without committed offsets or checkpoint starts.',
+      type: 'string',
+      enum: ['earliest', 'latest'],
+      default: 'earliest',
+    },
+    stopAtEnd: {
+      description: 'Stop once the end offsets seen at start-up are reached (a bounded run, for tests and benchmarks).',
+      type: 'boolean',
+      default: false,
+    },
+    sessionTimeout: durationSchema(
+      "How long the group waits for a silent instance before giving its partitions to the others (Kafka's session.timeout.ms; the broker allows 6s to 5m by default). Shorter: partitions of a crashed instance move sooner; longer: a long pause is not taken for a crash.",
+      { default: '30s', positive: true },
+    ),
+    format: {
+      title: 'kafka source format',
+      description: 'How record values are encoded.',
+      type: 'object',
+      selector: 'format',
+      exactlyOneOf: ['avro'],
+      additionalProperties: false,
+      properties: { avro: avroRegistrySchema },
+    },
+  },
+};
+
+/** Schema-validated YAML to the JobSpec form: defaults filled in, durations and timestamps in milliseconds. */
+export function normalize(raw: KafkaSourceConfig, context: ComponentContext): KafkaSourceSpec {
+  return {
+    ...normalizeKafkaConnection(raw),
+    topic: raw.topic,
+    group: raw.group ?? `tideflow-${context.job}`,
+    startFrom: raw.startFrom ?? 'earliest',
+    stopAtEnd: raw.stopAtEnd ?? false,
+    sessionTimeoutMs: durationMs(raw.sessionTimeout ?? '30s'),
+    format: normalizeAvroRegistry(raw.format.avro),
+  };
 }

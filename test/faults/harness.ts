@@ -366,6 +366,8 @@ export interface CliProcess {
   waitForStderr(pattern: RegExp): Promise<number | null>;
   /** Everything it wrote to stderr so far (for a failure message when it dies early). */
   stderrSoFar(): string;
+  /** Its stderr lines so far, each with the time (Date.now) it arrived. */
+  readonly lines: Array<{ at: number; line: string }>;
   kill(signal: NodeJS.Signals): void;
 }
 
@@ -375,10 +377,15 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
+  let partial = '';
+  const lines: Array<{ at: number; line: string }> = [];
   const watchers: Array<{ pattern: RegExp; resolve: (at: number | null) => void }> = [];
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) lines.push({ at: Date.now(), line });
     for (let i = watchers.length - 1; i >= 0; i--) {
       if (watchers[i].pattern.test(stderr)) {
         watchers[i].resolve(Date.now());
@@ -396,6 +403,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     child,
     startedAt,
     exited,
+    lines,
     stderrSoFar: () => stderr,
     waitForStderr: (pattern) => {
       if (pattern.test(stderr)) return Promise.resolve(Date.now());

@@ -294,8 +294,11 @@ async function checkpointPositions(run: FaultRun, job: JobName): Promise<Map<num
     retry: { maxElapsedMs: 3000 },
   });
   try {
-    const saved = await store.load(job);
-    return saved ? topicPositions(saved.positions, run.topic) : new Map();
+    // A Kafka job checkpoints per partition (<job>/<partition>): the positions of all its tasks.
+    const keys = await store.list(`${job}/`);
+    const positions: Record<string, number> = {};
+    for (const key of keys) Object.assign(positions, (await store.load(key))?.positions ?? {});
+    return topicPositions(positions, run.topic);
   } finally {
     await store.close();
   }

@@ -26,15 +26,22 @@ interface WriterExit {
   output: string;
 }
 
-/** Runs the writer; with `killAfterMs`, SIGKILLs it that long after it started indexing (unless it finished first). */
-function runWriter(index: string, checkpointFile: string, rowsFile: string, killAfterMs?: number): Promise<WriterExit> {
+/**
+ * Runs the writer; with `kill`, SIGKILLs it `delayMs` after its `checkpoints`-th
+ * checkpoint of this run (0: after it began indexing), unless it finished
+ * first. Counted in checkpoints, the kills land inside the run however fast
+ * the machine indexes.
+ */
+function runWriter(index: string, checkpointFile: string, rowsFile: string, kill?: { checkpoints: number; delayMs: number }): Promise<WriterExit> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WRITER, index, checkpointFile, rowsFile], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     let output = '';
     let timer: NodeJS.Timeout | null = null;
     child.stdout.on('data', (chunk) => {
       output += chunk;
-      if (killAfterMs !== undefined && timer === null && output.includes('indexing from row')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      if (kill === undefined || timer !== null || !output.includes('indexing from row')) return;
+      const checkpoints = output.split('\n').filter((line) => line.startsWith('checkpoint ')).length;
+      if (checkpoints >= kill.checkpoints) timer = setTimeout(() => child.kill('SIGKILL'), kill.delayMs);
     });
     child.stderr.on('data', (chunk) => (output += chunk));
     child.on('error', reject);
@@ -54,15 +61,16 @@ test('SIGKILL at 10 random instants during indexing, restarts from the checkpoin
   const rows: Row[] = await crashWriterRows(COPIES);
   const rowsFile = join(directory, 'rows.json');
   writeFileSync(rowsFile, JSON.stringify(rows));
-  // Kill instants after the writer began indexing (a full run indexes for about 10 s here), drawn anew each run; the seed is in the diagnostics.
+  // Kill instants: after 0-1 checkpoints of each run (of 500 rows each, 42 in all), then 0-60 ms into the next
+  // batches; drawn anew each time, the seed is in the diagnostics.
   const seed = Date.now() % 2 ** 31;
   t.diagnostic(`kill instants from seed ${seed}`);
-  const instants = fc.sample(fc.noBias(fc.integer({ min: 0, max: 800 })), { numRuns: KILLS, seed });
+  const kills = fc.sample(fc.noBias(fc.record({ checkpoints: fc.integer({ min: 0, max: 1 }), delayMs: fc.integer({ min: 0, max: 60 }) })), { numRuns: KILLS, seed });
   let killed = 0;
-  for (const instant of instants) {
-    const exit = await runWriter(index, checkpointFile, rowsFile, instant);
+  for (const kill of kills) {
+    const exit = await runWriter(index, checkpointFile, rowsFile, kill);
     const position = existsSync(checkpointFile) ? readFileSync(checkpointFile, 'utf8') : '0';
-    t.diagnostic(`run killed after ${instant} ms: ${exit.signal ?? `exit ${exit.code}`}, checkpoint at row ${position}`);
+    t.diagnostic(`run killed ${kill.delayMs} ms after its checkpoint ${kill.checkpoints}: ${exit.signal ?? `exit ${exit.code}`}, checkpoint at row ${position}`);
     if (exit.signal === 'SIGKILL') killed++;
     else assert.equal(exit.code, 0, exit.output);
     if (exit.output.includes('done')) break;

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadJobFile } from '../../engine/config';
-import { assemble } from '../../engine/runtime/assemble';
+import { loadJobFile } from '../../engine/jobfile';
+import { assemble } from '../../engine/jobfile/assemble';
 import { runJob } from '../../engine/runtime/run-job';
 import { FanOutSink } from '../../engine/sinks/fan-out-sink';
 import { OpenSearchSink } from '../../engine/sinks/opensearch-sink';

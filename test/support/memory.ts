@@ -4,6 +4,7 @@ import { JobParts } from '../../engine/runtime/run-job';
 import type { Sink } from '../../engine/core/sink';
 import type { Positions, Source } from '../../engine/core/source';
 import type { Checkpoint, CheckpointStore } from '../../engine/state/checkpoint';
+import { createOperators } from '../../engine/jobfile/components';
 
 /** Rows from memory, cut into batches of the given sizes (cycled), one partition. */
 export class MemorySource implements Source {
@@ -77,6 +78,7 @@ export function memoryParts(job: JobSpec, rows: Row[], sizes: number[], store = 
     sinks,
     checkpoints: store,
     clearCheckpointOnCompletion: false,
+    operators: () => createOperators(job),
   };
   return { parts, main, late, deadLetters, store };
 }

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadJobFile } from '../../engine/config';
-import { assemble, type Overrides } from '../../engine/runtime/assemble';
+import { loadJobFile } from '../../engine/jobfile';
+import { assemble, type Overrides } from '../../engine/jobfile/assemble';
 import { runJob, type RunOptions, type RunResult } from '../../engine/runtime/run-job';
 
 /** Repository root (tests run from dist/test/..., so walk up to the package). */

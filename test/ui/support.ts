@@ -3,8 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadJobFile } from '../../engine/config';
-import { assemble } from '../../engine/runtime/assemble';
+import { loadJobFile } from '../../engine/jobfile';
+import { assemble } from '../../engine/jobfile/assemble';
 import { runJob } from '../../engine/runtime/run-job';
 import { NullSink } from '../../engine/sinks/null-sink';
 import { LEVELS_JOB, LUNAR_DAY_JOB, packageRoot } from '../../engine/ui/bundled-results';

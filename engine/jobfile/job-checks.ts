@@ -1,8 +1,8 @@
-import type { Reporter } from './component';
-import { didYouMean } from './did-you-mean';
+import type { Reporter } from '../config/component';
+import { didYouMean } from '../config/did-you-mean';
 import { SINKS, SOURCES, STEPS } from './job-schema';
-import type { ProblemCollector } from './problems';
-import { childPointer } from './yaml-tree';
+import type { ProblemCollector } from '../config/problems';
+import { childPointer } from '../config/yaml-tree';
 
 /**
  * Checks that span more than one component: step ids, route targets, the
@@ -43,10 +43,12 @@ export function checkJob(data: Json, collector: ProblemCollector): void {
 }
 
 function runComponentChecks(data: Json, collector: ProblemCollector): void {
-  const run = (value: unknown, pointer: string, modules: typeof SOURCES | typeof STEPS) => {
+  const run = (value: unknown, pointer: string, modules: Record<string, { check?(raw: never, report: Reporter): void }>) => {
     const kind = kindOf(value, modules);
     if (kind === undefined) return;
     const config = (value as Json)[kind];
+    // The sinks of an `all` list are checked one by one.
+    if (modules === SINKS && kind === 'all' && Array.isArray(config)) config.forEach((item, index) => run(item, childPointer(childPointer(pointer, kind), index), SINKS));
     const check = modules[kind].check;
     if (check !== undefined && isMap(config)) check(config as never, reporterAt(collector, childPointer(pointer, kind)));
   };
@@ -102,6 +104,9 @@ function checkCheckpoint(data: Json, collector: ProblemCollector): void {
   if (!isMap(checkpoint) || !isMap(checkpoint.cassandra)) return;
   const sinkKind = kindOf(data.sink, SINKS);
   if (sinkKind === undefined || sinkKind === 'cassandra') return;
+  // Among several sinks, the first cassandra one lends its connection.
+  const all = sinkKind === 'all' ? (data.sink as Json).all : undefined;
+  if (Array.isArray(all) && all.some((item) => kindOf(item, SINKS) === 'cassandra')) return;
   collector.atKey(
     '/checkpoint/cassandra',
     `a cassandra checkpoint uses the cassandra sink's connection, but this job's sink is ${sinkKind}; use checkpoint: { file: {} }`,

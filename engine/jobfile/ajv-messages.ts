@@ -1,8 +1,8 @@
 import type { ErrorObject } from 'ajv';
-import type { JsonSchema } from './component';
-import { closestName, didYouMean } from './did-you-mean';
-import type { ProblemCollector } from './problems';
-import { childPointer, pointerKeys } from './yaml-tree';
+import type { JsonSchema } from '../config/component';
+import { closestName, didYouMean } from '../config/did-you-mean';
+import type { ProblemCollector } from '../config/problems';
+import { childPointer, pointerKeys } from '../config/yaml-tree';
 
 /**
  * Turns Ajv's errors into tideflow's messages, placed on the YAML node each

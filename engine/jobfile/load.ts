@@ -2,9 +2,9 @@ import { ConfigError } from '../core/errors';
 import type { ConfigProblem } from '../core/errors';
 import { engineExpressionParser } from './expression-parser';
 import type { ExpressionParser } from './expression-parser';
-import type { JobSpec } from './job';
+import type { JobSpec } from '../config/job';
 import { validateTree } from './validate-job';
-import { parseYamlText, readYamlFile } from './yaml-tree';
+import { parseYamlText, readYamlFile } from '../config/yaml-tree';
 
 /** Options shared by `loadJobFile` and `lintJobFiles`. */
 export interface LoadOptions {

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadJobFile } from '../config';
+import { loadJobFile } from '.';
 import { assemble } from './assemble';
-import { runJob } from './run-job';
+import { runJob } from '../runtime/run-job';
 
 const ROOT = join(__dirname, '..', '..', '..');
 

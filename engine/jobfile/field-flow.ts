@@ -1,13 +1,13 @@
-import { parseAggregateCall } from './aggregate-call';
+import { parseAggregateCall } from '../config/aggregate-call';
 import { readAvscFields, readContainerFields } from './avro-fields';
-import { didYouMean } from './did-you-mean';
+import { didYouMean } from '../config/did-you-mean';
 import type { ExpressionParser } from './expression-parser';
 import type { Expression } from '../expressions/ast';
 import { checkExpressionTypes, type ValueType } from '../expressions/types';
-import type { ProblemCollector } from './problems';
-import { childPointer } from './yaml-tree';
-import { formatFromPath } from '../sources/file-source.spec';
-import { WINDOW_BOUND_FIELDS } from '../operators/window.spec';
+import type { ProblemCollector } from '../config/problems';
+import { childPointer } from '../config/yaml-tree';
+import { formatImpliedBy } from '../sources/file-source';
+import { WINDOW_BOUND_FIELDS } from '../operators/window';
 
 /**
  * Follows the set of row fields from the source through every step, so that
@@ -179,7 +179,7 @@ function sourceFields(data: Json, collector: ProblemCollector, jobDir: string, c
   }
   const file = source.file;
   if (isMap(file) && typeof file.path === 'string') {
-    const format = typeof file.format === 'string' ? file.format : formatFromPath(file.path);
+    const format = typeof file.format === 'string' ? file.format : formatImpliedBy(file.path);
     if (format === 'avro') {
       const record = readContainerFields(file.path, jobDir);
       if (record !== undefined) return new Fields(new Set(record.fields), `${record.name} records`, new Map(Object.entries(record.types)));
@@ -189,6 +189,11 @@ function sourceFields(data: Json, collector: ProblemCollector, jobDir: string, c
 }
 
 function checkCassandraColumns(sink: unknown, pointer: string, fields: Fields, collector: ProblemCollector): void {
+  // Each sink of an `all` list receives the same rows.
+  if (isMap(sink) && Array.isArray(sink.all)) {
+    sink.all.forEach((each, index) => checkCassandraColumns(each, childPointer(childPointer(pointer, 'all'), index), fields, collector));
+    return;
+  }
   if (!isMap(sink) || !isMap(sink.cassandra)) return;
   const cassandra = sink.cassandra;
   const base = childPointer(pointer, 'cassandra');

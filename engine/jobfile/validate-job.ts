@@ -3,20 +3,20 @@ import type { ValidateFunction } from 'ajv';
 import type { ConfigProblem } from '../core/errors';
 import { reportAjvErrors } from './ajv-messages';
 import type { Describe } from './ajv-messages';
-import type { ComponentContext, StepContext } from './component';
-import * as eventTime from './event-time';
-import type { EventTimeConfig } from './event-time';
+import type { ComponentContext, StepContext } from '../config/component';
+import * as eventTime from '../config/event-time';
+import type { EventTimeConfig } from '../config/event-time';
 import type { ExpressionParser } from './expression-parser';
 import { checkFieldFlow } from './field-flow';
 import { checkJob, kindOf, stepId } from './job-checks';
 import { jobFileDirectory, resolveJobPaths } from './job-paths';
 import { emptyValuesToMaps, jobSchema, SINKS, SOURCES, STEPS } from './job-schema';
-import type { JobSpec, SinkSpec, SourceSpec, StepSpec } from './job';
+import type { JobSpec, SinkSpec, SourceSpec, StepSpec } from '../config/job';
 import { createAjv } from './keywords';
-import { ProblemCollector } from './problems';
-import { childPointer } from './yaml-tree';
-import type { YamlTree } from './yaml-tree';
-import * as checkpoint from '../state/checkpoint.spec';
+import { ProblemCollector } from '../config/problems';
+import { childPointer } from '../config/yaml-tree';
+import type { YamlTree } from '../config/yaml-tree';
+import * as checkpoint from '../state/checkpoint';
 
 /**
  * Validation of a parsed job file, in the order that keeps messages useful:
@@ -128,5 +128,6 @@ function normalizeSource(value: unknown, context: ComponentContext): SourceSpec 
 function normalizeSink(value: unknown, context: ComponentContext): SinkSpec {
   const kind = kindOf(value, SINKS)!;
   if (kind === 'null') return { kind: 'null' };
+  if (kind === 'all') return { kind: 'all', all: { sinks: ((value as Json).all as unknown[]).map((item) => normalizeSink(item, context)) } };
   return { kind, [kind]: SINKS[kind].normalize((value as Json)[kind] as never, context) } as SinkSpec;
 }

@@ -1,21 +1,19 @@
 import { extname, join } from 'node:path';
-import { UsageError } from '../core/errors';
-import type { DedupeStepSpec, JobSpec, SinkSpec, WindowStepSpec } from '../config/job';
+import { cassandraSinkOf, leafSinks, type DedupeStepSpec, type JobSpec, type SinkSpec, type WindowStepSpec } from '../config/job';
 import type { Decoder } from '../codecs/decoder';
-import { ConsoleSink, InputSpans } from '../sinks/console-sink';
-import { CsvSink } from '../sinks/csv-sink';
-import { JsonlSink } from '../sinks/jsonl-sink';
-import { NullSink } from '../sinks/null-sink';
-import type { Sink, SinkOptions } from '../core/sink';
-import { fileSource, generatorSource } from '../sources/local-sources';
+import { UsageError } from '../core/errors';
+import type { Sink } from '../core/sink';
 import type { Source } from '../core/source';
+import { installDependencyPatches } from '../patches';
+import { DEAD_LETTERS, LATE, type JobParts } from '../runtime/run-job';
+import { InputSpans } from '../sinks/console-sink';
+import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
 import type { CheckpointStore } from '../state/checkpoint';
 import { FileCheckpointStore } from '../state/file-checkpoint-store';
-import { installDependencyPatches } from '../patches';
-import { createExternalParts, type ExternalParts } from './external-parts';
-import { DEAD_LETTERS, LATE, type JobParts } from './run-job';
+import { createOperators, SINKS, sourceOf } from './components';
+import { createRecordParts } from './record-parts';
 
-/** Command-line overrides (DESIGN.md section 4). */
+/** Command-line overrides of a job file's source, sinks and checkpoints. */
 export interface Overrides {
   /** Replace the job's source with this file (JSONL, CSV, Avro container). */
   input?: string;
@@ -144,75 +142,73 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   // Before any Kafka fetch or Cassandra write: tideflow's faster readers and writers inside the clients.
   installDependencyPatches();
   const job = applyOverrides(original, overrides);
-  const stdout = overrides.stdout ?? process.stdout;
+  const log = overrides.log ?? (() => {});
   // The reader schema validates input records whichever source replaced the job's own.
   const readerSchema = original.source.kind === 'kafka' ? original.source.kafka.format.readerSchema : undefined;
-  const external: ExternalParts = await createExternalParts(job, readerSchema, overrides.log, overrides.workers);
-  const timestampFields = new Set([job.eventTime.field]);
-  const sinkOptions: SinkOptions = { timestampFields };
+  const records = createRecordParts(job, readerSchema, log, overrides.workers);
   const groupBy = consoleGroupKey(job);
   // Console tables mark the windows the input began or ended inside: they need to see the input.
   const inputSpans = needsInputSpans(job) ? new InputSpans(groupBy, job.eventTime.field) : undefined;
-  const createSink = (spec: SinkSpec, name: string): Sink => {
-    switch (spec.kind) {
-      case 'jsonl':
-        return new JsonlSink(spec.jsonl.path, sinkOptions);
-      case 'csv':
-        return new CsvSink(spec.csv.path, sinkOptions);
-      case 'console':
-        return new ConsoleSink({ ...sinkOptions, format: spec.console.format, groupBy, rowsPerGroup: 8, out: stdout, inputSpans });
-      case 'null':
-        return new NullSink();
-      case 'cassandra':
-      case 'kafka':
-        return external.createSink(spec, name, sinkOptions);
-    }
-  };
+
   const sinks = new Map<string, Sink>();
-  sinks.set('main', createSink(job.sink, 'main'));
-  for (const [name, spec] of Object.entries(job.sinks)) sinks.set(name, createSink(spec, name));
+  const createSink = (spec: SinkSpec, name: string): Sink =>
+    SINKS[spec.kind].create((spec as { [kind: string]: unknown })[spec.kind] as never, {
+      job,
+      log,
+      name,
+      options: { timestampFields: new Set([job.eventTime.field]) },
+      stdout: overrides.stdout ?? process.stdout,
+      columnTypes: records.columnTypes,
+      readerType: records.readerType,
+      console: { groupBy, inputSpans },
+      createSink,
+      deadLetters: () => sinks.get(DEAD_LETTERS)!,
+    });
   // The same place `--output console` puts them: one path scheme, whatever the job's own sink.
   const sideDefault = (suffix: string): SinkSpec => ({ kind: 'jsonl', jsonl: { path: join('.tideflow', 'output', `${job.job}.${suffix}.jsonl`) } });
+  sinks.set('main', createSink(job.sink, 'main'));
+  for (const [name, spec] of Object.entries(job.sinks)) sinks.set(name, createSink(spec, name));
   sinks.set(DEAD_LETTERS, createSink(job.deadLetters ?? sideDefault(DEAD_LETTERS), DEAD_LETTERS));
   sinks.set(LATE, createSink(job.late ?? sideDefault(LATE), LATE));
 
-  let source: Source;
-  switch (job.source.kind) {
-    case 'file':
-      source = fileSource(job.source.file);
-      break;
-    case 'generator':
-      source = generatorSource(job.source.generator);
-      break;
-    case 'kafka':
-      source = external.createSource(job.source.kafka);
-      break;
-  }
-
-  let checkpoints: CheckpointStore;
-  switch (job.checkpoint.kind) {
-    case 'file':
-      checkpoints = new FileCheckpointStore(job.checkpoint.dir);
-      break;
-    case 'cassandra':
-      checkpoints = external.createCheckpointStore(job.checkpoint);
-      break;
-    case 'none':
-      checkpoints = new FileCheckpointStore(overrides.checkpointDir ?? DEFAULT_CHECKPOINT_DIR);
-      break;
-  }
-
-  const decoder = job.source.kind === 'kafka' ? external.decoder : undefined;
-  if (inputSpans !== undefined) observeInput(source, decoder, inputSpans);
+  const sourceKind = sourceOf(job.source);
+  const source = sourceKind.create((job.source as { [kind: string]: unknown })[job.source.kind] as never, { job, log });
+  if (inputSpans !== undefined) observeInput(source, records.decoder, inputSpans);
   return {
     job,
     source,
-    decoder,
-    validator: external.validator,
+    decoder: records.decoder,
+    validator: records.validator,
     sinks,
-    checkpoints,
-    clearCheckpointOnCompletion: job.source.kind !== 'kafka',
+    checkpoints: createCheckpointStore(job, overrides, log),
+    clearCheckpointOnCompletion: sourceKind.finite === true,
+    operators: () => createOperators(job),
   };
+}
+
+function createCheckpointStore(job: JobSpec, overrides: Overrides, log: (line: string) => void): CheckpointStore {
+  switch (job.checkpoint.kind) {
+    case 'file':
+      return new FileCheckpointStore(job.checkpoint.dir);
+    case 'none':
+      return new FileCheckpointStore(overrides.checkpointDir ?? DEFAULT_CHECKPOINT_DIR);
+    case 'cassandra': {
+      // The checkpoint lives in the same cluster as the results it vouches for.
+      const sink = cassandraSinkOf(job.sink);
+      if (!sink) throw new UsageError(`job ${job.job}: a Cassandra checkpoint store needs a Cassandra sink to take its connection from`);
+      return new CassandraCheckpointStore({
+        contactPoints: sink.contactPoints,
+        localDataCenter: sink.localDataCenter,
+        auth: sink.auth,
+        ssl: sink.ssl,
+        keyspace: job.checkpoint.keyspace,
+        table: job.checkpoint.table,
+        replicationFactor: sink.replicationFactor,
+        claimTtlMs: job.checkpoint.claimTtlMs,
+        log,
+      });
+    }
+  }
 }
 
 /**
@@ -230,7 +226,7 @@ function consoleGroupKey(job: JobSpec): string[] {
 /** A console table of a job with windows, grouped by a key: the only reader of input spans. */
 function needsInputSpans(job: JobSpec): boolean {
   const sinks = [job.sink, ...Object.values(job.sinks)];
-  return consoleGroupKey(job).length > 0 && job.steps.some((step) => step.kind === 'window') && sinks.some((sink) => sink.kind === 'console' && sink.console.format === 'table');
+  return consoleGroupKey(job).length > 0 && job.steps.some((step) => step.kind === 'window') && sinks.flatMap(leafSinks).some((sink) => sink.kind === 'console' && sink.console.format === 'table');
 }
 
 /**

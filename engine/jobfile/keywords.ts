@@ -1,9 +1,9 @@
 import Ajv from 'ajv';
 import type { AnySchemaObject, DataValidateFunction, ErrorObject } from 'ajv/dist/types';
-import { parseAggregateCall } from './aggregate-call';
-import { isUnitlessNumber, parseDuration } from './duration';
+import { parseAggregateCall } from '../config/aggregate-call';
+import { isUnitlessNumber, parseDuration } from '../config/duration';
 import type { ExpressionParser } from './expression-parser';
-import { parseTimestamp } from './timestamp';
+import { parseTimestamp } from '../config/timestamp';
 
 /**
  * An Ajv instance that knows tideflow's keywords (see `JsonSchema` in

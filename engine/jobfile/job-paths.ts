@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { JobSpec, SinkSpec } from './job';
+import type { JobSpec, SinkSpec } from '../config/job';
 
 /**
  * Paths written in a job file (reader schemas, data files, output files, a
@@ -61,6 +61,8 @@ function sinkPaths(sink: SinkSpec, at: (path: string) => string): SinkSpec {
       if (format.kind !== 'avro-registry' || format.readerSchema === '') return sink;
       return { kind: 'kafka', kafka: { ...sink.kafka, format: { ...format, readerSchema: at(format.readerSchema) } } };
     }
+    case 'all':
+      return { kind: 'all', all: { sinks: sink.all.sinks.map((each) => sinkPaths(each, at)) } };
     default:
       return sink;
   }

@@ -1,28 +1,22 @@
 import { readFileSync } from 'node:fs';
 import * as avro from 'avsc';
-import type { CassandraSinkSpec, CheckpointSpec, JobSpec, KafkaSinkSpec, KafkaSourceSpec, SinkSpec } from '../config/job';
+import type { JobSpec } from '../config/job';
 import { ConfigError, UsageError } from '../core/errors';
-import { CassandraSink } from '../sinks/cassandra-sink';
-import { KafkaSink } from '../sinks/kafka-sink';
-import { KafkaSource } from '../sources/kafka-source';
 import { createKafkaAvroDecoder } from '../codecs/kafka-avro-decoder';
-import { CassandraCheckpointStore } from '../state/cassandra-checkpoint-store';
 import { createRowValidator } from '../codecs/validate';
 import { preAggregationPlan } from '../codecs/pre-aggregation';
 import { decodeProjection } from '../codecs/projection';
-import type { Sink, SinkOptions } from '../core/sink';
-import type { Source } from '../core/source';
-import type { CheckpointStore } from '../state/checkpoint';
 import type { Decoder } from '../codecs/decoder';
-import type { RowValidator } from './run-job';
+import type { RowValidator } from '../runtime/run-job';
 
-/** The parts of a job that talk to Kafka, the Schema Registry and Cassandra. */
-export interface ExternalParts {
+/** What a job knows of its records from the reader schema: how to decode and check them, and their column types. */
+export interface RecordParts {
+  readerType?: avro.Type;
+  /** Kafka sources: Avro from the registry, decoded (and pre-aggregated where the job allows). */
   decoder?: Decoder;
   validator?: RowValidator;
-  createSource(spec: KafkaSourceSpec): Source;
-  createSink(spec: Extract<SinkSpec, { kind: 'cassandra' | 'kafka' }>, name: string, options: SinkOptions): Sink;
-  createCheckpointStore(spec: Extract<CheckpointSpec, { kind: 'cassandra' }>): CheckpointStore;
+  /** Column types of the job's results where known (counts are whole numbers, records keep their schema's types). */
+  columnTypes: Record<string, string>;
 }
 
 /** Loads an Avro reader schema file; a missing or invalid file is a config problem. */
@@ -34,12 +28,7 @@ export function loadReaderSchema(path: string): avro.Type {
   }
 }
 
-export async function createExternalParts(
-  job: JobSpec,
-  readerSchemaPath?: string,
-  log: (line: string) => void = () => {},
-  workers = 1,
-): Promise<ExternalParts> {
+export function createRecordParts(job: JobSpec, readerSchemaPath?: string, log: (line: string) => void = () => {}, workers = 1): RecordParts {
   const readerType = readerSchemaPath ? loadReaderSchema(readerSchemaPath) : undefined;
   // Kafka Avro is read without the string fields the job never reads (exact: see projection.ts).
   const projection = readerType && job.source.kind === 'kafka' ? decodeProjection(job, readerType) : null;
@@ -65,30 +54,7 @@ export async function createExternalParts(
   if (readerType && !job.steps.some((step) => step.kind === 'window' || step.kind === 'map' || step.kind === 'code')) {
     Object.assign(columnTypes, cqlTypesOfRecord(readerType, job.eventTime.field));
   }
-  return {
-    decoder,
-    validator,
-    createSource: (spec) => new KafkaSource(spec, { log }),
-    createSink: (spec, name, options) =>
-      spec.kind === 'cassandra'
-        ? new CassandraSink(spec.cassandra, name, { ...options, log, columnTypes: name === 'main' ? columnTypes : undefined })
-        : new KafkaSink(spec.kafka, name, options, { log }),
-    createCheckpointStore: (spec) => {
-      // The checkpoint lives in the same cluster as the results it vouches for.
-      const sink = job.sink.kind === 'cassandra' ? job.sink.cassandra : undefined;
-      if (!sink) throw new UsageError(`job ${job.job}: a Cassandra checkpoint store needs a Cassandra sink to take its connection from`);
-      return new CassandraCheckpointStore({
-        contactPoints: sink.contactPoints,
-        localDataCenter: sink.localDataCenter,
-        auth: sink.auth,
-        ssl: sink.ssl,
-        keyspace: spec.keyspace,
-        table: spec.table,
-        replicationFactor: sink.replicationFactor,
-        log,
-      });
-    },
-  };
+  return { readerType, decoder, validator, columnTypes };
 }
 
 /** CQL column types of a record schema's fields (`["null", X]` as X); fields of other types are left to inference. */

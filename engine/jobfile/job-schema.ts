@@ -1,55 +1,15 @@
-import type { ComponentContext, JsonSchema, Reporter, StepContext } from './component';
-import * as eventTime from './event-time';
-import * as kafkaSource from '../sources/kafka-source.spec';
-import * as fileSource from '../sources/file-source.spec';
-import * as generatorSource from '../sources/generator-source.spec';
-import * as filterStep from '../operators/filter.spec';
-import * as mapStep from '../operators/map.spec';
-import * as dedupeStep from '../operators/dedupe.spec';
-import * as windowStep from '../operators/window.spec';
-import * as routeStep from '../operators/route.spec';
-import * as cassandraSink from '../sinks/cassandra-sink.spec';
-import * as jsonlSink from '../sinks/jsonl-sink.spec';
-import * as consoleSink from '../sinks/console-sink.spec';
-import * as csvSink from '../sinks/csv-sink';
-import * as kafkaSink from '../sinks/kafka-sink.spec';
-import * as nullSink from '../sinks/null-sink.spec';
-import * as checkpoint from '../state/checkpoint.spec';
+import type { JsonSchema } from '../config/component';
+import * as eventTime from '../config/event-time';
+import * as checkpoint from '../state/checkpoint';
+import { SINKS, SOURCES, STEPS } from './components';
+
+export { SINKS, SOURCES, STEPS };
 
 /**
- * The whole job file's schema, assembled from the component specs. Adding a
- * source, step or sink kind is one spec file plus one line in a table here.
+ * The whole job file's schema, assembled from the components' own schemas
+ * (engine/jobfile/components.ts): a new source, step or sink is its file and
+ * one registration there.
  */
-
-interface ComponentModule<Context> {
-  schema: JsonSchema;
-  // Each module types its own raw config; the loader only calls it with data its schema accepted.
-  normalize(raw: never, context: Context): unknown;
-  check?(raw: never, report: Reporter): void;
-}
-
-export const SOURCES: Record<string, ComponentModule<ComponentContext>> = {
-  kafka: kafkaSource,
-  file: fileSource,
-  generator: generatorSource,
-};
-
-export const STEPS: Record<string, ComponentModule<StepContext>> = {
-  filter: filterStep,
-  map: mapStep,
-  dedupe: dedupeStep,
-  window: windowStep,
-  route: routeStep,
-};
-
-export const SINKS: Record<string, ComponentModule<ComponentContext>> = {
-  cassandra: cassandraSink,
-  jsonl: jsonlSink,
-  console: consoleSink,
-  csv: csvSink,
-  kafka: kafkaSink,
-  null: nullSink,
-};
 
 export const JOB_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]*$';
 export const SINK_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
@@ -61,7 +21,13 @@ function oneOf(title: string, selector: string, modules: Record<string, { schema
   return { title, type: 'object', selector, exactlyOneOf: Object.keys(modules), additionalProperties: false, properties };
 }
 
-const sink = (title: string): JsonSchema => oneOf(title, 'sink kind', SINKS);
+/** Any one sink; `all` lists several (each any sink but another list). */
+const sink = (title: string): JsonSchema => {
+  const schema = oneOf(title, 'sink kind', SINKS);
+  const single = Object.fromEntries(Object.entries(SINKS).filter(([kind]) => kind !== 'all'));
+  schema.properties!.all = { ...SINKS.all.schema, items: oneOf('sink of all', 'sink kind', single), examples: [[{ cassandra: { table: 'lunar_day' } }, { opensearch: { index: 'tides-lunar-day' } }]] };
+  return schema;
+};
 
 export const jobSchema: JsonSchema = {
   title: 'job file',
