@@ -2,7 +2,8 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'cassandra-driver';
 import { qualifiedName } from '../clients/cassandra';
-import type { JobView } from './job-monitor';
+import type { RunCounters } from '../core/operator';
+import type { JobState, JobView } from './job-monitor';
 
 /**
  * Jobs as a checkpoint store knows them: every job that saved a checkpoint,
@@ -58,7 +59,7 @@ export class FileCheckpointJobs implements CheckpointJobs {
       const view = await this.read(join(this.dir, name)).catch(() => null);
       if (view) views.push(view);
     }
-    return views;
+    return groupTasks(views);
   }
 
   async checkpointBytes(job: string): Promise<number | null> {
@@ -129,7 +130,7 @@ export class CassandraCheckpointJobs implements CheckpointJobs {
       if (/unconfigured table|does not exist/i.test((error as Error).message)) return [];
       throw error;
     }
-    return rows
+    return groupTasks(rows
       .filter((row) => row['committed_epoch'] !== null && row['committed_epoch'] !== undefined)
       .map((row) =>
         storedJobView({
@@ -144,7 +145,7 @@ export class CassandraCheckpointJobs implements CheckpointJobs {
           now: this.now(),
         }),
       )
-      .sort((a, b) => a.job.localeCompare(b.job));
+      .sort((a, b) => a.job.localeCompare(b.job)));
   }
 
   async checkpointBytes(job: string): Promise<number | null> {
@@ -217,6 +218,62 @@ export function storedJobView(facts: {
     updatedAt: facts.now,
     partitions: facts.partitions,
   };
+}
+
+/** One task of a job that runs as a task per partition, as its checkpoint tells. */
+export interface TaskView {
+  task: string;
+  state: JobState;
+  epoch: number | null;
+  checkpointAt: number | null;
+  watermark: number | null;
+  recordsIn: number;
+}
+
+/**
+ * A Kafka job checkpoints per task (`<job>/<topic>/<partition>`): one view
+ * per job, its counters the sum of its tasks', its last checkpoint the latest,
+ * running when any task is, and the tasks listed.
+ */
+export function groupTasks(views: JobView[]): Array<JobView & { tasks?: TaskView[] }> {
+  const byJob = new Map<string, Array<JobView & { partitions?: string[] }>>();
+  const out: Array<JobView & { tasks?: TaskView[] }> = [];
+  for (const view of views) {
+    const slash = view.job.indexOf('/');
+    if (slash < 0) {
+      out.push(view);
+      continue;
+    }
+    const job = view.job.slice(0, slash);
+    byJob.set(job, [...(byJob.get(job) ?? []), view]);
+  }
+  for (const [job, tasks] of byJob) {
+    const latest = tasks.reduce((best, task) => ((task.checkpoint?.at ?? 0) > (best.checkpoint?.at ?? 0) ? task : best));
+    const running = tasks.some((task) => task.state === 'running');
+    const counters = tasks.every((task) => task.counters === null) ? null : (Object.fromEntries(
+      Object.keys(tasks.find((task) => task.counters !== null)!.counters!).map((name) => [name, tasks.reduce((sum, task) => sum + ((task.counters as unknown as Record<string, number> | null)?.[name] ?? 0), 0)]),
+    ) as unknown as RunCounters);
+    const watermarks = tasks.map((task) => task.watermark).filter((watermark): watermark is number => watermark !== null);
+    out.push({
+      ...latest,
+      job,
+      state: running ? 'running' : 'stopped',
+      stateReason: `${tasks.length} task${tasks.length === 1 ? '' : 's'} (one per partition): ${(tasks.find((task) => task.state === 'running') ?? latest).stateReason}`,
+      counters,
+      watermark: watermarks.length === 0 ? null : Math.min(...watermarks),
+      deadLetters: { total: counters?.deadLetters ?? 0, perMinute: [], latest: [] },
+      late: { total: counters?.late ?? 0, perMinute: [], latest: [] },
+      tasks: tasks.map((task) => ({
+        task: task.job.slice(job.length + 1),
+        state: task.state,
+        epoch: task.checkpoint?.epoch ?? null,
+        checkpointAt: task.checkpoint?.at ?? null,
+        watermark: task.watermark,
+        recordsIn: task.counters?.recordsIn ?? 0,
+      })),
+    });
+  }
+  return out.sort((a, b) => a.job.localeCompare(b.job));
 }
 
 /** `850 ms`, `42 s`, `12 min`, `5.2 h`, `3.1 d`. */
