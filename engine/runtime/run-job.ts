@@ -167,6 +167,11 @@ interface Task {
   uncheckpointed: boolean;
   /** Its claim lapsed or was taken: it writes and saves nothing more. */
   lost: boolean;
+  /**
+   * A task for every partition of a consumer group, before the group assigned
+   * any: its watermark must not move on what the checkpoint knew alone.
+   */
+  awaitingPartitions: boolean;
   /** Where it resumed from, for the run's result. */
   readonly resumedFromEpoch: number | null;
 }
@@ -277,11 +282,13 @@ class JobRun {
             );
           });
         const added = this.addTask(task, restored.positions, restored.resumedFromEpoch);
+        added.awaitingPartitions = parts.source.sharesPartitions === true;
         sinkPositions = restored.checkpoint?.sinks;
         // The one task reads every partition the group gives this instance, each from the job's checkpoint.
         parts.source.setTaskHandler?.({
           assigned: async (partitions) => {
             for (const partition of partitions) added.tracker.track(partition);
+            added.awaitingPartitions = false;
             return Object.fromEntries(partitions.filter((partition) => added.positions[partition] !== undefined).map((partition) => [partition, added.positions[partition]]));
           },
           revoked: async () => {},
@@ -354,6 +361,7 @@ class JobRun {
       lastSource: { partition: partition ?? 'start', fromOffset: 0, toOffset: 0 },
       uncheckpointed: false,
       lost: false,
+      awaitingPartitions: false,
       resumedFromEpoch: null,
     };
   }
@@ -673,7 +681,7 @@ class JobRun {
         const events: ControlEvent[] = [];
         let uncheckpointed = false;
         for (const task of this.tasks.values()) {
-          if (task.lost) continue;
+          if (task.lost || task.awaitingPartitions) continue;
           const before = task.tracker.watermark;
           const after = task.tracker.tick();
           if (after > before) events.push(this.control('watermark', {}, task, after));

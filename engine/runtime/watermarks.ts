@@ -31,13 +31,13 @@ export class WatermarkTracker {
   }
 
   /**
-   * A partition that has delivered nothing yet but will: it holds the
-   * watermark back from now on (until it goes idle), so the first records of
-   * a partition read after the others are not late.
+   * A partition this task reads from now on (assigned to it): one that has
+   * delivered nothing yet holds the watermark back (until it goes idle), so
+   * the first records of a partition read after the others are not late; its
+   * idle timeout starts now, not at the last record before a restart.
    */
   track(partition: string): void {
-    if (this.maxEventTime.has(partition)) return;
-    this.maxEventTime.set(partition, Number.NEGATIVE_INFINITY);
+    if (!this.maxEventTime.has(partition)) this.maxEventTime.set(partition, Number.NEGATIVE_INFINITY);
     this.lastSeenAt.set(partition, this.now());
   }
 
