@@ -4,6 +4,16 @@ import type { RawBatch } from './batch';
 export type Positions = Record<string, number>;
 
 /**
+ * What a source reads, as a checkpoint records it: positions are only
+ * meaningful for the same input. `fingerprint` decides (a file's size and a
+ * hash of its content, a topic's name); `what` says it to a person.
+ */
+export interface InputIdentity {
+  what: string;
+  fingerprint: string;
+}
+
+/**
  * Where records come from. A source yields raw batches one at a time and does
  * not fetch the next one until the runtime asked for it (async iteration is
  * the backpressure: kafkajs' `eachBatch` awaits the runtime taking the batch).
@@ -16,6 +26,8 @@ export interface Source {
    * it start where the source's own config says (earliest/latest/start of file).
    */
   batches(from: Positions): AsyncIterable<RawBatch>;
+  /** What it reads, for the checkpoint to record; sources that cannot tell leave it out. */
+  identity?(): Promise<InputIdentity>;
   /** After a checkpoint is durable: tell upstream (Kafka consumer-group commit, for lag monitoring). */
   commit?(positions: Positions): Promise<void>;
   /** Records not yet read, per partition, when the source can tell (consumer lag). */

@@ -1,5 +1,5 @@
 import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
-import type { Positions, Source } from '../core/source';
+import type { InputIdentity, Positions, Source } from '../core/source';
 import { JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import type { Operator, RunCounters } from '../core/operator';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint, type CheckpointStore } from '../state/checkpoint';
@@ -40,6 +40,9 @@ export class Checkpointer {
     private readonly inject?: (point: 'before-checkpoint-save' | 'after-checkpoint-save', epoch: number) => void | Promise<void>,
   ) {}
 
+  /** What this run's source reads: saved with every checkpoint, and a checkpoint of other input is refused. */
+  input: InputIdentity | undefined;
+
   get description(): string {
     return this.store.description;
   }
@@ -58,8 +61,9 @@ export class Checkpointer {
    *      its claim expires, as a partition moving between instances does);
    *   2. on `resetState`, delete its saved state;
    *   3. load its last checkpoint;
-   *   4. check it: the format version, and for every stateful operator the
-   *      state key it was saved under (all mismatches reported at once);
+   *   4. check it: the format version, the input it was taken reading, and
+   *      for every stateful operator the state key it was saved under (all
+   *      mismatches reported at once);
    *   5. restore operators, watermarks and counters.
    * `wait` wraps each call that may wait out an outage (a stop request ends it).
    */
@@ -150,6 +154,7 @@ export class Checkpointer {
       operators: state.operators,
       sinks: sinkPositions,
       counters: state.counters,
+      ...(this.input === undefined ? {} : { input: this.input }),
     });
     this.epochs.set(key, epoch);
     await this.inject?.('after-checkpoint-save', epoch);
@@ -191,6 +196,13 @@ export class Checkpointer {
       throw new StateIncompatibleError(
         `the checkpoint of '${key}' has state format version ${saved.formatVersion}; this engine reads version ${CHECKPOINT_FORMAT_VERSION}. ` +
           `Run with --reset-state to start fresh.`,
+      );
+    }
+    if (saved.input !== undefined && this.input !== undefined && saved.input.fingerprint !== this.input.fingerprint) {
+      throw new StateIncompatibleError(
+        `the checkpoint of '${key}' (epoch ${saved.epoch}, ${saved.createdAt}) was taken reading ${saved.input.what}; this run reads ${this.input.what}. ` +
+          'Its positions mean nothing in other input. Run with --reset-state to discard it and start from the beginning, ' +
+          'or give this run its own --checkpoint-dir to keep it for the input it belongs to.',
       );
     }
     const problems: string[] = [];

@@ -253,6 +253,7 @@ class JobRun {
     let sinkPositions: Record<string, unknown> | undefined;
     let resumedFromEpoch: number | null = null;
     try {
+      this.checkpointer.input = await wait(async () => parts.source.identity?.());
       if (this.shared) {
         // A checkpoint of the whole job from before tasks per partition cannot be split among them.
         if (!options.resetState && (await wait(() => this.checkpointer.exists(this.job.job)))) {

@@ -4,7 +4,7 @@ import type { KafkaSourceSpec } from '../config/job';
 import type { RawBatch } from '../core/batch';
 import { InternalError } from '../core/errors';
 import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
-import type { Positions, Source, TaskHandler } from '../core/source';
+import type { InputIdentity, Positions, Source, TaskHandler } from '../core/source';
 import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 import type { ComponentContext, JsonSchema } from '../config/component';
 import { durationMs, durationSchema } from '../config/component';
@@ -453,6 +453,11 @@ export class KafkaSource implements Source {
 
   lag(): Record<string, number> {
     return this.tracker.lag();
+  }
+
+  /** The topic: offsets of one topic mean nothing in another (the brokers may move; the topic is the data). */
+  async identity(): Promise<InputIdentity> {
+    return { what: `Kafka topic ${this.spec.topic}`, fingerprint: `kafka:${this.spec.topic}` };
   }
 
   remaining(): Record<string, number> {

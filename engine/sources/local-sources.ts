@@ -2,6 +2,7 @@ import type { FileSourceSpec, GeneratorSourceSpec } from '../config/job';
 import { openFileSource } from './file-source';
 import { openGeneratorSource } from './generator-source';
 import type { Positions, Source } from '../core/source';
+import { fileIdentity, specIdentity } from './input-identity';
 
 /** A data file as a source: one partition, offsets are record indexes. */
 export function fileSource(spec: FileSourceSpec): Source {
@@ -9,6 +10,7 @@ export function fileSource(spec: FileSourceSpec): Source {
   return {
     description: `file ${spec.path}`,
     batches: (from: Positions) => openFileSource(spec, { fromOffset: from[partition] ?? 0, csv: spec.units ? { units: spec.units } : undefined }),
+    identity: () => fileIdentity(spec.path),
     close: async () => {},
   };
 }
@@ -19,6 +21,8 @@ export function generatorSource(spec: GeneratorSourceSpec): Source {
   return {
     description: `generator (seed ${spec.seed}, ${spec.stations.length} stations)`,
     batches: (from: Positions) => openGeneratorSource(spec, { fromOffset: from[partition] ?? 0 }),
+    // Its records follow from the spec; how they are cut into batches does not change them.
+    identity: async () => specIdentity('generator', `the generator (seed ${spec.seed}, ${spec.stations.length} stations)`, { ...spec, batchSize: undefined }),
     close: async () => {},
   };
 }

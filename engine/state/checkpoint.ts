@@ -1,4 +1,4 @@
-import type { Positions } from '../core/source';
+import type { InputIdentity, Positions } from '../core/source';
 import { durationMs, durationSchema } from '../config/component';
 import type { ComponentContext, JsonSchema } from '../config/component';
 import { cassandraSinkOf, type CheckpointSpec, type SinkSpec } from '../config/job';
@@ -23,6 +23,8 @@ export interface Checkpoint {
   sinks: Record<string, unknown>;
   /** Engine counters at this checkpoint, so accounting survives restarts. */
   counters: Record<string, number>;
+  /** What the source read (absent in checkpoints of older engines, and for sources that cannot tell). */
+  input?: InputIdentity;
 }
 
 /**
