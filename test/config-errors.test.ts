@@ -75,7 +75,7 @@ for (const job of ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day']) {
   });
 }
 
-test('the reference jobs produce the output fields of DESIGN.md section 3', () => {
+test('the reference jobs produce the output fields their tables and the README document', () => {
   const average = loadJobFile('jobs/tides-30m-average.yaml', { env: {} });
   const lunar = loadJobFile('jobs/tides-lunar-day.yaml', { env: {} });
   const windowOf = (spec: typeof average) => spec.steps.find((step) => step.kind === 'window');

@@ -16,7 +16,7 @@ import { registerTest } from './test-command';
 import { attachRunUi, registerUi } from './ui';
 import { combineObservers } from '../ui/job-monitor';
 
-/** Exit codes (DESIGN.md section 4). */
+/** Exit codes: 0 done, 1 a runtime failure (an outage given up on, a lost claim), 2 invalid input (job file, arguments, refused state). */
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_INVALID = 2;

@@ -9,7 +9,7 @@ import { planColumns, rebuildRows, type ColumnPlan } from './row-columns';
 import type { DecodedBatch, Decoder } from './decoder';
 import { WorkerPool } from './worker-pool';
 
-/** Fewest records worth a thread hop (DESIGN.md section 1). */
+/** Fewest records worth a thread hop: below it, handing the chunk over costs more than decoding it here. */
 export const MIN_CHUNK_RECORDS = 1000;
 
 export interface ParallelDecoderOptions {

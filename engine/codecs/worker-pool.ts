@@ -3,16 +3,16 @@ import { join } from 'node:path';
 import { Piscina } from 'piscina';
 
 /**
- * The engine's worker threads (DESIGN.md section 1): a piscina pool sized by
- * `--workers`. Work is handed over in chunks of >= 1,000 records as
- * transferred ArrayBuffers, never one task per record: a task hop costs
- * ~10-20 us, a record's decoding under 1 us.
+ * The engine's worker threads (docs/architecture.md): a piscina pool sized
+ * by `--workers`. Work is handed over in chunks of >= 1,000 records as
+ * transferred ArrayBuffers, never one task per record: a task hop costs far
+ * more than a record's decoding.
  *
  * `--workers 1` means "decode in the run loop's thread": no pool is created
  * at all, so a single-threaded run pays nothing for the option.
  */
 
-/** The compiled decode worker next to this file (dist/engine/runtime/decode-worker.js). */
+/** The compiled decode worker next to this file (dist/engine/codecs/decode-worker.js). */
 export const DECODE_WORKER_FILE = join(__dirname, 'decode-worker.js');
 
 /** Default for `--workers`: the cores this process may use. */

@@ -19,7 +19,7 @@ import { WINDOW_BOUND_FIELDS } from '../operators/window';
  * are not known, checks start at the first window, whose output is known.
  */
 
-/** The records the generator source produces (DESIGN.md section 3), and what each holds. */
+/** The records the generator source produces (the tide observation schema, schemas/tide_observation.avsc), and what each holds. */
 const GENERATOR_TYPES: Record<string, ValueType> = { station: 'string', name: 'string', lat: 'number', lon: 'number', t: 'timestamp', v: 'number', s: 'number', f: 'string', q: 'string' };
 const GENERATOR_FIELDS = Object.keys(GENERATOR_TYPES);
 

@@ -41,7 +41,7 @@ export function faultsSize(): FaultsSize {
 export const JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'] as const;
 export type JobName = (typeof JOBS)[number];
 
-/** The Cassandra result table of each reference job (DESIGN.md section 3). */
+/** The Cassandra result table of each reference job (its sink in jobs/<job>.yaml). */
 export const RESULT_TABLE: Record<JobName, string> = {
   'tides-dedupe': 'observations',
   'tides-30m-average': 'avg_30m',
