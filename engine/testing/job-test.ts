@@ -173,12 +173,17 @@ async function readInput(path: string, spec: JobSpec, batchSize: number): Promis
     return items;
   }
   const items: InputItem[] = [];
-  let current: { partition: string; from: number; count: number; rows: Row[]; offsets: number[]; deadLetters: DeadLetter[] } | null = null;
-  const offsets = new Map<string, number>();
+  // A record's offset is its line's index in the file: offsets of a partition rise with gaps (as Kafka's may),
+  // and dead letters give the line a person finds it on.
+  let current: { partition: string; rows: Row[]; offsets: number[]; received: string[]; deadLetters: DeadLetter[]; last: number } | null = null;
   const flush = () => {
     if (current === null) return;
-    const { partition, from, count, rows, deadLetters } = current;
-    items.push({ kind: 'batch', batch: { rows, offsets: Float64Array.from(current.offsets), source: { partition, fromOffset: from, toOffset: from + count }, deadLetters } });
+    const { partition, rows, offsets, received, deadLetters, last } = current;
+    const from = Math.min(offsets[0] ?? last, deadLetters[0]?.offset ?? last);
+    items.push({
+      kind: 'batch',
+      batch: { rows, offsets: Float64Array.from(offsets), source: { partition, fromOffset: from, toOffset: last + 1 }, deadLetters, received, lineOfOffsetZero: 1 },
+    });
     current = null;
   };
   readFileSync(path, 'utf8')
@@ -208,17 +213,16 @@ async function readInput(path: string, spec: JobSpec, batchSize: number): Promis
           text = JSON.stringify(record);
         }
       }
-      if (current !== null && (current.partition !== partition || current.count >= batchSize)) flush();
-      const offset = offsets.get(partition) ?? 0;
-      offsets.set(partition, offset + 1);
-      current ??= { partition, from: offset, count: 0, rows: [], offsets: [], deadLetters: [] };
-      current.count++;
+      if (current !== null && (current.partition !== partition || current.rows.length + current.deadLetters.length >= batchSize)) flush();
+      current ??= { partition, rows: [], offsets: [], received: [], deadLetters: [], last: index };
+      current.last = index;
       try {
         current.rows.push(decodeJsonLine(text, spec.eventTime.field));
-        current.offsets.push(offset);
+        current.offsets.push(index);
+        current.received.push(line);
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
-        current.deadLetters.push({ payload: line, reason: error.message, partition, offset, stage: 'decode' });
+        current.deadLetters.push({ payload: line, reason: error.message, partition, offset: index, line: index + 1, stage: 'decode' });
       }
     });
   flush();
