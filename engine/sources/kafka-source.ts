@@ -589,9 +589,8 @@ export class KafkaSource implements Source {
 
     const consumer = this.kafka.consumer({
       groupId: this.spec.group,
-      // A member killed without leaving keeps its partitions until this expires, so it is
-      // what a restart after a crash waits (10 s measured 9.7 s instead of 30 s, but was
-      // reverted as a suspect of a stall after a registry outage; see the closing note).
+      // A member killed without leaving keeps its partitions until this expires: it is what a
+      // restart after a crash waits for (the job's kafka.sessionTimeout).
       sessionTimeout: this.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(this.sessionTimeoutMs / 3)),
       // Short polls when idle so a graceful stop is not held up by a long fetch.
@@ -672,16 +671,43 @@ export class KafkaSource implements Source {
     if (added.length > 0) {
       handler
         .assigned(added.map((partition) => partitionKey(topic, partition)))
-        .then((positions) => this.startPartitions(consumer, added, positions))
+        .then(async (positions) => this.startPartitions(consumer, added, positions, await this.currentOffsets()))
         .catch((error: unknown) => this.queue?.fail(error));
     }
     if (this.boundedRunDone()) this.queue?.end();
   }
 
+  /**
+   * The topic's offsets now: a partition assigned later than start-up has grown since, and its
+   * checkpoint (saved by the instance that had it) may be past the offsets read at start-up.
+   */
+  private async currentOffsets(): Promise<Array<{ partition: number; low: number; high: number }>> {
+    if (this.stopping.signal.aborted) return this.topicOffsets;
+    const admin = this.kafka.admin();
+    try {
+      return await retry(async () => {
+        try {
+          await admin.connect();
+          const offsets = await admin.fetchTopicOffsets(this.spec.topic);
+          return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+        } catch (error) {
+          throw toExternalError(error, `cannot read the offsets of topic ${this.spec.topic}`);
+        }
+      }, {
+        ...DEFAULT_RETRY,
+        signal: this.stopping.signal,
+        onRetry: (error: unknown, attempt: number, delay: number) =>
+          this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   /** Tasks restored: read each partition from its position (or the configured start) and let its records flow. */
-  private startPartitions(consumer: Consumer, partitions: number[], positions: Positions): void {
+  private startPartitions(consumer: Consumer, partitions: number[], positions: Positions, offsets: ReadonlyArray<{ partition: number; low: number; high: number }>): void {
     const { topic } = this.spec;
-    const starts = startPositions(topic, positions, this.topicOffsets.filter((offsets) => partitions.includes(offsets.partition)), this.spec.startFrom, this.log);
+    const starts = startPositions(topic, positions, offsets.filter((each) => partitions.includes(each.partition)), this.spec.startFrom, this.log);
     const resume: number[] = [];
     for (const partition of partitions) {
       // Taken away again while its task was being restored.
