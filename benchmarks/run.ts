@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { benchEngineOnly, combineRuns, makePayloads, type EngineOnlyResult } from './engine-only';
 import { benchShareNothing, type ShareNothingResult } from './share-nothing';
 import { runStateAndServerScenarios } from './state-and-servers';
+import { benchCassandraSink, benchOpenSearchSink, lunarDayLikeRows, type SinkBenchResult } from './opensearch-sink';
 
 const JOBS = ['tides-dedupe', 'tides-30m-average', 'tides-lunar-day'];
 const TARGET_ENGINE_ONLY_30M = 1_000_000;
@@ -111,7 +112,9 @@ async function main(): Promise<void> {
     resultsDir: dir,
     machineLine: `${machine.cpus} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}; median of ${repeat} runs; ${new Date().toISOString().slice(0, 10)}`,
   });
-  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, ...extra.report };
+  const skip = skipIndex >= 0 ? process.argv[skipIndex + 1].split(',') : [];
+  const sinks = skip.includes('sinks') ? [] : await sinkScenarios();
+  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, sinks, ...extra.report };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
       `Two threads reach **${shareNothing.twoThreadRatio.toFixed(2)}x** one: the most a 2-worker engine can get from these cores for this job.`,
     '',
     ...extra.markdown,
+    ...sinkMarkdown(sinks),
     '| target | measured | met |',
     '|---|---:|---|',
     ...targets.map((t) => `| ${t.target} | ${t.measured.toLocaleString('en-US')} | ${t.met ? 'yes' : 'no'} |`),
@@ -153,6 +157,39 @@ async function main(): Promise<void> {
   ];
   writeFileSync(join(dir, 'latest.md'), lines.join('\n'));
   process.stdout.write(lines.join('\n'));
+}
+
+/**
+ * Results into OpenSearch beside the same rows into Cassandra, in the same run: 200,000 lunar-day
+ * result rows (about 430 bytes as a document) through each sink as the runtime hands them over
+ * (batches of 1,000, then the flush a checkpoint waits for). Only when both servers answer.
+ */
+async function sinkScenarios(): Promise<SinkBenchResult[]> {
+  const url = process.env.OPENSEARCH_URL ?? 'http://127.0.0.1:9200';
+  const reachable = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((response) => response.ok, () => false);
+  if (!reachable) {
+    process.stderr.write(`bench: OpenSearch not reachable at ${url}: the sink comparison is left out\n`);
+    return [];
+  }
+  const rows = lunarDayLikeRows(200_000);
+  const results: SinkBenchResult[] = [];
+  for (let round = 0; round < 2; round++) {
+    results.push(await benchOpenSearchSink(rows, { bulkDocuments: 2000, concurrency: 2 }));
+    results.push(await benchCassandraSink(rows));
+  }
+  return results;
+}
+
+function sinkMarkdown(results: SinkBenchResult[]): string[] {
+  if (results.length === 0) return [];
+  return [
+    'Sinks, same run, interleaved: lunar-day result rows (1,000 stations) written in batches of 1,000 and flushed, as a job hands them over; each sink into a scratch index / keyspace of its own.',
+    '',
+    '| sink | settings | rows | seconds | rows/s | retries |',
+    '|---|---|---:|---:|---:|---:|',
+    ...results.map((r) => `| ${r.sink} | ${r.settings} | ${r.rows.toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${r.rowsPerSecond.toLocaleString('en-US')} | ${r.retries} |`),
+    '',
+  ];
 }
 
 main().catch((error) => {
