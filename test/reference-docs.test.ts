@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import Ajv, { type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
@@ -56,4 +56,13 @@ test('the committed editor schema rejects a reference job with a misspelled key'
     validate.errors?.map((error) => [error.instancePath, error.keyword, error.params]),
     [['/eventTime', 'additionalProperties', { additionalProperty: 'maxOutOfOrdr' }]],
   );
+});
+
+test('every reference job names the editor schema on its first line', () => {
+  for (const name of JOBS) {
+    const first = readFileSync(join(ROOT, 'jobs', name), 'utf8').split('\n')[0];
+    const match = /^# yaml-language-server: \$schema=(\S+)$/.exec(first);
+    assert.ok(match, `jobs/${name} starts with ${JSON.stringify(first)}`);
+    assert.equal(join(dirname(join(ROOT, 'jobs', name)), match[1]), join(ROOT, EDITOR_SCHEMA_FILE), `jobs/${name}`);
+  }
 });
