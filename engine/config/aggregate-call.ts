@@ -17,6 +17,25 @@ export const AGGREGATE_FUNCTIONS: readonly AggregateFunction[] = [
 ];
 
 /**
+ * What each aggregate gives, for the job-file reference (docs/reference.md).
+ * Every aggregate skips records whose field is null and gives null for a
+ * window without a value (SQL semantics).
+ */
+export const AGGREGATE_DESCRIPTIONS: Readonly<Record<AggregateFunction, string>> = {
+  count: 'How many records had a value (not null) in the field; a whole number.',
+  sum: 'Sum of the values.',
+  avg: 'Arithmetic mean of the values.',
+  min: 'Smallest value.',
+  max: 'Largest value.',
+  range: '`max - min`.',
+  first: 'The value with the earliest event time (of equal times, the first to arrive).',
+  last: 'The value with the latest event time (of equal times, the first to arrive).',
+  stddev: 'Sample standard deviation (divides by n - 1, as SQL `STDDEV`); null for fewer than two values.',
+  time_of_max: 'Earliest event time at which the largest value occurs; a timestamp.',
+  time_of_min: 'Earliest event time at which the smallest value occurs; a timestamp.',
+};
+
+/**
  * What other tools call some of them (SQL, Spark, pandas): spelling alone
  * would suggest `min` for `mean`, so these name the aggregate meant.
  */

@@ -23,8 +23,8 @@ const credentialsSchema = (title: string): JsonSchema => ({
   required: ['username', 'password'],
   additionalProperties: false,
   properties: {
-    username: { type: 'string', examples: ['${KAFKA_USERNAME}'] },
-    password: { type: 'string', examples: ['${KAFKA_PASSWORD}'] },
+    username: { description: 'User name.', type: 'string', examples: ['${SCHEMA_REGISTRY_USERNAME}'] },
+    password: { description: 'Password; keep it in an environment reference.', type: 'string', examples: ['${SCHEMA_REGISTRY_PASSWORD}'] },
   },
 });
 
@@ -37,9 +37,9 @@ export const kafkaConnectionProperties: Record<string, JsonSchema> = {
     description: 'SASL authentication.',
     required: ['mechanism', 'username', 'password'],
     properties: {
-      mechanism: { type: 'string', enum: ['plain', 'scram-sha-256', 'scram-sha-512'], examples: ['scram-sha-512'] },
-      username: { type: 'string', examples: ['${KAFKA_USERNAME}'] },
-      password: { type: 'string', examples: ['${KAFKA_PASSWORD}'] },
+      mechanism: { description: 'SASL mechanism the broker offers.', type: 'string', enum: ['plain', 'scram-sha-256', 'scram-sha-512'], examples: ['scram-sha-512'] },
+      username: { description: 'User name.', type: 'string', examples: ['${KAFKA_USERNAME}'] },
+      password: { description: 'Password; keep it in an environment reference.', type: 'string', examples: ['${KAFKA_PASSWORD}'] },
     },
   },
 };

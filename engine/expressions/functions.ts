@@ -39,6 +39,10 @@ export type FunctionName =
   | 'duration';
 
 export interface FunctionSpec {
+  /** What it returns, for the job-file reference (docs/reference.md). */
+  description: string;
+  /** A call the reference shows with its result (computed when the reference is generated). */
+  example: string;
   minArgs: number;
   /** `Infinity` for variadic functions. */
   maxArgs: number;
@@ -149,8 +153,17 @@ function extreme(pickSecond: (best: number, candidate: number) => boolean): (arg
 }
 
 export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
-  abs: { minArgs: 1, maxArgs: 1, signature: 'abs(x)', build: numeric(Math.abs) },
+  abs: {
+    description: 'Absolute value.',
+    example: 'abs(-0.42)',
+    minArgs: 1,
+    maxArgs: 1,
+    signature: 'abs(x)',
+    build: numeric(Math.abs),
+  },
   round: {
+    description: "Rounds half away from zero (SQL's ROUND) at `digits` decimal places (default 0), on the number as written in decimal.",
+    example: 'round(1.005, 2)',
     minArgs: 1,
     maxArgs: 2,
     signature: 'round(x, digits?)',
@@ -161,12 +174,49 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
         return typeof x === 'number' && typeof digits === 'number' ? roundHalfAwayFromZero(x, digits) : null;
       },
   },
-  floor: { minArgs: 1, maxArgs: 1, signature: 'floor(x)', build: numeric(Math.floor) },
-  ceil: { minArgs: 1, maxArgs: 1, signature: 'ceil(x)', build: numeric(Math.ceil) },
-  min: { minArgs: 1, maxArgs: Infinity, signature: 'min(a, b, ...)', build: extreme((best, candidate) => candidate < best) },
-  max: { minArgs: 1, maxArgs: Infinity, signature: 'max(a, b, ...)', build: extreme((best, candidate) => candidate > best) },
-  sqrt: { minArgs: 1, maxArgs: 1, signature: 'sqrt(x)', build: numeric(Math.sqrt) },
+  floor: {
+    description: 'Largest whole number not above `x`.',
+    example: 'floor(-2.5)',
+    minArgs: 1,
+    maxArgs: 1,
+    signature: 'floor(x)',
+    build: numeric(Math.floor),
+  },
+  ceil: {
+    description: 'Smallest whole number not below `x`.',
+    example: 'ceil(2.1)',
+    minArgs: 1,
+    maxArgs: 1,
+    signature: 'ceil(x)',
+    build: numeric(Math.ceil),
+  },
+  min: {
+    description: 'Smallest of the arguments; null arguments are skipped, all null gives null.',
+    example: 'min(3, null, 1.5)',
+    minArgs: 1,
+    maxArgs: Infinity,
+    signature: 'min(a, b, ...)',
+    build: extreme((best, candidate) => candidate < best),
+  },
+  max: {
+    description: 'Largest of the arguments; null arguments are skipped, all null gives null.',
+    example: 'max(3, null, 1.5)',
+    minArgs: 1,
+    maxArgs: Infinity,
+    signature: 'max(a, b, ...)',
+    build: extreme((best, candidate) => candidate > best),
+  },
+  sqrt: {
+    description: 'Square root; null for a negative number.',
+    example: 'sqrt(2.25)',
+    minArgs: 1,
+    maxArgs: 1,
+    signature: 'sqrt(x)',
+    build: numeric(Math.sqrt),
+  },
   pow: {
+    description: '`base` to the power `exponent`; null when the result is not a finite number.',
+    example: 'pow(2, 10)',
     minArgs: 2,
     maxArgs: 2,
     signature: 'pow(base, exponent)',
@@ -178,6 +228,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
       },
   },
   coalesce: {
+    description: 'The first argument that is not null (later arguments are evaluated only when needed).',
+    example: 'coalesce(null, 0)',
     minArgs: 1,
     maxArgs: Infinity,
     signature: 'coalesce(a, b, ...)',
@@ -191,9 +243,25 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
         return null;
       },
   },
-  lower: { minArgs: 1, maxArgs: 1, signature: 'lower(s)', build: text((s) => s.toLowerCase()) },
-  upper: { minArgs: 1, maxArgs: 1, signature: 'upper(s)', build: text((s) => s.toUpperCase()) },
+  lower: {
+    description: 'Text in lower case.',
+    example: "lower('Boston')",
+    minArgs: 1,
+    maxArgs: 1,
+    signature: 'lower(s)',
+    build: text((s) => s.toLowerCase()),
+  },
+  upper: {
+    description: 'Text in upper case.',
+    example: "upper('mllw')",
+    minArgs: 1,
+    maxArgs: 1,
+    signature: 'upper(s)',
+    build: text((s) => s.toUpperCase()),
+  },
   len: {
+    description: 'Length of a text in Unicode code points, or of a list.',
+    example: "len('café')",
     minArgs: 1,
     maxArgs: 1,
     signature: 'len(s)',
@@ -205,6 +273,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
       },
   },
   is_null: {
+    description: 'Whether `x` is null (a missing field reads as null).',
+    example: 'is_null(null)',
     minArgs: 1,
     maxArgs: 1,
     signature: 'is_null(x)',
@@ -214,12 +284,16 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   },
   // Timestamps in the engine are epoch milliseconds (UTC), so these are plain arithmetic.
   hour: {
+    description: 'Hour of the day (0-23, UTC) of an epoch-millisecond timestamp.',
+    example: "hour(timestamp('2020-09-24T04:18:00Z'))",
     minArgs: 1,
     maxArgs: 1,
     signature: 'hour(t)',
     build: numeric((t) => Math.floor((((t % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY) / MS_PER_HOUR)),
   },
   day: {
+    description: 'Day of the month (1-31, UTC) of an epoch-millisecond timestamp.',
+    example: "day(timestamp('2020-09-24T04:18:00Z'))",
     minArgs: 1,
     maxArgs: 1,
     signature: 'day(t)',
@@ -229,6 +303,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   // Literals for event time, written as in job files: the parser only lets a quoted literal it
   // can read through (LITERAL_ARGUMENT_FUNCTIONS), so these never see anything else.
   timestamp: {
+    description: 'Epoch milliseconds of a quoted ISO-8601 date (midnight UTC) or date-time with a zone; checked by lint.',
+    example: "timestamp('2019-01-01')",
     minArgs: 1,
     maxArgs: 1,
     signature: "timestamp('2019-01-01T00:00:00Z')",
@@ -238,6 +314,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     }),
   },
   duration: {
+    description: 'Milliseconds of a quoted duration (units ms, s, m, h, d; `1h30m`); checked by lint.',
+    example: "duration('1h30m')",
     minArgs: 1,
     maxArgs: 1,
     signature: "duration('30d')",

@@ -21,11 +21,23 @@ function oneOf(title: string, selector: string, modules: Record<string, { schema
   return { title, type: 'object', selector, exactlyOneOf: Object.keys(modules), additionalProperties: false, properties };
 }
 
+const ALL_EXAMPLE = [
+  {
+    cassandra: {
+      contactPoints: '${CASSANDRA_CONTACT_POINTS:-localhost:9042}',
+      keyspace: '${CASSANDRA_KEYSPACE:-tides}',
+      table: 'lunar_day',
+      primaryKey: { partition: ['station'], clustering: ['window_start'] },
+    },
+  },
+  { opensearch: { nodes: '${OPENSEARCH_URL:-http://localhost:9200}', index: 'tides-lunar-day' } },
+];
+
 /** Any one sink; `all` lists several (each any sink but another list). */
 const sink = (title: string): JsonSchema => {
   const schema = oneOf(title, 'sink kind', SINKS);
   const single = Object.fromEntries(Object.entries(SINKS).filter(([kind]) => kind !== 'all'));
-  schema.properties!.all = { ...SINKS.all.schema, items: oneOf('sink of all', 'sink kind', single), examples: [[{ cassandra: { table: 'lunar_day' } }, { opensearch: { index: 'tides-lunar-day' } }]] };
+  schema.properties!.all = { ...SINKS.all.schema, items: oneOf('sink of all', 'sink kind', single), examples: [ALL_EXAMPLE] };
   return schema;
 };
 
@@ -43,16 +55,21 @@ export const jobSchema: JsonSchema = {
       patternHint: "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
       examples: ['tides-lunar-day'],
     },
-    description: { type: 'string' },
-    source: { ...oneOf('source', 'source kind', SOURCES), examples: [{ file: { path: 'data/bundled/tides.avro' } }] },
+    description: { description: 'What the job does, in a sentence.', type: 'string', examples: ['Per station, mean lunar-day windows of water level.'] },
+    source: { ...oneOf('source', 'source kind', SOURCES), description: 'Where records come from: one source.', examples: [{ file: { path: '../data/bundled/tides.avro' } }] },
     eventTime: { ...eventTime.schema, examples: [{ field: 't', maxOutOfOrder: '30m' }] },
     steps: {
       description: 'Applied in order to every batch.',
       type: 'array',
       items: oneOf('step', 'step kind', STEPS),
-      examples: [[{ dedupe: { id: 'dedupe', key: ['station', 't'], horizon: '2h' } }]],
+      examples: [
+        [
+          { dedupe: { id: 'dedupe-observations', key: ['station', 't'], horizon: '2h' } },
+          { window: { id: 'lunar-day', key: ['station'], lunarDay: { mode: 'mean' }, aggregate: { high: 'max(v)', low: 'min(v)', mean: 'avg(v)', count: 'count(v)' } } },
+        ],
+      ],
     },
-    sink: { ...sink('sink'), examples: [{ jsonl: { path: 'out/results.jsonl' } }] },
+    sink: { ...sink('sink'), description: 'Where the results of the last step go: one sink.', examples: [{ jsonl: { path: 'out/results.jsonl' } }] },
     sinks: {
       title: 'sinks',
       description: 'Named sinks, targets of `route` steps.',
@@ -60,9 +77,18 @@ export const jobSchema: JsonSchema = {
       propertyNames: { pattern: SINK_NAME_PATTERN, patternHint: "a sink name (letters, digits, '.', '_' or '-')" },
       additionalProperties: sink('named sink'),
     },
-    deadLetters: sink('deadLetters sink'),
-    late: sink('late sink'),
-    checkpoint: checkpoint.schema,
+    deadLetters: {
+      ...sink('deadLetters sink'),
+      description: 'Where records that cannot be decoded or processed go, with the reason (default: JSON lines in `.tideflow/output/<job>.dead-letters.jsonl`).',
+    },
+    late: {
+      ...sink('late sink'),
+      description: 'Where records for windows already closed go, with the window they missed (default: JSON lines in `.tideflow/output/<job>.late.jsonl`).',
+    },
+    checkpoint: {
+      ...checkpoint.schema,
+      examples: [{ file: { dir: '.tideflow/checkpoints', interval: '5s' } }, { cassandra: { keyspace: 'tides', interval: '10s' } }, { none: {} }],
+    },
   },
 };
 

@@ -238,6 +238,7 @@ export interface DedupeConfig {
 export const schema: JsonSchema = {
   title: 'dedupe step',
   description: 'Drops rows whose key was already seen within the horizon.',
+  examples: [{ id: 'dedupe-observations', key: ['station', 't'], horizon: '2h' }],
   type: 'object',
   required: ['id', 'key', 'horizon'],
   requiredWhy: { id: STATEFUL_ID_WHY },

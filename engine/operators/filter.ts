@@ -64,6 +64,7 @@ export interface FilterConfig {
 export const schema: JsonSchema = {
   title: 'filter step',
   description: 'Keeps rows for which `when` is true; the others are counted as filtered out.',
+  examples: [{ id: 'valid-readings', when: "v != null and q != 'x'" }],
   type: 'object',
   required: ['when'],
   additionalProperties: false,

@@ -116,6 +116,7 @@ export interface MapConfig {
 export const schema: JsonSchema = {
   title: 'map step',
   description: 'Adds or replaces fields, and drops fields.',
+  examples: [{ set: { v_ft: 'round(v * 3.28084, 2)', hour: 'hour(t)' }, drop: ['s', 'f'] }],
   type: 'object',
   additionalProperties: false,
   properties: {

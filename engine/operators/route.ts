@@ -98,6 +98,7 @@ export interface RouteConfig {
 export const schema: JsonSchema = {
   title: 'route step',
   description: 'Sends rows to named sinks by condition.',
+  examples: [{ routes: [{ when: 'range > 3', to: 'alerts' }], otherwise: 'main' }],
   type: 'object',
   required: ['routes'],
   additionalProperties: false,

@@ -619,6 +619,9 @@ const anchor = timestampSchema('Instant windows are aligned to.', EPOCH);
 export const schema: JsonSchema = {
   title: 'window step',
   description: 'Event-time windows per key, with aggregates.',
+  examples: [
+    { id: 'avg-30m', key: ['station'], tumbling: { size: '30m' }, aggregate: { avg: 'avg(v)', min: 'min(v)', max: 'max(v)', count: 'count(v)' } },
+  ],
   type: 'object',
   required: ['id', 'key', 'aggregate'],
   requiredWhy: { id: STATEFUL_ID_WHY },
@@ -631,6 +634,7 @@ export const schema: JsonSchema = {
     tumbling: {
       title: 'tumbling window',
       description: 'Back-to-back windows of one size.',
+      examples: [{ size: '30m' }],
       type: 'object',
       required: ['size'],
       additionalProperties: false,
@@ -639,6 +643,7 @@ export const schema: JsonSchema = {
     hopping: {
       title: 'hopping window',
       description: 'Overlapping windows of `size`, one starting every `slide`.',
+      examples: [{ size: '1h', slide: '15m' }],
       type: 'object',
       required: ['size', 'slide'],
       additionalProperties: false,
@@ -651,6 +656,7 @@ export const schema: JsonSchema = {
     session: {
       title: 'session window',
       description: 'Per key, a window that stays open while rows arrive less than `gap` apart.',
+      examples: [{ gap: '2h' }],
       type: 'object',
       required: ['gap'],
       additionalProperties: false,
@@ -660,10 +666,16 @@ export const schema: JsonSchema = {
       title: 'lunarDay window',
       description:
         'Lunar days: `mean` tumbles by 24h50m28.329s from `anchor`; `transit` runs from one upper transit of the Moon over the station to the next.',
+      examples: [{ mode: 'mean' }, { mode: 'transit', lon: 'lon', lat: 'lat' }],
       type: 'object',
       additionalProperties: false,
       properties: {
-        mode: { type: 'string', enum: ['mean', 'transit'], default: 'mean' },
+        mode: {
+          description: "`mean`: the same windows for every key, twice the M2 tidal period long; `transit`: per key, from the Moon's upper transit over the station's longitude to the next.",
+          type: 'string',
+          enum: ['mean', 'transit'],
+          default: 'mean',
+        },
         anchor: { ...anchor, description: 'Instant `mean` windows are aligned to (mode mean only).' },
         lon: { description: 'Row field with the station longitude (mode transit only).', type: 'string', minLength: 1, default: 'lon' },
         lat: { description: 'Row field with the station latitude (mode transit only).', type: 'string', minLength: 1, default: 'lat' },

@@ -580,6 +580,14 @@ const columnList = (description: string, example: string[], minItems: number): J
 export const schema: JsonSchema = {
   title: 'cassandra sink',
   description: 'Upserts result rows into a Cassandra table.',
+  examples: [
+    {
+      contactPoints: '${CASSANDRA_CONTACT_POINTS:-localhost:9042}',
+      keyspace: '${CASSANDRA_KEYSPACE:-tides}',
+      table: 'lunar_day',
+      primaryKey: { partition: ['station'], clustering: ['window_start'] },
+    },
+  ],
   type: 'object',
   required: ['contactPoints', 'keyspace', 'table', 'primaryKey'],
   additionalProperties: false,
@@ -592,8 +600,14 @@ export const schema: JsonSchema = {
       default: DEFAULTS.localDataCenter,
       examples: ['${CASSANDRA_LOCAL_DC:-datacenter1}'],
     },
-    keyspace: { type: 'string', pattern: IDENTIFIER, patternHint: IDENTIFIER_HINT, examples: ['${CASSANDRA_KEYSPACE:-tides}'] },
-    table: { type: 'string', pattern: IDENTIFIER, patternHint: IDENTIFIER_HINT, examples: ['lunar_day'] },
+    keyspace: {
+      description: 'Keyspace of the table (created with `replicationFactor` when missing and `createTable` is on).',
+      type: 'string',
+      pattern: IDENTIFIER,
+      patternHint: IDENTIFIER_HINT,
+      examples: ['${CASSANDRA_KEYSPACE:-tides}'],
+    },
+    table: { description: 'Table the rows are upserted into.', type: 'string', pattern: IDENTIFIER, patternHint: IDENTIFIER_HINT, examples: ['lunar_day'] },
     primaryKey: {
       title: 'cassandra primaryKey',
       description: 'Partition key and clustering columns; results upsert by them, so they must identify a result row.',
@@ -619,10 +633,14 @@ export const schema: JsonSchema = {
     concurrency: { description: 'Concurrent in-flight writes.', type: 'integer', minimum: 1, default: DEFAULTS.concurrency },
     auth: {
       title: 'cassandra auth',
+      description: 'User name and password (PasswordAuthenticator); keep them in environment references.',
       type: 'object',
       required: ['username', 'password'],
       additionalProperties: false,
-      properties: { username: { type: 'string' }, password: { type: 'string', examples: ['${CASSANDRA_PASSWORD}'] } },
+      properties: {
+        username: { description: 'User name.', type: 'string', examples: ['${CASSANDRA_USERNAME}'] },
+        password: { description: 'Password.', type: 'string', examples: ['${CASSANDRA_PASSWORD}'] },
+      },
     },
     ssl: { description: 'Connect with TLS, verifying the node certificates (a private CA: NODE_EXTRA_CA_CERTS).', type: 'boolean', default: false },
   },

@@ -312,6 +312,7 @@ export interface ConsoleSinkConfig {
 export const schema: JsonSchema = {
   title: 'console sink',
   description: 'Prints rows to standard output.',
+  examples: [{ format: 'table' }, { format: 'jsonl' }],
   type: 'object',
   additionalProperties: false,
   properties: {

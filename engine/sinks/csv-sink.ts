@@ -23,6 +23,7 @@ export interface CsvSinkConfig {
 export const schema: JsonSchema = {
   title: 'csv sink',
   description: 'Writes rows to a CSV file with a header row (RFC 4180).',
+  examples: [{ path: 'out/lunar-day.csv' }],
   type: 'object',
   required: ['path'],
   additionalProperties: false,

@@ -105,6 +105,7 @@ export interface JsonlSinkConfig {
 export const schema: JsonSchema = {
   title: 'jsonl sink',
   description: 'Appends rows to a file, one JSON object per line.',
+  examples: [{ path: 'out/lunar-day.jsonl' }],
   type: 'object',
   required: ['path'],
   additionalProperties: false,

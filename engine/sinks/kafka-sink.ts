@@ -305,6 +305,14 @@ export interface KafkaSinkConfig extends KafkaConnectionConfig {
 export const schema: JsonSchema = {
   title: 'kafka sink',
   description: 'Produces rows to a Kafka topic.',
+  examples: [
+    { brokers: '${KAFKA_BROKERS:-localhost:9092}', topic: 'tides.alerts' },
+    {
+      brokers: '${KAFKA_BROKERS:-localhost:9092}',
+      topic: 'tides.lunar-day',
+      format: { avro: { registry: '${SCHEMA_REGISTRY_URL:-http://localhost:8081}', readerSchema: '../schemas/lunar_day.avsc' } },
+    },
+  ],
   type: 'object',
   required: ['brokers', 'topic'],
   additionalProperties: false,

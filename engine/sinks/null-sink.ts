@@ -29,6 +29,7 @@ export type NullSinkConfig = Record<string, never>;
 export const schema: JsonSchema = {
   title: 'null sink',
   description: 'Discards every row.',
+  examples: [{}],
   type: 'object',
   additionalProperties: false,
   properties: {},

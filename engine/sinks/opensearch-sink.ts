@@ -99,6 +99,7 @@ const FIELD_NAME = { type: 'string', minLength: 1, pattern: '^[^.\\s][^\\s]*$', 
 export const schema: JsonSchema = {
   title: 'opensearch sink',
   description: 'Indexes result rows as documents of a typed OpenSearch (or Elasticsearch) index, one document per result.',
+  examples: [{ nodes: '${OPENSEARCH_URL:-http://localhost:9200}', index: 'tides-lunar-day' }],
   type: 'object',
   required: ['nodes', 'index'],
   additionalProperties: false,
@@ -141,9 +142,9 @@ export const schema: JsonSchema = {
       type: ['object', 'boolean'],
       additionalProperties: false,
       properties: {
-        field: { ...FIELD_NAME, default: 'location' },
-        lat: { ...FIELD_NAME, default: 'lat' },
-        lon: { ...FIELD_NAME, default: 'lon' },
+        field: { ...FIELD_NAME, description: 'The geo_point field of the documents.', default: 'location' },
+        lat: { ...FIELD_NAME, description: 'Row field with the latitude.', default: 'lat' },
+        lon: { ...FIELD_NAME, description: 'Row field with the longitude.', default: 'lon' },
       },
       examples: [{ field: 'location', lat: 'lat', lon: 'lon' }],
     },
@@ -160,7 +161,10 @@ export const schema: JsonSchema = {
       type: 'object',
       required: ['username', 'password'],
       additionalProperties: false,
-      properties: { username: { type: 'string', examples: ['${OPENSEARCH_USERNAME}'] }, password: { type: 'string', examples: ['${OPENSEARCH_PASSWORD}'] } },
+      properties: {
+        username: { description: 'User name.', type: 'string', examples: ['${OPENSEARCH_USERNAME}'] },
+        password: { description: 'Password.', type: 'string', examples: ['${OPENSEARCH_PASSWORD}'] },
+      },
     },
     tls: {
       title: 'opensearch tls',

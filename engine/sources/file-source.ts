@@ -476,6 +476,7 @@ export function formatImpliedBy(path: string): FileFormat | undefined {
 export const schema: JsonSchema = {
   title: 'file source',
   description: 'Reads a finite file of records.',
+  examples: [{ path: '../data/bundled/tides.avro' }, { path: 'downloads/8454000.csv', units: 'ft', station: '8454000' }],
   type: 'object',
   required: ['path'],
   additionalProperties: false,

@@ -408,6 +408,7 @@ const rate = (description: string): JsonSchema => ({ description, type: 'number'
 export const schema: JsonSchema = {
   title: 'generator source',
   description: 'Generates synthetic observations.',
+  examples: [{ stations: ['8454000', '8443970'], start: '2024-01-01T00:00:00Z', count: 10000, duplicateRate: 0.05, disorder: '5m' }],
   type: 'object',
   required: ['stations', 'start', 'count'],
   additionalProperties: false,

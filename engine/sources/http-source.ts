@@ -151,7 +151,7 @@ export function pollProperties(defaults: { interval: string; backfill: string; c
       required: ['requests', 'per'],
       additionalProperties: false,
       properties: {
-        requests: { type: 'integer', minimum: 1, examples: [1] },
+        requests: { description: 'Requests allowed per period.', type: 'integer', minimum: 1, examples: [1] },
         per: durationSchema('The period the requests are spread over.', { positive: true, examples: ['2s'] }),
       },
       default: defaults.rate,
@@ -181,13 +181,17 @@ export function pollProperties(defaults: { interval: string; backfill: string; c
       exactlyOneOf: ['bearer', 'basic'],
       additionalProperties: false,
       properties: {
-        bearer: { type: 'string', minLength: 1, examples: ['${API_TOKEN}'] },
+        bearer: { description: 'Token sent as `Authorization: Bearer <token>`.', type: 'string', minLength: 1, examples: ['${API_TOKEN}'] },
         basic: {
           title: 'http basic auth',
+          description: 'User name and password sent as HTTP basic authentication.',
           type: 'object',
           required: ['username', 'password'],
           additionalProperties: false,
-          properties: { username: { type: 'string', examples: ['${API_USER}'] }, password: { type: 'string', examples: ['${API_PASSWORD}'] } },
+          properties: {
+            username: { description: 'User name.', type: 'string', examples: ['${API_USER}'] },
+            password: { description: 'Password.', type: 'string', examples: ['${API_PASSWORD}'] },
+          },
         },
       },
     },
@@ -202,6 +206,15 @@ export function pollProperties(defaults: { interval: string; backfill: string; c
 export const schema: JsonSchema = {
   title: 'http source',
   description: 'Polls a URL per key on an interval and reads the records of each answer.',
+  examples: [
+    {
+      url: 'https://api.example.org/v1/gauges/{key}/readings?since={from}',
+      keys: ['8454000', '8443970'],
+      records: 'data',
+      interval: '5m',
+      auth: { bearer: '${API_TOKEN}' },
+    },
+  ],
   type: 'object',
   required: ['url'],
   additionalProperties: false,

@@ -885,6 +885,13 @@ export interface KafkaSourceConfig extends KafkaConnectionConfig {
 export const schema: JsonSchema = {
   title: 'kafka source',
   description: 'Reads a Kafka topic as a consumer group.',
+  examples: [
+    {
+      brokers: '${KAFKA_BROKERS:-localhost:9092}',
+      topic: 'tides.observations',
+      format: { avro: { registry: '${SCHEMA_REGISTRY_URL:-http://localhost:8081}', readerSchema: '../schemas/tide_observation.avsc' } },
+    },
+  ],
   type: 'object',
   required: ['brokers', 'topic', 'format'],
   additionalProperties: false,

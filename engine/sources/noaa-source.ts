@@ -105,6 +105,10 @@ const shared = pollProperties({ ...NOAA_DEFAULTS, interval: NOAA_PRODUCTS.water_
 export const schema: JsonSchema = {
   title: 'noaa source',
   description: 'Polls NOAA CO-OPS water levels or predictions of a list of stations (the datagetter API).',
+  examples: [
+    { stations: ['8454000', '8443970'], interval: '6m', backfill: '30d', application: '${NOAA_APPLICATION:-tideflow}' },
+    { stations: [{ id: '8454000', name: 'Providence', lat: 41.8072, lon: -71.4007 }], product: 'predictions' },
+  ],
   type: 'object',
   required: ['stations'],
   additionalProperties: false,
@@ -120,10 +124,10 @@ export const schema: JsonSchema = {
         required: ['id', 'name', 'lat', 'lon'],
         additionalProperties: false,
         properties: {
-          id: { type: 'string', minLength: 1, examples: ['8454000'] },
-          name: { type: 'string', minLength: 1, examples: ['Providence'] },
-          lat: { type: 'number', minimum: -90, maximum: 90, examples: [41.8072] },
-          lon: { type: 'number', minimum: -180, maximum: 180, examples: [-71.4007] },
+          id: { description: 'CO-OPS station id.', type: 'string', minLength: 1, examples: ['8454000'] },
+          name: { description: 'Station name.', type: 'string', minLength: 1, examples: ['Providence'] },
+          lat: { description: 'Latitude, degrees north.', type: 'number', minimum: -90, maximum: 90, examples: [41.8072] },
+          lon: { description: 'Longitude, degrees east.', type: 'number', minimum: -180, maximum: 180, examples: [-71.4007] },
         },
       },
       examples: [['8454000', '8443970']],

@@ -94,7 +94,8 @@ const interval = durationSchema('Time between checkpoints (wall clock).', { defa
 
 export const schema: JsonSchema = {
   title: 'checkpoint',
-  description: 'Where checkpoints are stored; one of file, cassandra, none.',
+  description:
+    'Where checkpoints are stored; one of file, cassandra, none. Without `checkpoint:`, a job whose sink is cassandra keeps them in a table beside its results, any other job in files under `.tideflow/checkpoints`.',
   type: 'object',
   selector: 'checkpoint store',
   exactlyOneOf: ['file', 'cassandra', 'none'],
@@ -117,7 +118,7 @@ export const schema: JsonSchema = {
       additionalProperties: false,
       properties: {
         keyspace: { description: 'Default: the cassandra sink\'s keyspace.', type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,47}$', patternHint: 'a Cassandra name (letters, digits and _, starting with a letter)' },
-        table: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,47}$', patternHint: 'a Cassandra name (letters, digits and _, starting with a letter)', default: DEFAULTS.table },
+        table: { description: 'Table of the checkpoints (created when missing).', type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,47}$', patternHint: 'a Cassandra name (letters, digits and _, starting with a letter)', default: DEFAULTS.table },
         interval,
         claimTtl: durationSchema(
           "How long an instance's claim on a task outlives its last renewal (renewed every third of it): how soon a partition of a paused or cut-off instance can be taken over.",
