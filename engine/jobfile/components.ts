@@ -127,7 +127,8 @@ export const SINKS: Record<string, SinkRegistration> = {
     normalize: () => {
       throw new Error('internal: an `all` sink is normalised by the loader');
     },
-    create: (spec: { sinks: SinkSpec[] }, context) => new FanOutSink(spec.sinks.map((sink, index) => context.createSink(sink, `${context.name}[${index}]`))),
+    // Each sink of the list plays the role of the list (`main`, a route target...): typed as its results.
+    create: (spec: { sinks: SinkSpec[] }, context) => new FanOutSink(spec.sinks.map((sink) => context.createSink(sink, context.name))),
   },
   null: { ...nullSink, create: () => new nullSink.NullSink() },
 };

@@ -87,7 +87,9 @@ test(`scale out: ${INSTANCES} instances per job, ${CHANGES}+ membership changes 
               moves.push({ at: Date.now(), partitions: partitionsOf(cli), from: cli });
               cli.kill(signal);
               const exit = await cli.exited;
-              if (signal === 'SIGTERM') assert.equal(exit.code, 0, `instance ${slot} stopped by SIGTERM: ${exit.stderr}`);
+              // SIGTERM before Node got as far as the CLI's handler ends the process by the signal, having done nothing.
+              const beforeStart = exit.signal === 'SIGTERM' && exit.stderr === '';
+              if (signal === 'SIGTERM' && !beforeStart) assert.equal(exit.code, 0, `instance ${slot} stopped by SIGTERM: ${exit.stderr}`);
               slots[slot] = null;
               changes.push(`${signal} ${slot}`);
             }
