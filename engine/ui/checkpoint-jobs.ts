@@ -119,12 +119,14 @@ export class CassandraCheckpointJobs implements CheckpointJobs {
 
   async list(): Promise<JobView[]> {
     let rows;
+    const select = (columns: string) => this.client.execute(`SELECT DISTINCT ${columns} FROM ${qualifiedName(this.keyspace, this.table)}`, [], { prepare: true });
     try {
-      rows = (
-        await this.client.execute(`SELECT DISTINCT job, committed_epoch, committed_at, committed_bytes FROM ${qualifiedName(this.keyspace, this.table)}`, [], {
-          prepare: true,
-        })
-      ).rows;
+      // Who holds each job (or task) now: the claim columns, gone once a claim expired.
+      rows = (await select('job, committed_epoch, committed_at, committed_bytes, claim_host, claim_pid').catch((error: Error) => {
+        if (!/claim_host|undefined column/i.test(error.message)) throw error;
+        // A table from before claims existed.
+        return select('job, committed_epoch, committed_at, committed_bytes');
+      })).rows;
     } catch (error) {
       // No checkpoint table yet: no job has checkpointed into this keyspace.
       if (/unconfigured table|does not exist/i.test((error as Error).message)) return [];
@@ -143,6 +145,7 @@ export class CassandraCheckpointJobs implements CheckpointJobs {
           watermark: null,
           partitions: [],
           now: this.now(),
+          holder: typeof row['claim_host'] === 'string' ? `${row['claim_host']}:${row['claim_pid'] ?? '?'}` : null,
         }),
       )
       .sort((a, b) => a.job.localeCompare(b.job)));
@@ -178,9 +181,12 @@ export function storedJobView(facts: {
   watermark: number | null;
   partitions: string[];
   now: number;
+  /** `host:pid` of the instance holding the job's claim now (Cassandra checkpoints), if any. */
+  holder?: string | null;
 }): JobView & { partitions: string[] } {
   const age = Math.max(0, facts.now - facts.at);
-  const fresh = age < RUNNING_ELSEWHERE_MS;
+  const held = facts.holder !== undefined && facts.holder !== null;
+  const fresh = held || age < RUNNING_ELSEWHERE_MS;
   const ago = formatAge(age);
   const counters = facts.counters
     ? {
@@ -198,11 +204,13 @@ export function storedJobView(facts: {
     job: facts.job,
     seenIn: facts.store,
     state: fresh ? 'running' : 'stopped',
-    stateReason: fresh
-      ? `running elsewhere: last checkpoint ${ago} ago (no live figures: that run was not started with --ui-port here)`
-      : `last seen ${ago} ago: checkpoint epoch ${facts.epoch}`,
+    stateReason: held
+      ? `running on ${facts.holder}: last checkpoint ${ago} ago (no live figures: that run was not started with --ui-port here)`
+      : fresh
+        ? `running elsewhere: last checkpoint ${ago} ago (no live figures: that run was not started with --ui-port here)`
+        : `last seen ${ago} ago: checkpoint epoch ${facts.epoch}`,
     source: null,
-    instance: null,
+    instance: facts.holder ?? null,
     startedAt: null,
     endedAt: fresh ? null : facts.at,
     counters,
@@ -223,6 +231,8 @@ export function storedJobView(facts: {
 /** One task of a job that runs as a task per partition, as its checkpoint tells. */
 export interface TaskView {
   task: string;
+  /** `host:pid` of the instance running it, when the store knows. */
+  instance: string | null;
   state: JobState;
   epoch: number | null;
   checkpointAt: number | null;
@@ -265,6 +275,7 @@ export function groupTasks(views: JobView[]): Array<JobView & { tasks?: TaskView
       late: { total: counters?.late ?? 0, perMinute: [], latest: [] },
       tasks: tasks.map((task) => ({
         task: task.job.slice(job.length + 1),
+        instance: task.instance,
         state: task.state,
         epoch: task.checkpoint?.epoch ?? null,
         checkpointAt: task.checkpoint?.at ?? null,

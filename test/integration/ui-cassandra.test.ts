@@ -2,12 +2,13 @@
 // of the reference jobs' tables, jobs from the checkpoint table's commit pointers.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startUi } from '../../engine/cli/ui';
 import { CassandraCheckpointStore } from '../../engine/state/cassandra-checkpoint-store';
-import { CassandraCheckpointJobs } from '../../engine/ui/checkpoint-jobs';
+import { CassandraCheckpointJobs, type TaskView } from '../../engine/ui/checkpoint-jobs';
+import type { JobView } from '../../engine/ui/job-monitor';
 import { packageRoot } from '../../engine/ui/bundled-results';
 import { clusterEnv, requireCluster, scratchKeyspace } from '../support/cluster';
 import { loadResultsIntoCassandra } from '../ui/support';
@@ -80,4 +81,31 @@ test('jobs from the Cassandra checkpoint table: running elsewhere while fresh, t
   assert.equal(later[0].state, 'stopped');
   assert.equal(later[0].stateReason, 'last seen 10 min ago: checkpoint epoch 5');
   assert.equal(await new CassandraCheckpointJobs(admin, keyspace, 'tideflow_checkpoints').checkpointBytes('elsewhere'), pointer.rows[0]['committed_bytes']);
+});
+
+test('a job run as tasks shows as one job with its tasks, and the instance holding each', async (t) => {
+  if (!(await requireCluster(t, ['cassandra']))) return;
+  const { keyspace } = scratch;
+  const cluster = clusterEnv();
+  const store = new CassandraCheckpointStore({ contactPoints: cluster.cassandraContactPoints, localDataCenter: cluster.cassandraLocalDc, keyspace, table: 'tideflow_checkpoints' });
+  const admin = await scratch.adminClient();
+  try {
+    for (const [partition, epoch] of [[0, 3], [1, 4]] as const) {
+      const key = `tasked/tides/${partition}`;
+      await store.claim(key);
+      await store.save({ job: key, formatVersion: 1, epoch, createdAt: new Date().toISOString(), positions: { [`tides/${partition}`]: 10 * epoch }, watermarks: null, operators: {}, sinks: {}, counters: { recordsIn: 10 * epoch } });
+    }
+    const [view] = (await new CassandraCheckpointJobs(admin, keyspace, 'tideflow_checkpoints').list()).filter((each) => each.job === 'tasked') as Array<JobView & { tasks?: TaskView[] }>;
+    assert.equal(view.state, 'running');
+    assert.match(view.stateReason, new RegExp(`^2 tasks \\(one per partition\\): running on ${hostname()}:${process.pid}`));
+    assert.deepEqual(
+      view.tasks?.map((task) => [task.task, task.instance, task.epoch]).sort(),
+      [['tides/0', `${hostname()}:${process.pid}`, 3], ['tides/1', `${hostname()}:${process.pid}`, 4]],
+    );
+  } finally {
+    await store.close();
+  }
+  // Claims released: nobody holds the tasks any more.
+  const [after] = (await new CassandraCheckpointJobs(admin, keyspace, 'tideflow_checkpoints').list()).filter((each) => each.job === 'tasked') as Array<JobView & { tasks?: TaskView[] }>;
+  assert.deepEqual(after.tasks?.map((task) => task.instance), [null, null]);
 });

@@ -118,8 +118,8 @@ export class JobsView {
     if (view.tasks) {
       job.parts.facts.append(
         h('details', { class: 'tasks' }, h('summary', {}, `Tasks: ${view.tasks.length} (one per partition)`),
-          h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Partition'), h('th', {}, 'State'), h('th', { class: 'number' }, 'Epoch'), h('th', {}, 'Last checkpoint'), h('th', {}, 'Watermark'), h('th', { class: 'number' }, 'Records in'))),
-            h('tbody', {}, view.tasks.map((task) => h('tr', { 'data-task': task.task }, h('td', {}, task.task), h('td', {}, task.state), h('td', { class: 'number' }, task.epoch === null ? '–' : count(task.epoch)), h('td', {}, task.checkpointAt === null ? '–' : `${age(Date.now() - task.checkpointAt)} ago`), h('td', {}, utc(task.watermark)), h('td', { class: 'number' }, count(task.recordsIn))))))),
+          h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Partition'), h('th', {}, 'Instance'), h('th', {}, 'State'), h('th', { class: 'number' }, 'Epoch'), h('th', {}, 'Last checkpoint'), h('th', {}, 'Watermark'), h('th', { class: 'number' }, 'Records in'))),
+            h('tbody', {}, view.tasks.map((task) => h('tr', { 'data-task': task.task }, h('td', {}, task.task), h('td', {}, task.instance ?? '–'), h('td', {}, task.state), h('td', { class: 'number' }, task.epoch === null ? '–' : count(task.epoch)), h('td', {}, task.checkpointAt === null ? '–' : `${age(Date.now() - task.checkpointAt)} ago`), h('td', {}, utc(task.watermark)), h('td', { class: 'number' }, count(task.recordsIn))))))),
       );
     }
     if (checkpoint) job.parts.facts.querySelector('[data-fact="checkpoint-age"]').title = `${checkpoint.store}, saved ${utc(checkpoint.at)}`;
