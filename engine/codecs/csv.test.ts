@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Row } from '../core/batch';
 import { DecodeError, UsageError } from '../core/errors';
-import { createCsvDecoder, encodeCsvLine, feetToMetres, hasUnclosedQuote, splitCsvLine, TIDE_CSV_HEADER } from './csv';
+import { createCsvDecoder, encodeCsvLine, feetToMetres, TIDE_CSV_HEADER } from './csv';
+import { hasUnclosedQuote, splitCsvLine } from './csv-line';
 import { loadStationTable } from './station-table';
 import { stationIdFromFileName } from './stations';
 

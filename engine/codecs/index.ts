@@ -2,6 +2,7 @@ export * from './avro-container';
 export * from './avro-schema';
 export * from './confluent-avro';
 export * from './csv';
+export * from './csv-line';
 export * from './decoded';
 export * from './jsonl';
 export * from './stations';

@@ -1,7 +1,8 @@
 import type { Row } from '../core/batch';
 import { DecodeError } from '../core/errors';
 import type { LengthUnit } from './csv';
-import { feetToMetres, splitCsvLine } from './csv';
+import { feetToMetres } from './csv';
+import { splitCsvLine } from './csv-line';
 import { quoteForReason } from './decoded';
 import { parseIsoTimestamp } from './timestamps';
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { UsageError } from '../core/errors';
-import { splitCsvLine } from './csv';
+import { splitCsvLine } from './csv-line';
 
 /**
  * Station facts a user gives for files that do not carry them (CSV exports

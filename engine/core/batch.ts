@@ -1,4 +1,3 @@
-import type { DeadLetter } from './operator';
 
 /**
  * Record batches: the unit that flows through the engine (micro-batches, as in
@@ -107,4 +106,16 @@ export function derivedBatch(from: RecordBatch, rows: Row[]): RecordBatch {
     watermark: from.watermark,
     source: from.source,
   };
+}
+
+export interface DeadLetter {
+  /** The original payload when decoding failed, or the decoded row when validation failed. */
+  payload: Buffer | string | Row | null;
+  reason: string;
+  partition: string;
+  offset: number;
+  /** Where the record was rejected: `decode`, `validate`, or an operator id. */
+  stage: string;
+  /** Text files: the 1-based line the record starts on. */
+  line?: number;
 }

@@ -1,4 +1,4 @@
-import type { RecordBatch, Row } from './batch';
+import type { DeadLetter, RecordBatch, Row } from './batch';
 
 /**
  * The lifecycle every operator shares (stateless ones implement only `process`):
@@ -53,17 +53,7 @@ export interface LateRecord {
   watermark: number;
 }
 
-export interface DeadLetter {
-  /** The original payload when decoding failed, or the decoded row when validation failed. */
-  payload: Buffer | string | Row | null;
-  reason: string;
-  partition: string;
-  offset: number;
-  /** Where the record was rejected: `decode`, `validate`, or an operator id. */
-  stage: string;
-  /** Text files: the 1-based line the record starts on. */
-  line?: number;
-}
+export type { DeadLetter } from './batch';
 
 /** Counters every run keeps; the accounting identity is checked against these. */
 export interface RunCounters {

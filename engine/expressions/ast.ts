@@ -10,13 +10,32 @@
  */
 
 import type { Row } from '../core/batch';
-import type { FunctionName } from './functions';
 
 /**
  * A compiled expression: reads a row, returns a value. Never returns `undefined`
  * (a missing field reads as `null`) and never throws (a type error yields `null`).
  */
 export type Evaluator = (row: Row) => unknown;
+
+/** The functions an expression may call (implemented in functions.ts). */
+export type FunctionName =
+  | 'abs'
+  | 'round'
+  | 'floor'
+  | 'ceil'
+  | 'min'
+  | 'max'
+  | 'sqrt'
+  | 'pow'
+  | 'coalesce'
+  | 'lower'
+  | 'upper'
+  | 'len'
+  | 'is_null'
+  | 'hour'
+  | 'day'
+  | 'timestamp'
+  | 'duration';
 
 /** A literal value written in the expression. */
 export type LiteralValue = number | string | boolean | null;

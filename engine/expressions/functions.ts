@@ -15,28 +15,11 @@
  *   because JSON and Cassandra cannot carry NaN/Infinity faithfully.
  */
 
-import type { Evaluator } from './ast';
+import type { Evaluator, FunctionName } from './ast';
 import { parseDuration } from '../config/duration';
 import { parseTimestamp } from '../config/timestamp';
 
-export type FunctionName =
-  | 'abs'
-  | 'round'
-  | 'floor'
-  | 'ceil'
-  | 'min'
-  | 'max'
-  | 'sqrt'
-  | 'pow'
-  | 'coalesce'
-  | 'lower'
-  | 'upper'
-  | 'len'
-  | 'is_null'
-  | 'hour'
-  | 'day'
-  | 'timestamp'
-  | 'duration';
+export type { FunctionName } from './ast';
 
 export interface FunctionSpec {
   /** What it returns, for the job-file reference (docs/reference.md). */

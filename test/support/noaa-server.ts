@@ -27,7 +27,7 @@ import * as fs from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
-import { splitCsvLine } from '../../engine/codecs/csv';
+import { splitCsvLine } from '../../engine/codecs/csv-line';
 import { predictLevel, stationModel } from '../../engine/sources/generator-source';
 import type { Row } from '../../engine/core/batch';
 
