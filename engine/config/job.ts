@@ -76,6 +76,8 @@ export interface KafkaSourceSpec extends KafkaConnectionSpec {
   maxBatchRecords?: number;
   /** How long the group waits for a silent member before moving its partitions (default 30 s). */
   sessionTimeoutMs?: number;
+  /** The record fields the topic's messages are keyed by, when the job says (lint checks keyed steps against them). */
+  keyedBy?: string[];
 }
 
 export interface AvroRegistryFormatSpec {

@@ -40,6 +40,35 @@ export function checkJob(data: Json, collector: ProblemCollector): void {
   checkStepIds(data, collector);
   checkRoutes(data, collector);
   checkCheckpoint(data, collector);
+  checkCoPartitioning(data, collector);
+}
+
+/**
+ * A Kafka job runs a task per partition, each with its own state: a dedupe or
+ * window step sees all records of one of its groups only if the topic's key
+ * decides the group, i.e. the step groups by every field the topic is keyed
+ * by (`source.kafka.keyedBy`). Without `keyedBy` nothing can be proven; the
+ * run says so once.
+ */
+function checkCoPartitioning(data: Json, collector: ProblemCollector): void {
+  const kafka = isMap(data.source) && isMap(data.source.kafka) ? data.source.kafka : undefined;
+  const keyedBy = kafka !== undefined && Array.isArray(kafka.keyedBy) ? kafka.keyedBy.filter((field): field is string => typeof field === 'string') : [];
+  if (keyedBy.length === 0 || !Array.isArray(data.steps)) return;
+  data.steps.forEach((step, index) => {
+    const kind = kindOf(step, STEPS);
+    if (kind !== 'dedupe' && kind !== 'window') return;
+    const config = (step as Json)[kind];
+    if (!isMap(config) || !Array.isArray(config.key)) return;
+    const key = config.key.filter((field): field is string => typeof field === 'string');
+    const missing = keyedBy.filter((field) => !key.includes(field));
+    if (missing.length === 0) return;
+    collector.atValue(
+      childPointer(childPointer(childPointer('/steps', index), kind), 'key'),
+      `${kind} step '${stepId(config, kind, index)}' groups by [${key.join(', ')}], but the topic is keyed by [${keyedBy.join(', ')}] (source.kafka.keyedBy): ` +
+        `one group's records can be in several partitions, and each partition is a task with its own state. ` +
+        `Group by ${missing.join(', ')} too, or key the topic by the step's fields.`,
+    );
+  });
 }
 
 function runComponentChecks(data: Json, collector: ProblemCollector): void {

@@ -262,6 +262,13 @@ class JobRun {
               `it cannot be split among partitions. Run with --reset-state to start from the source's configured start position.`,
           );
         }
+        const keyed = this.job.steps.some((step) => step.kind === 'dedupe' || step.kind === 'window');
+        if (keyed && this.job.source.kind === 'kafka' && this.job.source.kafka.keyedBy === undefined) {
+          this.log(
+            `${this.job.job}: one task per partition: its dedupe and window steps see all records of a group only if the topic is keyed by fields they group by; ` +
+              'say which with keyedBy under source.kafka, and lint checks it',
+          );
+        }
         parts.source.setTaskHandler!({ assigned: (partitions) => this.assign(partitions), revoked: (partitions) => this.revoke(partitions) });
         // A claim is renewed while the group gives this instance the partition: cut off from the group, it
         // runs out, and the instance the partition went to takes the task over.

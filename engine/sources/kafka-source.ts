@@ -3,7 +3,7 @@ import { createKafkaClient, parsePartitionKey, partitionKey, toExternalError } f
 import type { KafkaSourceSpec } from '../config/job';
 import type { RawBatch } from '../core/batch';
 import { InternalError } from '../core/errors';
-import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
+import { DEFAULT_RETRY, raceTimeout, retry, type RetryOptions } from '../core/retry';
 import type { InputIdentity, Positions, Source, TaskHandler } from '../core/source';
 import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 import type { ComponentContext, JsonSchema } from '../config/component';
@@ -562,30 +562,11 @@ export class KafkaSource implements Source {
 
   private async start(): Promise<void> {
     const { topic } = this.spec;
-    const retryOptions = {
-      ...DEFAULT_RETRY,
-      signal: this.stopping.signal,
-      onRetry: (error: unknown, attempt: number, delay: number) =>
-        this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
-    };
-    const admin = this.kafka.admin();
-    this.admin = admin;
-    const watermarks = await retry(async () => {
-      try {
-        await admin.connect();
-        const offsets = await admin.fetchTopicOffsets(topic);
-        return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
-      } catch (error) {
-        throw toExternalError(error, `cannot read the offsets of topic ${topic}`);
-      }
-    }, retryOptions);
+    const watermarks = await this.topicOffsetsNow();
     if (this.stopping.signal.aborted) return;
     this.topicOffsets = watermarks;
     for (const { partition, high } of watermarks) this.tracker.observeHighWatermark(partition, high);
     if (this.spec.stopAtEnd) this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
-    await admin.disconnect().catch(() => {});
-    this.admin = null;
-    if (this.stopping.signal.aborted) return;
 
     const consumer = this.kafka.consumer({
       groupId: this.spec.group,
@@ -626,7 +607,7 @@ export class KafkaSource implements Source {
       } catch (error) {
         throw toExternalError(error, `cannot start consuming ${topic}`);
       }
-    }, retryOptions);
+    }, this.retryOptions());
     // close() may have run while we were connecting; it found no consumer to stop then.
     if (this.stopping.signal.aborted) await consumer.disconnect().catch(() => {});
   }
@@ -671,35 +652,45 @@ export class KafkaSource implements Source {
     if (added.length > 0) {
       handler
         .assigned(added.map((partition) => partitionKey(topic, partition)))
-        .then(async (positions) => this.startPartitions(consumer, added, positions, await this.currentOffsets()))
+        .then(async (positions) => this.startPartitions(consumer, added, positions, await this.topicOffsetsNow()))
         .catch((error: unknown) => this.queue?.fail(error));
     }
     if (this.boundedRunDone()) this.queue?.end();
   }
 
+  /** Waits out an unreachable cluster, saying so; a stop ends the wait. */
+  private retryOptions(): RetryOptions {
+    return {
+      ...DEFAULT_RETRY,
+      signal: this.stopping.signal,
+      onRetry: (error: unknown, attempt: number, delay: number) => this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
+    };
+  }
+
   /**
-   * The topic's offsets now: a partition assigned later than start-up has grown since, and its
+   * The topic's offsets now, waiting out an unreachable cluster (a stop ends the wait). Read at
+   * start-up, and again when partitions are assigned: one assigned later has grown since, and its
    * checkpoint (saved by the instance that had it) may be past the offsets read at start-up.
    */
-  private async currentOffsets(): Promise<Array<{ partition: number; low: number; high: number }>> {
-    if (this.stopping.signal.aborted) return this.topicOffsets;
+  private async topicOffsetsNow(): Promise<Array<{ partition: number; low: number; high: number }>> {
+    const { topic } = this.spec;
     const admin = this.kafka.admin();
+    this.admin = admin;
     try {
-      return await retry(async () => {
-        try {
-          await admin.connect();
-          const offsets = await admin.fetchTopicOffsets(this.spec.topic);
-          return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
-        } catch (error) {
-          throw toExternalError(error, `cannot read the offsets of topic ${this.spec.topic}`);
-        }
-      }, {
-        ...DEFAULT_RETRY,
-        signal: this.stopping.signal,
-        onRetry: (error: unknown, attempt: number, delay: number) =>
-          this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
-      });
+      return await retry(
+        async () => {
+          try {
+            await admin.connect();
+            const offsets = await admin.fetchTopicOffsets(topic);
+            return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+          } catch (error) {
+            throw toExternalError(error, `cannot read the offsets of topic ${topic}`);
+          }
+        },
+        this.retryOptions(),
+      );
     } finally {
+      if (this.admin === admin) this.admin = null;
       await admin.disconnect().catch(() => {});
     }
   }
@@ -879,6 +870,7 @@ export interface KafkaSourceConfig extends KafkaConnectionConfig {
   startFrom?: 'earliest' | 'latest';
   stopAtEnd?: boolean;
   sessionTimeout?: string;
+  keyedBy?: string[];
   format: { avro: AvroRegistryConfig };
 }
 
@@ -914,6 +906,15 @@ export const schema: JsonSchema = {
       "How long the group waits for a silent instance before giving its partitions to the others (Kafka's session.timeout.ms; the broker allows 6s to 5m by default). Shorter: partitions of a crashed instance move sooner; longer: a long pause is not taken for a crash.",
       { default: '30s', positive: true },
     ),
+    keyedBy: {
+      description:
+        "The record fields the topic's messages are keyed by (Kafka puts all messages of a key in one partition; `tideflow produce` keys by station). " +
+        'Each partition is a task with its own state, so every dedupe and window step must group by these fields (and maybe more): lint checks it.',
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      minItems: 1,
+      examples: [['station']],
+    },
     format: {
       title: 'kafka source format',
       description: 'How record values are encoded.',
@@ -935,6 +936,7 @@ export function normalize(raw: KafkaSourceConfig, context: ComponentContext): Ka
     startFrom: raw.startFrom ?? 'earliest',
     stopAtEnd: raw.stopAtEnd ?? false,
     sessionTimeoutMs: durationMs(raw.sessionTimeout ?? '30s'),
+    ...(raw.keyedBy === undefined ? {} : { keyedBy: raw.keyedBy }),
     format: normalizeAvroRegistry(raw.format.avro),
   };
 }
