@@ -173,6 +173,66 @@ describe('http source: polling', () => {
     for (const batch of got.batches) assert.equal(batch.source.toOffset, Math.max(...batch.rows!.map((row) => row.t as number)) + 1);
   });
 
+  it('delivers the records of all keys in event-time order, so keys sharing one topic partition stay in order', async () => {
+    const clock = new VirtualClock(T0);
+    // Each key has a record every minute; the server returns those in [since, now].
+    const server = await startServer((_request, response, url) => {
+      const key = url.pathname.slice(1);
+      const since = Number(url.searchParams.get('since'));
+      const records = [];
+      for (let t = Math.ceil(since / MINUTE) * MINUTE; t <= clock.now(); t += MINUTE) records.push({ key, t });
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(records));
+    });
+    servers.push(server);
+    const keys = ['a', 'b', 'c'];
+    // One request per key per 10 s: the backfill answers arrive one after the other, as NOAA's do.
+    const source = httpSource(spec({ url: `${server.base}/{key}?since={fromMs}`, keys, interval: '5m', backfill: '3h', rate: { requests: 1, per: '10s' } }), { now: clock.now, sleep: clock.sleep });
+    const end = T0 + 30 * MINUTE;
+    const got = await drain(source, () => source.keyStatus().every((status) => status.position > end));
+    const times = got.rows.map((row) => row.t as number);
+    const outOfOrder = times.filter((t, i) => i > 0 && t < times[i - 1]).length;
+    assert.equal(outOfOrder, 0, `${outOfOrder} records earlier than the one before: ${got.batches.map((batch) => `${batch.source.partition} ${batch.rows!.length}`).join(', ')}`);
+    for (const key of keys) {
+      const own = got.rows.filter((row) => row.key === key).map((row) => row.t as number);
+      assert.equal(own[0], T0 - 3 * 60 * MINUTE, `key ${key} from the backfill start`);
+      assert.equal(new Set(own).size, own.length, `key ${key}: each record once`);
+      assert.equal(own.at(-1)! - own[0], (own.length - 1) * MINUTE, `key ${key}: no gap`);
+    }
+    for (const batch of got.batches) assert.ok(batch.rows!.every((row) => `http:${row.key as string}` === batch.source.partition), 'a batch holds the records of its own key');
+  });
+
+  it('a key whose records stop coming holds the others back for keyIdleTimeout, then no longer', async () => {
+    const clock = new VirtualClock(T0);
+    let bAnswers = false;
+    const server = await startServer((_request, response, url) => {
+      const key = url.pathname.slice(1);
+      if (key === 'b' && !bAnswers) return void response.writeHead(404).end('no such gauge');
+      const since = Number(url.searchParams.get('since'));
+      const records = [];
+      for (let t = Math.ceil(since / MINUTE) * MINUTE; t <= clock.now(); t += MINUTE) records.push({ key, t });
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(records));
+    });
+    servers.push(server);
+    const source = httpSource(spec({ url: `${server.base}/{key}?since={fromMs}`, keys: ['a', 'b'], interval: '1m', backfill: '10m', keyIdleTimeout: '15m' }), { now: clock.now, sleep: clock.sleep });
+    let firstRowsAt: number | undefined;
+    let heldState: string | undefined;
+    const got = await drain(source, (g) => {
+      if (g.deadLetters.length === 3) heldState ??= source.describeState();
+      if (g.rows.length > 0) firstRowsAt ??= clock.now();
+      if (firstRowsAt !== undefined && clock.now() > firstRowsAt + 5 * MINUTE) bAnswers = true;
+      return g.rows.some((row) => row.key === 'b') && source.keyStatus().every((status) => status.position > firstRowsAt! + 5 * MINUTE);
+    });
+    assert.match(heldState!, /holding \d+ records of a until b catches up/);
+    assert.ok(firstRowsAt! >= T0 + 15 * MINUTE && firstRowsAt! < T0 + 17 * MINUTE, `the records of a waited for b for 15 minutes, not ${(firstRowsAt! - T0) / MINUTE}`);
+    const a = got.rows.filter((row) => row.key === 'a').map((row) => row.t as number);
+    assert.equal(a[0], T0 - 10 * MINUTE);
+    assert.equal(a.at(-1)! - a[0], (a.length - 1) * MINUTE, 'a: no gap, no repeat');
+    // b comes back: its records from the backfill start, late (nothing can help that), none lost.
+    const b = got.rows.filter((row) => row.key === 'b').map((row) => row.t as number);
+    assert.equal(b[0], T0 - 10 * MINUTE);
+    assert.equal(b.at(-1)! - b[0], (b.length - 1) * MINUTE, 'b: no gap, no repeat');
+  });
+
   it('sends auth and headers, keeps them out of dead letters and logs, and masks secret query values', async () => {
     const clock = new VirtualClock(T0);
     const server = await startServer((_request, response) => response.writeHead(404, { 'content-type': 'text/plain' }).end('no such gauge'));

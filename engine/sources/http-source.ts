@@ -28,6 +28,14 @@ import type { Positions, Source } from '../core/source';
  * and no repeat unless `lookback` asks for one (the job's dedupe step removes
  * such repeats). A key without a position starts `backfill` before now.
  *
+ * Order: rows leave in event-time order across the keys, whatever order the
+ * answers come in. A key's rows wait until every key has been read up to
+ * their time, so a backfill of several keys, or a key catching up after an
+ * outage, reaches a topic partition the keys share (a Kafka topic keyed by
+ * station) in time order, not as one key's days after another's, which the
+ * consumers' watermarks would call late. A key whose rows have stopped coming
+ * for `keyIdleTimeout` no longer holds the others back.
+ *
  * Politeness: at most `concurrency` requests in flight, and requests to one
  * host spaced by `rate` (e.g. 1 per 2 s), retries included.
  *
@@ -82,6 +90,7 @@ export interface HttpPollConfig {
   headers?: Record<string, string>;
   auth?: HttpAuthConfig;
   stopWhenCaughtUp?: boolean;
+  keyIdleTimeout?: string;
 }
 
 export interface HttpSourceConfig extends HttpPollConfig {
@@ -108,6 +117,8 @@ export interface HttpPollSpec {
   auth?: HttpAuth;
   /** End the stream once every key has reached the present (a bounded backfill run). */
   stopWhenCaughtUp: boolean;
+  /** How long a key whose records stopped coming holds the others' records back (absent: see defaultKeyIdleMs). */
+  keyIdleMs?: number;
 }
 
 export interface HttpSourceSpec extends HttpPollSpec {
@@ -200,6 +211,10 @@ export function pollProperties(defaults: { interval: string; backfill: string; c
       type: 'boolean',
       default: false,
     },
+    keyIdleTimeout: durationSchema(
+      "Records leave the source in event-time order across keys (so keys sharing a topic partition stay in order): a key's records wait until every key has reached their time. A key whose records have stopped coming for this long no longer holds the others back. Default: three intervals, or three rounds of requests at the rate, at least 15 minutes.",
+      { positive: true, examples: ['30m'] },
+    ),
   };
 }
 
@@ -286,6 +301,7 @@ export function normalizePoll(raw: HttpPollConfig, defaults: { interval: string;
     headers: { ...(raw.headers ?? {}) },
     ...(auth === undefined ? {} : { auth }),
     stopWhenCaughtUp: raw.stopWhenCaughtUp ?? false,
+    ...(raw.keyIdleTimeout === undefined ? {} : { keyIdleMs: durationMs(raw.keyIdleTimeout) }),
   };
 }
 
@@ -376,7 +392,7 @@ export interface PollEndpoint {
   readonly timeField: string;
   /** Partition id of a key (its position in checkpoints). */
   partition(key: string): string;
-  /** The next request of a key, from its position (exclusive: the first instant not delivered yet). */
+  /** The next request of a key, from its position (exclusive: the first instant not read yet, i.e. neither delivered nor held for time order). */
   plan(key: string, position: number, now: number): PollRequest;
   /** Rows of a 2xx answer; throws DecodeError when the answer is not data (error body, HTML, malformed). */
   decode(answer: HttpAnswer, request: PollRequest): DecodedAnswer;
@@ -627,6 +643,24 @@ interface KeyState {
   status: HttpKeyStatus;
   /** The settled range an empty answer was last seen for (begin of the request), awaiting confirmation. */
   unconfirmedEmpty: number | null;
+  /** Rows read and not delivered yet, in time order: they wait until every key has been read up to their time. */
+  held: Row[];
+  /** Exclusive: every row of the key before this event time has been read (delivered or held). Requests start here. */
+  readUpTo: number;
+  /** Clock time `readUpTo` last moved (or the run started): a key quiet for keyIdleTimeout stops holding the others back. */
+  readMovedAt: number;
+}
+
+/**
+ * How long a quiet key holds the other keys' rows back unless configured:
+ * three poll intervals, or three rounds of requests at the rate limit (with
+ * many keys a key is asked less often than the interval), at least 15 minutes.
+ *
+ * @example
+ *   defaultKeyIdleMs({ intervalMs: 360_000, requestGapMs: 3000 }, 5); // 1_080_000 (18 min)
+ */
+export function defaultKeyIdleMs(poll: Pick<HttpPollSpec, 'intervalMs' | 'requestGapMs'>, keys: number): number {
+  return Math.max(15 * 60_000, 3 * poll.intervalMs, 3 * keys * poll.requestGapMs);
 }
 
 type PollResult = { key: string; batch: RawBatch | null };
@@ -670,6 +704,7 @@ export class HttpPollingSource implements Source {
   private readonly log: (line: string) => void;
   private readonly limiter: HostRateLimiter;
   private readonly headers: Record<string, string>;
+  private readonly keyIdleMs: number;
   private stop = new AbortController();
   /** Polls in flight, by key. */
   private inFlight = new Map<string, Promise<PollResult>>();
@@ -686,6 +721,7 @@ export class HttpPollingSource implements Source {
     this.fetch = options.fetch ?? fetch;
     this.log = options.log ?? (() => {});
     this.limiter = new HostRateLimiter(poll.requestGapMs, this.now, this.sleep);
+    this.keyIdleMs = poll.keyIdleMs ?? defaultKeyIdleMs(poll, endpoint.keys.length);
     this.headers = { ...poll.headers };
     if (poll.auth?.kind === 'bearer') this.headers.Authorization = `Bearer ${poll.auth.token}`;
     if (poll.auth?.kind === 'basic') this.headers.Authorization = `Basic ${Buffer.from(`${poll.auth.username}:${poll.auth.password}`).toString('base64')}`;
@@ -740,6 +776,13 @@ export class HttpPollingSource implements Source {
     }
     const behind = statuses.filter((status) => !status.caughtUp).length;
     if (behind > 0) parts.push(`${behind} catching up`);
+    const holding = [...this.states.values()].filter((state) => state.held.length > 0);
+    if (holding.length > 0) {
+      const held = holding.reduce((sum, state) => sum + state.held.length, 0);
+      const waitingFor = this.slowestKey(now);
+      const names = holding.map((state) => state.status.key || state.status.partition).join(', ');
+      parts.push(`holding ${held} records of ${names}${waitingFor === undefined ? '' : ` until ${waitingFor.status.key || waitingFor.status.partition} catches up`}`);
+    }
     const idle = statuses.filter((status) => !status.inFlight);
     if (idle.length > 0) parts.push(`next poll ${clockTime(Math.min(...idle.map((status) => status.nextPollAt)), now)}`);
     return parts.join(', ');
@@ -773,6 +816,9 @@ export class HttpPollingSource implements Source {
           caughtUp: false,
         },
         unconfirmedEmpty: null,
+        held: [],
+        readUpTo: saved ?? start - this.poll.backfillMs,
+        readMovedAt: start,
       });
     }
     this.stats.failingKeys = 0;
@@ -782,19 +828,33 @@ export class HttpPollingSource implements Source {
       while (!signal.aborted && this.states.size > 0) {
         // A bounded run starts no poll once every key has reached the present, and ends with the last answer.
         const ending = this.poll.stopWhenCaughtUp && [...this.states.values()].every((state) => state.status.caughtUp);
-        if (ending && inFlight.size === 0) return;
+        if (ending && inFlight.size === 0) {
+          for (const batch of this.release(Number.POSITIVE_INFINITY)) {
+            this.stats.rowsDelivered += batch.rows!.length;
+            yield batch;
+          }
+          return;
+        }
+        for (const batch of this.release(this.horizon(this.now()))) {
+          if (signal.aborted) break;
+          this.stats.rowsDelivered += batch.rows!.length;
+          yield batch;
+        }
         const now = this.now();
+        // A key catching up reads its next range once the rows it holds are delivered: held rows stay few.
+        const waiting = (state: KeyState) => state.status.inFlight || (!state.status.caughtUp && state.held.length > 0);
         // Due keys, longest waiting first, up to the concurrency limit.
         const due = ending
           ? []
-          : [...this.states.values()].filter((state) => !state.status.inFlight && state.status.nextPollAt <= now).sort((a, b) => a.status.nextPollAt - b.status.nextPollAt);
+          : [...this.states.values()].filter((state) => !waiting(state) && state.status.nextPollAt <= now).sort((a, b) => a.status.nextPollAt - b.status.nextPollAt);
         for (const state of due) {
           if (inFlight.size >= this.poll.concurrency) break;
           state.status.inFlight = true;
           inFlight.set(state.status.key, this.pollKey(state, signal));
         }
-        const idle = ending ? [] : [...this.states.values()].filter((state) => !state.status.inFlight);
-        const nextDue = idle.length > 0 ? Math.min(...idle.map((state) => state.status.nextPollAt)) : Number.POSITIVE_INFINITY;
+        const idle = ending ? [] : [...this.states.values()].filter((state) => !waiting(state));
+        // Held rows are also due when the key they wait for has been quiet for keyIdleTimeout.
+        const nextDue = Math.min(...idle.map((state) => state.status.nextPollAt), this.nextQuietAt(now));
         if (inFlight.size === 0) {
           await this.sleep(Math.max(0, nextDue - now), signal);
           continue;
@@ -827,7 +887,7 @@ export class HttpPollingSource implements Source {
   /** One poll of one key: request (with retries), decode, and the batch that carries the outcome. */
   private async pollKey(state: KeyState, signal: AbortSignal): Promise<PollResult> {
     const status = state.status;
-    const request = this.endpoint.plan(status.key, status.position, this.now());
+    const request = this.endpoint.plan(status.key, state.readUpTo, this.now());
     let answer: HttpAnswer | undefined;
     let attempts = 0;
     try {
@@ -917,23 +977,30 @@ export class HttpPollingSource implements Source {
     });
   }
 
-  /** A decoded answer: new rows (in time order, once each), rejected elements as dead letters, the position moved. */
+  /**
+   * A decoded answer: its new rows (once each) join the key's held rows, to be
+   * delivered in time order across the keys (see `release`); rejected
+   * elements become dead letters. Returns the batch of those dead letters, or
+   * of a position moved past a range that holds nothing more.
+   */
   private delivered(state: KeyState, request: PollRequest, decoded: DecodedAnswer): RawBatch | null {
     const status = state.status;
     const field = this.endpoint.timeField;
     const before = status.position;
     // Stable sort: of two rows with the same time, the first in the answer wins.
     const sorted = decoded.rows.slice().sort((a, b) => (a[field] as number) - (b[field] as number));
-    const rows: Row[] = [];
+    const fresh: Row[] = [];
     let last = Number.NEGATIVE_INFINITY;
     for (const row of sorted) {
       const t = row[field] as number;
       if (t < request.from || t === last) continue;
-      rows.push(row);
       last = t;
+      // Read before and still held (a lookback reaching past the position): not twice.
+      if (t >= status.position && t < state.readUpTo) continue;
+      fresh.push(row);
     }
-    this.stats.rowsSkipped += decoded.rows.length - rows.length;
-    this.stats.rowsDelivered += rows.length;
+    this.stats.rowsSkipped += decoded.rows.length - fresh.length;
+    state.held = mergeByTime(state.held, fresh, field);
     const deadLetters: DeadLetter[] = decoded.rejected.map(({ item, reason }) => ({
       payload: typeof item === 'string' ? item : (item as Row),
       reason,
@@ -944,8 +1011,8 @@ export class HttpPollingSource implements Source {
     this.stats.rejectedItems += deadLetters.length;
     this.stats.deadLetters += deadLetters.length;
     let waitForConfirmation = false;
-    if (rows.length > 0 && last >= before) {
-      status.position = last + 1;
+    if (last >= state.readUpTo) {
+      this.readUpTo(state, last + 1);
       state.unconfirmedEmpty = null;
     } else if (request.settledUntil !== undefined && decoded.rows.length === 0 && decoded.rejected.length === 0) {
       // Not a single element for a range that should be final: believed only when the next poll says so too.
@@ -954,19 +1021,105 @@ export class HttpPollingSource implements Source {
       else deadLetters.push(skip);
     } else if (request.settledUntil !== undefined) {
       // Elements came, none of them new: the range holds nothing more.
-      status.position = Math.max(before, request.settledUntil);
+      this.readUpTo(state, request.settledUntil);
       state.unconfirmedEmpty = null;
     } else {
       state.unconfirmedEmpty = null;
     }
+    this.settle(state);
     this.succeeded(status, request, waitForConfirmation);
-    if (rows.length === 0 && deadLetters.length === 0 && status.position === before) return null;
-    return {
-      rows,
-      offsets: Float64Array.from(rows, (row) => row[field] as number),
-      deadLetters,
-      source: { partition: status.partition, fromOffset: before, toOffset: status.position },
-    };
+    if (deadLetters.length === 0 && status.position === before) return null;
+    return { rows: [], offsets: new Float64Array(0), deadLetters, source: { partition: status.partition, fromOffset: before, toOffset: status.position } };
+  }
+
+  /** Moves what a key has read up to (never back). */
+  private readUpTo(state: KeyState, to: number): void {
+    if (to <= state.readUpTo) return;
+    state.readUpTo = to;
+    state.readMovedAt = this.now();
+  }
+
+  /** A key holding no rows has delivered everything it read: its position moves up to there (past ranges that hold nothing). */
+  private settle(state: KeyState): void {
+    if (state.held.length === 0 && state.readUpTo > state.status.position) state.status.position = state.readUpTo;
+  }
+
+  /** Whether a key still holds the others' rows back: it has read something (or was started) within keyIdleTimeout. */
+  private holdsBack(state: KeyState, now: number): boolean {
+    return now - state.readMovedAt < this.keyIdleMs;
+  }
+
+  /** The event time every key that still holds the others back has been read up to: rows before it may be delivered. */
+  private horizon(now: number): number {
+    return this.slowestKey(now)?.readUpTo ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** The key the others' held rows wait for. */
+  private slowestKey(now: number): KeyState | undefined {
+    let slowest: KeyState | undefined;
+    for (const state of this.states.values()) {
+      if (this.holdsBack(state, now) && (slowest === undefined || state.readUpTo < slowest.readUpTo)) slowest = state;
+    }
+    return slowest;
+  }
+
+  /** When held rows may go because a key they wait for turns quiet (infinity when no rows are held). */
+  private nextQuietAt(now: number): number {
+    const states = [...this.states.values()];
+    if (!states.some((state) => state.held.length > 0)) return Number.POSITIVE_INFINITY;
+    return Math.min(...states.filter((state) => this.holdsBack(state, now)).map((state) => state.readMovedAt + this.keyIdleMs));
+  }
+
+  /**
+   * The held rows earlier than `horizon`, in event-time order across the keys:
+   * one batch per run of one key's rows (ties: keys in their listed order).
+   * Decided at once, so the keys' positions and held rows stay consistent
+   * should the consumer stop before taking every batch.
+   */
+  private release(horizon: number): RawBatch[] {
+    const field = this.endpoint.timeField;
+    const states = [...this.states.values()];
+    const taken = states.map(() => 0);
+    const timeOf = (index: number) => (taken[index] < states[index].held.length ? (states[index].held[taken[index]][field] as number) : Number.POSITIVE_INFINITY);
+    const batches: RawBatch[] = [];
+    for (;;) {
+      let first = -1;
+      let firstTime = Number.POSITIVE_INFINITY;
+      let secondTime = Number.POSITIVE_INFINITY;
+      for (let index = 0; index < states.length; index++) {
+        const t = timeOf(index);
+        if (t < firstTime) {
+          secondTime = firstTime;
+          firstTime = t;
+          first = index;
+        } else if (t < secondTime) secondTime = t;
+      }
+      if (first === -1 || firstTime >= horizon) break;
+      const state = states[first];
+      const from = taken[first];
+      while (taken[first] < state.held.length && timeOf(first) < horizon && timeOf(first) <= secondTime) taken[first]++;
+      const rows = state.held.slice(from, taken[first]);
+      const before = state.status.position;
+      const newest = rows[rows.length - 1][field] as number;
+      // A lookback repeat (before the position) does not move it.
+      state.status.position = Math.max(before, newest + 1);
+      batches.push({
+        rows,
+        offsets: Float64Array.from(rows, (row) => row[field] as number),
+        deadLetters: [],
+        source: { partition: state.status.partition, fromOffset: before, toOffset: state.status.position },
+      });
+    }
+    states.forEach((state, index) => {
+      if (taken[index] === 0) return;
+      state.held = state.held.slice(taken[index]);
+      const before = state.status.position;
+      this.settle(state);
+      if (state.status.position !== before) {
+        batches.push({ rows: [], offsets: new Float64Array(0), deadLetters: [], source: { partition: state.status.partition, fromOffset: before, toOffset: state.status.position } });
+      }
+    });
+    return batches;
   }
 
   /**
@@ -981,7 +1134,7 @@ export class HttpPollingSource implements Source {
       return null;
     }
     state.unconfirmedEmpty = null;
-    state.status.position = Math.max(state.status.position, request.settledUntil!);
+    this.readUpTo(state, request.settledUntil!);
     this.stats.skippedRanges++;
     this.stats.deadLetters++;
     this.log(`${this.description} ${request.key}: ${what} again for ${request.label}: range skipped`);
@@ -1039,6 +1192,7 @@ export class HttpPollingSource implements Source {
     } else {
       state.unconfirmedEmpty = null;
     }
+    this.settle(state);
     if (status.consecutiveFailures === 0) this.stats.failingKeys++;
     status.consecutiveFailures++;
     status.lastError = reason;
@@ -1047,6 +1201,24 @@ export class HttpPollingSource implements Source {
     this.log(`${this.description} ${status.key}: poll failed (${reason}); dead letter written; next poll at ${clockTime(status.nextPollAt, now)}`);
     return { rows: [], offsets: new Float64Array(0), deadLetters, source: { partition: status.partition, fromOffset: before, toOffset: status.position } };
   }
+}
+
+/** Two time-ordered row lists as one, stable: of equal times, `held`'s row first and `fresh`'s dropped. */
+function mergeByTime(held: Row[], fresh: Row[], field: string): Row[] {
+  if (fresh.length === 0) return held;
+  if (held.length === 0 || (fresh[0][field] as number) > (held[held.length - 1][field] as number)) return held.concat(fresh);
+  const merged: Row[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < held.length || j < fresh.length) {
+    const a = i < held.length ? (held[i][field] as number) : Number.POSITIVE_INFINITY;
+    const b = j < fresh.length ? (fresh[j][field] as number) : Number.POSITIVE_INFINITY;
+    if (a <= b) {
+      merged.push(held[i++]);
+      if (a === b) j++;
+    } else merged.push(fresh[j++]);
+  }
+  return merged;
 }
 
 /** setTimeout's limit (about 24.8 days); longer waits are taken in steps. */

@@ -207,6 +207,9 @@ describe('noaa source: against a NOAA-like server', { timeout: 60_000 }, () => {
     }
     assert.equal(polled.rows.length, served);
     assert.equal(new Set(polled.rows.map(keyOf)).size, served, 'no observation twice');
+    // In time order across the stations: a topic partition the stations share (keyed by station) stays in order.
+    const times = polled.rows.map((row) => row.t as number);
+    assert.equal(times.filter((t, i) => i > 0 && t < times[i - 1]).length, 0, 'observations in event-time order across the stations');
     assert.deepEqual(polled.deadLetters, []);
     assert.equal(source.stats.rowsDelivered, served);
     assert.equal(source.stats.deadLetters, 0);
