@@ -46,6 +46,12 @@ import type { AvroRegistryConfig, KafkaConnectionConfig } from '../config/kafka-
 
 /** Messages per producer request. */
 const SEND_CHUNK = 2000;
+/**
+ * How long small writes wait to share a produce request (Kafka's linger.ms, whose default is 5 ms
+ * since Kafka 4.0): a source delivering in event-time order across keys hands over batches of a
+ * row or two, and one request each cost more than the rows.
+ */
+const LINGER_MS = 5;
 /** Unacknowledged messages before `write` waits (backpressure). */
 const MAX_PENDING_MESSAGES = 50_000;
 
@@ -141,6 +147,9 @@ export class KafkaSink implements Sink {
   private schemaId = -1;
   private readonly pending = new Set<Promise<void>>();
   private pendingMessages = 0;
+  /** Messages of small writes waiting (at most LINGER_MS) to go out together. */
+  private lingering: Message[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
   private failure: { error: unknown } | null = null;
   private readonly stopping = new AbortController();
   private sent = 0;
@@ -213,13 +222,25 @@ export class KafkaSink implements Sink {
         messages[i] = { key, value: toJsonLine(row, this.options.timestampFields) };
       }
     }
-    for (let start = 0; start < messages.length; start += SEND_CHUNK) this.startSend(messages.slice(start, start + SEND_CHUNK));
+    // Messages stay in write order: what lingers goes out before anything written after it.
+    this.lingering.push(...messages);
+    if (this.lingering.length >= SEND_CHUNK) this.sendLingering();
+    else
+      this.lingerTimer ??= setTimeout(() => {
+        try {
+          this.sendLingering();
+        } catch (error) {
+          // Closed meanwhile: the next write or flush reports it.
+          this.failure ??= { error };
+        }
+      }, LINGER_MS);
     // Backpressure: keep at most MAX_PENDING_MESSAGES unacknowledged.
     while (this.pendingMessages > MAX_PENDING_MESSAGES && this.pending.size > 0) await Promise.race(this.pending);
     this.throwIfFailed();
   }
 
   async flush(): Promise<void> {
+    this.sendLingering();
     while (this.pending.size > 0) await Promise.all([...this.pending]);
     this.throwIfFailed();
   }
@@ -228,6 +249,8 @@ export class KafkaSink implements Sink {
     try {
       if (this.producer) await this.flush();
     } finally {
+      if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
       this.stopping.abort();
       const producer = this.producer;
       this.producer = null;
@@ -250,6 +273,14 @@ export class KafkaSink implements Sink {
   }
 
   /** Send one chunk (retrying while the failure may pass); failures surface at the next write/flush. */
+  private sendLingering(): void {
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    const messages = this.lingering;
+    this.lingering = [];
+    for (let start = 0; start < messages.length; start += SEND_CHUNK) this.startSend(messages.slice(start, start + SEND_CHUNK));
+  }
+
   private startSend(messages: Message[]): void {
     const producer = this.producer;
     if (!producer) throw new ExternalError(`${this.description}: write after close`, { retriable: false });
