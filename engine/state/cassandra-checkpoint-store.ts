@@ -177,14 +177,16 @@ export class CassandraCheckpointStore implements CheckpointStore {
 
   /**
    * After a claim lapsed here (a pause, an outage of the store): renew it, or
-   * take it again if it expired and nobody took it; false when another
-   * instance holds it now or the condition says to let it go. Waits out an
-   * outage, as every call of this store does.
+   * take it again if it expired and nobody took it meanwhile; false when
+   * another instance holds it now, or held it since (its generation moved on:
+   * it may have run the job further and let go, and this instance's state is
+   * then behind the checkpoint), or the condition says to let it go. Waits
+   * out an outage, as every call of this store does.
    */
   async reclaim(job: string): Promise<boolean> {
     if (this.lost.has(job) || !this.claimCondition(job)) return false;
     const client = await this.connect();
-    if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null))) {
+    if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null, this.generations.get(job)))) {
       this.scheduleRenewal(job);
       return true;
     }
@@ -380,14 +382,16 @@ export class CassandraCheckpointStore implements CheckpointStore {
    * unclaimed or expired). True when it holds the claim afterwards (a retried
    * write that had already applied finds its own claim).
    */
-  private async takeClaim(client: Client, job: string, expected: string | null): Promise<boolean> {
+  /** Sets this instance's claim if the claim is `expected` now (and, given `generation`, no other claim came since). */
+  private async takeClaim(client: Client, job: string, expected: string | null, generation?: number): Promise<boolean> {
     const { id, host, pid, since } = this.instance;
     // The TTL starts when the server applies the write, which is after this: a safe start for our own reckoning.
     const sentAt = Date.now();
+    const sameGeneration = generation === undefined ? '' : ' AND claim_generation = ?';
     const result = await this.run(`claim job '${job}'`, () =>
       client.execute(
-        `UPDATE ${this.table()} USING TTL ? SET claim_id = ?, claim_host = ?, claim_pid = ?, claim_since = ? WHERE job = ? IF claim_id = ?`,
-        [this.claimTtlSeconds, id, host, pid, since, job, expected],
+        `UPDATE ${this.table()} USING TTL ? SET claim_id = ?, claim_host = ?, claim_pid = ?, claim_since = ? WHERE job = ? IF claim_id = ?${sameGeneration}`,
+        [this.claimTtlSeconds, id, host, pid, since, job, expected, ...(generation === undefined ? [] : [generation])],
       ),
     );
     const held = applied(result.rows[0]) || result.rows[0]?.['claim_id'] === id;

@@ -230,6 +230,27 @@ test('an instance that lost its claim (paused past the TTL while another took ov
   assert.equal((await openStore(t).load('zombie'))?.epoch, 5);
 });
 
+test('a lapsed claim is not taken back once another instance held it, even after that one let go: its state may be ahead', async (t) => {
+  if (!(await requireCluster(t))) return;
+  const paused = openStore(t, { claimTtlMs: 3000 });
+  await paused.claim('rejoined');
+  await paused.save(checkpoint('rejoined', 1));
+  (paused as unknown as { claims: Map<string, NodeJS.Timeout> }).claims.forEach((timer) => clearTimeout(timer));
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  // Nobody took it: taking it back is safe.
+  assert.equal(await paused.reclaim('rejoined'), true);
+  (paused as unknown as { claims: Map<string, NodeJS.Timeout> }).claims.forEach((timer) => clearTimeout(timer));
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  // Another instance runs the task further, saves and lets go (a rebalance moved it on).
+  const other = openStore(t);
+  await other.claim('rejoined');
+  await other.save(checkpoint('rejoined', 7));
+  await other.release('rejoined');
+  assert.equal(await paused.reclaim('rejoined'), false);
+  await assert.rejects(paused.save(checkpoint('rejoined', 2)), ClaimLostError);
+  assert.equal((await openStore(t).load('rejoined'))?.epoch, 7);
+});
+
 test('a checkpoint table made before claims existed gets the claim columns', async (t) => {
   if (!(await requireCluster(t))) return;
   const client = await adminClient();
