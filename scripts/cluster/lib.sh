@@ -65,6 +65,36 @@ case "$KAFKA_VERSION" in
   *[!0-9.]*) printf 'KAFKA_VERSION must be a 3.x.y or 4.x.y release (got %s)\n' "$KAFKA_VERSION" >&2; exit 2 ;;
 esac
 
+# Extra PLAINTEXT listeners, each advertised at another port of $HOST: a test's
+# TCP proxy in front of the broker. Clients bootstrap, then connect to the
+# address the broker advertises for the listener they came in on, so a proxy
+# that is not advertised is bypassed. Comma-separated NAME=LISTEN_PORT:ADVERTISED_PORT,
+# e.g. KAFKA_EXTRA_LISTENERS=CUT=9396:41234 (listen on 127.0.0.1:9396, send
+# clients to the proxy on 127.0.0.1:41234). Unset: none (the default cluster
+# never has any).
+KAFKA_EXTRA_LISTENERS="${KAFKA_EXTRA_LISTENERS:-}"
+KAFKA_EXTRA_NAMES=()
+KAFKA_EXTRA_PORTS=()
+KAFKA_EXTRA_ADVERTISED=()
+if [ -n "$KAFKA_EXTRA_LISTENERS" ]; then
+  IFS=',' read -r -a _extra_listeners <<< "$KAFKA_EXTRA_LISTENERS"
+  for _extra in "${_extra_listeners[@]}"; do
+    if ! [[ "$_extra" =~ ^([A-Z][A-Z0-9_]*)=([0-9]+):([0-9]+)$ ]]; then
+      printf 'KAFKA_EXTRA_LISTENERS: expected NAME=LISTEN_PORT:ADVERTISED_PORT (e.g. CUT=9396:41234), got %s\n' "$_extra" >&2
+      exit 2
+    fi
+    case "${BASH_REMATCH[1]}" in
+      PLAINTEXT|CONTROLLER|SASL_PLAINTEXT|SASL_SSL)
+        printf 'KAFKA_EXTRA_LISTENERS: %s is a listener the broker already has; pick another name\n' "${BASH_REMATCH[1]}" >&2
+        exit 2 ;;
+    esac
+    KAFKA_EXTRA_NAMES+=("${BASH_REMATCH[1]}")
+    KAFKA_EXTRA_PORTS+=("${BASH_REMATCH[2]}")
+    KAFKA_EXTRA_ADVERTISED+=("${BASH_REMATCH[3]}")
+  done
+  unset _extra _extra_listeners
+fi
+
 # Cassandra's authenticator: none by default. A private cluster for the
 # authentication test sets CASSANDRA_AUTHENTICATOR=PasswordAuthenticator: the
 # node then takes only logins (the default superuser cassandra/cassandra).
@@ -333,6 +363,14 @@ prepare_opensearch() {
 # One classpath per Kafka version, so switching KAFKA_VERSION back and forth resolves nothing again.
 KAFKA_CLASSPATH="$CLUSTER_LIB/kafka-$KAFKA_VERSION.classpath"
 prepare_kafka() {
+  # A private cluster takes the default cluster's classpath of the same version when that one is
+  # current (the same jars in ~/.m2): resolving it again costs a Maven run (8-25 s here).
+  local shared="$CLUSTER_SCRIPTS/../../.cluster/lib/kafka-$KAFKA_VERSION.classpath"
+  if [ "$CLUSTER_NAME" != default ] && [ ! -s "$KAFKA_CLASSPATH" ] && [ -s "$shared" ] \
+      && [ "$shared" -nt "$KAFKA_POM" ] && classpath_complete "$shared"; then
+    mkdir -p "$CLUSTER_LIB"
+    cp "$shared" "$KAFKA_CLASSPATH"
+  fi
   prepare_classpath kafka "$KAFKA_POM" "$KAFKA_CLASSPATH" -Dkafka.version="$KAFKA_VERSION"
 }
 

@@ -12,6 +12,7 @@
 # (state in .cluster-faults/, every port + 100; down.sh/status.sh take the same variables).
 # Kafka 3.x instead of the default 4.x: KAFKA_VERSION=3.9.2 (best in a cluster of its own: 4.x data cannot go back to 3.x).
 # Cassandra with logins required (user cassandra, password cassandra): CASSANDRA_AUTHENTICATOR=PasswordAuthenticator.
+# Kafka with extra PLAINTEXT listeners advertised at a proxy's port: KAFKA_EXTRA_LISTENERS=CUT=9396:41234 (see lib.sh).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -98,12 +99,30 @@ check_kafka_data_version() {
   fi
 }
 
+# KAFKA_EXTRA_LISTENERS (lib.sh): appended to the rendered listeners, advertised
+# listeners and protocol map; the file is unchanged without them.
+add_extra_listeners() {
+  local f="$1" i listeners="" advertised="" map=""
+  for i in "${!KAFKA_EXTRA_NAMES[@]}"; do
+    listeners+=",${KAFKA_EXTRA_NAMES[$i]}://$HOST:${KAFKA_EXTRA_PORTS[$i]}"
+    advertised+=",${KAFKA_EXTRA_NAMES[$i]}://$HOST:${KAFKA_EXTRA_ADVERTISED[$i]}"
+    map+=",${KAFKA_EXTRA_NAMES[$i]}:PLAINTEXT"
+  done
+  [ -n "$listeners" ] || return 0
+  sed -i -e "s#^listeners=.*#&$listeners#" \
+    -e "s#^advertised\.listeners=.*#&$advertised#" \
+    -e "s#^listener\.security\.protocol\.map=.*#&$map#" "$f"
+}
+
 start_kafka() {
   local d="$CLUSTER_DIR/kafka" cp
   check_kafka_data_version
   mkdir -p "$d/data" "$d/logs"
   make_certificate
   render "$CLUSTER_SCRIPTS/kafka/server.properties" "$d/server.properties"
+  add_extra_listeners "$d/server.properties"
+  # What this broker was started with, so a later up.sh asking for other listeners can say so.
+  printf '%s\n' "$KAFKA_EXTRA_LISTENERS" > "$d/extra-listeners"
   cp="$(cat "$KAFKA_CLASSPATH")"
   if [ ! -f "$d/data/meta.properties" ]; then
     [ -s "$d/cluster-id" ] || kafka_cluster_id > "$d/cluster-id"
@@ -134,6 +153,8 @@ start_kafka() {
 
 kafka_ready() {
   port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_PORT" && port_open "$KAFKA_TLS_PORT" || return 1
+  local port
+  for port in "${KAFKA_EXTRA_PORTS[@]}"; do port_open "$port" || return 1; done
   [ -z "${LOG_OFFSET[kafka]:-}" ] && return 0
   log_has_since "$CLUSTER_DIR/kafka/logs/server.log" "${LOG_OFFSET[kafka]}" "Kafka Server started"
 }
@@ -259,7 +280,7 @@ opensearch_after_ready() {
 # ---------------------------------------------------------------- common
 server_ports() {
   case "$1" in
-    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $KAFKA_TLS_PORT" ;;
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT $KAFKA_TLS_PORT ${KAFKA_EXTRA_PORTS[*]}" ;;
     registry) echo "$REGISTRY_PORT" ;;
     cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT $CASSANDRA_JMX_PORT" ;;
     opensearch) echo "$OPENSEARCH_PORT $OPENSEARCH_TRANSPORT_PORT" ;;
@@ -357,6 +378,9 @@ for s in "${SERVERS[@]}"; do
     log "$s: already running (pid $(server_pids "$s" | head -n 1)); leaving it alone"
     if [ "$s" = kafka ] && [ "$(kafka_data_version)" != "$KAFKA_VERSION" ]; then
       warn "kafka: the running broker is Kafka $(kafka_data_version), not $KAFKA_VERSION; scripts/cluster/down.sh kafka first to switch"
+    fi
+    if [ "$s" = kafka ] && [ "$(cat "$CLUSTER_DIR/kafka/extra-listeners" 2>/dev/null)" != "$KAFKA_EXTRA_LISTENERS" ]; then
+      warn "kafka: the running broker was started with KAFKA_EXTRA_LISTENERS='$(cat "$CLUSTER_DIR/kafka/extra-listeners" 2>/dev/null)', not '$KAFKA_EXTRA_LISTENERS'; scripts/cluster/down.sh kafka first to change them"
     fi
   elif [ -n "$(foreign_server_pids "$s")" ]; then
     # Same server from another checkout (e.g. a CI clone next to a dev tree):
