@@ -3,7 +3,7 @@ import { createKafkaClient, parsePartitionKey, partitionKey, toExternalError } f
 import type { KafkaSourceSpec } from '../config/job';
 import type { RawBatch } from '../core/batch';
 import { InternalError } from '../core/errors';
-import { DEFAULT_RETRY, raceTimeout, retry } from '../core/retry';
+import { raceTimeout, RetryPolicy } from '../core/retry';
 import type { Positions, Source, TaskHandler } from '../core/source';
 import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 import type { ComponentContext, JsonSchema } from '../config/component';
@@ -557,15 +557,10 @@ export class KafkaSource implements Source {
 
   private async start(): Promise<void> {
     const { topic } = this.spec;
-    const retryOptions = {
-      ...DEFAULT_RETRY,
-      signal: this.stopping.signal,
-      onRetry: (error: unknown, attempt: number, delay: number) =>
-        this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
-    };
+    const retrying = new RetryPolicy({ subject: 'kafka', log: this.log, signal: this.stopping.signal });
     const admin = this.kafka.admin();
     this.admin = admin;
-    const watermarks = await retry(async () => {
+    const watermarks = await retrying.run(`read the offsets of topic ${topic}`, async () => {
       try {
         await admin.connect();
         const offsets = await admin.fetchTopicOffsets(topic);
@@ -573,7 +568,7 @@ export class KafkaSource implements Source {
       } catch (error) {
         throw toExternalError(error, `cannot read the offsets of topic ${topic}`);
       }
-    }, retryOptions);
+    });
     if (this.stopping.signal.aborted) return;
     this.topicOffsets = watermarks;
     for (const { partition, high } of watermarks) this.tracker.observeHighWatermark(partition, high);
@@ -608,7 +603,7 @@ export class KafkaSource implements Source {
       }
       this.queue?.fail(toExternalError(error, 'consumer stopped'));
     });
-    await retry(async () => {
+    await retrying.run(`start consuming ${topic}`, async () => {
       try {
         await consumer.connect();
         await consumer.subscribe({ topics: [topic], fromBeginning: this.spec.startFrom === 'earliest' });
@@ -622,7 +617,7 @@ export class KafkaSource implements Source {
       } catch (error) {
         throw toExternalError(error, `cannot start consuming ${topic}`);
       }
-    }, retryOptions);
+    });
     // close() may have run while we were connecting; it found no consumer to stop then.
     if (this.stopping.signal.aborted) await consumer.disconnect().catch(() => {});
   }
