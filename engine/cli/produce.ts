@@ -8,7 +8,7 @@ import { SchemaRegistry } from '../codecs/registry';
 import { createRowValidator } from '../codecs/validate';
 import { UsageError } from '../core/errors';
 import type { Row } from '../core/batch';
-import { DEFAULT_RETRY, retry } from '../core/retry';
+import { RetryPolicy } from '../core/retry';
 import { formatFromPath, openFileSource } from '../sources/file-source';
 import { createKafkaClient, toExternalError } from '../clients/kafka';
 
@@ -218,12 +218,8 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
   const schemaText = fs.readFileSync(options.schemaPath, 'utf8');
   const validate = createRowValidator(type, 't');
   const fields = (type as unknown as { fields: ReadonlyArray<{ name: string; defaultValue(): unknown }> }).fields;
-  const retryOptions = {
-    ...DEFAULT_RETRY,
-    maxElapsedMs: 120_000,
-    signal: options.signal,
-    onRetry: (error: unknown, attempt: number, delay: number) => log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${attempt})`),
-  };
+  // A load is a one-off command: two minutes of outage end it instead of waiting forever.
+  const retrying = new RetryPolicy({ subject: 'produce', log, backoff: { maxElapsedMs: 120_000 }, signal: options.signal });
 
   const registry = new SchemaRegistry({ url: options.registryUrl });
   const kafka = createKafkaClient(options.connection, { log });
@@ -235,23 +231,23 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
   });
   try {
-    const schemaId = await retry(() => registry.register(`${options.topic}-value`, schemaText), retryOptions);
-    const { partitions, created } = await retry(async () => {
+    const schemaId = await retrying.run(`register the schema under ${options.topic}-value`, () => registry.register(`${options.topic}-value`, schemaText));
+    const { partitions, created } = await retrying.run(`create or describe topic ${options.topic}`, async () => {
       try {
         await admin.connect();
         return await ensureTopic(admin, options.topic, options.partitions);
       } catch (error) {
         throw toExternalError(error, `cannot create or describe topic ${options.topic}`);
       }
-    }, retryOptions);
+    });
     if (created) log(`created topic ${options.topic} with ${partitions} partitions`);
-    await retry(async () => {
+    await retrying.run('connect the producer', async () => {
       try {
         await producer.connect();
       } catch (error) {
         throw toExternalError(error, 'cannot connect the producer');
       }
-    }, retryOptions);
+    });
 
     let records = 0;
     let rejected = 0;
@@ -273,16 +269,18 @@ export async function produceFile(options: ProduceOptions): Promise<ProduceSumma
     let inFlight: Promise<void> | null = null;
     const send = async (messages: Message[]): Promise<void> => {
       if (inFlight) await inFlight;
-      inFlight = retry(async () => {
-        try {
-          await producer.send({ topic: options.topic, acks: -1, compression: CompressionTypes.None, messages });
-        } catch (error) {
-          throw toExternalError(error, `cannot write to ${options.topic}`);
-        }
-      }, retryOptions).then(() => {
-        records += messages.length;
-        reportProgress(false);
-      });
+      inFlight = retrying
+        .run(`send ${messages.length} message(s)`, async () => {
+          try {
+            await producer.send({ topic: options.topic, acks: -1, compression: CompressionTypes.None, messages });
+          } catch (error) {
+            throw toExternalError(error, `cannot write to ${options.topic}`);
+          }
+        })
+        .then(() => {
+          records += messages.length;
+          reportProgress(false);
+        });
     };
 
     const chunkSize = options.rate === undefined ? SEND_CHUNK : Math.max(1, Math.min(SEND_CHUNK, Math.floor(options.rate / 10)));

@@ -1,5 +1,6 @@
 import { auth, Client, errors as driverErrors, policies, types, type ClientOptions } from 'cassandra-driver';
 import { TideflowError, tlsConfigurationProblem } from '../core/errors';
+import { retry } from '../core/retry';
 
 /**
  * The Cassandra client every part of tideflow uses (the sink, the checkpoint
@@ -155,18 +156,15 @@ export function qualifiedName(keyspace: string, table: string): string {
  * errors are left to the caller's retry handling.
  */
 export async function awaitTableReady(client: Client, keyspace: string, table: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-    try {
-      await client.execute(`SELECT * FROM ${qualifiedName(keyspace, table)} LIMIT 1`);
-      return;
-    } catch (error) {
-      // Two CREATEs at once can also leave two table ids for a moment: "Unknown CF <id>" until the schema settles.
-      const missing = error instanceof driverErrors.ResponseError && /does not exist|unconfigured table|unknown cf|unknown table/i.test(error.message);
-      if (!missing || Date.now() + delay > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+  await retry(() => client.execute(`SELECT * FROM ${qualifiedName(keyspace, table)} LIMIT 1`), {
+    initialDelayMs: 50,
+    maxDelayMs: 1000,
+    maxElapsedMs: timeoutMs,
+    // Two CREATEs at once can also leave two table ids for a moment: "Unknown CF <id>" until the schema settles.
+    retriable: (error) => error instanceof driverErrors.ResponseError && /does not exist|unconfigured table|unknown cf|unknown table/i.test(error.message),
+    // The full delay each time: one node settling its own schema, no crowd of writers to spread out.
+    random: () => 1,
+  });
 }
 
 /** CREATE KEYSPACE IF NOT EXISTS with SimpleStrategy (the keyspaces this engine creates are for one data center). */

@@ -1,8 +1,8 @@
 import type * as avro from 'avsc';
 import type { AvroRegistryFormatSpec } from '../config/job';
 import type { RawBatch, Row } from '../core/batch';
-import { DecodeError, isRetriable } from '../core/errors';
-import { DEFAULT_RETRY, retry } from '../core/retry';
+import { DecodeError } from '../core/errors';
+import { RetryPolicy } from '../core/retry';
 import type { ReadProjection } from './confluent-avro';
 import type { Decoder } from './decoder';
 import { createConfluentDecoder } from './parallel-confluent-decoder';
@@ -52,19 +52,17 @@ export function createKafkaAvroDecoder(
   // Closing the decoder (the run stopped while a batch waited for the registry) ends the wait too.
   const closing = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, closing.signal]) : closing.signal;
+  const retrying = new RetryPolicy({ subject: 'avro decoder', log, signal });
   return {
     registry,
     overlaps: decoder.overlaps,
     // A registry outage is waited out; nothing of the batch is consumed before the schemas are there.
     async decode(raw: RawBatch) {
       lastRetry = '';
-      const decoded = await retry(() => decoder.decode(raw), {
-        ...DEFAULT_RETRY,
-        retriable: isRetriable,
-        signal,
-        onRetry: (error, n, delay) => {
+      const { partition, fromOffset, toOffset } = raw.source;
+      const decoded = await retrying.run(`decode offsets ${fromOffset}-${toOffset - 1} of ${partition}`, () => decoder.decode(raw), {
+        onRetry: (_error, n, delay) => {
           lastRetry = `decode attempt ${n} failed at ${new Date().toISOString().slice(11, 19)} UTC, next in ${delay} ms`;
-          log(`${(error as Error).message}; retrying in ${delay} ms (attempt ${n})`);
         },
       });
       lastRetry = '';

@@ -1,6 +1,7 @@
 import type { DedupeStepSpec } from '../config/job';
 import { selectRows, type RecordBatch, type Row } from '../core/batch';
 import type { Operator, OperatorContext } from '../core/operator';
+import { KeySplitter } from '../core/row-keys';
 import { durationMs, durationSchema, fieldListSchema, STATEFUL_ID_WHY, stepIdSchema } from '../config/component';
 import type { JsonSchema, StepContext } from '../config/component';
 
@@ -17,6 +18,8 @@ import type { JsonSchema, StepContext } from '../config/component';
  * the same however the input is cut into batches. That includes a key that
  * does not hold the event time (e.g. `station` alone): its first arrival is
  * forgotten for the first row whose watermark passes it, and that row is new.
+ * Keys are the window step's keys (core/row-keys.ts): the number 5 and the
+ * string "5" are different keys.
  *
  *   event time ->      t            t + horizon
  *   key seen:          |<--- remembered --->|
@@ -28,22 +31,21 @@ export class DedupeOperator implements Operator {
   private readonly keyFields: string[];
   private readonly horizonMs: number;
   private readonly eventTimeField: string;
-  /**
-   * Key -> event time of the first arrival, in two levels. A key is the text
-   * `String(part)` of its parts joined by NUL, as it always was (snapshots
-   * hold it), but building that text per record cost more than the rest of
-   * the operator together: a timestamp part is a number to print. So the
-   * text is split at its last NUL: the part before is the outer key, and the
-   * part after is the inner key, held as the number it reads as when it is
-   * a number's own text (`lastKey`), so a number part is used as it comes.
-   * The split is one-to-one with the text: same keys, same collisions.
-   */
+  /** Keys as core/row-keys.ts makes them, in two levels (KeySplitter) so that no text is built per row. */
+  private readonly keys: KeySplitter;
+  /** Key -> event time of the first arrival: prefix -> last part -> time. */
   private seen = new Map<string, Map<number | string, number>>();
   /** Keys in `seen`. */
   private count = 0;
-  /** The outer key of the row `splitKey` last read. */
-  private prefix = '';
-  /** Oldest event time that may still be in `seen`; lets most batches skip the sweep. */
+  /**
+   * First arrivals restored from a checkpoint written before keys were
+   * core/row-keys.ts keys: key text `String(part)` joined by NUL -> event
+   * time. Those texts do not say which parts were numbers, so they are not
+   * turned into keys; a row also looks its old text up here until the last
+   * of them has expired (one horizon of event time), then this is null.
+   */
+  private legacy: Map<string, number> | null = null;
+  /** Oldest event time that may still be in `seen` or `legacy`; lets most batches skip the sweep. */
   private oldestSeen = Number.POSITIVE_INFINITY;
   /** Watermark at the last sweep: sweeping at most every quarter horizon keeps it amortised O(1) per record. */
   private lastSweep = Number.NEGATIVE_INFINITY;
@@ -51,6 +53,7 @@ export class DedupeOperator implements Operator {
   constructor(spec: DedupeStepSpec, eventTimeField: string) {
     this.id = spec.id;
     this.keyFields = spec.key;
+    this.keys = new KeySplitter(spec.key);
     this.horizonMs = spec.horizonMs;
     this.eventTimeField = eventTimeField;
     this.stateKey = `dedupe:v1:key=${spec.key.join(',')}:horizon=${spec.horizonMs}:time=${eventTimeField}`;
@@ -62,6 +65,7 @@ export class DedupeOperator implements Operator {
     let kept = 0;
     const field = this.eventTimeField;
     const horizon = this.horizonMs;
+    const keys = this.keys;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       const t = row[field] as number;
@@ -75,20 +79,21 @@ export class DedupeOperator implements Operator {
         context.counters.late++;
         continue;
       }
-      const last = this.splitKey(row);
-      let inner = this.seen.get(this.prefix);
+      const last = keys.split(row);
+      let inner = this.seen.get(keys.prefix);
       if (inner === undefined) {
         inner = new Map();
-        this.seen.set(this.prefix, inner);
+        this.seen.set(keys.prefix, inner);
       }
-      const first = inner.get(last);
-      if (first === undefined) this.count++;
-      else if (first + horizon > watermarks[i]) {
+      const known = inner.get(last);
+      const first = known ?? (this.legacy === null ? undefined : this.legacy.get(legacyKeyText(row, this.keyFields)));
+      if (first !== undefined && first + horizon > watermarks[i]) {
         context.counters.duplicatesDropped++;
         continue;
       }
       // New, or forgotten for this row's watermark (a key without the event time in it can outlive its
       // first arrival): this row is the first arrival now, whether or not the sweep has dropped the old one.
+      if (known === undefined) this.count++;
       inner.set(last, t);
       if (t < this.oldestSeen) this.oldestSeen = t;
       keep[i] = 1;
@@ -107,70 +112,52 @@ export class DedupeOperator implements Operator {
   close(): Row[] {
     this.seen.clear();
     this.count = 0;
+    this.legacy = null;
     this.oldestSeen = Number.POSITIVE_INFINITY;
     return [];
   }
 
   /** Number of keys currently remembered (for metrics and memory benchmarks). */
   get size(): number {
-    return this.count;
+    return this.count + (this.legacy?.size ?? 0);
   }
 
-  /** `{ entries: [key text, event time][] }`, the key texts as described at `seen`. */
+  /**
+   * `{ format: 2, entries: [key text, event time][], legacy?: [old key text, event time][] }`.
+   * Format 1 (no `format`) is `{ entries }` with the old texts, restored as `legacy`.
+   */
   snapshot(): unknown {
     const entries: Array<[string, number]> = [];
-    const whole = this.keyFields.length === 1;
     for (const [prefix, inner] of this.seen) {
-      for (const [last, t] of inner) entries.push([whole ? String(last) : `${prefix}\u0000${String(last)}`, t]);
+      for (const [last, t] of inner) entries.push([this.keys.join(prefix, last), t]);
     }
-    return { entries };
+    return this.legacy === null ? { format: SNAPSHOT_FORMAT, entries } : { format: SNAPSHOT_FORMAT, entries, legacy: Array.from(this.legacy) };
   }
 
   restore(state: unknown): void {
-    const saved = state as { entries: Array<[string, number]> };
+    const saved = state as { format?: number; entries: Array<[string, number]>; legacy?: Array<[string, number]> };
     this.seen = new Map();
     this.count = 0;
+    this.legacy = null;
     this.oldestSeen = Number.POSITIVE_INFINITY;
-    const whole = this.keyFields.length === 1;
+    const legacy = saved.format === undefined ? saved.entries : saved.legacy;
+    if (legacy !== undefined && legacy.length > 0) {
+      this.legacy = new Map(legacy);
+      for (const [, t] of legacy) if (t < this.oldestSeen) this.oldestSeen = t;
+    }
+    if (saved.format === undefined) return;
+    const keys = this.keys;
     for (const [text, t] of saved.entries) {
-      const nul = whole ? -1 : text.lastIndexOf('\u0000');
-      const prefix = nul < 0 ? '' : text.slice(0, nul);
-      let inner = this.seen.get(prefix);
+      const last = keys.splitText(text);
+      let inner = this.seen.get(keys.prefix);
       if (inner === undefined) {
         inner = new Map();
-        this.seen.set(prefix, inner);
+        this.seen.set(keys.prefix, inner);
       }
-      const last = lastKey(text.slice(nul + 1));
       if (!inner.has(last)) this.count++;
       inner.set(last, t);
       if (t < this.oldestSeen) this.oldestSeen = t;
     }
-  }
-
-  /**
-   * The key text of `row` split at its last NUL (see `seen`): the outer key
-   * goes to `this.prefix`, the inner one is returned. No text is built for a
-   * number last part, nor for a single-part key.
-   */
-  private splitKey(row: Record<string, unknown>): number | string {
-    const fields = this.keyFields;
-    const parts = fields.length;
-    let prefix = '';
-    for (let k = 0; k < parts - 1; k++) prefix += (k === 0 ? '' : '\u0000') + String(row[fields[k]]);
-    const value = row[fields[parts - 1]];
-    // A number's text never holds a NUL, and lastKey(String(n)) is n as the Map compares it (0 and -0, NaN).
-    if (typeof value === 'number') {
-      this.prefix = prefix;
-      return value;
-    }
-    let text = String(value);
-    const nul = parts > 1 ? text.lastIndexOf('\u0000') : -1;
-    if (nul >= 0) {
-      prefix += '\u0000' + text.slice(0, nul);
-      text = text.slice(nul + 1);
-    }
-    this.prefix = prefix;
-    return lastKey(text);
   }
 
   /**
@@ -197,25 +184,26 @@ export class DedupeOperator implements Operator {
       if (inner.size === 0) this.seen.delete(prefix);
     });
     this.count -= dropped;
+    const legacy = this.legacy;
+    if (legacy !== null) {
+      legacy.forEach((t, text) => {
+        if (t <= until) legacy.delete(text);
+        else if (t < oldest) oldest = t;
+      });
+      if (legacy.size === 0) this.legacy = null;
+    }
     this.oldestSeen = oldest;
   }
 }
 
-/**
- * The inner key for the text after a key's last NUL: the number it is the
- * text of (`String(n) === text`), else the text. Texts and numbers map one
- * to one, so the string '5' and the number 5 stay one key, as their text is.
- */
-function lastKey(text: string): number | string {
-  // The common case (a timestamp) without printing the number back: up to 15 digits, no leading zero, read exactly.
-  const length = text.length;
-  if (length > 0 && length <= 15 && text.charCodeAt(0) > 48 && text.charCodeAt(0) <= 57) {
-    let digits = 1;
-    while (digits < length && text.charCodeAt(digits) >= 48 && text.charCodeAt(digits) <= 57) digits++;
-    if (digits === length) return Number(text);
-  }
-  const number = Number(text);
-  return String(number) === text ? number : text;
+/** Snapshot format 2: entries hold core/row-keys.ts key texts. */
+const SNAPSHOT_FORMAT = 2;
+
+/** A row's key as dedupe snapshots of format 1 hold it: `String(part)` joined by NUL. */
+function legacyKeyText(row: Row, fields: readonly string[]): string {
+  let text = '';
+  for (let k = 0; k < fields.length; k++) text += (k === 0 ? '' : '\u0000') + String(row[fields[k]]);
+  return text;
 }
 
 // ---------------------------------------------------------------- job-file configuration

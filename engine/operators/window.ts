@@ -6,7 +6,7 @@ import type { Operator, OperatorContext } from '../core/operator';
 import type { AnyWindowAssigner, MergingWindowAssigner, SessionPlacement, WindowAssigner } from '../windows/assigner';
 import { createAssigner } from '../windows/create-assigner';
 import { WindowTimers } from '../windows/timers';
-import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from '../windows/window-keys';
+import { keyIdOfRow, keyIdOfValues, keyValuesOfRow } from '../core/row-keys';
 import { windowRowBuilder, type WindowRowBuilder } from '../windows/window-row';
 import type { WindowPartials } from '../windows/window-partials';
 import { parseAggregateCall } from '../config/aggregate-call';

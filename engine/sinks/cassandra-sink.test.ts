@@ -216,7 +216,7 @@ test('outage errors are retried with the same write time, and logged; nothing is
   assert.equal(new Set(fake.requests.map((request) => request.rows[0].at(-1))).size, 1, 'a retry keeps its write time');
   assert.equal(sink.retries, 5);
   assert.match(lines.find((line) => line.includes('retrying')) ?? '', /write of 1 row\(s\) to tides.avg_30m failed \(NoHostAvailableError: .*\); retrying in \d+ ms/);
-  assert.ok(lines.some((line) => /succeed again/.test(line)));
+  assert.ok(lines.some((line) => /succeeded again/.test(line)));
 });
 
 test('a later update of a key gets a later write time than an earlier one, whatever order they finish in', async () => {

@@ -2,7 +2,7 @@ import type { Client } from 'cassandra-driver';
 import type { CassandraSinkSpec } from '../config/job';
 import { ExternalError } from '../core/errors';
 import type { Row } from '../core/batch';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
+import { RetryPolicy, type Backoff } from '../core/retry';
 import { ColumnValueError, createTableCql, inferColumnDefinitions, insertCql, resolveColumns, valueConverter, WriteClock, type ColumnBinding, type ValueConverter } from './cassandra-schema';
 import { createCassandraClient, awaitTableReady, createKeyspaceCql, describeCassandraError, isRetriableCassandraError, type CassandraConnection } from '../clients/cassandra';
 import { batchRequestWriterState } from '../patches/cassandra-batch-request';
@@ -28,7 +28,7 @@ export interface CassandraSinkOptions extends SinkOptions {
   /** Rows queued beyond those in flight before `write` waits. Default: max(10,000, 4 x concurrency x batchRows). */
   maxPendingRows?: number;
   /** Backoff of the retry helper (default: 100 ms doubling to 10 s, forever while retriable). */
-  retry?: Pick<Partial<RetryOptions>, 'initialDelayMs' | 'maxDelayMs' | 'maxElapsedMs'>;
+  retry?: Partial<Backoff>;
   /** Makes the driver client (tests pass a fake; default `createCassandraClient`). */
   createClient?: (connection: CassandraConnection) => Client;
 }
@@ -54,8 +54,6 @@ type Params = unknown[];
  * 32 keeps each request small while taking nearly all of the gain.
  */
 const DEFAULT_BATCH_ROWS = 32;
-/** Retry lines during an outage: at most one per interval, with a count, so 32 stalled writes do not print 32 lines a round. */
-const RETRY_LOG_INTERVAL_MS = 1_000;
 /** How long closing a failed sink waits for requests already sent. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -100,7 +98,7 @@ export class CassandraSink implements Sink {
   private readonly concurrency: number;
   private readonly batchRows: number;
   private readonly maxPendingRows: number;
-  private readonly retryOptions: RetryOptions;
+  private readonly retrying: RetryPolicy;
   private readonly log: (line: string) => void;
   private readonly clock = new WriteClock();
   /** Where bound values are written in wire format (shared by every column's encoder). */
@@ -123,10 +121,6 @@ export class CassandraSink implements Sink {
   private idleWaiters: Array<() => void> = [];
 
   private acknowledgedRows = 0;
-  private retryCount = 0;
-  private requestsRetrying = 0;
-  private lastRetryLogAt = Number.NEGATIVE_INFINITY;
-  private retriesSinceLog = 0;
   private readonly unknownFields = new Set<string>();
   private closed = false;
   /** Ends retry loops when a failed sink is closed (a healthy one flushes first). */
@@ -142,8 +136,15 @@ export class CassandraSink implements Sink {
     this.concurrency = Math.max(1, Math.floor(spec.concurrency));
     this.batchRows = Math.max(1, Math.floor(options.batchRows ?? DEFAULT_BATCH_ROWS));
     this.maxPendingRows = Math.max(1, Math.floor(options.maxPendingRows ?? Math.max(10_000, 4 * this.concurrency * this.batchRows)));
-    this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, retriable: isRetriableCassandraError, signal: this.stopping.signal };
     this.log = options.log ?? (() => {});
+    this.retrying = new RetryPolicy({
+      subject: `cassandra sink '${name}'`,
+      log: this.log,
+      backoff: options.retry,
+      retriable: isRetriableCassandraError,
+      signal: this.stopping.signal,
+      describeError: describeCassandraError,
+    });
     // Correct either way; slower without it (the driver builds each frame from hundreds of small Buffers), so say so.
     const writer = batchRequestWriterState() ?? { active: false, reason: 'the batch request writer was not installed (installDependencyPatches): the driver writes batch requests itself' };
     if (!writer.active) this.log(`cassandra sink '${name}': ${writer.reason}`);
@@ -161,7 +162,7 @@ export class CassandraSink implements Sink {
 
   /** Failed attempts that were retried so far (0 when Cassandra never failed). */
   get retries(): number {
-    return this.retryCount;
+    return this.retrying.retries;
   }
 
   /** Connects (waiting out an outage), creates the keyspace when `createTable` is on, and reads the table's columns if it exists. */
@@ -391,36 +392,20 @@ export class CassandraSink implements Sink {
 
   private async send(rows: Params[]): Promise<void> {
     const table = this.table!;
-    let retried = false;
-    const options: RetryOptions = {
-      ...this.retryOptions,
-      onRetry: (error, attempt, delayMs) => {
-        if (!retried) {
-          retried = true;
-          this.requestsRetrying++;
-        }
-        this.noteRetry(error, attempt, delayMs, rows.length);
-      },
-    };
+    const context = () => `${this.retrying.waiting} request(s) waiting, ${this.pendingRows} row(s) queued`;
     try {
       try {
-        await retry(() => this.execute(table, rows), options);
+        await this.retrying.run(`write of ${rows.length} row(s) to ${this.tableName}`, () => this.execute(table, rows), { context });
       } catch (error) {
         if (rows.length === 1 || isRetriableCassandraError(error)) throw error;
         // A batch the server refuses (say, one mutation over the size limit): row by row,
         // which either succeeds or pins the error on the one row (and column) at fault.
-        for (const row of rows) await retry(() => this.execute(table, [row]), options);
+        for (const row of rows) await this.retrying.run(`write of 1 row(s) to ${this.tableName}`, () => this.execute(table, [row]), { context });
       }
       this.acknowledgedRows += rows.length;
     } catch (error) {
       this.fail(this.nonRetriable(error, rows));
     } finally {
-      if (retried) {
-        this.requestsRetrying--;
-        if (this.requestsRetrying === 0 && !this.failure) {
-          this.log(`cassandra sink '${this.name}': writes to ${this.tableName} succeed again (${this.retryCount} retries so far)`);
-        }
-      }
       this.inFlight--;
       this.pump();
       if (this.inFlight === 0 && (this.pendingRows === 0 || this.failure)) wake(this.idleWaiters);
@@ -437,33 +422,10 @@ export class CassandraSink implements Sink {
     );
   }
 
-  private noteRetry(error: unknown, attempt: number, delayMs: number, rows: number): void {
-    this.retryCount++;
-    this.retriesSinceLog++;
-    const now = Date.now();
-    if (now - this.lastRetryLogAt < RETRY_LOG_INTERVAL_MS) return;
-    const others = this.retriesSinceLog - 1;
-    this.log(
-      `cassandra sink '${this.name}': write of ${rows} row(s) to ${this.tableName} failed (${describeCassandraError(error)}); ` +
-        `retrying in ${delayMs} ms (attempt ${attempt}; ${this.requestsRetrying} request(s) waiting, ${this.pendingRows} row(s) queued` +
-        `${others > 0 ? `, ${others} other retries since the last line` : ''})`,
-    );
-    this.lastRetryLogAt = now;
-    this.retriesSinceLog = 0;
-  }
-
   // ---------------------------------------------------------------- errors
 
   private async withRetry<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    return retry(operation, {
-      ...this.retryOptions,
-      onRetry: (error, attempt, delayMs) => {
-        this.retryCount++;
-        this.log(
-          `cassandra sink '${this.name}': ${what} for ${this.tableName} failed (${describeCassandraError(error)}); retrying in ${delayMs} ms (attempt ${attempt})`,
-        );
-      },
-    }).catch((error: unknown) => {
+    return this.retrying.run(`${what} for ${this.tableName}`, operation).catch((error: unknown) => {
       throw this.nonRetriable(error, undefined, what);
     });
   }

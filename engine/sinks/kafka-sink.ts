@@ -7,7 +7,7 @@ import { encodeConfluent } from '../codecs/confluent-avro';
 import { SchemaRegistry } from '../codecs/registry';
 import { ExternalError } from '../core/errors';
 import type { Row } from '../core/batch';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
+import { RetryPolicy, type Backoff } from '../core/retry';
 import { createKafkaClient, toExternalError } from '../clients/kafka';
 import { toJsonLine } from './format';
 import { DEAD_LETTERS, LATE, type Sink, type SinkOptions } from '../core/sink';
@@ -65,7 +65,7 @@ export interface KafkaSinkExtraOptions {
   log?: (line: string) => void;
   /** Share a registry client (tests). */
   registry?: SchemaRegistry;
-  retry?: Partial<RetryOptions>;
+  retry?: Partial<Backoff>;
 }
 
 /** Whether a row is a dead letter as the runtime builds them (deadLetterRow in run-job.ts). */
@@ -153,7 +153,7 @@ export class KafkaSink implements Sink {
   private failure: { error: unknown } | null = null;
   private readonly stopping = new AbortController();
   private sent = 0;
-  private readonly retryOptions: RetryOptions;
+  private readonly retrying: RetryPolicy;
   /** Late rows and dead letters do not fit a results schema: they go as JSON / original bytes. */
   private readonly avroRows: boolean;
 
@@ -167,7 +167,7 @@ export class KafkaSink implements Sink {
     this.log = extra.log ?? (() => {});
     this.ownsRegistry = extra.registry === undefined;
     this.registry = extra.registry ?? null;
-    this.retryOptions = { ...DEFAULT_RETRY, ...extra.retry };
+    this.retrying = new RetryPolicy({ subject: this.description, log: this.log, backoff: extra.retry, signal: this.stopping.signal });
     this.avroRows = spec.format.kind === 'avro-registry' && name !== LATE && name !== DEAD_LETTERS;
   }
 
@@ -185,13 +185,13 @@ export class KafkaSink implements Sink {
       retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
     });
     const producer = this.producer;
-    await retry(async () => {
+    await this.retrying.run('connect the producer', async () => {
       try {
         await producer.connect();
       } catch (error) {
         throw toExternalError(error, `cannot connect a producer for ${this.spec.topic}`);
       }
-    }, this.retryWith('connect'));
+    });
     const format = this.spec.format;
     if (format.kind === 'avro-registry' && this.avroRows) {
       this.registry ??= new SchemaRegistry({ url: format.registryUrl, basicAuth: format.basicAuth });
@@ -267,7 +267,7 @@ export class KafkaSink implements Sink {
   private async useSchema(type: avro.Type, schema: unknown): Promise<void> {
     const registry = this.registry!;
     const subject = `${this.spec.topic}-value`;
-    this.schemaId = await retry(() => registry.register(subject, schema as object), this.retryWith('register the schema'));
+    this.schemaId = await this.retrying.run(`register the schema under ${subject}`, () => registry.register(subject, schema as object));
     this.avroType = type;
     this.avroFields = (type as unknown as { fields: ReadonlyArray<{ name: string; defaultValue(): unknown }> }).fields;
   }
@@ -285,13 +285,14 @@ export class KafkaSink implements Sink {
     const producer = this.producer;
     if (!producer) throw new ExternalError(`${this.description}: write after close`, { retriable: false });
     this.pendingMessages += messages.length;
-    const send = retry(async () => {
-      try {
-        await producer.send({ topic: this.spec.topic, acks: -1, compression: CompressionTypes.None, messages });
-      } catch (error) {
-        throw toExternalError(error, `cannot write to ${this.spec.topic}`);
-      }
-    }, this.retryWith('send'))
+    const send = this.retrying
+      .run(`send ${messages.length} message(s)`, async () => {
+        try {
+          await producer.send({ topic: this.spec.topic, acks: -1, compression: CompressionTypes.None, messages });
+        } catch (error) {
+          throw toExternalError(error, `cannot write to ${this.spec.topic}`);
+        }
+      })
       .then(() => {
         this.sent += messages.length;
       })
@@ -303,14 +304,6 @@ export class KafkaSink implements Sink {
         this.pending.delete(send);
       });
     this.pending.add(send);
-  }
-
-  private retryWith(what: string): RetryOptions {
-    return {
-      ...this.retryOptions,
-      signal: this.stopping.signal,
-      onRetry: (error, attempt, delay) => this.log(`${this.description}: cannot ${what} (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
-    };
   }
 }
 

@@ -431,7 +431,7 @@ test('whole-request 503 and 429 are retried with backoff until they pass; flush 
   assert.equal(sink.documentsIndexed, 5);
   assert.equal(sink.retries, 2);
   assert.match(lines.join('\n'), /503 cluster_block_exception: state not recovered/);
-  assert.match(lines.join('\n'), /succeeds again/);
+  assert.match(lines.join('\n'), /succeeded again/);
   assert.ok(!lines.join('\n').includes('s3cret'));
   assert.ok(!sink.description.includes('s3cret'));
   // The credentials went to the server as basic auth.

@@ -5,7 +5,7 @@ import { durationMs, durationSchema, hostList, hostListSchema, type ComponentCon
 import { ExternalError, TideflowError, UsageError } from '../core/errors';
 import type { Row } from '../core/batch';
 import type { DeadLetter } from '../core/operator';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
+import { RetryPolicy, type Backoff } from '../core/retry';
 import { WriteClock } from './cassandra-schema';
 import { bulkActionLine, documentId, documentSource, isRetriableStatus, MalformedBulkResponse, readBulkItems } from './opensearch-documents';
 import {
@@ -331,7 +331,7 @@ export interface OpenSearchSinkOptions extends SinkOptions {
   /** Informational lines: index created, retries during an outage, recovery. Never credentials. */
   log?: (line: string) => void;
   /** Backoff of the retry helper (default: 100 ms doubling to 10 s, forever while retriable). */
-  retry?: Pick<Partial<RetryOptions>, 'initialDelayMs' | 'maxDelayMs' | 'maxElapsedMs'>;
+  retry?: Partial<Backoff>;
   /** Wall clock the document versions follow (tests). */
   now?: () => number;
 }
@@ -353,8 +353,6 @@ interface Prepared {
   mapping: IndexMapping;
 }
 
-/** Retry lines during an outage: at most one per interval, with a count. */
-const RETRY_LOG_INTERVAL_MS = 1_000;
 /** How long closing a failed sink waits for requests already sent. */
 const CLOSE_GRACE_MS = 2_000;
 /** Above the default priority (0) of index templates users write themselves. */
@@ -403,7 +401,7 @@ export class OpenSearchSink implements Sink {
   readonly description: string;
   private readonly indexName: IndexName;
   private readonly idFields: readonly string[];
-  private readonly retryOptions: RetryOptions;
+  private readonly retrying: RetryPolicy;
   private readonly log: (line: string) => void;
   private readonly clock: WriteClock;
   private readonly nodesForMessages: string;
@@ -422,10 +420,6 @@ export class OpenSearchSink implements Sink {
 
   private indexed = 0;
   private rejected = 0;
-  private retryCount = 0;
-  private requestsRetrying = 0;
-  private lastRetryLogAt = Number.NEGATIVE_INFINITY;
-  private retriesSinceLog = 0;
   private closed = false;
   private readonly stopping = new AbortController();
 
@@ -444,8 +438,14 @@ export class OpenSearchSink implements Sink {
       );
     }
     this.idFields = idFields;
-    this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, signal: this.stopping.signal };
     this.log = options.log ?? (() => {});
+    this.retrying = new RetryPolicy({
+      subject: `opensearch sink '${name}'`,
+      log: this.log,
+      backoff: options.retry,
+      signal: this.stopping.signal,
+      describeError: (error) => `${(error as Error).message} (${this.nodesForMessages})`,
+    });
     this.clock = new WriteClock(options.now ?? Date.now);
   }
 
@@ -461,7 +461,7 @@ export class OpenSearchSink implements Sink {
 
   /** Failed attempts that were retried so far (requests and items). */
   get retries(): number {
-    return this.retryCount;
+    return this.retrying.retries;
   }
 
   /** Connects (waiting out an outage) and, when the fields are known, creates or checks the index. */
@@ -689,19 +689,10 @@ export class OpenSearchSink implements Sink {
    */
   private async deliver(documents: PendingDocument[]): Promise<void> {
     let remaining = documents;
-    let retried = false;
-    const options: RetryOptions = {
-      ...this.retryOptions,
-      onRetry: (error, attempt, delayMs) => {
-        if (!retried) {
-          retried = true;
-          this.requestsRetrying++;
-        }
-        this.noteRetry(error, attempt, delayMs, remaining.length);
-      },
-    };
-    try {
-      await retry(async () => {
+    const context = () => `${remaining.length} document(s) left; ${this.retrying.waiting} request(s) waiting`;
+    await this.retrying.run(
+      `bulk request of ${documents.length} document(s) into ${this.spec.index}`,
+      async () => {
         const client = this.requireClient();
         let body: unknown;
         try {
@@ -737,15 +728,9 @@ export class OpenSearchSink implements Sink {
         if (again.length > 0) {
           throw new ExternalError(`${again.length} document(s) of a bulk request into ${this.spec.index} refused for now (${firstReason})`, { retriable: true });
         }
-      }, options);
-    } finally {
-      if (retried) {
-        this.requestsRetrying--;
-        if (this.requestsRetrying === 0 && !this.failure) {
-          this.log(`opensearch sink '${this.name}': indexing into ${this.spec.index} succeeds again (${this.retryCount} retries so far)`);
-        }
-      }
-    }
+      },
+      { context },
+    );
   }
 
   /** A request over the server's size limit: halves, down to the single document that is itself too large. */
@@ -785,39 +770,16 @@ export class OpenSearchSink implements Sink {
     }
   }
 
-  private noteRetry(error: unknown, attempt: number, delayMs: number, documents: number): void {
-    this.retryCount++;
-    this.retriesSinceLog++;
-    const now = Date.now();
-    if (now - this.lastRetryLogAt < RETRY_LOG_INTERVAL_MS) return;
-    const others = this.retriesSinceLog - 1;
-    this.log(
-      `opensearch sink '${this.name}': bulk request of ${documents} document(s) failed (${(error as Error).message}); retrying in ${delayMs} ms ` +
-        `(attempt ${attempt}; ${this.requestsRetrying} request(s) waiting${others > 0 ? `, ${others} other retries since the last line` : ''})`,
-    );
-    this.lastRetryLogAt = now;
-    this.retriesSinceLog = 0;
-  }
-
   // ---------------------------------------------------------------- errors
 
   private async withRetry<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    return retry(
-      async () => {
-        try {
-          return await operation();
-        } catch (error) {
-          throw toExternalError(error, what);
-        }
-      },
-      {
-        ...this.retryOptions,
-        onRetry: (error, attempt, delayMs) => {
-          this.retryCount++;
-          this.log(`opensearch sink '${this.name}': ${(error as Error).message} (${this.nodesForMessages}); retrying in ${delayMs} ms (attempt ${attempt})`);
-        },
-      },
-    );
+    return this.retrying.run(what, async () => {
+      try {
+        return await operation();
+      } catch (error) {
+        throw toExternalError(error, what);
+      }
+    });
   }
 
   private fail(error: TideflowError): TideflowError {

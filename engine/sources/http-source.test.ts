@@ -283,9 +283,10 @@ describe('http source: polling', () => {
     assert.deepEqual(
       lines,
       [
-        `http ${server.base}/x: HTTP 503 Service Unavailable (Retry-After 20 s); attempt 2 of 4 in 20 s`,
-        `http ${server.base}/x: HTTP 429 Too Many Requests (Retry-After 3 s); attempt 3 of 4 in 3 s`,
-        `http ${server.base}/x: HTTP 500 Internal Server Error; attempt 4 of 4 in 2 s`,
+        `http ${server.base}/x: poll failed (HTTP 503 Service Unavailable (Retry-After 20 s)); retrying in 20000 ms (attempt 1 of 4)`,
+        `http ${server.base}/x: poll failed (HTTP 429 Too Many Requests (Retry-After 3 s)); retrying in 3000 ms (attempt 2 of 4)`,
+        `http ${server.base}/x: poll failed (HTTP 500 Internal Server Error); retrying in 2000 ms (attempt 3 of 4)`,
+        `http ${server.base}/x: poll succeeded again (3 retries so far)`,
       ],
     );
     assert.equal(source.stats.retries, 3);

@@ -2,7 +2,7 @@ import type { ComponentContext, JsonSchema, Reporter } from '../config/component
 import { durationMs, durationSchema } from '../config/component';
 import type { RawBatch, Row } from '../core/batch';
 import type { DeadLetter } from '../core/operator';
-import { retry } from '../core/retry';
+import { RetryPolicy } from '../core/retry';
 import { DecodeError, ExternalError, isRetriable } from '../core/errors';
 import { decodeJsonLine } from '../codecs/jsonl';
 import { quoteForReason } from '../codecs/decoded';
@@ -703,6 +703,7 @@ export class HttpPollingSource implements Source {
   private readonly fetch: typeof fetch;
   private readonly log: (line: string) => void;
   private readonly limiter: HostRateLimiter;
+  private readonly retrying: RetryPolicy;
   private readonly headers: Record<string, string>;
   private readonly keyIdleMs: number;
   private stop = new AbortController();
@@ -722,6 +723,18 @@ export class HttpPollingSource implements Source {
     this.log = options.log ?? (() => {});
     this.limiter = new HostRateLimiter(poll.requestGapMs, this.now, this.sleep);
     this.keyIdleMs = poll.keyIdleMs ?? defaultKeyIdleMs(poll, endpoint.keys.length);
+    this.retrying = new RetryPolicy({
+      subject: this.description,
+      log: this.log,
+      backoff: { initialDelayMs: poll.retry.initialDelayMs, maxDelayMs: poll.retry.maxDelayMs },
+      maxAttempts: poll.retry.attempts,
+      // A server asking to wait longer than the poll interval gets the rest of the interval, not a retry.
+      retriable: (error) => isRetriable(error) && ((error as HttpPollError).retryAfterMs ?? 0) <= poll.intervalMs,
+      requestedDelayMs: (error) => (error as HttpPollError).retryAfterMs ?? 0,
+      now: this.now,
+      sleep: this.sleep,
+      random: this.random,
+    });
     this.headers = { ...poll.headers };
     if (poll.auth?.kind === 'bearer') this.headers.Authorization = `Bearer ${poll.auth.token}`;
     if (poll.auth?.kind === 'basic') this.headers.Authorization = `Basic ${Buffer.from(`${poll.auth.username}:${poll.auth.password}`).toString('base64')}`;
@@ -906,34 +919,16 @@ export class HttpPollingSource implements Source {
   }
 
   private async requestWithRetry(request: PollRequest, signal: AbortSignal, onAttempt: (attempt: number) => void): Promise<HttpAnswer> {
-    const { attempts, initialDelayMs, maxDelayMs } = this.poll.retry;
     const host = new URL(request.url).host;
-    let attempt = 0;
-    let askedWait = 0;
-    return retry(
-      async (n) => {
-        attempt = n;
-        onAttempt(n);
+    return this.retrying.run(
+      request.key === '' ? 'poll' : `poll of ${request.key}`,
+      async (attempt) => {
+        onAttempt(attempt);
         await this.limiter.acquire(host, signal);
         if (signal.aborted) throw new PollStopped();
         return this.requestOnce(request, signal);
       },
-      {
-        initialDelayMs,
-        maxDelayMs,
-        maxElapsedMs: Number.POSITIVE_INFINITY,
-        signal,
-        random: this.random,
-        // A server asking to wait longer than the poll interval gets the rest of the interval, not a retry.
-        retriable: (error) => isRetriable(error) && attempt < attempts && ((error as HttpPollError).retryAfterMs ?? 0) <= this.poll.intervalMs,
-        onRetry: (error, n, delayMs) => {
-          askedWait = (error as HttpPollError).retryAfterMs ?? 0;
-          this.stats.retries++;
-          const key = request.key === '' ? '' : ` ${request.key}`;
-          this.log(`${this.description}${key}: ${(error as Error).message}; attempt ${n + 1} of ${attempts} in ${describeMs(Math.max(delayMs, askedWait))}`);
-        },
-        sleep: (ms, sleepSignal) => this.sleep(Math.max(ms, askedWait), sleepSignal),
-      },
+      { signal, onRetry: () => this.stats.retries++ },
     );
   }
 

@@ -195,7 +195,7 @@ test('decoder: a registry outage is waited out, never dead-lettered', async () =
   const good = encodeConfluent(1, readerType, { t: 5, v: 1.5 });
   const unknown = encodeConfluent(9, readerType, { t: 6, v: null });
   const result = rowsOf(await decoder.decode(raw([good, unknown, Buffer.from('{"error":{}}'), null])));
-  assert.ok(retries.length >= 1 && /unreachable; retrying in/.test(retries[0]), 'the failed attempt was retried');
+  assert.ok(retries.length >= 1 && /unreachable\); retrying in/.test(retries[0]), 'the failed attempt was retried');
   assert.deepEqual(result.rows, [{ t: 5, v: 1.5 }]);
   assert.deepEqual(Array.from(result.offsets), [100]);
   assert.deepEqual(

@@ -3,7 +3,7 @@ import { createKafkaClient, parsePartitionKey, partitionKey, toExternalError } f
 import type { KafkaSourceSpec } from '../config/job';
 import type { RawBatch } from '../core/batch';
 import { InternalError } from '../core/errors';
-import { DEFAULT_RETRY, raceTimeout, retry, type RetryOptions } from '../core/retry';
+import { raceTimeout, RetryPolicy } from '../core/retry';
 import type { InputIdentity, Positions, Source, TaskHandler } from '../core/source';
 import { recordBatchReaderState } from '../patches/kafkajs-record-batches';
 import type { ComponentContext, JsonSchema } from '../config/component';
@@ -593,7 +593,7 @@ export class KafkaSource implements Source {
       }
       this.queue?.fail(toExternalError(error, 'consumer stopped'));
     });
-    await retry(async () => {
+    await this.retrying().run(`start consuming ${topic}`, async () => {
       try {
         await consumer.connect();
         await consumer.subscribe({ topics: [topic], fromBeginning: this.spec.startFrom === 'earliest' });
@@ -607,7 +607,7 @@ export class KafkaSource implements Source {
       } catch (error) {
         throw toExternalError(error, `cannot start consuming ${topic}`);
       }
-    }, this.retryOptions());
+    });
     // close() may have run while we were connecting; it found no consumer to stop then.
     if (this.stopping.signal.aborted) await consumer.disconnect().catch(() => {});
   }
@@ -659,12 +659,8 @@ export class KafkaSource implements Source {
   }
 
   /** Waits out an unreachable cluster, saying so; a stop ends the wait. */
-  private retryOptions(): RetryOptions {
-    return {
-      ...DEFAULT_RETRY,
-      signal: this.stopping.signal,
-      onRetry: (error: unknown, attempt: number, delay: number) => this.log(`kafka unavailable (${(error as Error).message}); retrying in ${delay} ms (attempt ${attempt})`),
-    };
+  private retrying(): RetryPolicy {
+    return new RetryPolicy({ subject: 'kafka', log: this.log, signal: this.stopping.signal });
   }
 
   /**
@@ -677,18 +673,15 @@ export class KafkaSource implements Source {
     const admin = this.kafka.admin();
     this.admin = admin;
     try {
-      return await retry(
-        async () => {
-          try {
-            await admin.connect();
-            const offsets = await admin.fetchTopicOffsets(topic);
-            return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
-          } catch (error) {
-            throw toExternalError(error, `cannot read the offsets of topic ${topic}`);
-          }
-        },
-        this.retryOptions(),
-      );
+      return await this.retrying().run(`read the offsets of topic ${topic}`, async () => {
+        try {
+          await admin.connect();
+          const offsets = await admin.fetchTopicOffsets(topic);
+          return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+        } catch (error) {
+          throw toExternalError(error, `cannot read the offsets of topic ${topic}`);
+        }
+      });
     } finally {
       if (this.admin === admin) this.admin = null;
       await admin.disconnect().catch(() => {});

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { types, type Client } from 'cassandra-driver';
 import { ClaimLostError, ExternalError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
-import { DEFAULT_RETRY, retry, type RetryOptions } from '../core/retry';
+import { RetryPolicy, type Backoff } from '../core/retry';
 import { createCassandraClient, awaitTableReady, createKeyspaceCql, describeCassandraError, isRetriableCassandraError, qualifiedName, type CassandraConnection } from '../clients/cassandra';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
 import { describeHolder, holderIsGone, thisInstance, type InstanceIdentity } from './instance';
@@ -26,7 +26,7 @@ export interface CassandraCheckpointStoreOptions extends CassandraConnection {
    */
   chunkBytes?: number;
   /** Backoff of the retry helper (default: 100 ms doubling to 10 s, forever while retriable). */
-  retry?: Pick<Partial<RetryOptions>, 'initialDelayMs' | 'maxDelayMs' | 'maxElapsedMs'>;
+  retry?: Partial<Backoff>;
   /** Makes the driver client (tests pass a fake; default `createCassandraClient`). */
   createClient?: (connection: CassandraConnection) => Client;
   /**
@@ -108,7 +108,7 @@ export class CassandraCheckpointStore implements CheckpointStore {
   readonly description: string;
   private readonly tableName: string;
   private readonly chunkBytes: number;
-  private readonly retryOptions: RetryOptions;
+  private readonly retrying: RetryPolicy;
   private readonly log: (line: string) => void;
   private client: Client | null = null;
   private ready: Promise<Client> | null = null;
@@ -140,8 +140,14 @@ export class CassandraCheckpointStore implements CheckpointStore {
     this.tableName = `${options.keyspace}.${options.table}`;
     this.description = `Cassandra table ${this.tableName} (${options.contactPoints.join(', ')})`;
     this.chunkBytes = Math.max(1024, Math.floor(options.chunkBytes ?? DEFAULT_CHUNK_BYTES));
-    this.retryOptions = { ...DEFAULT_RETRY, ...options.retry, retriable: isRetriableCassandraError };
     this.log = options.log ?? (() => {});
+    this.retrying = new RetryPolicy({
+      subject: `checkpoint store ${this.tableName}`,
+      log: this.log,
+      backoff: options.retry,
+      retriable: isRetriableCassandraError,
+      describeError: describeCassandraError,
+    });
     this.claimTtlSeconds = Math.max(3, Math.ceil((options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS) / 1000));
   }
 
@@ -523,14 +529,7 @@ export class CassandraCheckpointStore implements CheckpointStore {
   /** One Cassandra operation under the retry helper; failures that will not pass become a non-retriable ExternalError. */
   private async run<T>(what: string, operation: () => Promise<T>): Promise<T> {
     try {
-      return await retry(operation, {
-        ...this.retryOptions,
-        signal: this.closing.signal,
-        onRetry: (error, attempt, delayMs) =>
-          this.log(
-            `checkpoint store ${this.tableName}: ${what} failed (${describeCassandraError(error)}); retrying in ${delayMs} ms (attempt ${attempt})`,
-          ),
-      });
+      return await this.retrying.run(what, operation, { signal: this.closing.signal });
     } catch (error) {
       if (error instanceof ExternalError) throw error;
       const retriable = isRetriableCassandraError(error);

@@ -3,7 +3,7 @@ import type { WindowStepSpec } from '../config/job';
 import type { Row } from '../core/batch';
 import type { WindowAssigner } from './assigner';
 import { createAssigner } from './create-assigner';
-import { keyIdOfRow, keyValuesOfRow } from './window-keys';
+import { keyIdOfRow, keyValuesOfRow } from '../core/row-keys';
 
 /**
  * Partial aggregates of one chunk of rows for a window step: per (key,
@@ -17,7 +17,7 @@ import { keyIdOfRow, keyValuesOfRow } from './window-keys';
  * clone with its buffers transferred.
  */
 export interface WindowPartials {
-  /** Distinct keys of the chunk (composite ids, window-keys.ts) and their original values. */
+  /** Distinct keys of the chunk (composite ids, core/row-keys.ts) and their original values. */
   keyIds: string[];
   keyValues: unknown[][];
   /** Per partial: its key (index into keyIds), window bounds, and the chunk-relative index of the last row in it. */

@@ -53,7 +53,7 @@ test('opensearch outage: unreachable for 30 s mid-stream; the job into Cassandra
     const waited = cli.child.exitCode === null && cli.child.signalCode === null;
     await proxy.start();
     const exit = await cli.exited;
-    const recoveryLine = cli.lines.find(({ at, line }) => at > stoppedAt && /succeed(s)? again/.test(line));
+    const recoveryLine = cli.lines.find(({ at, line }) => at > stoppedAt && /succeeded again/.test(line));
 
     const cassandra = compareWithPlain('tides-lunar-day', input, await run.table('lunar_day'));
     const expected = expectedLunarDays(input);

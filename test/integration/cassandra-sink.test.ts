@@ -347,7 +347,7 @@ test(
     await sink.close();
     assert.ok(maxQueued <= maxPendingRows);
     assert.ok(lines.some((line) => /retrying in \d+ ms/.test(line)), 'retries are logged');
-    assert.ok(lines.some((line) => /succeed again/.test(line)), 'recovery is logged');
+    assert.ok(lines.some((line) => /succeeded again/.test(line)), 'recovery is logged');
 
     const stored = await readTable('outage', ['station', 't']);
     assert.equal(stored.length, rows.length, 'every row present exactly once');

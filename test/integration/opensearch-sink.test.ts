@@ -280,6 +280,6 @@ test('OpenSearch unreachable for a while (a proxy that stops forwarding): the si
   t.diagnostic(`outage ${Date.now() - stoppedAt} ms; ${sink.retries} retries`);
   assert.ok(sink.retries > 0);
   assert.match(lines.join('\n'), /retrying in \d+ ms/);
-  assert.match(lines.join('\n'), /succeeds again/);
+  assert.match(lines.join('\n'), /succeeded again/);
   assertDocumentsEqual(await allDocuments(index), rows);
 });
