@@ -57,6 +57,7 @@ test('summary: the rate is of the records this run read; a resumed run also name
     stopped,
     stoppedWaitingFor: null,
     rowsBySink: { main: 0 },
+    lostTasks: [],
   });
   const outputs = [{ name: 'main', description: 'Cassandra table tides.lunar_day' }];
   assert.equal(
@@ -67,6 +68,11 @@ test('summary: the rate is of the records this run read; a resumed run also name
     formatSummary('tides-lunar-day', result(0, 3, true), outputs, true).split('\n')[0],
     "tides-lunar-day: 0 records in 12.08 s (0 records/s), resumed from checkpoint epoch 3 (81,409 records since the job's first run, counted below), " +
       'stopped before the end of input (checkpoint written)',
+  );
+  // Stopped after other instances took some of its tasks over: their checkpoints were not written here.
+  assert.equal(
+    formatSummary('tides-lunar-day', { ...result(10, null, true), lostTasks: ['tides-lunar-day/tides/1'] }, outputs, true).split('\n')[0],
+    'tides-lunar-day: 10 records in 12.08 s (1 records/s), stopped before the end of input (checkpoints written for the tasks it still held; 1 taken over by other instances: tides-lunar-day/tides/1)',
   );
   // Stopped while start-up waited for a server: says so, and that nothing was read or saved.
   const waiting = { ...result(0, null, true), stoppedWaitingFor: 'the checkpoint store (Cassandra table tides.tideflow_checkpoints (127.0.0.1:9042))' };

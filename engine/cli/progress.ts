@@ -96,7 +96,11 @@ export function formatSummary(job: string, result: RunResult, outputs: Array<{ n
       (result.resumedFromEpoch !== null
         ? `, resumed from checkpoint epoch ${result.resumedFromEpoch} (${number.format(c.recordsIn)} records since the job's first run, counted below)`
         : '') +
-      (result.stopped ? ', stopped before the end of input (checkpoint written)' : ''),
+      (result.stopped
+        ? result.lostTasks.length === 0
+          ? ', stopped before the end of input (checkpoint written)'
+          : `, stopped before the end of input (checkpoints written for the tasks it still held; ${result.lostTasks.length} taken over by other instances: ${result.lostTasks.join(', ')})`
+        : ''),
     `  ${number.format(c.resultsOut)} results, ${number.format(c.duplicatesDropped)} duplicates dropped, ` +
       `${number.format(c.nullReadings)} null readings, ${number.format(c.filteredOut)} filtered out, ` +
       `${number.format(c.late)} late, ${number.format(c.deadLetters)} dead letters` +

@@ -159,7 +159,8 @@ export class Checkpointer {
     this.epochs.set(key, epoch);
     await this.inject?.('after-checkpoint-save', epoch);
     onStep(`checkpoint: committing epoch ${epoch} of ${key} to the source`);
-    await source.commit?.(state.positions);
+    // Not awaited: group offsets feed lag monitoring only, and an unreachable coordinator must not stall checkpoints.
+    source.commit?.(state.positions).catch(() => {});
     return epoch;
   }
 

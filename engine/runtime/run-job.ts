@@ -115,6 +115,8 @@ export interface RunResult {
   stopped: boolean;
   /** Rows written per sink name. */
   rowsBySink: Record<string, number>;
+  /** Tasks this run stopped running because another instance holds them now (their last results were not written here). */
+  lostTasks: string[];
 }
 
 const MAIN = 'main';
@@ -212,6 +214,7 @@ class JobRun {
   /** Barriers of partitions taken away, resolved once saved and let go. */
   private readonly revocations = new Map<ControlEvent, () => void>();
   private readonly shared: boolean;
+  private readonly lostTasks: string[] = [];
   /**
    * Why a job whose source could share its partitions runs as one task: the
    * sink named here is a local file, cut back to its checkpointed length on a
@@ -907,6 +910,7 @@ class JobRun {
   private async loseTask(task: Task, why: string): Promise<void> {
     if (!this.shared) throw new ClaimLostError(`${task.key}: ${why}`);
     task.lost = true;
+    this.lostTasks.push(task.key);
     this.log(`${task.key}: ${why}; this instance stops running it (its records and state are the next owner's)`);
     await this.dropTask(task);
     // Should the group give it back later, it is a new assignment: claimed and restored again.
@@ -955,6 +959,7 @@ class JobRun {
       elapsedMs: this.now() - this.started,
       watermark: this.watermark(),
       rowsBySink: this.rowsBySink,
+      lostTasks: [...this.lostTasks],
       ...outcome,
     };
   }

@@ -329,6 +329,9 @@ export function startPositions(
 
 // ---------------------------------------------------------------- the source
 
+/** How long closing waits for the last group-offset commit. */
+const COMMIT_ON_CLOSE_MS = 5_000;
+
 export interface KafkaSourceOptions {
   log?: (line: string) => void;
 }
@@ -366,6 +369,9 @@ export class KafkaSource implements Source {
   private joined = false;
   private lastHeartbeatAt = 0;
   private taskHandler: TaskHandler | null = null;
+  /** Group-offset commits, one after another; positions waiting for the next one. */
+  private commits: Promise<void> = Promise.resolve();
+  private nextCommit: Positions | null = null;
   /** End offsets of a bounded run, and where partitions start when their task has no position. */
   private topicOffsets: Array<{ partition: number; low: number; high: number }> = [];
   /** For stall reports: what kafkajs last did. */
@@ -434,7 +440,26 @@ export class KafkaSource implements Source {
     return number !== undefined && this.assigned.has(number) && Date.now() - this.lastHeartbeatAt < this.sessionTimeoutMs;
   }
 
-  async commit(positions: Positions): Promise<void> {
+  /**
+   * Commits group offsets, one commit at a time: positions given while one is
+   * on its way are merged into the next (offsets only move forward), so a
+   * slow or unreachable coordinator delays lag monitoring, never a checkpoint
+   * (the runtime does not wait for this). Closing waits a little for the last.
+   */
+  commit(positions: Positions): Promise<void> {
+    const queued = this.nextCommit !== null;
+    this.nextCommit = { ...(this.nextCommit ?? {}), ...positions };
+    if (!queued) {
+      this.commits = this.commits.then(() => {
+        const next = this.nextCommit ?? {};
+        this.nextCommit = null;
+        return this.commitNow(next);
+      });
+    }
+    return this.commits;
+  }
+
+  private async commitNow(positions: Positions): Promise<void> {
     const consumer = this.consumer;
     if (!consumer || this.stopping.signal.aborted) return;
     const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
@@ -546,8 +571,10 @@ export class KafkaSource implements Source {
   }
 
   private async shutdown(): Promise<void> {
-    this.stopping.abort();
     if (this.holdRelease) clearTimeout(this.holdRelease);
+    // The last checkpoint's offsets, for lag monitoring: worth a short wait, not a hang.
+    await raceTimeout(this.commits, COMMIT_ON_CLOSE_MS);
+    this.stopping.abort();
     // Release a waiting eachBatch first: kafkajs' disconnect waits for it to return.
     this.queue?.close();
     const consumer = this.consumer;
