@@ -30,7 +30,8 @@ test('opensearch outage: unreachable for 30 s mid-stream; the job into Cassandra
   const run = await openFaultRun('opensearch-outage');
   const indices = `tideflow-faults-${run.id}`;
   const target = new URL(opensearchUrl());
-  const proxy = new TcpProxy(target.hostname, Number(target.port || 9200));
+  // A slow link (50 KB/s, about 12 s for the CI run's documents) keeps indexing behind the job, so the outage lands mid-stream however fast the job reads.
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 9200), { bytesPerSecond: 50 * 1024 });
   await proxy.start();
   try {
     const input = await observationSlice(faultsSize() === 'full' ? 1 : 2);
@@ -39,7 +40,6 @@ test('opensearch outage: unreachable for 30 s mid-stream; the job into Cassandra
     const file = run.jobFile(SEARCH_JOB, (text) =>
       text.replace(/index: tides-lunar-day-\{window_start:yyyy\}/, `index: ${indices}-{window_start:yyyy}`) + '\ncheckpoint:\n  cassandra:\n    interval: 500ms\n',
     );
-    // Small batches: the job is still reading when the outage begins.
     const cli = startCli(['run', file, '--until-end', '--batch-size', '200'], run.env({ OPENSEARCH_URL: `http://127.0.0.1:${proxy.port}` }));
     const indexed = async () => (await opensearch('GET', `/${indices}-*/_count`)).body?.count ?? 0;
     while ((await indexed()) === 0) {

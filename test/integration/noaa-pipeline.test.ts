@@ -148,7 +148,7 @@ test('NOAA API -> noaa-to-kafka (SIGKILLed in the backfill and live, restarted) 
       first,
     );
     await kill(first);
-    assert.match(first.stderrSoFar(), new RegExp(`${stations[0]}: HTTP 503 Service Unavailable \\(Retry-After 1 s\\); attempt 2 of 4 in 1 s`));
+    assert.match(first.stderrSoFar(), new RegExp(`poll of ${stations[0]} failed \\(HTTP 503 Service Unavailable \\(Retry-After 1 s\\)\\); retrying in 1000 ms \\(attempt 1 of 4\\)`));
     assert.ok(lowest(kills[0].positions) <= backfilledTo, 'SIGKILLed before every station had delivered its backfill');
     t.diagnostic(`kill 1 (backfill): ${atKill} of ${backfillRows} backfilled observations in the topic, ${kills[0].topicEnd} after the kill; checkpointed up to ${stations.map((s) => new Date(kills[0].positions[partitionOf(s)] ?? 0).toISOString().slice(5, 16)).join(', ')}`);
 
@@ -185,7 +185,7 @@ test('NOAA API -> noaa-to-kafka (SIGKILLed in the backfill and live, restarted) 
     third.kill('SIGTERM');
     const stopped = await third.exited;
     assert.equal(stopped.code, 0, `SIGTERM: exit 0\n${stopped.stderr.slice(-3000)}`);
-    assert.match(stopped.stderr, new RegExp(`${stations[3]}: HTTP 429 Too Many Requests \\(Retry-After 1 s\\); attempt 2 of 4 in 1 s`));
+    assert.match(stopped.stderr, new RegExp(`poll of ${stations[3]} failed \\(HTTP 429 Too Many Requests \\(Retry-After 1 s\\)\\); retrying in 1000 ms \\(attempt 1 of 4\\)`));
     assert.match(stopped.stderr, new RegExp(`${stations[1]}: poll failed \\(NOAA CO-OPS API error: ${NO_DATA_MESSAGE.replace(/\./g, '\\.')}\\); dead letter written`));
     const connectorSeconds = (Date.now() - began) / 1000;
 
