@@ -7,9 +7,11 @@
  *   npm run bench -- --records 1000000 # quicker; the pool's start-up then weighs more in the 2-worker ratio
  *   npm run bench -- --workers 1,2,3   # decoding threads per engine-only run (default 1,2)
  *   npm run bench -- --skip kafka,state,latency,profile   # leave out sections of state-and-servers.ts
+ *                                     # (also: sinks, scale = threads and instances, benchmarks/scale.ts)
  * Kafka scenarios use 500,000 records unless --records is given; they run only when the cluster answers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { benchScale, scaleTable } from './scale';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEngineOnly, combineRuns, makePayloads, type EngineOnlyResult } from './engine-only';
@@ -114,7 +116,8 @@ async function main(): Promise<void> {
   });
   const skip = skipIndex >= 0 ? process.argv[skipIndex + 1].split(',') : [];
   const sinks = skip.includes('sinks') ? [] : await sinkScenarios();
-  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, sinks, ...extra.report };
+  const scale = skip.includes('scale') ? [] : await benchScale({ records: 300_000, repeat });
+  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, sinks, scale, ...extra.report };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
@@ -147,6 +150,17 @@ async function main(): Promise<void> {
     '',
     ...extra.markdown,
     ...sinkMarkdown(sinks),
+    ...(scale.length === 0
+      ? []
+      : [
+          '## Threads and instances (Kafka, 6 partitions -> job -> Cassandra, 300,000 records)',
+          '',
+          'The same bounded run on 1 thread, on 2 threads of one process (`--workers 2`: two members of the consumer group that share nothing) and on 2 and 3 processes; ' +
+            'records/s over the wall time from start to the last instance\'s end (start-up included), the servers on the same 2 cores. Each mode writes into its own keyspace, compared with the 1-thread run row for row.',
+          '',
+          ...scaleTable(scale),
+          '',
+        ]),
     '| target | measured | met |',
     '|---|---:|---|',
     ...targets.map((t) => `| ${t.target} | ${t.measured.toLocaleString('en-US')} | ${t.met ? 'yes' : 'no'} |`),

@@ -7,7 +7,8 @@ import { ClaimLostError, ConfigError, formatProblem, JobAlreadyRunningError, Sta
 import { parseStationOption } from '../codecs/station-table';
 import { assemble } from '../jobfile/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
-import { runJob, type RunOptions } from '../runtime/run-job';
+import { closeParts, resetTaskCheckpoints, runJob, runsAsTasks, type Progress, type RunOptions } from '../runtime/run-job';
+import { runOnThreads } from '../api/threads';
 import { stallReportMsFromEnvironment } from '../runtime/stall-watch';
 import { registerGenerate } from './generate';
 import { registerProduce } from './produce';
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--station <id[,name,lat,lon]>', 'station of a CSV input that names none (and of NOAA predictions); with its name and position when no stations table knows it')
     .option('--stations <file>', "station names and positions for inputs that do not carry them: CSV with the columns id,name,lat,lon (CO-OPS' station metadata) or JSON [{id,name,lat,lon}]; before the bundled table")
     .addOption(new Option('--units <units>', "water-level units of inputs that do not say: NOAA's API CSV and t,v,s layouts and saved JSON answers (what the request asked for: units=metric is m, english is ft); required for those").choices(['m', 'ft']))
-    .addOption(new Option('--workers <n>', 'threads for Kafka jobs that start with a window (decoding, validation and pre-aggregation): 1 = in the run loop, no pool (default; on 2 cores a second thread measured no faster), N = the run loop + N-1 pool threads; other jobs read their rows in the run loop at any N').argParser(positiveInteger))
+    .addOption(new Option('--workers <n>', 'threads (default 1). A Kafka job that runs as tasks (its outputs Kafka, Cassandra or OpenSearch) runs on N threads sharing nothing, each a member of the consumer group with its share of the partitions; a job of one task (a local-file output) decodes, validates and pre-aggregates on N-1 pool threads if it starts with a window').argParser(positiveInteger))
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
     .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
@@ -137,7 +138,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     progress?.clear();
     process.stderr.write(`${line}\n`);
   };
-  const parts = await assemble(job, {
+  const overrides = {
     input: options.input,
     output: options.output,
     station: station?.id,
@@ -149,9 +150,20 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     checkpointIntervalMs: options.checkpointInterval,
     batchSize: options.batchSize,
     untilEnd: options.untilEnd,
-    workers: options.workers,
-    log,
-  });
+  };
+  const parts = await assemble(job, { ...overrides, workers: options.workers, log });
+  // A job that runs as tasks runs on --workers threads as that many members of its consumer group,
+  // sharing nothing; other jobs (one task) use the threads to decode.
+  const threads = options.workers ?? 1;
+  const onThreads = threads > 1 && runsAsTasks(parts);
+  if (onThreads) {
+    if (options.resetState) {
+      const keys = await resetTaskCheckpoints(parts);
+      log(`--reset-state: checkpoints of ${job.job} deleted (${keys.length} key${keys.length === 1 ? '' : 's'} looked at), before any thread starts`);
+    }
+    await closeParts(parts);
+    log(`${job.job}: ${threads} threads, each a member of the consumer group running the tasks (partitions) the group gives it`);
+  }
   const controller = new AbortController();
   // First SIGINT/SIGTERM: finish the batch, checkpoint, exit 0. A second one: leave now.
   // Said as it happens: a checkpoint waits for every sink to acknowledge its rows, which during
@@ -180,21 +192,33 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    const result = await runJob(parts, {
-      resetState: options.resetState,
-      signal: controller.signal,
-      inject: crashInjectionFromEnvironment(),
-      onProgress:
-        progress || ui
-          ? (p) => {
-              progress?.update(p);
-              ui?.onProgress(p);
-            }
-          : undefined,
-      log: ui ? ui.wrapLog(log) : log,
-      observer: combineObservers(metrics ?? undefined, ui?.monitor),
-      stallReportMs: stallReportMsFromEnvironment(),
-    });
+    const onProgress =
+      progress || ui
+        ? (p: Progress) => {
+            progress?.update(p);
+            ui?.onProgress(p);
+          }
+        : undefined;
+    const observer = combineObservers(metrics ?? undefined, ui?.monitor);
+    const result = onThreads
+      ? await runOnThreads(jobPath, {
+          threads,
+          overrides,
+          signal: controller.signal,
+          onProgress,
+          log: ui ? ui.wrapLog(log) : log,
+          observer,
+          stallReportMs: stallReportMsFromEnvironment(),
+        })
+      : await runJob(parts, {
+          resetState: options.resetState,
+          signal: controller.signal,
+          inject: crashInjectionFromEnvironment(),
+          onProgress,
+          log: ui ? ui.wrapLog(log) : log,
+          observer,
+          stallReportMs: stallReportMsFromEnvironment(),
+        });
     ui?.finish(result);
     progress?.clear();
     if (!options.quiet) {

@@ -50,9 +50,13 @@ export interface Progress {
   recordsIn: number;
   /** Of this run: over the last interval, or over the whole run for the last report. */
   recordsPerSecond: number;
+  /** Records read by this run alone. */
+  recordsThisRun?: number;
   watermark: number;
   epoch: number;
   counters: RunCounters;
+  /** The counters of each task this run held (what `counters` sums). */
+  tasks?: Record<string, RunCounters>;
   lag?: Record<string, number>;
   elapsedMs: number;
 }
@@ -100,8 +104,10 @@ export type FaultPoint = 'after-batch' | 'before-checkpoint-save' | 'after-check
 export interface RunResult {
   /** Totals since the job's first run: a resumed run starts from the checkpoint's counters. */
   counters: RunCounters;
-  /** Records read by this run alone (`counters.recordsIn` less the checkpoint's): what its rate is made of. */
+  /** Records read by this run alone (`counters.recordsIn` less what its tasks restored): what its rate is made of. */
   recordsThisRun: number;
+  /** The counters of each task this run held, by task key (what `counters` sums). */
+  tasks?: Record<string, RunCounters>;
   epochs: number;
   elapsedMs: number;
   watermark: number;
@@ -176,6 +182,8 @@ interface Task {
   awaitingPartitions: boolean;
   /** Where it resumed from, for the run's result. */
   readonly resumedFromEpoch: number | null;
+  /** Its counters as restored: what it counts beyond them is this run's. */
+  readonly restored: RunCounters;
 }
 
 /** One run of a job: its tasks, and the stages of its dataflow. */
@@ -192,14 +200,13 @@ class JobRun {
   /** The job's tasks, by key and by partition (sources sharing partitions: one per partition). */
   private readonly tasks = new Map<string, Task>();
   private readonly taskOfPartition = new Map<string, Task>();
-  /** Counters of tasks this run let go of (partitions taken away), kept for its result. */
-  private readonly released: RunCounters[] = [];
+  /** Tasks this run let go of (partitions taken away), kept for its result. */
+  private readonly released: Array<Pick<Task, 'key' | 'counters' | 'restored'>> = [];
   /** The steps as made with the run: the first task's, and the RxJS steps every task shares. */
   private readonly template: Array<Operator | RxStep>;
   private templateTaken = false;
   /** The event whose side outputs and counters the operators' context fills. */
   private current: StreamEvent | null = null;
-  private recordsAtStart = 0;
   private batchNumber = 0;
   /** When the last barrier was sent; one barrier in flight at most. */
   private lastBarrierAt: number;
@@ -215,6 +222,8 @@ class JobRun {
   private readonly revocations = new Map<ControlEvent, () => void>();
   private readonly shared: boolean;
   private readonly lostTasks: string[] = [];
+  /** Tasks whose state --reset-state deleted already. */
+  private readonly resetTasks = new Set<string>();
   /**
    * Why a job whose source could share its partitions runs as one task: the
    * sink named here is a local file, cut back to its checkpointed length on a
@@ -314,8 +323,6 @@ class JobRun {
       if (!(error instanceof StopRequested)) throw error;
       return this.result({ stopped: true, stoppedWaitingFor: error.waitingFor, resumedFromEpoch: null });
     }
-    this.recordsAtStart = this.counters().recordsIn;
-    this.lastProgressCount = this.recordsAtStart;
     options.observer?.onStart?.({ counters: this.counters(), resumedFromEpoch });
 
     // ---- the dataflow
@@ -374,11 +381,12 @@ class JobRun {
       lost: false,
       awaitingPartitions: false,
       resumedFromEpoch: null,
+      restored: emptyCounters(),
     };
   }
 
   private addTask(task: Task, positions: Positions, resumedFromEpoch: number | null): Task {
-    const added: Task = { ...task, resumedFromEpoch };
+    const added: Task = { ...task, resumedFromEpoch, restored: { ...task.counters } };
     if (resumedFromEpoch !== null) this.resumedFrom = Math.max(this.resumedFrom ?? 0, resumedFromEpoch);
     Object.assign(added.positions, positions);
     this.tasks.set(added.key, added);
@@ -417,8 +425,11 @@ class JobRun {
         continue;
       }
       const task = this.newTask(key, partition);
+      // --reset-state resets a task once: taken back after a rebalance, it resumes from what this run saved.
+      const resetState = this.options.resetState === true && !this.resetTasks.has(key);
+      this.resetTasks.add(key);
       const restored = await this.checkpointer.restore(this.taskParts(task), {
-        resetState: this.options.resetState,
+        resetState,
         wait: (call) => unlessStopped(call, this.options.signal, `the checkpoint store (${this.checkpointer.description})`),
         waitForClaim: { signal: this.options.signal, what: `partition ${partition}` },
         quiet: true,
@@ -450,17 +461,34 @@ class JobRun {
     this.tasks.delete(task.key);
     if (task.partition !== null) this.taskOfPartition.delete(task.partition);
     for (const key of [...this.timerAt.keys()]) if (key.startsWith(`${task.key}#`)) this.timerAt.delete(key);
-    this.released.push({ ...task.counters });
+    this.released.push({ key: task.key, counters: { ...task.counters }, restored: task.restored });
     await this.checkpointer.release(task.key);
   }
 
   /** Totals of this run's tasks, those it let go of included. */
   private counters(): RunCounters {
     const total = emptyCounters();
-    for (const counters of [...[...this.tasks.values()].map((task) => task.counters), ...this.released]) {
+    for (const { counters } of [...this.tasks.values(), ...this.released]) {
       for (const name of Object.keys(total) as Array<keyof RunCounters>) total[name] += counters[name];
     }
     return total;
+  }
+
+  /**
+   * Records this run read: what each task counted beyond its restored totals.
+   * A task assigned mid-run brings its checkpoint's totals, which are not this run's.
+   */
+  private recordsThisRun(): number {
+    let records = 0;
+    for (const { counters, restored } of [...this.tasks.values(), ...this.released]) records += counters.recordsIn - restored.recordsIn;
+    return records;
+  }
+
+  /** The latest counters of each task this run held (a task let go of and taken back: its latest). */
+  private countersByTask(): Record<string, RunCounters> {
+    const byTask: Record<string, RunCounters> = {};
+    for (const { key, counters } of [...this.released, ...this.tasks.values()]) byTask[key] = { ...counters };
+    return byTask;
   }
 
   private watermark(): number {
@@ -934,27 +962,29 @@ class JobRun {
     if (!force && at - this.lastProgressAt < progressIntervalMs) return;
     const seconds = Math.max((at - this.lastProgressAt) / 1000, 1e-3);
     const counters = this.counters();
+    const recordsThisRun = this.recordsThisRun();
     onProgress({
       recordsIn: counters.recordsIn,
       // The counters go on from the checkpoint's totals; rates count this run's records only.
-      recordsPerSecond: force
-        ? (counters.recordsIn - this.recordsAtStart) / Math.max((at - this.started) / 1000, 1e-3)
-        : (counters.recordsIn - this.lastProgressCount) / seconds,
+      recordsPerSecond: force ? recordsThisRun / Math.max((at - this.started) / 1000, 1e-3) : (recordsThisRun - this.lastProgressCount) / seconds,
+      recordsThisRun,
       watermark: this.watermark(),
       epoch: this.checkpointer.lastEpoch,
       counters,
+      tasks: this.countersByTask(),
       lag: this.parts.source.lag?.(),
       elapsedMs: at - this.started,
     });
     this.lastProgressAt = at;
-    this.lastProgressCount = counters.recordsIn;
+    this.lastProgressCount = recordsThisRun;
   }
 
   private result(outcome: { stopped: boolean; stoppedWaitingFor: string | null; resumedFromEpoch: number | null }): RunResult {
     const counters = this.counters();
     return {
       counters,
-      recordsThisRun: counters.recordsIn - this.recordsAtStart,
+      recordsThisRun: this.recordsThisRun(),
+      tasks: this.countersByTask(),
       epochs: this.checkpointer.lastEpoch,
       elapsedMs: this.now() - this.started,
       watermark: this.watermark(),
@@ -1068,4 +1098,36 @@ function positionalSink(sinks: ReadonlyMap<string, Sink>): string | undefined {
     return `${role} (${sink.description})`;
   }
   return undefined;
+}
+
+/**
+ * Whether the job runs as a task per partition, so instances (and threads)
+ * can share it: a source whose partitions move between instances, and no
+ * local-file sink, whose checkpointed length is exact only for the whole job.
+ */
+export function runsAsTasks(parts: Pick<JobParts, 'source' | 'sinks'>): boolean {
+  return parts.source.sharesPartitions === true && positionalSink(parts.sinks) === undefined;
+}
+
+/**
+ * Deletes every checkpoint of a job that runs as tasks, each under its
+ * claim (refused while another instance holds a task): what --reset-state
+ * does once before a run on several threads, so that no thread resets a
+ * task another handed over to it mid-run.
+ */
+export async function resetTaskCheckpoints(parts: Pick<JobParts, 'job' | 'checkpoints'>): Promise<string[]> {
+  const { checkpoints, job } = parts;
+  const keys = [job.job, ...(await checkpoints.list(`${job.job}/`))];
+  for (const key of keys) {
+    await checkpoints.claim(key);
+    await checkpoints.clear(key);
+    await checkpoints.release?.(key);
+  }
+  return keys;
+}
+
+/** Closes what assembling a job connected (sinks, decoder, source, checkpoint store); the first failure is thrown. */
+export async function closeParts(parts: JobParts): Promise<void> {
+  const failure = await closeAll(parts);
+  if (failure !== undefined) throw failure;
 }

@@ -23,7 +23,7 @@ const T0 = Date.UTC(2024, 0, 1);
 const SIX_MINUTES = 6 * 60_000;
 
 /** What one scripted instance does, in order. */
-type Action = { assign: string[] } | { revoke: string[] } | { deliver: string; records: number } | { pauseMs: number };
+type Action = { assign: string[] } | { revoke: string[] } | { deliver: string; records: number } | { pauseMs: number } | { after: Promise<void> };
 
 /**
  * A consumer group as the runtime sees it, scripted: partitions are assigned
@@ -41,6 +41,8 @@ class ScriptedGroup implements Source {
     private readonly data: ReadonlyMap<string, Row[]>,
     private readonly actions: Action[],
     private readonly onEnd: () => void,
+    /** Called once partitions were let go of (their tasks saved): another instance may take them. */
+    private readonly onRevoked: (partitions: string[]) => void = () => {},
   ) {}
 
   setTaskHandler(handler: TaskHandler): void {
@@ -59,6 +61,9 @@ class ScriptedGroup implements Source {
           assigned.add(partition);
           this.next.set(partition, positions[partition] ?? 0);
         }
+      } else if ('after' in action) {
+        // Another instance, running at the same time, must let a partition go first.
+        await action.after;
       } else if ('pauseMs' in action) {
         // The group still forming (a dead member's session running out): nothing assigned, nothing read.
         await new Promise((resolve) => setTimeout(resolve, action.pauseMs));
@@ -66,6 +71,7 @@ class ScriptedGroup implements Source {
         const gone = action.revoke.filter((partition) => assigned.has(partition));
         for (const partition of gone) assigned.delete(partition);
         await this.handler!.revoked(gone);
+        this.onRevoked(gone);
       } else if (assigned.has(action.deliver)) {
         const rows = this.data.get(action.deliver)!;
         const from = this.next.get(action.deliver)!;
@@ -118,13 +124,26 @@ function table(sink: MemorySink, into = new Map<string, string>()): Map<string, 
   return into;
 }
 
-async function runInstance(spec: JobSpec, store: MemoryCheckpointStore, data: Map<string, Row[]>, actions: Action[], end: boolean, results: Map<string, string>): Promise<void> {
+async function runInstance(
+  spec: JobSpec,
+  store: MemoryCheckpointStore,
+  data: Map<string, Row[]>,
+  actions: Action[],
+  end: boolean,
+  results: Map<string, string>,
+  onRevoked?: (partitions: string[]) => void,
+): Promise<void> {
   const stop = new AbortController();
   const main = new MemorySink();
-  const source = new ScriptedGroup(data, actions, () => {
-    // A streaming instance stops (windows stay open in its checkpoints); the last one reads to the end.
-    if (!end) stop.abort();
-  });
+  const source = new ScriptedGroup(
+    data,
+    actions,
+    () => {
+      // A streaming instance stops (windows stay open in its checkpoints); the last one reads to the end.
+      if (!end) stop.abort();
+    },
+    onRevoked,
+  );
   await runJob(
     { job: spec, source, sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]), checkpoints: store, clearCheckpointOnCompletion: false, operators: () => createOperators(spec) },
     { signal: stop.signal },
@@ -158,6 +177,65 @@ test('property: results are the same for any history of partitions moving betwee
       assert.deepEqual(results, reference);
     }),
     { numRuns: 25 },
+  );
+});
+
+/**
+ * Threads of one process (`--workers N`) are instances running at the same
+ * time. A script over the partitions, in one global order: batches of a
+ * partition, read by the thread that owns it then, and hand-overs (the owner
+ * lets the partition go; the new one takes it after that). Each thread runs
+ * its share of the script concurrently with the others and reads its last
+ * partitions to the end.
+ */
+test('property: results are the same on 1, 2 or 3 threads at once, for any hand-over of partitions between them', { timeout: 300_000 }, async () => {
+  const spec = job();
+  const data = partitionData();
+  const reference = new Map<string, string>();
+  const whole: Action[] = [{ assign: PARTITIONS }, ...PARTITIONS.flatMap((partition) => Array.from({ length: 6 }, () => ({ deliver: partition, records: 50 })))];
+  await runInstance(spec, new MemoryCheckpointStore(), data, whole, true, reference);
+
+  const step = fc.record({ partition: fc.integer({ min: 0, max: PARTITIONS.length - 1 }), records: fc.integer({ min: 1, max: 80 }), moveTo: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }) });
+  const schedule = fc.record({
+    threads: fc.integer({ min: 1, max: 3 }),
+    owners: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: PARTITIONS.length, maxLength: PARTITIONS.length }),
+    steps: fc.array(step, { maxLength: 24 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(schedule, async ({ threads, owners, steps }) => {
+      const owner = owners.map((thread) => thread % threads);
+      const actions: Action[][] = Array.from({ length: threads }, (_, thread) => [{ assign: PARTITIONS.filter((_, p) => owner[p] === thread) }]);
+      const released = new Map<string, () => void>();
+      for (const { partition: p, records, moveTo } of steps) {
+        const partition = PARTITIONS[p];
+        if (moveTo !== undefined && moveTo % threads !== owner[p]) {
+          let signal!: () => void;
+          const letGo = new Promise<void>((resolve) => (signal = resolve));
+          const id = `${partition}#${released.size}`;
+          released.set(id, signal);
+          actions[owner[p]].push({ revoke: [partition] });
+          owner[p] = moveTo % threads;
+          actions[owner[p]].push({ after: letGo }, { assign: [partition] });
+        }
+        actions[owner[p]].push({ deliver: partition, records });
+      }
+      // Each thread reads the partitions it ends with to the end.
+      for (const [p, partition] of PARTITIONS.entries()) actions[owner[p]].push({ deliver: partition, records: 10_000 });
+      const store = new MemoryCheckpointStore();
+      const results = new Map<string, string>();
+      const pending = new Map<string, Array<() => void>>();
+      for (const [id, signal] of released) {
+        const partition = id.split('#')[0];
+        pending.set(partition, [...(pending.get(partition) ?? []), signal]);
+      }
+      // A revoke completes the oldest pending hand-over of its partition (a partition's hand-overs happen in order).
+      const onRevoked = (partitions: string[]) => {
+        for (const partition of partitions) pending.get(partition)?.shift()?.();
+      };
+      await Promise.all(actions.map((script) => runInstance(spec, store, data, script, true, results, onRevoked)));
+      assert.deepEqual(results, reference);
+    }),
+    { numRuns: 40 },
   );
 });
 
