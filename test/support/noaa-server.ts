@@ -81,6 +81,10 @@ export type NoaaFault =
   | { kind: 'reset' }
   /** No answer at all, until the client gives up. */
   | { kind: 'hang' }
+  /** HTTP 200 with the rows up to `until` only, as when a station's data trails the others'. */
+  | { kind: 'short'; until: number }
+  /** The right answer, held back until `until` settles (nothing if the client has gone by then). */
+  | { kind: 'held'; until: Promise<unknown> }
   /** HTTP 200 with the metadata and an empty `data` array. */
   | { kind: 'empty-data' }
   /** The answer starts with `rows` observations before the range (again) and repeats each of its first `rows` ones. */
@@ -203,6 +207,9 @@ function csvLine(product: NoaaProduct, obs: FixtureObservation, units: string): 
 }
 
 const MAINTENANCE_PAGE = '<!DOCTYPE html>\n<html><head><title>Tides &amp; Currents - Maintenance</title></head>\n<body><h1>Scheduled maintenance</h1><p>CO-OPS data services are temporarily unavailable. Please try again later.</p></body></html>\n';
+
+/** Faults that change an answer; the others replace it. */
+const ANSWER_FAULTS = new Set<NoaaFault['kind']>(['empty-data', 'duplicate-overlap', 'truncated', 'reset', 'short']);
 
 interface QueuedFault {
   fault: NoaaFault;
@@ -338,7 +345,19 @@ export class FakeNoaaServer {
       return;
     }
     const fault = this.takeFault(params.station, params.product);
-    if (fault !== undefined && fault.kind !== 'empty-data' && fault.kind !== 'duplicate-overlap' && fault.kind !== 'truncated' && fault.kind !== 'reset') {
+    if (fault?.kind === 'held') {
+      seen.outcome = 'fault:held';
+      const answer = () => {
+        if (!request.socket.destroyed) this.respond(request, response, params, seen, undefined);
+      };
+      fault.until.then(answer, answer);
+      return;
+    }
+    this.respond(request, response, params, seen, fault);
+  }
+
+  private respond(request: IncomingMessage, response: ServerResponse, params: Record<string, string>, seen: SeenRequest, fault: NoaaFault | undefined): void {
+    if (fault !== undefined && !ANSWER_FAULTS.has(fault.kind)) {
       seen.outcome = `fault:${fault.kind}`;
       this.fail(fault, seen, response);
       return;
@@ -437,6 +456,7 @@ export class FakeNoaaServer {
       }
     }
     if (fault?.kind === 'empty-data') observations = [];
+    if (fault?.kind === 'short') observations = observations.filter((obs) => obs.t <= fault.until);
     else if (observations.length === 0) return { ...error(NO_DATA_MESSAGE), begin, end };
 
     const outcome = `rows:${observations.length}`;
