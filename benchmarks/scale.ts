@@ -83,10 +83,10 @@ export async function benchScale(options: { records: number; repeat: number; job
           if (recordsIn !== produced.records) throw new Error(`${job}, ${mode}: read ${recordsIn} records of ${produced.records}`);
           runsOf.set(mode, [...(runsOf.get(mode) ?? []), produced.records / seconds]);
           if (round === 0) {
-            const rows = await client.execute(`SELECT * FROM ${keyspace}.${TABLE[job]}`, [], { fetchSize: 5000, autoPage: true } as never);
-            tables.set(mode, rows.rows.map((row) => JSON.stringify(row)).sort());
-            await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+            tables.set(mode, await tableRows(client, `${keyspace}.${TABLE[job]}`));
           }
+          // Its checkpoints and tables go with it: every round starts from nothing.
+          await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
         }
       }
       const base = median(runsOf.get(MODES[0].mode)!);
@@ -109,6 +109,18 @@ export async function benchScale(options: { records: number; repeat: number; job
     await client.shutdown();
   }
   return results;
+}
+
+/** Every row of a table as JSON text, sorted. */
+async function tableRows(client: Client, table: string): Promise<string[]> {
+  const rows: string[] = [];
+  let pageState: string | undefined;
+  do {
+    const page = await client.execute(`SELECT * FROM ${table}`, [], { fetchSize: 5000, pageState });
+    for (const row of page.rows) rows.push(JSON.stringify(row));
+    pageState = page.pageState ?? undefined;
+  } while (pageState);
+  return rows.sort();
 }
 
 export function scaleTable(results: ScaleResult[]): string[] {
