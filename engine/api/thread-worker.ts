@@ -4,6 +4,8 @@ import type { JobSpec } from '../config/job';
 import { assemble, type Overrides } from '../jobfile/assemble';
 import { runJob, type Progress, type RunObserver, type RunResult } from '../runtime/run-job';
 import { TideflowError, ConfigError } from '../core/errors';
+import type { Row } from '../core/batch';
+import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
 
 /** What the main thread hands one thread of `--workers N` (structured-cloneable: no functions). */
 export interface ThreadTask {
@@ -18,6 +20,8 @@ export interface ThreadTask {
   stopChannel: string;
   /** Forward observer events (metrics, the web UI): only when the main thread has an observer. */
   observe: boolean;
+  /** Forward the newest dead letters and late records of each write (the web UI's samples). */
+  sideOutputs?: boolean;
   stallReportMs?: number;
 }
 
@@ -28,7 +32,41 @@ export type ThreadOverrides = Omit<Overrides, 'log' | 'stdout' | 'workers'>;
 export type ThreadMessage =
   | { kind: 'log'; line: string }
   | { kind: 'progress'; progress: Progress }
-  | { kind: 'observe'; hook: keyof RunObserver; info: unknown };
+  | { kind: 'observe'; hook: keyof RunObserver; info: unknown }
+  | { kind: 'side-output'; name: string; rows: Row[] };
+
+/** Rows of one side-output write a thread forwards: the newest, as many as the web UI shows. */
+export const SIDE_OUTPUT_SAMPLES = 5;
+
+/**
+ * Wraps a job's dead-letter and late sinks so that the newest rows of each
+ * write also go to `send` (the thread's port), then writes through. A row
+ * that cannot be cloned is not forwarded; the write goes on regardless.
+ */
+export function forwardSideOutputs(sinks: Map<string, Sink>, send: (message: ThreadMessage) => void): void {
+  for (const name of [DEAD_LETTERS, LATE]) {
+    const inner = sinks.get(name);
+    if (inner === undefined) continue;
+    const forwarding: Sink = {
+      description: inner.description,
+      open: (resume) => inner.open(resume),
+      write: (rows) => {
+        if (rows.length > 0) {
+          try {
+            send({ kind: 'side-output', name, rows: rows.slice(-SIDE_OUTPUT_SAMPLES) });
+          } catch {
+            // A sample the port cannot clone is left out.
+          }
+        }
+        return inner.write(rows);
+      },
+      flush: () => inner.flush(),
+      close: () => inner.close(),
+    };
+    if (inner.position) forwarding.position = () => inner.position!();
+    sinks.set(name, forwarding);
+  }
+}
 
 /** A thread's outcome: its run's result, or its error as data (error classes do not survive the thread boundary). */
 export type ThreadOutcome = { ok: true; result: RunResult } | { ok: false; error: SerializedError };
@@ -59,6 +97,7 @@ export default async function runThread(task: ThreadTask): Promise<ThreadOutcome
   stop.onmessage = () => controller.abort();
   try {
     const parts = await assemble(typeof task.job === 'string' ? loadJobFile(task.job) : task.job, { ...task.overrides, workers: 1, log });
+    if (task.sideOutputs === true) forwardSideOutputs(parts.sinks, send);
     const forward = (hook: keyof RunObserver) => (info: unknown) => send({ kind: 'observe', hook, info });
     const observer: RunObserver | undefined = task.observe
       ? { onStart: forward('onStart'), onEnd: forward('onEnd'), onBatch: forward('onBatch'), onCheckpoint: forward('onCheckpoint') }

@@ -13,6 +13,7 @@ import {
   UsageError,
 } from '../core/errors';
 import type { Progress, RunObserver, RunResult } from '../runtime/run-job';
+import type { Row } from '../core/batch';
 import type { JobSpec } from '../config/job';
 import type { SerializedError, ThreadMessage, ThreadOutcome, ThreadOverrides, ThreadTask } from './thread-worker';
 
@@ -31,6 +32,8 @@ export interface ThreadsOptions {
   onProgress?: (progress: Progress) => void;
   /** The threads' observer events; counters in them are the threads' sums. */
   observer?: RunObserver;
+  /** The newest rows of each write to a thread's dead-letter or late sink (the web UI's samples). */
+  onSideOutput?: (name: string, rows: Row[]) => void;
   stallReportMs?: number;
 }
 
@@ -70,6 +73,8 @@ export async function runOnThreads(job: string | JobSpec, options: ThreadsOption
       progressOf[index] = message.progress;
       if (message.progress.tasks) tasksOf[index] = message.progress.tasks;
       options.onProgress?.(mergeProgress(progressOf, counters()));
+    } else if (message.kind === 'side-output') {
+      options.onSideOutput?.(message.name, message.rows);
     } else {
       const info = message.info as { counters?: RunCounters };
       const hook = options.observer?.[message.hook] as ((info: unknown) => void) | undefined;
@@ -89,6 +94,7 @@ export async function runOnThreads(job: string | JobSpec, options: ThreadsOption
           port: port2,
           stopChannel,
           observe: options.observer !== undefined,
+          sideOutputs: options.onSideOutput !== undefined,
           stallReportMs: options.stallReportMs,
         };
         try {

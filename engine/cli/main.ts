@@ -208,6 +208,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
           onProgress,
           log: ui ? ui.wrapLog(log) : log,
           observer,
+          onSideOutput: ui ? (name, rows) => ui.monitor.noteSideOutput(name, rows) : undefined,
           stallReportMs: stallReportMsFromEnvironment(),
         })
       : await runJob(parts, {

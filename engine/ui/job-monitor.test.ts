@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { test } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
+import { forwardSideOutputs, type ThreadMessage } from '../api/thread-worker';
 import type { JobSpec } from '../config/job';
 import { emptyCounters } from '../core/operator';
 import type { Sink } from '../core/sink';
@@ -106,6 +109,47 @@ test('JobMonitor taps the dead-letter sink: latest reasons with a sample, counts
     view.deadLetters.latest.map((entry) => [entry.reason, entry.where, entry.sample]),
     [7, 6, 5, 4, 3].map((i) => [`bad ${i}`, `decode tides/1@${100 + i}`, JSON.stringify(`{"v":${i}}`)]),
   );
+});
+
+test('on --workers N, the dead letters and late records reach the monitor through a real MessagePort: the newest of each write, dates intact', { timeout: 10_000 }, async () => {
+  const { monitor } = monitorWithClock();
+  // The thread's own side-output sinks, wrapped as thread-worker.ts wraps them.
+  const threadDeadLetters = recordingSink();
+  const threadSinks = new Map<string, Sink>([
+    ['dead-letters', threadDeadLetters],
+    ['late', recordingSink()],
+  ]);
+  const { port1, port2 } = new MessageChannel();
+  const received: ThreadMessage[] = [];
+  port1.on('message', (message: ThreadMessage) => {
+    received.push(message);
+    if (message.kind === 'side-output') monitor.noteSideOutput(message.name, message.rows);
+  });
+  try {
+    forwardSideOutputs(threadSinks, (message) => port2.postMessage(message));
+    const letters = Array.from({ length: 8 }, (_, i) => ({ reason: `bad ${i}`, stage: 'decode', partition: 'tides/3', offset: 40 + i, payload: `{"v":${i}}`, payload_encoding: 'json' }));
+    await threadSinks.get('dead-letters')!.write(letters);
+    await once(port1, 'message');
+    const late = { reason: 'window closed', operator: 'avg-30m', window_start: new Date('2024-01-01T00:00:00Z'), record: { station: '8454000', v: 1.25 } };
+    await threadSinks.get('late')!.write([late]);
+    await once(port1, 'message');
+    assert.equal(threadDeadLetters.rows.length, 8, 'every row reaches the sink of the thread');
+    assert.deepEqual(received.map((message) => (message.kind === 'side-output' ? [message.name, message.rows.length] : message.kind)), [
+      ['dead-letters', 5],
+      ['late', 1],
+    ]);
+    const view = monitor.snapshot();
+    assert.deepEqual(
+      view.deadLetters.latest.map((entry) => [entry.reason, entry.where, entry.sample]),
+      [7, 6, 5, 4, 3].map((i) => [`bad ${i}`, `decode tides/3@${40 + i}`, `{"v":${i}}`]),
+    );
+    assert.deepEqual(
+      view.late.latest.map((entry) => [entry.reason, entry.where, entry.sample]),
+      [['window closed', 'avg-30m window 2024-01-01T00:00:00.000Z', '{"station":"8454000","v":1.25}']],
+    );
+  } finally {
+    port1.close();
+  }
 });
 
 test('combineObservers calls every observer', () => {

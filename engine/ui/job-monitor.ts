@@ -127,6 +127,8 @@ export class JobMonitor extends EventEmitter implements RunObserver {
   private readonly lateMinutes = new MinuteCounts();
   private ended = false;
   private stopRequested = false;
+  /** The side outputs whose latest rows the view shows, and how a row is described there. */
+  private readonly sideOutputs: Map<string, { view: SideOutputView; describe: (row: Row) => { reason: string; where: string | null; sample: string } }>;
 
   constructor(parts: Pick<JobParts, 'job' | 'source' | 'sinks' | 'checkpoints'>, options: JobMonitorOptions = {}) {
     super();
@@ -156,16 +158,48 @@ export class JobMonitor extends EventEmitter implements RunObserver {
       updatedAt: this.now(),
     };
     this.checkpointStore = parts.checkpoints.description;
-    this.tapSideOutput(parts.sinks, DEAD_LETTERS, this.view.deadLetters, (row) => ({
-      reason: String(row.reason ?? ''),
-      where: [row.stage, row.partition !== undefined ? `${String(row.partition)}@${String(row.offset)}` : null].filter(Boolean).join(' ') || null,
-      sample: row.payload_encoding === 'json' && typeof row.payload === 'string' ? row.payload : JSON.stringify(row.payload ?? null),
-    }));
-    this.tapSideOutput(parts.sinks, LATE, this.view.late, (row) => ({
-      reason: String(row.reason ?? ''),
-      where: [row.operator, row.window_start instanceof Date ? `window ${row.window_start.toISOString()}` : null].filter(Boolean).join(' ') || null,
-      sample: JSON.stringify(row.record ?? null),
-    }));
+    this.sideOutputs = new Map([
+      [
+        DEAD_LETTERS,
+        {
+          view: this.view.deadLetters,
+          describe: (row: Row) => ({
+            reason: String(row.reason ?? ''),
+            where: [row.stage, row.partition !== undefined ? `${String(row.partition)}@${String(row.offset)}` : null].filter(Boolean).join(' ') || null,
+            sample: row.payload_encoding === 'json' && typeof row.payload === 'string' ? row.payload : JSON.stringify(row.payload ?? null),
+          }),
+        },
+      ],
+      [
+        LATE,
+        {
+          view: this.view.late,
+          describe: (row: Row) => ({
+            reason: String(row.reason ?? ''),
+            where: [row.operator, row.window_start instanceof Date ? `window ${row.window_start.toISOString()}` : null].filter(Boolean).join(' ') || null,
+            sample: JSON.stringify(row.record ?? null),
+          }),
+        },
+      ],
+    ]);
+    for (const name of this.sideOutputs.keys()) this.tapSideOutput(parts.sinks, name);
+  }
+
+  /**
+   * Rows written to a side output (`dead-letters`, `late`) somewhere the
+   * monitor could not tap, such as a thread of `--workers N`: the newest
+   * become the view's latest reasons and samples.
+   */
+  noteSideOutput(name: string, rows: readonly Row[]): void {
+    const output = this.sideOutputs.get(name);
+    if (output === undefined) return;
+    // The newest few only: a burst of a million dead letters must not cost a million descriptions.
+    const at = this.now();
+    for (const row of rows.slice(-LATEST_KEPT)) {
+      const described = output.describe(row);
+      output.view.latest.unshift({ at, ...described, sample: truncate(described.sample, SAMPLE_CHARS) });
+    }
+    if (output.view.latest.length > LATEST_KEPT) output.view.latest.length = LATEST_KEPT;
   }
 
   /** The view now (state judged at this instant). */
@@ -316,26 +350,14 @@ export class JobMonitor extends EventEmitter implements RunObserver {
   }
 
   /** Replaces a side-output sink with one that notes the latest rows' reasons, then writes through. */
-  private tapSideOutput(
-    sinks: Map<string, Sink>,
-    name: string,
-    view: SideOutputView,
-    describe: (row: Row) => { reason: string; where: string | null; sample: string },
-  ): void {
+  private tapSideOutput(sinks: Map<string, Sink>, name: string): void {
     const inner = sinks.get(name);
     if (!inner) return;
-    const now = this.now;
     const tapped: Sink = {
       description: inner.description,
       open: (resume) => inner.open(resume),
       write: (rows) => {
-        // The newest few only: a burst of a million dead letters must not cost a million descriptions.
-        const at = now();
-        for (const row of rows.slice(-LATEST_KEPT)) {
-          const described = describe(row);
-          view.latest.unshift({ at, ...described, sample: truncate(described.sample, SAMPLE_CHARS) });
-        }
-        if (view.latest.length > LATEST_KEPT) view.latest.length = LATEST_KEPT;
+        this.noteSideOutput(name, rows);
         return inner.write(rows);
       },
       flush: () => inner.flush(),
