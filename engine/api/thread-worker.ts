@@ -5,7 +5,7 @@ import { assemble, type Overrides } from '../jobfile/assemble';
 import { runJob, type Progress, type RunObserver, type RunResult } from '../runtime/run-job';
 import { TideflowError, ConfigError } from '../core/errors';
 import type { Row } from '../core/batch';
-import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
+import { DEAD_LETTERS, LATE, tappedSink, type Sink } from '../core/sink';
 
 /** What the main thread hands one thread of `--workers N` (structured-cloneable: no functions). */
 export interface ThreadTask {
@@ -47,24 +47,15 @@ export function forwardSideOutputs(sinks: Map<string, Sink>, send: (message: Thr
   for (const name of [DEAD_LETTERS, LATE]) {
     const inner = sinks.get(name);
     if (inner === undefined) continue;
-    const forwarding: Sink = {
-      description: inner.description,
-      open: (resume) => inner.open(resume),
-      write: (rows) => {
-        if (rows.length > 0) {
-          try {
-            send({ kind: 'side-output', name, rows: rows.slice(-SIDE_OUTPUT_SAMPLES) });
-          } catch {
-            // A sample the port cannot clone is left out.
-          }
-        }
-        return inner.write(rows);
-      },
-      flush: () => inner.flush(),
-      close: () => inner.close(),
+    const forward = (rows: Row[]) => {
+      if (rows.length === 0) return;
+      try {
+        send({ kind: 'side-output', name, rows: rows.slice(-SIDE_OUTPUT_SAMPLES) });
+      } catch {
+        // A sample the port cannot clone is left out.
+      }
     };
-    if (inner.position) forwarding.position = () => inner.position!();
-    sinks.set(name, forwarding);
+    sinks.set(name, tappedSink(inner, forward));
   }
 }
 

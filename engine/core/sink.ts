@@ -31,3 +31,23 @@ export interface SinkOptions {
 /** The sinks every job has besides its results: records that cannot be processed, and records too late for their window. */
 export const DEAD_LETTERS = 'dead-letters';
 export const LATE = 'late';
+
+/**
+ * `inner` with `onWrite` called with every batch of rows before they are
+ * handed on: how side outputs are watched (the web UI's samples) without
+ * changing what is written or when it is durable.
+ */
+export function tappedSink(inner: Sink, onWrite: (rows: Row[]) => void): Sink {
+  const tapped: Sink = {
+    description: inner.description,
+    open: (resume) => inner.open(resume),
+    write: (rows) => {
+      onWrite(rows);
+      return inner.write(rows);
+    },
+    flush: () => inner.flush(),
+    close: () => inner.close(),
+  };
+  if (inner.position) tapped.position = () => inner.position!();
+  return tapped;
+}

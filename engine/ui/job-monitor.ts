@@ -4,7 +4,7 @@ import type { Row } from '../core/batch';
 import type { RunCounters } from '../core/operator';
 import type { JobParts, Progress, RunObserver, RunResult } from '../runtime/run-job';
 import { DEAD_LETTERS, LATE } from '../runtime/run-job';
-import type { Sink } from '../core/sink';
+import { tappedSink, type Sink } from '../core/sink';
 
 /**
  * What the web page shows about one job: its state, rates, lag, watermark,
@@ -352,19 +352,7 @@ export class JobMonitor extends EventEmitter implements RunObserver {
   /** Replaces a side-output sink with one that notes the latest rows' reasons, then writes through. */
   private tapSideOutput(sinks: Map<string, Sink>, name: string): void {
     const inner = sinks.get(name);
-    if (!inner) return;
-    const tapped: Sink = {
-      description: inner.description,
-      open: (resume) => inner.open(resume),
-      write: (rows) => {
-        this.noteSideOutput(name, rows);
-        return inner.write(rows);
-      },
-      flush: () => inner.flush(),
-      close: () => inner.close(),
-    };
-    if (inner.position) tapped.position = () => inner.position!();
-    sinks.set(name, tapped);
+    if (inner) sinks.set(name, tappedSink(inner, (rows) => this.noteSideOutput(name, rows)));
   }
 }
 
