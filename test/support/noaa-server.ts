@@ -455,8 +455,8 @@ export class FakeNoaaServer {
         observations.sort((a, b) => a.t - b.t);
       }
     }
-    if (fault?.kind === 'empty-data') observations = [];
     if (fault?.kind === 'short') observations = observations.filter((obs) => obs.t <= fault.until);
+    if (fault?.kind === 'empty-data') observations = [];
     else if (observations.length === 0) return { ...error(NO_DATA_MESSAGE), begin, end };
 
     const outcome = `rows:${observations.length}`;
