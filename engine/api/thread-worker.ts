@@ -36,7 +36,7 @@ export type ThreadMessage =
   | { kind: 'side-output'; name: string; rows: Row[] };
 
 /** Rows of one side-output write a thread forwards: the newest, as many as the web UI shows. */
-export const SIDE_OUTPUT_SAMPLES = 5;
+const SIDE_OUTPUT_SAMPLES = 5;
 
 /**
  * Wraps a job's dead-letter and late sinks so that the newest rows of each

@@ -3,8 +3,7 @@ import { hostname } from 'node:os';
 import type { Row } from '../core/batch';
 import type { RunCounters } from '../core/operator';
 import type { JobParts, Progress, RunObserver, RunResult } from '../runtime/run-job';
-import { DEAD_LETTERS, LATE } from '../runtime/run-job';
-import { tappedSink, type Sink } from '../core/sink';
+import { DEAD_LETTERS, LATE, tappedSink, type Sink } from '../core/sink';
 
 /**
  * What the web page shows about one job: its state, rates, lag, watermark,
