@@ -2,6 +2,7 @@ import { loadJobFile } from '../jobfile/load';
 import type { JobSpec } from '../config/job';
 import { assemble, type Overrides } from '../jobfile/assemble';
 import { closeParts, resetTaskCheckpoints, runJob, runsAsTasks, type RunOptions, type RunResult } from '../runtime/run-job';
+import { runsInStages, stagesOf } from '../jobfile/stages';
 import { runOnThreads } from './threads';
 import type { JobDefinition } from './define-job';
 
@@ -20,6 +21,11 @@ export type RunJobOptions = Omit<Overrides, 'stdout'> & RunOptions;
 export async function run(job: string | JobSpec | JobDefinition, options: RunJobOptions = {}): Promise<RunResult> {
   const definition = typeof job === 'string' ? null : 'operators' in job ? job : null;
   const spec = typeof job === 'string' ? loadJobFile(job) : definition !== null ? definition.spec : (job as JobSpec);
+  // A repartition step splits a Kafka job into two stages, each a job of its own, run side by side.
+  if (definition === null && options.input === undefined && runsInStages(spec)) {
+    const stages = await stagesOf(spec, { log: options.log, signal: options.signal });
+    return runStages(stages[0], stages[1], options);
+  }
   const parts = await assemble(spec, { ...options, log: options.log });
   if (definition !== null) parts.operators = definition.operators;
   // As the CLI: a job of tasks on several threads, each a member of its consumer group. A definition's
@@ -40,4 +46,33 @@ export async function run(job: string | JobSpec | JobDefinition, options: RunJob
     });
   }
   return runJob(parts, options);
+}
+
+/**
+ * The two stages of a job with a repartition step, side by side: the second's
+ * result is the job's (its progress and hooks are the caller's; the first's
+ * lines are prefixed with its stage). Either failing stops the other.
+ */
+export async function runStages(first: JobSpec, second: JobSpec, options: RunJobOptions): Promise<RunResult & { firstStage: RunResult }> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  if (options.signal?.aborted) stop();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  const log = options.log;
+  const stopOnFailure = <T>(running: Promise<T>) =>
+    running.catch((error: unknown) => {
+      stop();
+      throw error;
+    });
+  try {
+    const [before, after] = await Promise.allSettled([
+      stopOnFailure(run(first, { ...options, signal: controller.signal, log: log && ((line) => log(`[stage 1: ${first.job}] ${line}`)), onProgress: undefined, observer: undefined, inject: undefined })),
+      stopOnFailure(run(second, { ...options, signal: controller.signal })),
+    ]);
+    if (before.status === 'rejected') throw before.reason;
+    if (after.status === 'rejected') throw after.reason;
+    return { ...after.value, firstStage: before.value };
+  } finally {
+    options.signal?.removeEventListener('abort', stop);
+  }
 }

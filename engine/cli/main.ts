@@ -9,6 +9,8 @@ import { assemble } from '../jobfile/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { closeParts, resetTaskCheckpoints, runJob, runsAsTasks, type Progress, type RunOptions } from '../runtime/run-job';
 import { runOnThreads } from '../api/threads';
+import { run } from '../api/run';
+import { runsInStages, stagesOf } from '../jobfile/stages';
 import { stallReportMsFromEnvironment } from '../runtime/stall-watch';
 import { registerGenerate } from './generate';
 import { registerProduce } from './produce';
@@ -131,9 +133,9 @@ interface RunCommandOptions {
 }
 
 async function runCommand(jobPath: string, options: RunCommandOptions): Promise<number> {
-  const job = loadJobFile(jobPath);
+  const loaded = loadJobFile(jobPath);
   const station = options.station === undefined ? undefined : parseStationOption(options.station);
-  const progress = options.quiet ? null : new ProgressLine(job.job);
+  const progress = options.quiet ? null : new ProgressLine(loaded.job);
   const log = (line: string) => {
     progress?.clear();
     process.stderr.write(`${line}\n`);
@@ -151,6 +153,28 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     batchSize: options.batchSize,
     untilEnd: options.untilEnd,
   };
+  const controller = new AbortController();
+  // A repartition step splits a Kafka job into two stages: the first runs beside this one (api/run.ts
+  // runStages), this command runs and reports the second, which writes the job's results.
+  const stages = options.input === undefined && runsInStages(loaded) ? await stagesOf(loaded, { log, signal: controller.signal }) : [loaded];
+  const job = stages[stages.length - 1];
+  const firstStage =
+    stages.length === 2
+      ? run(stages[0], {
+          ...overrides,
+          workers: options.workers,
+          resetState: options.resetState,
+          signal: controller.signal,
+          inject: crashInjectionFromEnvironment('first-stage'),
+          log: (line) => log(`[stage 1: ${stages[0].job}] ${line}`),
+        }).catch((error: unknown) => {
+          controller.abort();
+          throw error;
+        })
+      : null;
+  // Rethrown where it is awaited; a failure there stops this stage first.
+  firstStage?.catch(() => {});
+  if (firstStage !== null) log(`${loaded.job}: two stages, re-keyed through topic ${stages[0].sink.kind === 'kafka' ? stages[0].sink.kafka.topic : '?'}: ${stages[0].job} (to the topic) and ${job.job} (from it)`);
   const parts = await assemble(job, { ...overrides, workers: options.workers, log });
   // A job that runs as tasks runs on --workers threads as that many members of its consumer group,
   // sharing nothing; other jobs (one task) use the threads to decode.
@@ -164,7 +188,6 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     await closeParts(parts);
     log(`${job.job}: ${threads} threads, each a member of the consumer group running the tasks (partitions) the group gives it`);
   }
-  const controller = new AbortController();
   // First SIGINT/SIGTERM: finish the batch, checkpoint, exit 0. A second one: leave now.
   // Said as it happens: a checkpoint waits for every sink to acknowledge its rows, which during
   // an outage lasts as long as the outage.
@@ -201,7 +224,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
         : undefined;
     const observer = combineObservers(metrics ?? undefined, ui?.monitor);
     const result = onThreads
-      ? await runOnThreads(jobPath, {
+      ? await runOnThreads(stages.length === 2 ? job : jobPath, {
           threads,
           overrides,
           signal: controller.signal,
@@ -222,6 +245,8 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
         });
     ui?.finish(result);
     progress?.clear();
+    const first = firstStage === null ? null : await firstStage;
+    if (first !== null && !options.quiet) process.stderr.write(`stage 1 (${stages[0].job}): ${first.counters.recordsIn.toLocaleString('en-US')} records read, ${first.counters.resultsOut.toLocaleString('en-US')} rows re-keyed${first.counters.deadLetters > 0 ? `, ${first.counters.deadLetters.toLocaleString('en-US')} dead letters` : ''}\n`);
     if (!options.quiet) {
       const outputs = [...parts.sinks].map(([name, sink]) => ({ name, description: sink.description }));
       const input = parts.job.source.kind === 'file' ? parts.job.source.file.path : undefined;
@@ -237,6 +262,9 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
     return EXIT_OK;
   } catch (error) {
     ui?.fail(error);
+    // The first stage, if any, stops too (after a last checkpoint).
+    controller.abort();
+    await firstStage?.catch(() => {});
     throw error;
   } finally {
     progress?.clear();
@@ -306,9 +334,13 @@ function reportError(error: unknown): number {
  * process for `after-batch`, the checkpoint epoch (which continues across
  * restarts) for the checkpoint points. Never set outside tests.
  */
-function crashInjectionFromEnvironment(): RunOptions['inject'] {
-  const spec = process.env.TIDEFLOW_TEST_CRASH;
-  if (!spec) return undefined;
+/** `TIDEFLOW_TEST_CRASH=<point>:<n>` kills the run the n-th time it reaches the point; `first-stage:<point>:<n>`, a repartitioned job's first stage. */
+function crashInjectionFromEnvironment(stage: 'first-stage' | 'job' = 'job'): RunOptions['inject'] {
+  const setting = process.env.TIDEFLOW_TEST_CRASH;
+  if (!setting) return undefined;
+  const forFirstStage = setting.startsWith('first-stage:');
+  if (forFirstStage !== (stage === 'first-stage')) return undefined;
+  const spec = forFirstStage ? setting.slice('first-stage:'.length) : setting;
   const [point, count] = spec.split(':');
   const n = Number(count);
   return (reached, times) => {

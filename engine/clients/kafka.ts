@@ -110,3 +110,42 @@ export function toExternalError(error: unknown, what: string): ExternalError {
   const retriable = e?.retriable === true || e?.name === 'KafkaJSNumberOfRetriesExceeded' || e?.name === 'KafkaJSConnectionError' || e?.cause?.retriable === true;
   return new ExternalError(`kafka: ${what}: ${e?.message ?? String(error)}`, { retriable, cause: error });
 }
+
+// ---------------------------------------------------------------- topics
+
+/** The partition count of `topic`, or undefined when it does not exist. */
+export async function topicPartitionCount(spec: KafkaConnectionSpec, topic: string, options: KafkaClientOptions = {}): Promise<number | undefined> {
+  const admin = createKafkaClient(spec, options).admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    if (!topics.includes(topic)) return undefined;
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    return metadata.topics[0]?.partitions.length;
+  } catch (error) {
+    throw toExternalError(error, `cannot read the metadata of topic ${topic}`);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** Creates `topic` with `partitions` unless it exists; resolves with its partition count, whoever created it. */
+export async function ensureTopic(spec: KafkaConnectionSpec, topic: string, partitions: number, options: KafkaClientOptions = {}): Promise<number> {
+  const admin = createKafkaClient(spec, options).admin();
+  await admin.connect();
+  try {
+    // Several instances may create it at once: the losers' "already exists" is not an error.
+    if (!(await admin.listTopics()).includes(topic)) {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true }).catch((error: unknown) => {
+        const errors = (error as { errors?: Array<{ type?: string }> }).errors ?? [error as { type?: string }];
+        if (!errors.every((each) => each.type === 'TOPIC_ALREADY_EXISTS')) throw error;
+      });
+    }
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    return metadata.topics[0]?.partitions.length ?? partitions;
+  } catch (error) {
+    throw toExternalError(error, `cannot create topic ${topic}`);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

@@ -7,8 +7,22 @@ import type { DeadLetter } from '../core/operator';
  * window, the batch already folded into partial windows.
  */
 export type DecodedBatch =
-  | { kind: 'rows'; rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[] }
+  | { kind: 'rows'; rows: Row[]; offsets: ArrayLike<number>; deadLetters: DeadLetter[]; upstream?: Upstream }
   | { kind: 'aggregated'; preAggregated: PreAggregatedRows; times: Float64Array };
+
+/**
+ * Where the rows of a batch read from a `repartition` step's internal topic
+ * came from (codecs/repartition-envelope.ts), aligned with the rows: their
+ * origin partition and offset in the job's own topic, and the first stage's
+ * watermark when each arrived there. `marks` carry an origin's watermark
+ * (+Infinity: its end), to apply before the row at index `before`.
+ */
+export interface Upstream {
+  origins: string[];
+  originOffsets: Float64Array;
+  watermarks: Float64Array;
+  marks: Array<{ before: number; origin: string; watermark: number }>;
+}
 
 /**
  * Turns a source's raw payloads into rows: the one decoder interface of the

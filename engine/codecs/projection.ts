@@ -49,6 +49,9 @@ export function inputFieldsUsed(job: JobSpec): Set<string> | null {
       case 'route':
         // Input rows leave the job here, whole.
         return null;
+      case 'repartition':
+        // Rows go on to the job's second stage, whole.
+        return null;
       case 'code':
         // What a step written in code reads is not known: read everything.
         return null;

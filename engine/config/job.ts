@@ -78,6 +78,12 @@ export interface KafkaSourceSpec extends KafkaConnectionSpec {
   sessionTimeoutMs?: number;
   /** The record fields the topic's messages are keyed by, when the job says (lint checks keyed steps against them). */
   keyedBy?: string[];
+  /**
+   * Set on the second stage of a job with a `repartition` step (jobfile/stages.ts): the topic is
+   * that step's internal topic, of JSON envelopes the first stage wrote; `origins` are the
+   * partitions of the job's own topic, whose watermarks the envelopes carry.
+   */
+  repartitioned?: { origins: string[] };
 }
 
 export interface AvroRegistryFormatSpec {
@@ -127,7 +133,7 @@ export interface GeneratorSourceSpec {
 
 // ---------------------------------------------------------------- steps
 
-export type StepSpec = FilterStepSpec | MapStepSpec | DedupeStepSpec | WindowStepSpec | RouteStepSpec | CodeStepSpec;
+export type StepSpec = FilterStepSpec | MapStepSpec | DedupeStepSpec | WindowStepSpec | RouteStepSpec | RepartitionStepSpec | CodeStepSpec;
 
 /**
  * A step written in code (the TypeScript API: a function over rows, an RxJS
@@ -220,6 +226,22 @@ export interface RouteStepSpec {
   at: SourceLocation;
 }
 
+/**
+ * Re-keys the rows through an internal Kafka topic, so each task after it
+ * sees every row of a key: the job runs as two stages (jobfile/stages.ts).
+ */
+export interface RepartitionStepSpec {
+  kind: 'repartition';
+  id: string;
+  /** The fields the rows are re-keyed by. */
+  by: string[];
+  /** Partitions of the internal topic (default: as many as the job's topic). */
+  partitions?: number;
+  /** The partitions of the job's topic, filled in when the job is split into its stages. */
+  origins?: string[];
+  at: SourceLocation;
+}
+
 // ---------------------------------------------------------------- sinks
 
 export type SinkSpec =
@@ -254,13 +276,27 @@ export interface CassandraSinkSpec {
 export interface KafkaSinkSpec extends KafkaConnectionSpec {
   topic: string;
   format: AvroRegistryFormatSpec | { kind: 'json' };
+  /**
+   * Set on the first stage of a job with a `repartition` step: the topic is the step's internal
+   * topic; envelope rows are keyed by `by`, watermark marks go to every partition.
+   */
+  repartition?: { by: string[]; partitions: number };
 }
 
 // ---------------------------------------------------------------- checkpoints
 
 export type CheckpointSpec =
   | { kind: 'file'; dir: string; intervalMs: number }
-  | { kind: 'cassandra'; intervalMs: number; keyspace: string; table: string; /** How long a task's claim outlives its last renewal (default 30 s). */ claimTtlMs?: number }
+  | {
+      kind: 'cassandra';
+      intervalMs: number;
+      keyspace: string;
+      table: string;
+      /** How long a task's claim outlives its last renewal (default 30 s). */
+      claimTtlMs?: number;
+      /** Where the cluster is, when the job's sink is not in it (the first stage of a job with a `repartition` step). */
+      connection?: CassandraSinkSpec;
+    }
   | { kind: 'none' };
 
 /** A sink, or each sink of an `all` list: where the rows actually go. */

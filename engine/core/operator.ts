@@ -84,6 +84,8 @@ export interface OperatorContext {
   now(): number;
   /** Asks for `onTimer` once the wall clock reaches `at` (one pending time per operator: a later call replaces it). */
   setTimer(at: number): void;
+  /** The source partition of the task this runs for; null for a task of every partition (absent: not known). */
+  readonly partition?: string | null;
 }
 
 /**

@@ -67,6 +67,11 @@ export interface Source {
    * nothing of it until the group assigns it again, as a new partition.
    */
   forget?(partition: string): void;
+  /**
+   * A bounded run learned from the records that `partition` has nothing more
+   * for it (every origin of a repartition topic ended): it is done with it.
+   */
+  endPartition?(partition: string): void;
   close(): Promise<void>;
 }
 

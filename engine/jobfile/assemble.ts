@@ -105,6 +105,8 @@ export function applyOverrides(job: JobSpec, overrides: Overrides): JobSpec {
   if (overrides.checkpointIntervalMs !== undefined && result.checkpoint.kind !== 'none') {
     result.checkpoint = { ...result.checkpoint, intervalMs: overrides.checkpointIntervalMs };
   }
+  // Read from a file (or the generator), one task sees every record: nothing to re-key.
+  if (result.source.kind !== 'kafka') result.steps = result.steps.filter((step) => step.kind !== 'repartition');
   return result;
 }
 
@@ -143,6 +145,10 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
   installDependencyPatches();
   const job = applyOverrides(original, overrides);
   const log = overrides.log ?? (() => {});
+  const repartition = job.steps.find((step) => step.kind === 'repartition');
+  if (repartition !== undefined && (job.sink.kind !== 'kafka' || job.sink.kafka.repartition === undefined)) {
+    throw new UsageError(`job ${job.job}: its repartition step '${repartition.id}' splits it into two stages (jobfile/stages.ts stagesOf): run it with tideflow run or run()`);
+  }
   // The reader schema validates input records whichever source replaced the job's own.
   const readerSchema = original.source.kind === 'kafka' ? original.source.kafka.format.readerSchema : undefined;
   const records = createRecordParts(job, readerSchema, log, overrides.workers);
@@ -183,6 +189,7 @@ export async function assemble(original: JobSpec, overrides: Overrides = {}): Pr
     checkpoints: createCheckpointStore(job, overrides, log),
     clearCheckpointOnCompletion: sourceKind.finite === true,
     operators: () => createOperators(job),
+    ...(job.source.kind === 'kafka' && job.source.kafka.repartitioned ? { upstream: job.source.kafka.repartitioned } : {}),
   };
 }
 
@@ -194,7 +201,7 @@ function createCheckpointStore(job: JobSpec, overrides: Overrides, log: (line: s
       return new FileCheckpointStore(overrides.checkpointDir ?? DEFAULT_CHECKPOINT_DIR);
     case 'cassandra': {
       // The checkpoint lives in the same cluster as the results it vouches for.
-      const sink = cassandraSinkOf(job.sink);
+      const sink = job.checkpoint.connection ?? cassandraSinkOf(job.sink);
       if (!sink) throw new UsageError(`job ${job.job}: a Cassandra checkpoint store needs a Cassandra sink to take its connection from`);
       return new CassandraCheckpointStore({
         contactPoints: sink.contactPoints,

@@ -8,6 +8,7 @@ import type { Source } from '../core/source';
 import * as dedupeStep from '../operators/dedupe';
 import * as filterStep from '../operators/filter';
 import * as mapStep from '../operators/map';
+import * as repartitionStep from '../operators/repartition';
 import * as routeStep from '../operators/route';
 import * as windowStep from '../operators/window';
 import * as cassandraSink from '../sinks/cassandra-sink';
@@ -94,6 +95,11 @@ export const STEPS: Record<string, StepRegistration> = {
   dedupe: { ...dedupeStep, create: (spec: StepSpec & { kind: 'dedupe' }, job) => new dedupeStep.DedupeOperator(spec, job.eventTime.field) },
   window: { ...windowStep, create: (spec: StepSpec & { kind: 'window' }, job) => new windowStep.WindowOperator(spec, job.eventTime.field) },
   route: { ...routeStep, create: (spec: StepSpec & { kind: 'route' }, job) => new routeStep.RouteOperator(spec, { file: job.file }) },
+  // Made only in a job's first stage (jobfile/stages.ts), whose source is the job's Kafka topic.
+  repartition: {
+    ...repartitionStep,
+    create: (spec: StepSpec & { kind: 'repartition' }) => new repartitionStep.RepartitionOperator(spec, spec.origins ?? []),
+  },
 };
 
 export const SINKS: Record<string, SinkRegistration> = {

@@ -120,6 +120,9 @@ export function checkFieldFlow(data: Json, collector: ProblemCollector, jobDir: 
       case 'dedupe':
         requireAll(step.key, 'key');
         return;
+      case 'repartition':
+        requireAll(step.by, 'by');
+        return;
       case 'window': {
         requireAll(step.key, 'key');
         const output = new Set<string>(Array.isArray(step.key) ? step.key.filter((k): k is string => typeof k === 'string') : []);

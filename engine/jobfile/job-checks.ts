@@ -41,33 +41,69 @@ export function checkJob(data: Json, collector: ProblemCollector): void {
   checkRoutes(data, collector);
   checkCheckpoint(data, collector);
   checkCoPartitioning(data, collector);
+  checkRepartition(data, collector);
 }
 
 /**
  * A Kafka job runs a task per partition, each with its own state: a dedupe or
  * window step sees all records of one of its groups only if the topic's key
  * decides the group, i.e. the step groups by every field the topic is keyed
- * by (`source.kafka.keyedBy`). Without `keyedBy` nothing can be proven; the
- * run says so once.
+ * by (`source.kafka.keyedBy`), or, after a `repartition` step, by every field
+ * of its `by`. Without either nothing can be proven; the run says so once.
  */
 function checkCoPartitioning(data: Json, collector: ProblemCollector): void {
   const kafka = isMap(data.source) && isMap(data.source.kafka) ? data.source.kafka : undefined;
-  const keyedBy = kafka !== undefined && Array.isArray(kafka.keyedBy) ? kafka.keyedBy.filter((field): field is string => typeof field === 'string') : [];
-  if (keyedBy.length === 0 || !Array.isArray(data.steps)) return;
+  const fields = (value: unknown) => (Array.isArray(value) ? value.filter((field): field is string => typeof field === 'string') : []);
+  let keyedBy = kafka !== undefined ? fields(kafka.keyedBy) : [];
+  let keyedWhere = 'the topic is keyed by';
+  let keyedHow = '(source.kafka.keyedBy)';
+  if (!Array.isArray(data.steps)) return;
   data.steps.forEach((step, index) => {
     const kind = kindOf(step, STEPS);
-    if (kind !== 'dedupe' && kind !== 'window') return;
-    const config = (step as Json)[kind];
-    if (!isMap(config) || !Array.isArray(config.key)) return;
-    const key = config.key.filter((field): field is string => typeof field === 'string');
+    const config = kind === undefined ? undefined : (step as Json)[kind];
+    if (!isMap(config)) return;
+    if (kind === 'repartition') {
+      keyedBy = fields(config.by);
+      keyedWhere = `repartition step '${stepId(config, kind, index)}' keys the rows by`;
+      keyedHow = '';
+      return;
+    }
+    if ((kind !== 'dedupe' && kind !== 'window') || !Array.isArray(config.key) || keyedBy.length === 0) return;
+    const key = fields(config.key);
     const missing = keyedBy.filter((field) => !key.includes(field));
     if (missing.length === 0) return;
     collector.atValue(
       childPointer(childPointer(childPointer('/steps', index), kind), 'key'),
-      `${kind} step '${stepId(config, kind, index)}' groups by [${key.join(', ')}], but the topic is keyed by [${keyedBy.join(', ')}] (source.kafka.keyedBy): ` +
+      `${kind} step '${stepId(config, kind, index)}' groups by [${key.join(', ')}], but ${keyedWhere} [${keyedBy.join(', ')}]${keyedHow === '' ? '' : ` ${keyedHow}`}: ` +
         `one group's records can be in several partitions, and each partition is a task with its own state. ` +
-        `Group by ${missing.join(', ')} too, or key the topic by the step's fields.`,
+        `Group by ${missing.join(', ')} too, or ${keyedHow === '' ? 're-key by the step\'s fields' : 'key the topic by the step\'s fields (or re-key with a repartition step)'}.`,
     );
+  });
+}
+
+/**
+ * A repartition step splits the job into two stages (jobfile/stages.ts). The
+ * first must send the same rows for the same records after a restart, so only
+ * stateless steps with one row out per row in (filter, map) may come before
+ * it; one such step per job.
+ */
+function checkRepartition(data: Json, collector: ProblemCollector): void {
+  if (!Array.isArray(data.steps)) return;
+  const kinds = data.steps.map((step) => kindOf(step, STEPS));
+  const first = kinds.indexOf('repartition');
+  if (first < 0) return;
+  kinds.forEach((kind, index) => {
+    const config = kind === undefined ? undefined : (data.steps as Json[])[index][kind];
+    const id = isMap(config) && kind !== undefined ? stepId(config, kind, index) : `step ${index + 1}`;
+    if (kind === 'repartition' && index !== first) {
+      collector.atKey(childPointer(childPointer('/steps', index), kind), `repartition step '${id}': a job may re-key once; this is its second repartition step`);
+    } else if (index < first && kind !== undefined && kind !== 'filter' && kind !== 'map') {
+      collector.atKey(
+        childPointer(childPointer('/steps', index), kind),
+        `${kind} step '${id}' comes before the repartition step: only filter and map steps may, since the stage before it must send the same rows ` +
+          'for the same records whatever it restarted from. Move it after the repartition step.',
+      );
+    }
   });
 }
 

@@ -3,6 +3,7 @@ import * as avro from 'avsc';
 import type { JobSpec } from '../config/job';
 import { ConfigError, UsageError } from '../core/errors';
 import { createKafkaAvroDecoder } from '../codecs/kafka-avro-decoder';
+import { EnvelopeDecoder } from '../codecs/repartition-envelope';
 import { createRowValidator } from '../codecs/validate';
 import { preAggregationPlan } from '../codecs/pre-aggregation';
 import { decodeProjection } from '../codecs/projection';
@@ -36,12 +37,20 @@ export function createRecordParts(job: JobSpec, readerSchemaPath?: string, log: 
   const validatorNow = Date.now();
   const validator = readerType ? createRowValidator(readerType, job.eventTime.field, { mayBeAbsent: projection?.skipped, now: validatorNow }) : undefined;
   let decoder: Decoder | undefined;
+  if (job.source.kind === 'kafka' && job.source.kafka.repartitioned) {
+    // The second stage of a job with a repartition step: envelopes of rows the first stage decoded and validated.
+    return { readerType, decoder: new EnvelopeDecoder(), validator: undefined, columnTypes: columnTypesOf(job, readerType) };
+  }
   if (job.source.kind === 'kafka') {
     if (!readerType) throw new UsageError(`job ${job.job}: a Kafka source needs format.avro.readerSchema`);
     // A job starting with a window is pre-aggregated as it is decoded (on every worker thread there is).
     const plan = preAggregationPlan(job, readerType, projection, validatorNow);
     decoder = createKafkaAvroDecoder(job.source.kafka.format, readerType, { log, workers, projection, plan });
   }
+  return { readerType, decoder, validator, columnTypes: columnTypesOf(job, readerType) };
+}
+
+function columnTypesOf(job: JobSpec, readerType: avro.Type | undefined): Record<string, string> {
   // Counts are whole numbers: give them an integer column instead of the inferred double.
   const columnTypes: Record<string, string> = {};
   for (const step of job.steps) {
@@ -54,7 +63,7 @@ export function createRecordParts(job: JobSpec, readerSchemaPath?: string, log: 
   if (readerType && !job.steps.some((step) => step.kind === 'window' || step.kind === 'map' || step.kind === 'code')) {
     Object.assign(columnTypes, cqlTypesOfRecord(readerType, job.eventTime.field));
   }
-  return { readerType, decoder, validator, columnTypes };
+  return columnTypes;
 }
 
 /** CQL column types of a record schema's fields (`["null", X]` as X); fields of other types are left to inference. */

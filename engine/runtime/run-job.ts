@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { asyncScheduler, concat, concatMap, defer, EMPTY, from, interval, lastValueFrom, map, merge, mergeMap, Observable, Subject, takeUntil, tap, type OperatorFunction, type SchedulerLike } from 'rxjs';
-import type { Decoder, DecodedBatch as Decoded } from '../codecs/decoder';
+import type { Decoder, DecodedBatch as Decoded, Upstream } from '../codecs/decoder';
 import type { JobSpec } from '../config/job';
-import type { RawBatch, RecordBatch, Row } from '../core/batch';
+import { selectRows, type RawBatch, type RecordBatch, type Row } from '../core/batch';
 import { ClaimLostError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
 import { emptyCounters } from '../core/operator';
@@ -15,6 +15,7 @@ import { addOutput, emptyBatch, type Barrier, type ControlEvent, type DataEvent,
 import { batchOperatorStage, operatorStage } from './operator-rx';
 import { Credits, pulled } from './source-rx';
 import { DEFAULT_STALL_REPORT_MS, StallWatch } from './stall-watch';
+import { UpstreamWatermarks } from './upstream-watermarks';
 import { WatermarkTracker } from './watermarks';
 
 /** Checks one decoded row; returns why it is invalid, or null. */
@@ -37,6 +38,11 @@ export interface JobParts {
    * operators over batches (`{ id, rx }`), which must answer each batch with exactly one.
    */
   operators: () => Array<Operator | RxStep>;
+  /**
+   * The source is a `repartition` step's internal topic (the job's second stage): each task's
+   * watermark follows the marks of these origin partitions, and rows seen before are dropped.
+   */
+  upstream?: { origins: string[] };
 }
 
 /** A step written as an RxJS operator over record batches (see `batchOperatorStage`). */
@@ -232,6 +238,8 @@ class JobRun {
   private readonly oneTaskBecause: string | undefined;
   /** The latest epoch any task resumed from (null: every task started fresh). */
   private resumedFrom: number | null = null;
+  /** Rows of a repartition topic sent again by a restarted first stage, dropped. */
+  private replaysDropped = 0;
 
   constructor(
     private readonly parts: JobParts,
@@ -308,6 +316,7 @@ class JobRun {
         parts.source.setTaskHandler?.({
           assigned: async (partitions) => {
             for (const partition of partitions) added.tracker.track(partition);
+            for (const partition of partitions) this.endIfUpstreamEnded(added, partition);
             added.awaitingPartitions = false;
             return Object.fromEntries(partitions.filter((partition) => added.positions[partition] !== undefined).map((partition) => [partition, added.positions[partition]]));
           },
@@ -334,6 +343,9 @@ class JobRun {
       options.observer?.onEnd?.({ counters: this.counters() });
     } finally {
       this.stall.stop();
+      if (this.replaysDropped > 0) {
+        this.log(`${this.job.job}: dropped ${this.replaysDropped.toLocaleString('en-US')} rows the first stage sent again (a restart of it goes back to its last checkpoint)`);
+      }
       this.reportProgress(true);
       const closeFailure = await closeAll(parts);
       if (closeFailure !== undefined) throw closeFailure;
@@ -373,7 +385,9 @@ class JobRun {
       key,
       partition,
       steps,
-      tracker: new WatermarkTracker(field, maxOutOfOrderMs, idleTimeoutMs, this.now),
+      tracker: this.parts.upstream
+        ? new UpstreamWatermarks(field, maxOutOfOrderMs, idleTimeoutMs, this.now, this.parts.upstream.origins, partition)
+        : new WatermarkTracker(field, maxOutOfOrderMs, idleTimeoutMs, this.now),
       counters: emptyCounters(),
       positions: {},
       lastSource: { partition: partition ?? 'start', fromOffset: 0, toOffset: 0 },
@@ -435,6 +449,7 @@ class JobRun {
         quiet: true,
       });
       this.addTask(task, restored.positions, restored.resumedFromEpoch);
+      this.endIfUpstreamEnded(task, partition);
       if (restored.positions[partition] !== undefined) positions[partition] = restored.positions[partition];
       if (restored.resumedFromEpoch === null) fresh.push(partition);
       else resumed.push(`${partition} (epoch ${restored.resumedFromEpoch})`);
@@ -442,6 +457,11 @@ class JobRun {
     if (resumed.length > 0) this.log(`resuming ${this.job.job} from checkpoints: ${resumed.join(', ')} (${this.checkpointer.description})`);
     if (fresh.length > 0) this.log(`${this.job.job}: ${fresh.join(', ')} ${fresh.length === 1 ? 'starts' : 'start'} from the source's configured start (no checkpoint)`);
     return positions;
+  }
+
+  /** A task of a second stage whose origins all ended has nothing more to read: a bounded run is done with it. */
+  private endIfUpstreamEnded(task: Task, partition: string): void {
+    if (task.tracker instanceof UpstreamWatermarks && task.tracker.allEnded(partition)) this.parts.source.endPartition?.(partition);
   }
 
   /** Partitions taken away: a barrier for their tasks, in line after their last batches; resolves once saved and let go. */
@@ -643,6 +663,8 @@ class JobRun {
       const watermarks = new Float64Array(decoded.times.length);
       const watermark = task.tracker.assignTimes(raw.source.partition, decoded.times, watermarks);
       return { rows: [], watermarks, watermark, offsets: raw.offsets, source: raw.source, preAggregated: decoded.preAggregated };
+    } else if (decoded.upstream !== undefined) {
+      return this.prepareUpstream(raw, decoded as Decoded & { kind: 'rows'; upstream: Upstream }, task);
     } else {
       rows = decoded.rows;
       offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
@@ -682,6 +704,25 @@ class JobRun {
     const watermarks = new Float64Array(rows.length);
     const watermark = task.tracker.assign(raw.source.partition, rows, watermarks);
     return { rows, watermarks, watermark, offsets, source: raw.source };
+  }
+
+  /**
+   * A batch of a repartition step's internal topic (the job's second stage): rows the first
+   * stage validated, judged by the watermark they arrived under there; replays dropped.
+   */
+  private prepareUpstream(raw: RawBatch, decoded: Decoded & { kind: 'rows'; upstream: Upstream }, task: Task): RecordBatch {
+    const tracker = task.tracker as UpstreamWatermarks;
+    const offsets = decoded.offsets instanceof Float64Array ? decoded.offsets : Float64Array.from(decoded.offsets);
+    const watermarks = new Float64Array(decoded.rows.length);
+    const { keep, replays } = tracker.admit(raw.source.partition, decoded.rows, decoded.upstream, watermarks);
+    for (const letter of decoded.deadLetters) this.sideOutputs.deadLetter(letter);
+    // Replays were counted when they first came.
+    task.counters.recordsIn += decoded.rows.length - replays + decoded.deadLetters.length;
+    this.replaysDropped += replays;
+    let batch: RecordBatch = { rows: decoded.rows, watermarks, watermark: tracker.watermark, offsets, source: raw.source };
+    if (keep !== null) batch = selectRows(batch, keep, decoded.rows.length - replays);
+    this.endIfUpstreamEnded(task, raw.source.partition);
+    return batch;
   }
 
   // ---------------------------------------------------------------- control events
@@ -825,6 +866,10 @@ class JobRun {
       emitTo: (name, rows) => {
         if (!this.parts.sinks.has(name)) throw new StateIncompatibleError(`route target '${name}' is not a sink of job ${this.job.job}`);
         addOutput(this.current!, name, rows);
+      },
+      get partition() {
+        const task = key === null ? (run.current === null ? undefined : run.taskOfEvent(run.current)) : run.tasks.get(key);
+        return task === undefined ? undefined : task.partition;
       },
       now: this.now,
       setTimer: (at) => {

@@ -4,6 +4,7 @@ import type * as avro from 'avsc';
 import type { KafkaSinkSpec } from '../config/job';
 import { loadAvroType, parseAvroType } from '../codecs/avro-schema';
 import { encodeConfluent } from '../codecs/confluent-avro';
+import { encodeEnvelope, ENVELOPE, isEnvelopeRow, type EnvelopeRow } from '../codecs/repartition-envelope';
 import { SchemaRegistry } from '../codecs/registry';
 import { ExternalError } from '../core/errors';
 import type { Row } from '../core/batch';
@@ -36,6 +37,11 @@ import type { AvroRegistryConfig, KafkaConnectionConfig } from '../config/kafka-
  * Message keys: `station` when the row has one (a station's rows stay in
  * order in one partition); for dead letters the source partition.
  *
+ * A repartition step's internal topic (`spec.repartition`, the first stage
+ * of such a job: jobfile/stages.ts) gets JSON envelopes keyed by the step's
+ * fields, and marks on every partition; its sends go out one at a time, so
+ * each origin's envelopes keep their order in every partition.
+ *
  * `write` starts sends and returns; `flush` resolves when every send so far
  * was acknowledged by all in-sync replicas. Retriable failures are retried
  * with the engine's retry helper until they pass. A chunk re-sent after
@@ -66,6 +72,25 @@ export interface KafkaSinkExtraOptions {
   /** Share a registry client (tests). */
   registry?: SchemaRegistry;
   retry?: Partial<Backoff>;
+}
+
+/** The partition of a message for every partition of a repartition topic. */
+const BROADCAST = -1;
+
+/** An envelope of a repartition step's first stage: a row keyed by the step's fields, or a mark for every partition. */
+function envelopeMessage(row: EnvelopeRow, by: readonly string[]): Message {
+  const value = encodeEnvelope(row);
+  if (row[ENVELOPE] === 'mark') return { value, partition: BROADCAST };
+  // The key's values as JSON: the same key, the same partition, on every instance.
+  return { key: JSON.stringify(by.map((field) => toKeyValue(row.row[field]))), value };
+}
+
+function toKeyValue(value: unknown): unknown {
+  return value instanceof Date ? value.getTime() : (value ?? null);
+}
+
+function broadcast(message: Message, partitions: number): Message[] {
+  return Array.from({ length: partitions }, (_, partition) => ({ value: message.value, partition }));
 }
 
 /** Whether a row is a dead letter as the runtime builds them (deadLetterRow in run-job.ts). */
@@ -146,6 +171,8 @@ export class KafkaSink implements Sink {
   private avroFields: ReadonlyArray<{ name: string; defaultValue(): unknown }> = [];
   private schemaId = -1;
   private readonly pending = new Set<Promise<void>>();
+  /** The send started last (a repartition topic's sends go one after another). */
+  private lastSend: Promise<void> = Promise.resolve();
   private pendingMessages = 0;
   /** Messages of small writes waiting (at most LINGER_MS) to go out together. */
   private lingering: Message[] = [];
@@ -204,8 +231,13 @@ export class KafkaSink implements Sink {
     if (rows.length === 0) return;
     const messages: Message[] = new Array(rows.length);
     const avroNeeded = this.avroRows;
+    const repartition = this.spec.repartition;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
+      if (repartition !== undefined && isEnvelopeRow(row)) {
+        messages[i] = envelopeMessage(row, repartition.by);
+        continue;
+      }
       if (isDeadLetterRow(row)) {
         messages[i] = deadLetterMessage(row);
         continue;
@@ -223,7 +255,9 @@ export class KafkaSink implements Sink {
       }
     }
     // Messages stay in write order: what lingers goes out before anything written after it.
-    this.lingering.push(...messages);
+    // A repartition topic's marks go to every partition (an origin's watermark is for all its keys).
+    if (repartition !== undefined) for (const message of messages) this.lingering.push(...(message.partition === BROADCAST ? broadcast(message, repartition.partitions) : [message]));
+    else this.lingering.push(...messages);
     if (this.lingering.length >= SEND_CHUNK) this.sendLingering();
     else
       this.lingerTimer ??= setTimeout(() => {
@@ -285,14 +319,17 @@ export class KafkaSink implements Sink {
     const producer = this.producer;
     if (!producer) throw new ExternalError(`${this.description}: write after close`, { retriable: false });
     this.pendingMessages += messages.length;
-    const send = this.retrying
-      .run(`send ${messages.length} message(s)`, async () => {
+    // kafkajs may reorder concurrent send() calls (each looks up metadata before it queues its request).
+    // A repartition topic must keep each origin's envelopes in order: one send at a time there.
+    const after = this.spec.repartition !== undefined ? this.lastSend : Promise.resolve();
+    const send = after
+      .then(() => this.retrying.run(`send ${messages.length} message(s)`, async () => {
         try {
           await producer.send({ topic: this.spec.topic, acks: -1, compression: CompressionTypes.None, messages });
         } catch (error) {
           throw toExternalError(error, `cannot write to ${this.spec.topic}`);
         }
-      })
+      }))
       .then(() => {
         this.sent += messages.length;
       })
@@ -304,6 +341,7 @@ export class KafkaSink implements Sink {
         this.pending.delete(send);
       });
     this.pending.add(send);
+    this.lastSend = send;
   }
 }
 

@@ -203,8 +203,21 @@ export class PartitionTracker {
   private readonly next = new Map<number, number>();
   private readonly high = new Map<number, number>();
   private end: Map<number, number> | null = null;
+  /** A bounded run that ends a partition when told (a repartition topic, by its origins' end marks), not at an offset. */
+  private told: Set<number> | null = null;
 
   constructor(readonly topic: string) {}
+
+  /** Bounded run: each partition ends when `tell` says so. */
+  endWhenTold(): void {
+    this.end = new Map();
+    this.told = new Set();
+  }
+
+  /** A bounded run is done with `partition` (see endWhenTold). */
+  tell(partition: number): void {
+    this.told?.add(partition);
+  }
 
   /** Where reading starts for a partition (checkpoint or configured start). */
   start(partition: number, offset: number): void {
@@ -240,7 +253,9 @@ export class PartitionTracker {
     if (next !== undefined) while (from < offsets.length && offsets[from] < next) from++;
     let to = offsets.length;
     const end = this.end?.get(partition);
-    if (this.end !== null) {
+    if (this.told !== null) {
+      if (this.told.has(partition)) return { from, to: from };
+    } else if (this.end !== null) {
       if (end === undefined) return { from, to: from };
       while (to > from && offsets[to - 1] >= end) to--;
     }
@@ -260,6 +275,7 @@ export class PartitionTracker {
 
   /** A bounded run has everything it wants from this partition. */
   partitionDone(partition: number): boolean {
+    if (this.told !== null) return this.told.has(partition);
     if (this.end === null) return false;
     const end = this.end.get(partition);
     if (end === undefined) return true;
@@ -281,7 +297,7 @@ export class PartitionTracker {
   remaining(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [partition, next] of this.next) {
-      const until = this.end !== null ? (this.end.get(partition) ?? next) : this.high.get(partition);
+      const until = this.end !== null && this.told === null ? (this.end.get(partition) ?? next) : this.high.get(partition);
       if (until !== undefined) out[partitionKey(this.topic, partition)] = Math.max(0, until - next);
     }
     return out;
@@ -432,6 +448,13 @@ export class KafkaSource implements Source {
     } catch {
       // Not running: nothing to pause.
     }
+  }
+
+  endPartition(partition: string): void {
+    const number = parsePartitionKey(this.spec.topic, partition);
+    if (number === undefined) return;
+    this.tracker.tell(number);
+    if (this.boundedRunDone()) this.queue?.end();
   }
 
   owns(partition: string): boolean {
@@ -593,7 +616,9 @@ export class KafkaSource implements Source {
     if (this.stopping.signal.aborted) return;
     this.topicOffsets = watermarks;
     for (const { partition, high } of watermarks) this.tracker.observeHighWatermark(partition, high);
-    if (this.spec.stopAtEnd) this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
+    // A repartition topic's end is in its records (every origin ended), not at the offsets seen now.
+    if (this.spec.stopAtEnd && this.spec.repartitioned) this.tracker.endWhenTold();
+    else if (this.spec.stopAtEnd) this.tracker.stopAt(new Map(watermarks.map((w) => [w.partition, w.high])));
 
     const consumer = this.kafka.consumer({
       groupId: this.spec.group,

@@ -102,8 +102,10 @@ export interface FaultRun {
   readonly kafka: Kafka;
   /** Environment for the CLI: the cluster's addresses, this run's keyspace, plus `extra`. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
-  /** Produce observations (Confluent Avro via the registry) into this run's topic, keyed by station. */
-  produce(rows: Observation[], partitions?: number): Promise<void>;
+  /** Produce observations (Confluent Avro via the registry) into this run's topic, keyed by station (or by `keyField`). */
+  produce(rows: Observation[], partitions?: number, keyField?: string): Promise<void>;
+  /** A topic a job of this run creates (a repartition topic): deleted with the run's own. */
+  ownTopic(topic: string): void;
   /** Send raw messages (poison) to this run's topic. */
   sendRaw(messages: Message[]): Promise<void>;
   /** A copy of a reference job file reading this run's topic, with its side outputs on this run's topics. */
@@ -167,7 +169,10 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
       TIDEFLOW_STALL_REPORT_MS: '10000',
       ...extra,
     }),
-    produce: async (rows, partitions = 3) => {
+    ownTopic: (name) => {
+      topics.add(name);
+    },
+    produce: async (rows, partitions = 3, keyField = 'station') => {
       const file = join(dir, `input-${Date.now()}.jsonl`);
       writeFileSync(file, rows.map((row) => JSON.stringify(row)).join('\n') + '\n');
       const summary = await produceFile({
@@ -177,7 +182,7 @@ export async function openFaultRun(scenario: string): Promise<FaultRun> {
         registryUrl: cluster.registryUrl,
         schemaPath: join(ROOT, 'schemas', 'tide_observation.avsc'),
         partitions,
-        keyField: 'station',
+        keyField,
       });
       if (summary.records !== rows.length) throw new Error(`produced ${summary.records} of ${rows.length} records: ${summary.rejectReasons.join('; ')}`);
     },
