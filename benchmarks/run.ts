@@ -7,11 +7,13 @@
  *   npm run bench -- --records 1000000 # quicker; the pool's start-up then weighs more in the 2-worker ratio
  *   npm run bench -- --workers 1,2,3   # decoding threads per engine-only run (default 1,2)
  *   npm run bench -- --skip kafka,state,latency,profile   # leave out sections of state-and-servers.ts
- *                                     # (also: sinks, scale = threads and instances, benchmarks/scale.ts)
+ *                                     # (also: sinks, scale = threads and instances, benchmarks/scale.ts,
+ *                                     #  factor = the pipeline against its parts, benchmarks/pipeline-factor.ts)
  * Kafka scenarios use 500,000 records unless --records is given; they run only when the cluster answers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchScale, scaleTable } from './scale';
+import { benchPipelineFactor, factorTable } from './pipeline-factor';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEngineOnly, combineRuns, makePayloads, type EngineOnlyResult } from './engine-only';
@@ -117,7 +119,8 @@ async function main(): Promise<void> {
   const skip = skipIndex >= 0 ? process.argv[skipIndex + 1].split(',') : [];
   const sinks = skip.includes('sinks') ? [] : await sinkScenarios();
   const scale = skip.includes('scale') ? [] : await benchScale({ records: 300_000, repeat });
-  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, sinks, scale, ...extra.report };
+  const factor = skip.includes('factor') ? [] : await benchPipelineFactor({ records: 300_000, repeat });
+  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, sinks, scale, factor, ...extra.report };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
@@ -159,6 +162,17 @@ async function main(): Promise<void> {
             'records/s over the wall time from start to the last instance\'s end (start-up included), the servers on the same 2 cores. Each mode writes into its own keyspace, compared with the 1-thread run row for row.',
           '',
           ...scaleTable(scale),
+          '',
+        ]),
+    ...(factor.length === 0
+      ? []
+      : [
+          '## The pipeline against its parts (CPU µs per record of this process, 300,000 records, 3 partitions, 1 thread)',
+          '',
+          'Each part alone in the same run: consuming the topic (a consumer with tideflow\'s record-batch reader), the job engine-only, and writing its result rows to its Cassandra table ' +
+            '(per input record). End to end is Kafka -> job -> Cassandra, checkpointed, from the first batch to the last checkpoint.',
+          '',
+          ...factorTable(factor),
           '',
         ]),
     '| target | measured | met |',

@@ -7,6 +7,12 @@
  * included, the same for every mode); each mode writes into a keyspace of
  * its own, and its tables are compared with the 1-thread run's, row for row.
  *
+ * The yardstick for two members: two copies of the 1-thread run at once, each
+ * its own consumer group and keyspace reading the whole topic (nothing shared
+ * but the machine and the servers): their records/s together is the most two
+ * members could reach here. Two threads and two instances are also given
+ * against it.
+ *
  *   node dist/benchmarks/scale.js [--records N] [--repeat R] [--jobs a,b]
  *
  * `npm run bench` runs it too (skip with `--skip scale`).
@@ -24,6 +30,8 @@ export interface ScaleResult {
   medianRecordsPerSecond: number;
   /** Against the 1-thread median of the same run. */
   ratio: number;
+  /** Two members (threads or instances) against the two-copies yardstick of the same run. */
+  againstYardstick?: number;
   /** Result rows in its table. */
   rows: number;
   /** Its table equals the 1-thread run's, row for row. */
@@ -31,12 +39,14 @@ export interface ScaleResult {
 }
 
 const PARTITIONS = 6;
-const MODES = [
+const YARDSTICK = 'yardstick: 2 copies of 1 thread, nothing shared';
+const MODES: ReadonlyArray<{ mode: string; threads: number; processes: number; copies?: boolean }> = [
   { mode: '1 thread', threads: 1, processes: 1 },
   { mode: '2 threads (--workers 2)', threads: 2, processes: 1 },
   { mode: '2 instances', threads: 1, processes: 2 },
   { mode: '3 instances', threads: 1, processes: 3 },
-] as const;
+  { mode: YARDSTICK, threads: 1, processes: 2, copies: true },
+];
 
 const TABLE: Record<string, string> = { 'tides-dedupe': 'observations', 'tides-30m-average': 'avg_30m', 'tides-lunar-day': 'lunar_day' };
 
@@ -70,23 +80,24 @@ export async function benchScale(options: { records: number; repeat: number; job
       const tables = new Map<string, string[]>();
       const runsOf = new Map<string, number[]>();
       for (let round = 0; round < options.repeat; round++) {
-        for (const { mode, threads, processes } of MODES) {
+        for (const { mode, threads, processes, copies } of MODES) {
           const keyspace = `bench_scale_${stamp}_${MODES.findIndex((m) => m.mode === mode)}`;
           const command: InstanceCommand = { job, topic, keyspace, group: `bench-scale-${job}-${stamp}-${mode.replace(/\W+/g, '-')}-${round}`, threads };
+          // Copies share nothing: each its own group (the whole topic) and keyspace.
+          const commands = Array.from({ length: processes }, (_, index) => (copies ? { ...command, keyspace: `${keyspace}_${index}`, group: `${command.group}-${index}` } : command));
           log(`threads and instances: ${job}, ${mode} (round ${round + 1} of ${options.repeat})...`);
           const started = performance.now();
-          const instances = await Promise.all(
-            Array.from({ length: processes }, () => resultOfChildProcess<{ recordsIn: number }>(__filename, ['--instance', JSON.stringify(command)], `${job} instance`)),
-          );
+          const instances = await Promise.all(commands.map((each) => resultOfChildProcess<{ recordsIn: number }>(__filename, ['--instance', JSON.stringify(each)], `${job} instance`)));
           const seconds = (performance.now() - started) / 1000;
           const recordsIn = instances.reduce((sum, instance) => sum + instance.recordsIn, 0);
-          if (recordsIn !== produced.records) throw new Error(`${job}, ${mode}: read ${recordsIn} records of ${produced.records}`);
-          runsOf.set(mode, [...(runsOf.get(mode) ?? []), produced.records / seconds]);
+          const expected = copies ? processes * produced.records : produced.records;
+          if (recordsIn !== expected) throw new Error(`${job}, ${mode}: read ${recordsIn} records of ${expected}`);
+          runsOf.set(mode, [...(runsOf.get(mode) ?? []), expected / seconds]);
           if (round === 0) {
-            tables.set(mode, await tableRows(client, `${keyspace}.${TABLE[job]}`));
+            tables.set(mode, await tableRows(client, `${commands[0].keyspace}.${TABLE[job]}`));
           }
           // Its checkpoints and tables go with it: every round starts from nothing.
-          await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+          for (const each of new Set(commands.map((c) => c.keyspace))) await client.execute(`DROP KEYSPACE IF EXISTS ${each}`);
         }
       }
       const base = median(runsOf.get(MODES[0].mode)!);
@@ -99,13 +110,16 @@ export async function benchScale(options: { records: number; repeat: number; job
           runs: runsOf.get(mode)!,
           medianRecordsPerSecond: median(runsOf.get(mode)!),
           ratio: median(runsOf.get(mode)!) / base,
+          ...(mode === MODES[1].mode || mode === MODES[2].mode ? { againstYardstick: median(runsOf.get(mode)!) / median(runsOf.get(YARDSTICK)!) } : {}),
           rows: table.length,
           exact: table.length === baseTable.length && table.every((row, index) => row === baseTable[index]),
         });
       }
     }
   } finally {
-    for (let index = 0; index < MODES.length; index++) await client.execute(`DROP KEYSPACE IF EXISTS bench_scale_${stamp}_${index}`).catch(() => {});
+    for (let index = 0; index < MODES.length; index++) {
+      for (const suffix of ['', '_0', '_1']) await client.execute(`DROP KEYSPACE IF EXISTS bench_scale_${stamp}_${index}${suffix}`).catch(() => {});
+    }
     await client.shutdown();
   }
   return results;
@@ -125,10 +139,12 @@ async function tableRows(client: Client, table: string): Promise<string[]> {
 
 export function scaleTable(results: ScaleResult[]): string[] {
   return [
-    '| job | mode | records/s (median) | against 1 thread | result rows | equal to 1 thread |',
-    '|---|---|---|---|---|---|',
+    '| job | mode | records/s (median) | against 1 thread | against the yardstick | result rows | equal to 1 thread |',
+    '|---|---|---|---|---|---|---|',
     ...results.map(
-      (r) => `| ${r.job} | ${r.mode} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}x | ${r.rows.toLocaleString('en-US')} | ${r.exact ? 'yes' : '**no**'} |`,
+      (r) =>
+        `| ${r.job} | ${r.mode} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}x | ` +
+        `${r.againstYardstick === undefined ? '' : `${r.againstYardstick.toFixed(2)} (${r.againstYardstick >= 0.9 ? 'met' : '**not met**'}: >= 0.90)`} | ${r.rows.toLocaleString('en-US')} | ${r.exact ? 'yes' : '**no**'} |`,
     ),
   ];
 }

@@ -23,7 +23,7 @@ export async function run(job: string | JobSpec | JobDefinition, options: RunJob
   const spec = typeof job === 'string' ? loadJobFile(job) : definition !== null ? definition.spec : (job as JobSpec);
   // A repartition step splits a Kafka job into two stages, each a job of its own, run side by side.
   if (definition === null && options.input === undefined && runsInStages(spec)) {
-    const stages = await stagesOf(spec, { log: options.log, signal: options.signal });
+    const stages = await stagesOf(spec, { log: options.log, signal: options.signal, resetState: options.resetState });
     return runStages(stages[0], stages[1], options);
   }
   const parts = await assemble(spec, { ...options, log: options.log });

@@ -156,7 +156,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
   const controller = new AbortController();
   // A repartition step splits a Kafka job into two stages: the first runs beside this one (api/run.ts
   // runStages), this command runs and reports the second, which writes the job's results.
-  const stages = options.input === undefined && runsInStages(loaded) ? await stagesOf(loaded, { log, signal: controller.signal }) : [loaded];
+  const stages = options.input === undefined && runsInStages(loaded) ? await stagesOf(loaded, { log, signal: controller.signal, resetState: options.resetState }) : [loaded];
   const job = stages[stages.length - 1];
   const firstStage =
     stages.length === 2

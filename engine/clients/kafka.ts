@@ -149,3 +149,18 @@ export async function ensureTopic(spec: KafkaConnectionSpec, topic: string, part
     await admin.disconnect().catch(() => {});
   }
 }
+
+/** Deletes `topic` if it exists, and waits until the cluster no longer lists it. */
+export async function deleteTopic(spec: KafkaConnectionSpec, topic: string, options: KafkaClientOptions = {}): Promise<void> {
+  const admin = createKafkaClient(spec, options).admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) return;
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+    for (let attempt = 0; attempt < 100 && (await admin.listTopics()).includes(topic); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+  } catch (error) {
+    throw toExternalError(error, `cannot delete topic ${topic}`);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

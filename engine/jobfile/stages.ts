@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import { ensureTopic, partitionKey, topicPartitionCount } from '../clients/kafka';
+import { deleteTopic, ensureTopic, partitionKey, topicPartitionCount } from '../clients/kafka';
 import { cassandraSinkOf, type JobSpec, type KafkaSourceSpec, type RepartitionStepSpec, type SinkSpec } from '../config/job';
 import { ExternalError, UsageError } from '../core/errors';
 import { RetryPolicy } from '../core/retry';
@@ -44,9 +44,9 @@ export function repartitionTopic(source: KafkaSourceSpec, step: RepartitionStepS
  * The stages `job` runs as: itself, itself without its repartition step when
  * one task sees every record anyway (not a Kafka source), or its two stages.
  * Creates the internal topic when it does not exist (waiting out an
- * unreachable cluster; `signal` ends the wait).
+ * unreachable cluster; `signal` ends the wait); `resetState` deletes it first.
  */
-export async function stagesOf(job: JobSpec, options: { log?: (line: string) => void; signal?: AbortSignal } = {}): Promise<JobSpec[]> {
+export async function stagesOf(job: JobSpec, options: { log?: (line: string) => void; signal?: AbortSignal; resetState?: boolean } = {}): Promise<JobSpec[]> {
   const step = repartitionStepOf(job);
   if (step === undefined || (job.source.kind === 'kafka' && !runsInStages(job))) return [job];
   if (job.source.kind !== 'kafka') return [{ ...job, steps: job.steps.filter((other) => other !== step) }];
@@ -59,6 +59,8 @@ export async function stagesOf(job: JobSpec, options: { log?: (line: string) => 
     if (count === undefined) throw new ExternalError(`topic ${source.topic} does not exist (yet)`, { retriable: true });
     return Array.from({ length: count }, (_, partition) => partitionKey(source.topic, partition));
   });
+  // Its rows derive from the first stage's state: starting that afresh (--reset-state) starts them afresh too.
+  if (options.resetState === true) await retrying.run(`delete topic ${topic}`, () => deleteTopic(source, topic, { log }));
   const partitions = await retrying.run(`create topic ${topic}`, () => ensureTopic(source, topic, step.partitions ?? origins.length, { log }));
   const at = job.steps.indexOf(step);
   const connection = { brokers: source.brokers, clientId: source.clientId, ...(source.ssl ? { ssl: source.ssl } : {}), ...(source.sasl ? { sasl: source.sasl } : {}) };

@@ -378,6 +378,9 @@ export class KafkaSource implements Source {
   private holdRelease: NodeJS.Timeout | null = null;
   private safetyReleases = 0;
   private admin: Admin | null = null;
+  /** Deletes what a repartition topic's second stage has read (see purge). */
+  private purgeAdmin: Admin | null = null;
+  private purgeFailing = false;
   private closed: Promise<void> | null = null;
   /** Partitions the group assigned to this instance, and those whose tasks are restored (records flow for these only). */
   private assigned = new Set<number>();
@@ -497,6 +500,30 @@ export class KafkaSource implements Source {
       // Group offsets only feed lag monitoring; the checkpoint already holds the truth.
       this.log(`kafka: consumer-group commit failed (lag monitoring only, the checkpoint is safe): ${(error as Error).message}`);
     }
+    if (this.spec.repartitioned) await this.purge(offsets);
+  }
+
+  /**
+   * A repartition topic holds rows on their way between a job's stages: once a checkpoint of the
+   * second stage is durable, nothing before its positions is read again, so it is deleted (as Kafka
+   * Streams purges its repartition topics) instead of waiting for the topic's retention.
+   */
+  private async purge(offsets: Array<{ partition: number; offset: string }>): Promise<void> {
+    try {
+      if (this.purgeAdmin === null) {
+        const admin = this.kafka.admin();
+        await admin.connect();
+        // kafkajs deletes records only of topics whose metadata it holds.
+        await admin.fetchTopicMetadata({ topics: [this.spec.topic] });
+        this.purgeAdmin = admin;
+      }
+      await this.purgeAdmin.deleteTopicRecords({ topic: this.spec.topic, partitions: offsets.map(({ partition, offset }) => ({ partition, offset })) });
+      this.purgeFailing = false;
+    } catch (error) {
+      // The next checkpoint's purge deletes what this one left: said once, not at every checkpoint.
+      if (!this.purgeFailing) this.log(`kafka: could not delete what the second stage has read of ${this.spec.topic} (tried again at every checkpoint): ${(error as Error).message}`);
+      this.purgeFailing = true;
+    }
   }
 
   lag(): Record<string, number> {
@@ -602,11 +629,14 @@ export class KafkaSource implements Source {
     this.queue?.close();
     const consumer = this.consumer;
     const admin = this.admin;
+    const purgeAdmin = this.purgeAdmin;
     this.consumer = null;
     this.admin = null;
+    this.purgeAdmin = null;
     await Promise.all([
       consumer?.disconnect().catch((error: unknown) => this.log(`kafka: disconnect: ${(error as Error).message}`)),
       admin?.disconnect().catch(() => {}),
+      purgeAdmin?.disconnect().catch(() => {}),
     ]);
   }
 

@@ -17,10 +17,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lintJobFiles } from '../../engine/jobfile';
 import { formatProblem } from '../../engine/core/errors';
-import { requireCluster } from '../support/cluster';
+import { Kafka, logLevel } from 'kafkajs';
+import { clusterEnv, requireCluster } from '../support/cluster';
 import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, unaccountedOf, type FaultRun, type JobName } from './harness';
 
 const PARTITIONS = 6;
+
+/** Low and high offsets of each partition of a topic. */
+async function internalTopicOffsets(topic: string): Promise<Array<{ low: number; high: number }>> {
+  const admin = new Kafka({ brokers: clusterEnv().kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).map((o) => ({ low: Number(o.low), high: Number(o.high) }));
+  } finally {
+    await admin.disconnect();
+  }
+}
 const JOB: JobName = 'tides-30m-average';
 const SECOND_STAGE = `${JOB}.by-station`;
 
@@ -70,6 +82,19 @@ test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a 
     assert.equal(unaccountedOf(JOB, second!.counters), 0);
     // The two instances shared the work: each ran tasks of both stages.
     for (const exit of exits) assert.match(exit.stderr, /\[stage 1: tides-30m-average\] kafka: joined group/);
+    // What the second stage checkpointed is deleted from the internal topic, not kept for its retention.
+    const internal = await internalTopicOffsets(`${group}-by-station-repartition`);
+    t.diagnostic(`internal topic, first offset kept / end per partition: ${internal.map(({ low, high }) => `${low}/${high}`).join(', ')}`);
+    assert.equal(internal.length, PARTITIONS);
+    assert.ok(internal.every(({ low, high }) => high > 0 && low > 0), 'every partition purged up to a checkpoint');
+
+    // --reset-state starts both stages afresh: the internal topic too (a purged one could not be read again).
+    const again = await runCli(['run', file, '--until-end', '--reset-state'], env);
+    assert.equal(again.code, 0, again.stderr);
+    const fresh = await internalTopicOffsets(`${group}-by-station-repartition`);
+    assert.ok(fresh.every(({ high }) => high > 0), 'written again');
+    assert.ok(compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB])).exact);
+    assert.equal((await run.lastCheckpoint(SECOND_STAGE))?.counters.recordsIn, input.length, 'counted afresh, once');
   } finally {
     await run.close();
   }
