@@ -28,6 +28,10 @@ export interface ScaleResult {
   /** Records/s per round (all instances together). */
   runs: number[];
   medianRecordsPerSecond: number;
+  /** Records/s from when the group was first complete to the end: start-up and forming the group left out. */
+  medianSteadyRecordsPerSecond: number;
+  /** When the group formed, from an instance's start (ms). */
+  medianGroupFormedMs: number;
   /** Against the 1-thread median of the same run. */
   ratio: number;
   /** Two members (threads or instances) against the two-copies yardstick of the same run. */
@@ -59,10 +63,46 @@ interface InstanceCommand {
   threads: number;
 }
 
-async function runInstance(command: InstanceCommand): Promise<{ recordsIn: number }> {
+/** What an instance read, and each "joined group" it logged: when (from its start) and what it had read by then. */
+interface InstanceOutcome {
+  recordsIn: number;
+  joins: Array<{ at: number; records: number }>;
+  endMs: number;
+}
+
+async function runInstance(command: InstanceCommand): Promise<InstanceOutcome> {
   const spec = benchJob(command.job, command.topic, command.keyspace, command.group, true);
-  const result = await run(spec, { workers: command.threads, log: () => {} });
-  return { recordsIn: result.recordsThisRun };
+  const started = performance.now();
+  let latest = 0;
+  const joins: InstanceOutcome['joins'] = [];
+  const result = await run(spec, {
+    workers: command.threads,
+    // Progress comes every 200 ms on one thread, every second from threads: records at a join are known to that.
+    progressIntervalMs: 200,
+    onProgress: (progress) => {
+      latest = progress.recordsThisRun ?? latest;
+    },
+    log: (line) => {
+      if (line.includes('kafka: joined group')) joins.push({ at: performance.now() - started, records: latest });
+    },
+  });
+  return { recordsIn: result.recordsThisRun, joins, endMs: performance.now() - started };
+}
+
+/**
+ * When the group was first complete (the last member's first join: the others rejoin in the same
+ * round), and records/s from then to the end. Later joins (a member done with a bounded run leaves,
+ * the others take its partitions) are part of the run, not of its forming.
+ */
+function afterForming(instances: InstanceOutcome[]): { formedMs: number; recordsPerSecond: number } {
+  const formedMs = Math.max(...instances.map((instance) => instance.joins[0]?.at ?? 0));
+  let after = 0;
+  for (const instance of instances) {
+    const before = instance.joins.filter((join) => join.at <= formedMs + 500).at(-1)?.records ?? 0;
+    after += instance.recordsIn - before;
+  }
+  const seconds = Math.max(...instances.map((instance) => instance.endMs - formedMs)) / 1000;
+  return { formedMs, recordsPerSecond: after / seconds };
 }
 
 export async function benchScale(options: { records: number; repeat: number; jobs?: string[]; log?: (line: string) => void }): Promise<ScaleResult[]> {
@@ -79,6 +119,8 @@ export async function benchScale(options: { records: number; repeat: number; job
     for (const job of options.jobs ?? REFERENCE_JOBS) {
       const tables = new Map<string, string[]>();
       const runsOf = new Map<string, number[]>();
+      const steadyOf = new Map<string, number[]>();
+      const joinOf = new Map<string, number[]>();
       for (let round = 0; round < options.repeat; round++) {
         for (const { mode, threads, processes, copies } of MODES) {
           const keyspace = `bench_scale_${stamp}_${MODES.findIndex((m) => m.mode === mode)}`;
@@ -87,12 +129,15 @@ export async function benchScale(options: { records: number; repeat: number; job
           const commands = Array.from({ length: processes }, (_, index) => (copies ? { ...command, keyspace: `${keyspace}_${index}`, group: `${command.group}-${index}` } : command));
           log(`threads and instances: ${job}, ${mode} (round ${round + 1} of ${options.repeat})...`);
           const started = performance.now();
-          const instances = await Promise.all(commands.map((each) => resultOfChildProcess<{ recordsIn: number }>(__filename, ['--instance', JSON.stringify(each)], `${job} instance`)));
+          const instances = await Promise.all(commands.map((each) => resultOfChildProcess<InstanceOutcome>(__filename, ['--instance', JSON.stringify(each)], `${job} instance`)));
           const seconds = (performance.now() - started) / 1000;
           const recordsIn = instances.reduce((sum, instance) => sum + instance.recordsIn, 0);
           const expected = copies ? processes * produced.records : produced.records;
           if (recordsIn !== expected) throw new Error(`${job}, ${mode}: read ${recordsIn} records of ${expected}`);
           runsOf.set(mode, [...(runsOf.get(mode) ?? []), expected / seconds]);
+          const formed = afterForming(instances);
+          steadyOf.set(mode, [...(steadyOf.get(mode) ?? []), formed.recordsPerSecond]);
+          joinOf.set(mode, [...(joinOf.get(mode) ?? []), formed.formedMs]);
           if (round === 0) {
             tables.set(mode, await tableRows(client, `${commands[0].keyspace}.${TABLE[job]}`));
           }
@@ -109,6 +154,8 @@ export async function benchScale(options: { records: number; repeat: number; job
           mode,
           runs: runsOf.get(mode)!,
           medianRecordsPerSecond: median(runsOf.get(mode)!),
+          medianSteadyRecordsPerSecond: median(steadyOf.get(mode)!),
+          medianGroupFormedMs: median(joinOf.get(mode)!),
           ratio: median(runsOf.get(mode)!) / base,
           ...(mode === MODES[1].mode || mode === MODES[2].mode ? { againstYardstick: median(runsOf.get(mode)!) / median(runsOf.get(YARDSTICK)!) } : {}),
           rows: table.length,
@@ -139,11 +186,12 @@ async function tableRows(client: Client, table: string): Promise<string[]> {
 
 export function scaleTable(results: ScaleResult[]): string[] {
   return [
-    '| job | mode | records/s (median) | against 1 thread | against the yardstick | result rows | equal to 1 thread |',
-    '|---|---|---|---|---|---|---|',
+    '| job | mode | records/s (median) | after the group formed | group formed after | against 1 thread | against the yardstick | result rows | equal to 1 thread |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>
-        `| ${r.job} | ${r.mode} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}x | ` +
+        `| ${r.job} | ${r.mode} | ${Math.round(r.medianRecordsPerSecond).toLocaleString('en-US')} | ${Math.round(r.medianSteadyRecordsPerSecond).toLocaleString('en-US')} | ` +
+        `${(r.medianGroupFormedMs / 1000).toFixed(1)} s | ${r.ratio.toFixed(2)}x | ` +
         `${r.againstYardstick === undefined ? '' : `${r.againstYardstick.toFixed(2)} (${r.againstYardstick >= 0.9 ? 'met' : '**not met**'}: >= 0.90)`} | ${r.rows.toLocaleString('en-US')} | ${r.exact ? 'yes' : '**no**'} |`,
     ),
   ];
