@@ -50,24 +50,21 @@ export async function run(job: string | JobSpec | JobDefinition, options: RunJob
 
 /**
  * The two stages of a job with a repartition step, side by side: the second's
- * result is the job's (its progress and hooks are the caller's; the first's
- * lines are prefixed with its stage). Either failing stops the other.
+ * result is the job's (its progress and hooks are the caller's). Either
+ * failing stops the other.
  */
 export async function runStages(first: JobSpec, second: JobSpec, options: RunJobOptions): Promise<RunResult & { firstStage: RunResult }> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   if (options.signal?.aborted) stop();
   options.signal?.addEventListener('abort', stop, { once: true });
-  const log = options.log;
-  const stopOnFailure = <T>(running: Promise<T>) =>
-    running.catch((error: unknown) => {
-      stop();
-      throw error;
-    });
   try {
     const [before, after] = await Promise.allSettled([
-      stopOnFailure(run(first, { ...options, signal: controller.signal, log: log && ((line) => log(`[stage 1: ${first.job}] ${line}`)), onProgress: undefined, observer: undefined, inject: undefined })),
-      stopOnFailure(run(second, { ...options, signal: controller.signal })),
+      startFirstStage(first, { ...options, inject: undefined }, controller),
+      run(second, { ...options, signal: controller.signal }).catch((error: unknown) => {
+        stop();
+        throw error;
+      }),
     ]);
     if (before.status === 'rejected') throw before.reason;
     if (after.status === 'rejected') throw after.reason;
@@ -75,4 +72,17 @@ export async function runStages(first: JobSpec, second: JobSpec, options: RunJob
   } finally {
     options.signal?.removeEventListener('abort', stop);
   }
+}
+
+/**
+ * Runs a job's first stage until `controller` stops it: its lines prefixed
+ * with its stage, no progress or hooks of the caller's (those are the second
+ * stage's); its failure stops the second stage too.
+ */
+export function startFirstStage(first: JobSpec, options: RunJobOptions, controller: AbortController): Promise<RunResult> {
+  const log = options.log;
+  return run(first, { ...options, signal: controller.signal, log: log && ((line) => log(`[stage 1: ${first.job}] ${line}`)), onProgress: undefined, observer: undefined }).catch((error: unknown) => {
+    controller.abort();
+    throw error;
+  });
 }

@@ -9,7 +9,7 @@ import { assemble } from '../jobfile/assemble';
 import { RunMetrics, serveMetrics, type MetricsServer } from '../runtime/metrics';
 import { closeParts, resetTaskCheckpoints, runJob, runsAsTasks, type Progress, type RunOptions } from '../runtime/run-job';
 import { runOnThreads } from '../api/threads';
-import { run } from '../api/run';
+import { startFirstStage } from '../api/run';
 import { runsInStages, stagesOf } from '../jobfile/stages';
 import { stallReportMsFromEnvironment } from '../runtime/stall-watch';
 import { registerGenerate } from './generate';
@@ -160,17 +160,7 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
   const job = stages[stages.length - 1];
   const firstStage =
     stages.length === 2
-      ? run(stages[0], {
-          ...overrides,
-          workers: options.workers,
-          resetState: options.resetState,
-          signal: controller.signal,
-          inject: crashInjectionFromEnvironment('first-stage'),
-          log: (line) => log(`[stage 1: ${stages[0].job}] ${line}`),
-        }).catch((error: unknown) => {
-          controller.abort();
-          throw error;
-        })
+      ? startFirstStage(stages[0], { ...overrides, workers: options.workers, resetState: options.resetState, inject: crashInjectionFromEnvironment('first-stage'), log }, controller)
       : null;
   // Rethrown where it is awaited; a failure there stops this stage first.
   firstStage?.catch(() => {});
