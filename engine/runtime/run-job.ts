@@ -718,6 +718,8 @@ class JobRun {
     for (const letter of decoded.deadLetters) this.sideOutputs.deadLetter(letter);
     // Replays were counted when they first came.
     task.counters.recordsIn += decoded.rows.length - replays + decoded.deadLetters.length;
+    // Said when it starts, as well as in total at the end: a run may not live to its end.
+    if (replays > 0 && this.replaysDropped === 0) this.log(`${this.job.job}: dropping rows the first stage sent again (a restart of it goes back to its last checkpoint)`);
     this.replaysDropped += replays;
     let batch: RecordBatch = { rows: decoded.rows, watermarks, watermark: tracker.watermark, offsets, source: raw.source };
     if (keep !== null) batch = selectRows(batch, keep, decoded.rows.length - replays);
