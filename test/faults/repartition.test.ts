@@ -90,13 +90,6 @@ test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a 
     assert.ok(internal.every(({ high }) => high > 0));
     assert.ok(internal.some(({ low }) => low > 0), 'purged up to a checkpoint');
 
-    // --reset-state starts both stages afresh: the internal topic too (a purged one could not be read again).
-    const again = await runCli(['run', file, '--until-end', '--reset-state'], env);
-    assert.equal(again.code, 0, again.stderr);
-    const fresh = await internalTopicOffsets(`${group}-by-station-repartition`);
-    assert.ok(fresh.every(({ high }) => high > 0), 'written again');
-    assert.ok(compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB])).exact);
-    assert.equal((await run.lastCheckpoint(SECOND_STAGE))?.counters.recordsIn, input.length, 'counted afresh, once');
   } finally {
     await run.close();
   }
