@@ -38,13 +38,14 @@ export class RepartitionOperator implements Operator {
     }
     this.seen.add(source.partition);
     out[rows.length] = this.mark(source.partition, batch.watermark, context);
-    return {
-      rows: out,
-      watermarks: Float64Array.from({ length: out.length }, (_, i) => (i < rows.length ? watermarks[i] : batch.watermark)),
-      offsets: Float64Array.from({ length: out.length }, (_, i) => (i < rows.length ? offsets[i] : source.toOffset - 1)),
-      watermark: batch.watermark,
-      source,
-    };
+    // The rows' own watermarks and offsets, then the mark's.
+    const outWatermarks = new Float64Array(out.length);
+    outWatermarks.set(watermarks);
+    outWatermarks[rows.length] = batch.watermark;
+    const outOffsets = new Float64Array(out.length);
+    outOffsets.set(offsets);
+    outOffsets[rows.length] = source.toOffset - 1;
+    return { rows: out, watermarks: outWatermarks, offsets: outOffsets, watermark: batch.watermark, source };
   }
 
   onWatermark(watermark: number, context: OperatorContext): Row[] {
