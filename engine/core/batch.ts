@@ -77,6 +77,8 @@ export interface RawBatch {
   received?: ReadonlyArray<string | Buffer>;
   /** Text files: the 1-based line of offset 0 (a record's line is its offset plus this). */
   lineOfOffsetZero?: number;
+  /** A bounded run reads nothing of this batch's partition after it: the partition's task is finished. */
+  endsPartition?: boolean;
 }
 
 /** Keep the rows whose index is set in `keep` (in order), with their aligned arrays. */

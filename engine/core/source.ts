@@ -85,4 +85,19 @@ export interface TaskHandler {
   assigned(partitions: string[]): Promise<Positions>;
   /** Partitions taken away: resolves once their tasks saved their state and let go of them. */
   revoked(partitions: string[]): Promise<void>;
+  /**
+   * A bounded run: `partition`, just assigned, has nothing to read before its
+   * end (its checkpoint is there already, or it is empty), so no batch of it
+   * will come to say so (`RawBatch.endsPartition`).
+   */
+  ended?(partition: string): void;
+  /**
+   * A bounded run whose own partitions are read to their end: whether every
+   * partition of the input is finished, here or on another instance, as the
+   * checkpoints say. `ends` holds where this instance's run ends each
+   * partition (null: where its records say so, see `endPartition`). Until
+   * then the instance stays in the group, so a partition another instance
+   * lets go of still finds an owner.
+   */
+  finishedEverywhere?(ends: Record<string, number | null>): Promise<boolean>;
 }

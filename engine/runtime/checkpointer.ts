@@ -88,6 +88,11 @@ export class Checkpointer {
     return { positions: { ...saved.positions }, resumedFromEpoch: saved.epoch, checkpoint: saved };
   }
 
+  /** The last checkpoint of task `key`, which another instance may be running (read only). */
+  peek(key: string): Promise<Checkpoint | null> {
+    return this.store.peek?.(key) ?? this.store.load(key);
+  }
+
   /** Whether a checkpoint is saved under `key` (an older layout of the job's state, say). */
   async exists(key: string): Promise<boolean> {
     return (await this.store.load(key)) !== null;

@@ -8,7 +8,7 @@ import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } f
 import { emptyCounters } from '../core/operator';
 import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
 import type { Positions, Source } from '../core/source';
-import type { CheckpointStore } from '../state/checkpoint';
+import type { Checkpoint, CheckpointStore } from '../state/checkpoint';
 import { deadLetterRow, receivedOf, type Received } from '../codecs/dead-letter-row';
 import { Checkpointer, type TaskParts } from './checkpointer';
 import { addOutput, emptyBatch, type Barrier, type ControlEvent, type DataEvent, type StreamEvent, type TaskState } from './events';
@@ -181,6 +181,8 @@ interface Task {
   uncheckpointed: boolean;
   /** Its claim lapsed or was taken: it writes and saves nothing more. */
   lost: boolean;
+  /** A bounded run read its partition to the end: it ended (every window closed) and reads nothing more. */
+  finished: boolean;
   /**
    * A task for every partition of a consumer group, before the group assigned
    * any: its watermark must not move on what the checkpoint knew alone.
@@ -240,6 +242,9 @@ class JobRun {
   private resumedFrom: number | null = null;
   /** Rows of a repartition topic sent again by a restarted first stage, dropped. */
   private replaysDropped = 0;
+  /** A bounded run: partitions other instances' checkpoints show finished. */
+  private readonly finishedElsewhere = new Set<string>();
+  private peekFailing = false;
 
   constructor(
     private readonly parts: JobParts,
@@ -289,7 +294,12 @@ class JobRun {
               'say which with keyedBy under source.kafka, and lint checks it',
           );
         }
-        parts.source.setTaskHandler!({ assigned: (partitions) => this.assign(partitions), revoked: (partitions) => this.revoke(partitions) });
+        parts.source.setTaskHandler!({
+          assigned: (partitions) => this.assign(partitions),
+          revoked: (partitions) => this.revoke(partitions),
+          ended: (partition) => this.finishAssigned(partition),
+          finishedEverywhere: (ends) => this.finishedEverywhere(ends),
+        });
         // A claim is renewed while the group gives this instance the partition: cut off from the group, it
         // runs out, and the instance the partition went to takes the task over.
         const prefix = `${this.job.job}/`;
@@ -393,6 +403,7 @@ class JobRun {
       lastSource: { partition: partition ?? 'start', fromOffset: 0, toOffset: 0 },
       uncheckpointed: false,
       lost: false,
+      finished: false,
       awaitingPartitions: false,
       resumedFromEpoch: null,
       restored: emptyCounters(),
@@ -609,10 +620,68 @@ class JobRun {
     task.lastSource = raw.source;
     task.uncheckpointed = true;
     this.alignEventTime();
+    const events: StreamEvent[] = [event];
+    // A bounded run's task that read its partition to the end ends now, not with the run: its checkpoint says
+    // so to the other instances, and it is finished whoever holds it next.
+    const finishing = this.shared && !task.finished && (raw.endsPartition === true || this.upstreamEnded(task, raw.source.partition));
+    if (finishing) events.push(this.endOf(task));
     const due = !this.barrierInFlight && this.now() - this.lastBarrierAt >= this.checkpointIntervalMs;
-    if (!due) return [event];
+    const saveFinished = finishing && this.job.checkpoint.kind !== 'none';
+    if (!due && !saveFinished) return events;
     event.barrierFollows = true;
-    return [event, this.barrier('interval', [...this.tasks.keys()], true)];
+    events.push(due ? this.barrier('interval', [...this.tasks.keys()], true) : this.barrier('end', [task.key], true));
+    return events;
+  }
+
+  /** The `end` of one task: every window closes, its watermark is done. */
+  private endOf(task: Task): ControlEvent {
+    task.finished = true;
+    return this.control('end', {}, task, task.tracker.finish());
+  }
+
+  private upstreamEnded(task: Task, partition: string): boolean {
+    return task.tracker instanceof UpstreamWatermarks && task.tracker.allEnded(partition);
+  }
+
+  /** A partition assigned with nothing left to read in a bounded run (no batch of it is on its way): its task ends now. */
+  private finishAssigned(partition: string): void {
+    const task = this.taskOfPartition.get(partition);
+    if (task === undefined || task.lost || task.finished) return;
+    this.controls.next(this.endOf(task));
+    if (this.job.checkpoint.kind !== 'none') this.controls.next(this.barrier('end', [task.key]));
+  }
+
+  /**
+   * A bounded run whose own tasks are finished: whether every partition of `ends` is, here or as
+   * its last checkpoint shows (at or past this run's end offset, or every origin ended).
+   */
+  private async finishedEverywhere(ends: Record<string, number | null>): Promise<boolean> {
+    // Without checkpoints nothing tells: this instance's tasks are all it knows of.
+    if (this.job.checkpoint.kind === 'none') return true;
+    for (const [partition, end] of Object.entries(ends)) {
+      const task = this.taskOfPartition.get(partition);
+      if (task !== undefined && !task.lost) {
+        if (!task.finished) return false;
+        continue;
+      }
+      if (this.finishedElsewhere.has(partition)) continue;
+      let saved: Checkpoint | null;
+      try {
+        saved = await this.checkpointer.peek(this.taskKey(partition));
+      } catch (error) {
+        if (!this.peekFailing) this.log(`${this.job.job}: cannot read the checkpoint of ${partition} to see whether it is finished (asked again): ${(error as Error).message}`);
+        this.peekFailing = true;
+        return false;
+      }
+      this.peekFailing = false;
+      const finished =
+        saved !== null &&
+        (end === null ? UpstreamWatermarks.endedIn(saved.watermarks, this.parts.upstream?.origins ?? [], partition) : (saved.positions[partition] ?? Number.NEGATIVE_INFINITY) >= end);
+      if (!finished) return false;
+      // Positions only move forward: finished stays finished.
+      this.finishedElsewhere.add(partition);
+    }
+    return true;
   }
 
   /**
@@ -804,7 +873,7 @@ class JobRun {
   /** After the source: at the end of a finite input, `end` for every task (every window closes); then the last checkpoint. */
   private finalEvents(stopped: boolean): Observable<ControlEvent> {
     const events: ControlEvent[] = [];
-    for (const task of this.tasks.values()) if (!stopped && !task.lost) events.push(this.control('end', {}, task, task.tracker.finish()));
+    for (const task of this.tasks.values()) if (!stopped && !task.lost && !task.finished) events.push(this.endOf(task));
     if (this.job.checkpoint.kind !== 'none') events.push(this.barrier(stopped ? 'stop' : 'end', [...this.tasks.keys()]));
     return from(events);
   }

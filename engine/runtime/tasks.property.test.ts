@@ -29,7 +29,10 @@ type Action = { assign: string[] } | { revoke: string[] } | { deliver: string; r
  * A consumer group as the runtime sees it, scripted: partitions are assigned
  * and taken away, and batches of a partition are read from where its task
  * said. Like the Kafka source, it waits for nothing of the runtime's but the
- * positions of newly assigned partitions.
+ * positions of newly assigned partitions. A bounded run, like the Kafka
+ * source's, says which batch ends a partition (or that one assigned has
+ * nothing left) and, its script done, ends only once every partition is
+ * finished wherever it ran.
  */
 class ScriptedGroup implements Source {
   readonly description = 'scripted consumer group';
@@ -43,6 +46,7 @@ class ScriptedGroup implements Source {
     private readonly onEnd: () => void,
     /** Called once partitions were let go of (their tasks saved): another instance may take them. */
     private readonly onRevoked: (partitions: string[]) => void = () => {},
+    private readonly bounded = false,
   ) {}
 
   setTaskHandler(handler: TaskHandler): void {
@@ -60,6 +64,7 @@ class ScriptedGroup implements Source {
         for (const partition of fresh) {
           assigned.add(partition);
           this.next.set(partition, positions[partition] ?? 0);
+          if (this.bounded && this.next.get(partition)! >= this.data.get(partition)!.length) this.handler!.ended?.(partition);
         }
       } else if ('after' in action) {
         // Another instance, running at the same time, must let a partition go first.
@@ -78,8 +83,13 @@ class ScriptedGroup implements Source {
         const to = Math.min(rows.length, from + action.records);
         if (to === from) continue;
         this.next.set(action.deliver, to);
-        yield { rows: rows.slice(from, to), offsets: Float64Array.from({ length: to - from }, (_, i) => from + i), source: { partition: action.deliver, fromOffset: from, toOffset: to } };
+        const ends = this.bounded && to === rows.length ? { endsPartition: true } : {};
+        yield { rows: rows.slice(from, to), offsets: Float64Array.from({ length: to - from }, (_, i) => from + i), source: { partition: action.deliver, fromOffset: from, toOffset: to }, ...ends };
       }
+    }
+    if (this.bounded && this.handler!.finishedEverywhere) {
+      const ends = Object.fromEntries([...this.data].map(([partition, rows]) => [partition, rows.length]));
+      while (!(await this.handler!.finishedEverywhere(ends))) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     this.onEnd();
   }
@@ -143,6 +153,7 @@ async function runInstance(
       if (!end) stop.abort();
     },
     onRevoked,
+    end,
   );
   await runJob(
     { job: spec, source, sinks: new Map([['main', main], ['late', new MemorySink()], ['dead-letters', new MemorySink()]]), checkpoints: store, clearCheckpointOnCompletion: false, operators: () => createOperators(spec) },

@@ -92,6 +92,12 @@ export class UpstreamWatermarks extends WatermarkTracker {
     return this.origins.every((origin) => this.ended.has(pairOf(origin, partition)));
   }
 
+  /** Whether a saved state of such a tracker (`snapshot`) says every origin ended in `partition`. */
+  static endedIn(saved: unknown, origins: readonly string[], partition: string): boolean {
+    const ended = new Set((saved as { ended?: string[] } | null | undefined)?.ended ?? []);
+    return origins.every((origin) => ended.has(pairOf(origin, partition)));
+  }
+
   override snapshot(): { current: number | null; partitions: Record<string, number>; seen: Record<string, number>; ended: string[] } {
     return { ...super.snapshot(), seen: Object.fromEntries(this.seen), ended: [...this.ended] };
   }

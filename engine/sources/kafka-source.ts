@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { createKafkaClient, parsePartitionKey, partitionKey, toExternalError } from '../clients/kafka';
 import type { KafkaSourceSpec } from '../config/job';
@@ -262,6 +263,13 @@ export class PartitionTracker {
     return { from, to };
   }
 
+  /** Whether a bounded run reads nothing of `partition` from `toOffset` on (runs ended by their records excepted: they learn it from them). */
+  endsAt(partition: number, toOffset: number): boolean {
+    if (this.told !== null || this.end === null) return false;
+    const end = this.end.get(partition);
+    return end !== undefined && toOffset >= end;
+  }
+
   /** The partition went to another instance: its position here is void. */
   forget(partition: number): void {
     this.next.delete(partition);
@@ -345,6 +353,9 @@ export function startPositions(
 
 // ---------------------------------------------------------------- the source
 
+/** How often a bounded run that finished its own partitions asks whether the others' are finished. */
+const FINISHED_POLL_MS = 500;
+
 /** How long closing waits for the last group-offset commit. */
 const COMMIT_ON_CLOSE_MS = 5_000;
 
@@ -388,6 +399,9 @@ export class KafkaSource implements Source {
   private joined = false;
   private lastHeartbeatAt = 0;
   private taskHandler: TaskHandler | null = null;
+  /** A bounded run's own partitions are done: asking whether the others' are (see endWhenFinished). */
+  private finishing = false;
+  private waitedForOthers = false;
   /** Group-offset commits, one after another; positions waiting for the next one. */
   private commits: Promise<void> = Promise.resolve();
   private nextCommit: Positions | null = null;
@@ -457,7 +471,7 @@ export class KafkaSource implements Source {
     const number = parsePartitionKey(this.spec.topic, partition);
     if (number === undefined) return;
     this.tracker.tell(number);
-    if (this.boundedRunDone()) this.queue?.end();
+    this.endWhenFinished();
   }
 
   owns(partition: string): boolean {
@@ -737,7 +751,7 @@ export class KafkaSource implements Source {
         .then(async (positions) => this.startPartitions(consumer, added, positions, await this.topicOffsetsNow()))
         .catch((error: unknown) => this.queue?.fail(error));
     }
-    if (this.boundedRunDone()) this.queue?.end();
+    this.endWhenFinished();
   }
 
   /** Waits out an unreachable cluster, saying so; a stop ends the wait. */
@@ -775,6 +789,7 @@ export class KafkaSource implements Source {
     const { topic } = this.spec;
     const starts = startPositions(topic, positions, offsets.filter((each) => partitions.includes(each.partition)), this.spec.startFrom, this.log);
     const resume: number[] = [];
+    const ended: number[] = [];
     for (const partition of partitions) {
       // Taken away again while its task was being restored.
       if (!this.assigned.has(partition) || this.stopping.signal.aborted) continue;
@@ -783,17 +798,57 @@ export class KafkaSource implements Source {
       this.tracker.start(partition, start);
       this.ready.add(partition);
       consumer.seek({ topic, partition, offset: String(start) });
-      if (!this.held.has(partition) && !this.tracker.partitionDone(partition)) resume.push(partition);
+      if (this.tracker.partitionDone(partition)) ended.push(partition);
+      else if (!this.held.has(partition)) resume.push(partition);
     }
+    for (const partition of ended) this.taskHandler?.ended?.(partitionKey(topic, partition));
     try {
       if (resume.length > 0) consumer.resume([{ topic, partitions: resume }]);
     } catch {
       // Not running any more (a stop): nothing to resume.
     }
-    if (this.boundedRunDone()) this.queue?.end();
+    this.endWhenFinished();
   }
 
-  /** A bounded run is over for this instance once every partition assigned to it is restored and read to its end. */
+  /**
+   * A bounded run ends here once this instance's partitions are read to their end and every other
+   * partition is finished too (the runtime asks the checkpoints). Leaving the group earlier would let
+   * a rebalance hand a partition to an instance on its way out: if every other one had ended, nobody
+   * would read it. Meanwhile the consumer stays in the group, reading what it is given.
+   */
+  private endWhenFinished(): void {
+    if (!this.boundedRunDone()) return;
+    const handler = this.taskHandler;
+    if (handler?.finishedEverywhere === undefined) {
+      this.queue?.end();
+      return;
+    }
+    if (this.finishing) return;
+    this.finishing = true;
+    const ends: Record<string, number | null> = {};
+    for (const { partition, high } of this.topicOffsets) ends[partitionKey(this.spec.topic, partition)] = this.spec.repartitioned ? null : high;
+    const signal = this.stopping.signal;
+    void (async () => {
+      try {
+        // Given a partition meanwhile: reading it comes first (this runs again once it is read).
+        while (!signal.aborted && this.boundedRunDone()) {
+          if (await handler.finishedEverywhere!(ends)) {
+            this.queue?.end();
+            return;
+          }
+          if (!this.waitedForOthers) this.log(`kafka: this instance's partitions of ${this.spec.topic} are read to their end; waiting for the other instances to finish theirs`);
+          this.waitedForOthers = true;
+          await sleep(FINISHED_POLL_MS, undefined, { signal, ref: false }).catch(() => {});
+        }
+      } catch (error) {
+        this.queue?.fail(error);
+      } finally {
+        this.finishing = false;
+      }
+    })();
+  }
+
+  /** A bounded run is over for this instance's own part once every partition assigned to it is restored and read to its end. */
   private boundedRunDone(): boolean {
     if (!this.tracker.bounded || !this.joined) return false;
     for (const partition of this.assigned) if (!this.ready.has(partition) || !this.tracker.partitionDone(partition)) return false;
@@ -879,6 +934,7 @@ export class KafkaSource implements Source {
       timestamps,
       offsets: chunkOffsets,
       source: { partition: partitionKey(this.spec.topic, partition), fromOffset: Math.min(fromOffset, chunkOffsets[0]), toOffset: chunkOffsets[count - 1] + 1 },
+      ...(this.tracker.endsAt(partition, chunkOffsets[count - 1] + 1) ? { endsPartition: true } : {}),
     };
   }
 
@@ -918,7 +974,7 @@ export class KafkaSource implements Source {
     const partition = parsePartitionKey(this.spec.topic, batch.source.partition);
     if (partition === undefined) return;
     this.tracker.delivered(partition, batch.source.toOffset);
-    if (this.boundedRunDone()) this.queue?.end();
+    this.endWhenFinished();
   }
 }
 

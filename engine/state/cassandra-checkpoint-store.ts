@@ -223,6 +223,16 @@ export class CassandraCheckpointStore implements CheckpointStore {
     const client = await this.connect();
     const pointer = await this.readPointer(client, job);
     this.committedSlots.set(job, pointer?.slot ?? null);
+    return this.readCheckpoint(client, job, pointer);
+  }
+
+  /** As `load`, but the slot it names is not taken as this instance's to write next to: another instance may be saving it. */
+  async peek(job: string): Promise<Checkpoint | null> {
+    const client = await this.connect();
+    return this.readCheckpoint(client, job, await this.readPointer(client, job));
+  }
+
+  private async readCheckpoint(client: Client, job: string, pointer: CommitPointer | null): Promise<Checkpoint | null> {
     if (!pointer) return null;
     const chunks = await mapLimited(range(pointer.chunks), CHUNK_CONCURRENCY, (chunk) =>
       this.run(`read checkpoint chunk ${chunk} of job '${job}'`, () =>

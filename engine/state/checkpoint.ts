@@ -40,6 +40,12 @@ export interface CheckpointStore {
    */
   claim(job: string): Promise<void>;
   load(job: string): Promise<Checkpoint | null>;
+  /**
+   * The latest checkpoint of `job`, which another instance may be running:
+   * read only, nothing this store remembers about `job` changes (stores whose
+   * `load` remembers nothing leave it out).
+   */
+  peek?(job: string): Promise<Checkpoint | null>;
   /** The keys of saved checkpoints that start with `prefix` (`<job>/`: a job's tasks). */
   list(prefix: string): Promise<string[]>;
   /** Durable when it resolves; ClaimLostError when another instance holds the job now. */

@@ -1,0 +1,65 @@
+/**
+ * A bounded run on several members ends only once every partition is
+ * finished, not when a member's own partitions are. A member that left as
+ * soon as its own were read could be handed a partition by the rebalance its
+ * neighbours cause as they leave, and leave with it unread: if every other
+ * member had ended too, nobody read it (seen in CI: a run on 3 threads lost
+ * 1,615 rows).
+ *
+ * Shown deterministically: a plain Kafka consumer joins the group first and
+ * holds its share of the partitions without reading them. The engine reads
+ * its own share to the end and must wait, in the group, instead of ending;
+ * once the silent member leaves, the engine is given its partitions, reads
+ * them, and ends with exact results.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { requireCluster } from '../support/cluster';
+import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, startCli, type JobName } from './harness';
+
+const PARTITIONS = 4;
+
+test('bounded run: a member whose partitions are read waits for the partitions another member holds, takes them over when it leaves, and ends exact', { timeout: 300_000 }, async (t) => {
+  if (!(await requireCluster(t))) return;
+  const input = await observationSlice(8);
+  const job: JobName = 'tides-lunar-day';
+  const run = await openFaultRun('bounded-wait');
+  const group = `bounded-wait-${run.id}`;
+  const silent = run.kafka.consumer({ groupId: group, sessionTimeout: 30_000, heartbeatInterval: 1_000 });
+  try {
+    await run.produce(input, PARTITIONS);
+    await run.prepareKeyspace();
+    // The silent member: in the group, holding partitions, reading nothing.
+    const joins: number[][] = [];
+    silent.on(silent.events.GROUP_JOIN, (event) => joins.push(event.payload.memberAssignment[run.topic] ?? []));
+    await silent.connect();
+    await silent.subscribe({ topics: [run.topic], fromBeginning: true });
+    await silent.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => {} });
+    silent.pause([{ topic: run.topic }]);
+    while (joins.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const engine = startCli(['run', run.jobFile(job), '--until-end'], run.env({ FAULTS_GROUP: group }));
+    const waiting = await Promise.race([
+      engine.waitForStderr(/partitions of \S+ are read to their end; waiting for the other instances to finish theirs/),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 120_000)),
+    ]);
+    assert.notEqual(waiting, null, `the engine never waited for the silent member's partitions:\n${engine.stderrSoFar()}`);
+    const held = joins.at(-1)!;
+    t.diagnostic(`the silent member holds partitions ${held.join(',')} of ${PARTITIONS}; the engine read its own and waits`);
+    assert.ok(held.length > 0 && held.length < PARTITIONS, `the group split the partitions (silent member holds ${held.join(',')})`);
+    // Still waiting a few seconds later: it does not end on its own share.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal(engine.child.exitCode, null, `the engine ended with partitions ${held.join(',')} unread:\n${engine.stderrSoFar()}`);
+
+    await silent.disconnect();
+    const exit = await engine.exited;
+    assert.equal(exit.code, 0, exit.stderr);
+    const comparison = compareWithPlain(job, input, await run.table(RESULT_TABLE[job]));
+    t.diagnostic(`after the silent member left: ${describeComparison(comparison)}`);
+    assert.ok(comparison.exact, describeComparison(comparison));
+    assert.match(exit.stderr, new RegExp(`${input.length.toLocaleString('en-US')} records`));
+  } finally {
+    await silent.disconnect().catch(() => {});
+    await run.close();
+  }
+});
