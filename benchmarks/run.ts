@@ -17,7 +17,8 @@ import { benchPipelineFactor, factorTable } from './pipeline-factor';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEngineOnly, combineRuns, makePayloads, type EngineOnlyResult } from './engine-only';
-import { benchShareNothing, type ShareNothingResult } from './share-nothing';
+import type { ShareNothingResult } from './share-nothing';
+import { benchTaskThreads, TARGET_AGAINST_YARDSTICK, taskThreadsTable } from './task-threads';
 import { runStateAndServerScenarios } from './state-and-servers';
 import { benchCassandraSink, benchOpenSearchSink, lunarDayLikeRows, type SinkBenchResult } from './opensearch-sink';
 
@@ -45,7 +46,7 @@ async function engineOnlyScenarios(
   records: number,
   workers: number[],
   repeat: number,
-): Promise<{ engineOnly: EngineOnlyResult[]; shareNothing: ShareNothingResult; loadBefore: number[] }> {
+): Promise<{ engineOnly: EngineOnlyResult[]; shareNothing: ShareNothingResult; taskThreads: ShareNothingResult[]; loadBefore: number[] }> {
   process.stderr.write(`preparing ${records.toLocaleString('en-US')} Confluent-framed Avro records in memory...\n`);
   const { payloads, type } = makePayloads(records, 200);
   // Other processes on these cores (servers compacting, other tests) slow every engine-only run: said next to the table.
@@ -70,10 +71,10 @@ async function engineOnlyScenarios(
     windowOnly.rowPath.push(await benchEngineOnly('tides-30m-average', payloads, type, 1, 1, { windowOnly: true, preAggregate: false }));
   }
   engineOnly.push(combineRuns(windowOnly.preAggregated), combineRuns(windowOnly.rowPath));
-  // What two threads can do on these cores with nothing shared: the yardstick for --workers 2.
-  process.stderr.write(`engine only: tides-30m-average, share-nothing copies on 1 / 2 threads in turn (${repeat} runs each)...\n`);
-  const shareNothing = await benchShareNothing('tides-30m-average', payloads, repeat);
-  return { engineOnly, shareNothing, loadBefore };
+  // What two threads can do on these cores with nothing shared (the yardstick), and --workers 2 as task threads against it.
+  const taskThreads = await benchTaskThreads(payloads, repeat, (line) => process.stderr.write(line + '\n'));
+  const shareNothing = taskThreads.find((result) => result.job === 'tides-30m-average')!;
+  return { engineOnly, shareNothing, taskThreads, loadBefore };
 }
 
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
   const workers = workerCounts();
   const repeat = argument('repeat', 3);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  const { engineOnly, shareNothing, loadBefore } = await engineOnlyScenarios(records, workers, repeat);
+  const { engineOnly, shareNothing, taskThreads, loadBefore } = await engineOnlyScenarios(records, workers, repeat);
   const loadAfter = loadavg();
   const average =
     engineOnly.find((result) => result.job === 'tides-30m-average' && result.workers === 1 && result.preAggregated) ??
@@ -100,6 +101,11 @@ async function main(): Promise<void> {
       measured: Math.round(average.medianRecordsPerSecond),
       met: average.medianRecordsPerSecond >= TARGET_ENGINE_ONLY_30M,
     },
+    ...taskThreads.map((result) => ({
+      target: `engine only, ${result.job}: --workers 2 (task threads) >= ${TARGET_AGAINST_YARDSTICK} of two share-nothing copies`,
+      measured: Math.round(result.tasksAgainstYardstick * 100) / 100,
+      met: result.tasksAgainstYardstick >= TARGET_AGAINST_YARDSTICK,
+    })),
   ];
   const dir = join(__dirname, '..', '..', 'benchmarks', 'results');
   mkdirSync(dir, { recursive: true });
@@ -120,7 +126,7 @@ async function main(): Promise<void> {
   const sinks = skip.includes('sinks') ? [] : await sinkScenarios();
   const scale = skip.includes('scale') ? [] : await benchScale({ records: 300_000, repeat });
   const factor = skip.includes('factor') ? [] : await benchPipelineFactor({ records: 300_000, repeat });
-  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, targets, sinks, scale, factor, ...extra.report };
+  const report = { createdAt: new Date().toISOString(), machine, records, repeat, engineOnly, shareNothing, taskThreads, targets, sinks, scale, factor, ...extra.report };
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const lines = [
     `# Benchmark results (${report.createdAt.slice(0, 10)})`,
@@ -150,6 +156,13 @@ async function main(): Promise<void> {
     `Share-nothing copies (the yardstick for \`--workers 2\`): one and two worker threads each run the one-worker tides-30m-average job over the same in-memory records at once, with nothing passed between them; ` +
       `total records/s, runs in turn: 1 thread ${shareNothing.runs['1'].map(thousands).join(', ')}; 2 threads ${shareNothing.runs['2'].map(thousands).join(', ')}. ` +
       `Two threads reach **${shareNothing.twoThreadRatio.toFixed(2)}x** one: the most a 2-worker engine can get from these cores for this job.`,
+    '',
+    '## Engine only: `--workers 2` as task threads against the yardstick, each reference job',
+    '',
+    'A job that runs as tasks runs `--workers 2` as two threads, each the one-worker engine over its share of the partitions. Here each thread takes 3 of 6 station partitions of the same in-memory records, ' +
+      'against two share-nothing copies of the one-worker job over every record (benchmarks/task-threads.ts).',
+    '',
+    ...taskThreadsTable(taskThreads),
     '',
     ...extra.markdown,
     ...sinkMarkdown(sinks),
