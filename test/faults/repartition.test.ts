@@ -90,6 +90,16 @@ test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a 
     assert.ok(internal.every(({ high }) => high > 0));
     assert.ok(internal.some(({ low }) => low > 0), 'purged up to a checkpoint');
 
+    // --reset-state starts both stages afresh: the internal topic too (a purged one could not be read again).
+    const again = await runCli(['run', file, '--until-end', '--reset-state'], env);
+    assert.equal(again.code, 0, again.stderr);
+    const fresh = await internalTopicOffsets(`${group}-by-station-repartition`);
+    assert.ok(fresh.every(({ high }) => high > 0), `written again: ${fresh.map(({ low, high }) => `${low}/${high}`).join(', ')}`);
+    const rerun = compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB]));
+    t.diagnostic(`rerun with --reset-state: ${describeComparison(rerun)} in ${again.durationMs} ms`);
+    assert.ok(rerun.exact, `${describeComparison(rerun)}\n${again.stderr}`);
+    const counted = await run.lastCheckpoint(SECOND_STAGE);
+    assert.equal(counted?.counters.recordsIn, input.length, `counted afresh, once:\n${again.stderr}`);
   } finally {
     await run.close();
   }
