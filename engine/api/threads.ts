@@ -58,6 +58,8 @@ export async function runOnThreads(job: string | JobSpec, options: ThreadsOption
     maxThreads: threads,
     idleTimeout: Number.POSITIVE_INFINITY,
     concurrentTasksPerWorker: 1,
+    // One task per thread for the whole run: nothing to wait for afterwards (its Atomics wait loop spun about 0.2 s of CPU per run).
+    atomics: 'disabled',
   });
   const stopChannel = `tideflow-stop-${randomUUID()}`;
   const stopper = new BroadcastChannel(stopChannel);

@@ -214,7 +214,8 @@ async function runCommand(jobPath: string, options: RunCommandOptions): Promise<
         : undefined;
     const observer = combineObservers(metrics ?? undefined, ui?.monitor);
     const result = onThreads
-      ? await runOnThreads(stages.length === 2 ? job : jobPath, {
+      ? // The loaded job, not its file: each thread would otherwise load and validate it again (measured: about 0.6 s of CPU per thread).
+        await runOnThreads(job, {
           threads,
           overrides,
           signal: controller.signal,

@@ -52,16 +52,18 @@ interface RestErrorLike {
  *   const writerType = await registry.getWriterType(id); // parsed once, then cached
  */
 /**
- * `@confluentinc/schemaregistry`, loaded when the first registry client is
- * made. Loading it takes about 0.9 s here (it brings its client-side field
- * encryption and cloud KMS clients along), which every `tideflow` command
- * paid, `--help`, `lint` and runs on files included.
+ * `@confluentinc/schemaregistry`, loaded when a registry is first asked
+ * something. Loading it takes about 0.9 s here (it brings its client-side
+ * field encryption and cloud KMS clients along), which every `tideflow`
+ * command paid, `--help`, `lint` and runs on files included; and so did the
+ * main thread of `--workers N`, which assembles the job but never decodes.
  */
 let registryModule: typeof import('@confluentinc/schemaregistry') | undefined;
 
 export class SchemaRegistry {
   readonly url: string;
-  private readonly client: SchemaRegistryClient;
+  private made: SchemaRegistryClient | null = null;
+  private readonly options: SchemaRegistryOptions;
   private readonly types = new Map<number, avro.Type>();
   /** Lookups in flight, so a batch with 5,000 records of a new id asks once. */
   private readonly fetching = new Map<number, { promise: Promise<avro.Type>; since: number }>();
@@ -69,8 +71,14 @@ export class SchemaRegistry {
 
   constructor(options: SchemaRegistryOptions) {
     this.url = options.url.replace(/\/+$/, '');
+    this.options = options;
+  }
+
+  private get client(): SchemaRegistryClient {
+    if (this.made !== null) return this.made;
+    const options = this.options;
     registryModule ??= require('@confluentinc/schemaregistry') as typeof import('@confluentinc/schemaregistry');
-    this.client = new registryModule.SchemaRegistryClient({
+    this.made = new registryModule.SchemaRegistryClient({
       baseURLs: [this.url],
       maxRetries: 0,
       createAxiosDefaults: { timeout: options.timeoutMs ?? 10_000 },
@@ -78,6 +86,7 @@ export class SchemaRegistry {
         ? { basicAuthCredentials: { credentialsSource: 'USER_INFO', userInfo: `${options.basicAuth.username}:${options.basicAuth.password}` } }
         : {}),
     });
+    return this.made;
   }
 
   /** Lookups in flight and the ids held in memory, one line, for stall reports. */
@@ -156,11 +165,11 @@ export class SchemaRegistry {
   clearCache(): void {
     this.types.clear();
     this.registered.clear();
-    this.client.clearCaches();
+    this.made?.clearCaches();
   }
 
   close(): void {
-    this.client.close();
+    this.made?.close();
   }
 
   /** Sort a client error into "not found" (DecodeError), "outage" (retriable) or "will not pass" (non-retriable). */

@@ -4,6 +4,7 @@ import type { Decoder, DecodedBatch as Decoded, Upstream } from '../codecs/decod
 import type { JobSpec } from '../config/job';
 import { selectRows, type RawBatch, type RecordBatch, type Row } from '../core/batch';
 import { ClaimLostError, JobAlreadyRunningError, StateIncompatibleError } from '../core/errors';
+import { raceTimeout } from '../core/retry';
 import type { DeadLetter, LateRecord, Operator, OperatorContext, RunCounters } from '../core/operator';
 import { emptyCounters } from '../core/operator';
 import { DEAD_LETTERS, LATE, type Sink } from '../core/sink';
@@ -140,6 +141,8 @@ export { DEAD_LETTERS, LATE } from '../core/sink';
  * streams (a few batches behind at most) are read exactly as they arrive.
  */
 const ALIGN_MIN_BACKLOG = 50_000;
+/** How long a bounded run asked whether it is finished waits for a task of its own whose last batch is on its way. */
+const LOCAL_FINISH_WAIT_MS = 2_000;
 
 /**
  * Runs a job to the end of its input (or until stopped).
@@ -245,6 +248,8 @@ class JobRun {
   /** A bounded run: partitions other instances' checkpoints show finished. */
   private readonly finishedElsewhere = new Set<string>();
   private peekFailing = false;
+  /** Called when a task of this run finishes (finishedEverywhere waiting for one whose last batch is on its way). */
+  private finishWaiters: Array<() => void> = [];
 
   constructor(
     private readonly parts: JobParts,
@@ -636,6 +641,7 @@ class JobRun {
   /** The `end` of one task: every window closes, its watermark is done. */
   private endOf(task: Task): ControlEvent {
     task.finished = true;
+    for (const resolve of this.finishWaiters.splice(0)) resolve();
     return this.control('end', {}, task, task.tracker.finish());
   }
 
@@ -658,6 +664,15 @@ class JobRun {
   private async finishedEverywhere(ends: Record<string, number | null>): Promise<boolean> {
     // Without checkpoints nothing tells: this instance's tasks are all it knows of.
     if (this.job.checkpoint.kind === 'none') return true;
+    // Asked once this instance's partitions are read: a task whose last batch is still on its way finishes in a moment.
+    const unfinishedHere = () => Object.keys(ends).some((partition) => {
+      const task = this.taskOfPartition.get(partition);
+      return task !== undefined && !task.lost && !task.finished;
+    });
+    while (unfinishedHere()) {
+      const finished = new Promise<boolean>((resolve) => this.finishWaiters.push(() => resolve(true)));
+      if (!(await raceTimeout(finished, LOCAL_FINISH_WAIT_MS))) return false;
+    }
     for (const [partition, end] of Object.entries(ends)) {
       const task = this.taskOfPartition.get(partition);
       if (task !== undefined && !task.lost) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Client, errors as clientErrors, type ClientOptions } from '@opensearch-project/opensearch';
+import type { Client, ClientOptions } from '@opensearch-project/opensearch';
 import { durationMs, durationSchema, hostList, hostListSchema, type ComponentContext, type JsonSchema, type Reporter } from '../config/component';
 import { ExternalError, TideflowError, UsageError } from '../core/errors';
 import type { Row } from '../core/batch';
@@ -26,6 +26,17 @@ import {
   type SearchFieldType,
 } from './opensearch-mapping';
 import type { Sink, SinkOptions } from '../core/sink';
+
+/**
+ * The OpenSearch client, loaded when the first sink connects: loading it takes
+ * about 0.15 s, which every run paid whatever its sinks (and each thread of
+ * `--workers N` again).
+ */
+let openSearchModule: typeof import('@opensearch-project/opensearch') | undefined;
+function openSearch(): typeof import('@opensearch-project/opensearch') {
+  openSearchModule ??= require('@opensearch-project/opensearch') as typeof import('@opensearch-project/opensearch');
+  return openSearchModule;
+}
 
 /**
  * OpenSearch sink: result rows as documents of a typed index, one document
@@ -262,7 +273,7 @@ const TLS_MISTAKES = [
  */
 export function toExternalError(error: unknown, what: string): ExternalError {
   if (error instanceof ExternalError) return error;
-  if (error instanceof clientErrors.ResponseError) {
+  if (error instanceof openSearch().errors.ResponseError) {
     const status = error.meta?.statusCode ?? 0;
     const reason = responseReason(error);
     if (status === 401) return new ExternalError(`cannot ${what}: authentication failed (${reason}); check the sink's auth username and password`, { retriable: false, cause: error });
@@ -270,17 +281,17 @@ export function toExternalError(error: unknown, what: string): ExternalError {
     return new ExternalError(`cannot ${what}: ${reason}`, { retriable: isRetriableStatus(status), cause: error });
   }
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof clientErrors.ConnectionError && TLS_MISTAKES.some((pattern) => pattern.test(message))) {
+  if (error instanceof openSearch().errors.ConnectionError && TLS_MISTAKES.some((pattern) => pattern.test(message))) {
     return new ExternalError(
       `cannot ${what}: TLS: the node's certificate is not accepted (${message}); for a private CA set tls.caFile in the sink or NODE_EXTRA_CA_CERTS=/path/to/ca.pem`,
       { retriable: false, cause: error },
     );
   }
   const transient =
-    error instanceof clientErrors.ConnectionError ||
-    error instanceof clientErrors.TimeoutError ||
-    error instanceof clientErrors.NoLivingConnectionsError ||
-    error instanceof clientErrors.RequestAbortedError;
+    error instanceof openSearch().errors.ConnectionError ||
+    error instanceof openSearch().errors.TimeoutError ||
+    error instanceof openSearch().errors.NoLivingConnectionsError ||
+    error instanceof openSearch().errors.RequestAbortedError;
   return new ExternalError(`cannot ${what}: ${message}`, { retriable: transient, cause: error });
 }
 
@@ -466,7 +477,7 @@ export class OpenSearchSink implements Sink {
 
   /** Connects (waiting out an outage) and, when the fields are known, creates or checks the index. */
   async open(_resume?: unknown): Promise<void> {
-    this.client = new Client(this.clientOptions());
+    this.client = new (openSearch().Client)(this.clientOptions());
     if (this.options.fields !== undefined) {
       this.prepared = await this.prepare(applyFieldTypes(this.options.fields, this.spec.fieldTypes));
     }
@@ -600,7 +611,7 @@ export class OpenSearchSink implements Sink {
         if (response.statusCode === 400) {
           // Another writer created it first: check that one's mapping instead.
           if ((response.body as { error?: { type?: string } }).error?.type === 'resource_already_exists_exception') return false;
-          throw new clientErrors.ResponseError(response as never);
+          throw new (openSearch().errors.ResponseError)(response as never);
         }
         return true;
       });
@@ -699,7 +710,7 @@ export class OpenSearchSink implements Sink {
           // NDJSON text the client sends as it is (each document serialised once, however often it is sent).
           body = (await client.bulk({ body: remaining.map((document) => document.lines).join('') as never })).body;
         } catch (error) {
-          if (error instanceof clientErrors.ResponseError && error.meta?.statusCode === 413) {
+          if (error instanceof openSearch().errors.ResponseError && error.meta?.statusCode === 413) {
             const tooLarge = remaining;
             remaining = [];
             return this.splitTooLarge(tooLarge, responseReason(error));
