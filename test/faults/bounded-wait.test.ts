@@ -11,11 +11,14 @@
  * its own share to the end and must wait, in the group, instead of ending;
  * once the silent member leaves, the engine is given its partitions, reads
  * them, and ends with exact results.
+ *
+ * Also: 2 and 3 processes started together as a bounded backfill all end,
+ * and together their results are exact.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { requireCluster } from '../support/cluster';
-import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, startCli, type JobName } from './harness';
+import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, type CliExit, type JobName } from './harness';
 
 const PARTITIONS = 4;
 
@@ -61,5 +64,28 @@ test('bounded run: a member whose partitions are read waits for the partitions a
   } finally {
     await silent.disconnect().catch(() => {});
     await run.close();
+  }
+});
+
+test('bounded backfill: 2 and 3 processes started together all end, and the union of their results is exact', { timeout: 600_000 }, async (t) => {
+  if (!(await requireCluster(t))) return;
+  const input = await observationSlice(8);
+  const job: JobName = 'tides-30m-average';
+  for (const count of [2, 3]) {
+    const run = await openFaultRun(`backfill${count}`);
+    try {
+      await run.produce(input, 6);
+      await run.prepareKeyspace();
+      const env = run.env({ FAULTS_GROUP: `backfill${count}-${run.id}` });
+      const exits: CliExit[] = await Promise.all(Array.from({ length: count }, (): Promise<CliExit> => runCli(['run', run.jobFile(job), '--until-end'], env)));
+      for (const exit of exits) assert.equal(exit.code, 0, exit.stderr);
+      const comparison = compareWithPlain(job, input, await run.table(RESULT_TABLE[job]));
+      const final = await run.lastCheckpoint(job);
+      t.diagnostic(`${count} processes: ${describeComparison(comparison)}; ends after ${exits.map((exit) => exit.durationMs).join(' / ')} ms`);
+      assert.ok(comparison.exact, describeComparison(comparison));
+      assert.equal(final?.counters.recordsIn, input.length, 'every record counted once over all tasks');
+    } finally {
+      await run.close();
+    }
   }
 });
