@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--units <units>', "water-level units of inputs that do not say: NOAA's API CSV and t,v,s layouts and saved JSON answers (what the request asked for: units=metric is m, english is ft); required for those").choices(['m', 'ft']))
     .addOption(new Option('--workers <n>', 'threads (default 1). A Kafka job that runs as tasks (its outputs Kafka, Cassandra or OpenSearch) runs on N threads sharing nothing, each a member of the consumer group with its share of the partitions; a job of one task (a local-file output) decodes, validates and pre-aggregates on N-1 pool threads if it starts with a window').argParser(positiveInteger))
     .addOption(new Option('--emit <mode>', 'window emit mode').choices(['final', 'update']))
-    .option('--until-end', 'Kafka sources: stop at the end offsets seen at start-up (a bounded backfill)')
+    .option('--until-end', 'Kafka sources: read to the end offsets seen at start-up, then stop (a bounded backfill); with several instances, each stops once every partition is finished')
     .option('--reset-state', 'discard saved state (checkpoint) and start from the beginning')
     .option('--checkpoint-dir <dir>', "directory for local checkpoints (default: the job's checkpoint.file.dir, else .tideflow/checkpoints)")
     .addOption(new Option('--checkpoint-interval <duration>', 'checkpoint every (e.g. 5s, 500ms); default from the job').argParser(durationArgument))

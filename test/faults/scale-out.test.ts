@@ -99,7 +99,7 @@ test(`scale out: ${INSTANCES} instances per job, ${CHANGES}+ membership changes 
           }
           await producing;
 
-          // A bounded backfill on two instances finishes the topic; each ends when its own partitions are read.
+          // A bounded backfill on two instances finishes the topic; each ends once every partition is finished.
           const backfill = [startCli(['run', file, '--until-end'], env), startCli(['run', file, '--until-end'], env)];
           const exits = await Promise.all(backfill.map((cli) => cli.exited));
           for (const exit of exits) assert.equal(exit.code, 0, `bounded backfill: ${exit.stderr}`);
