@@ -485,8 +485,9 @@ export class CassandraCheckpointStore implements CheckpointStore {
     }
     this.notRenewed.delete(job);
     try {
-      // Renewed, or expired during an outage and nobody took it since: take it again.
-      if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null))) return;
+      // Renewed, or expired (an outage, or left to lapse while the partition was elsewhere) and nobody took it since:
+      // take it again. Not when another instance held it meanwhile, even if it let go: its state may be ahead of ours.
+      if ((await this.takeClaim(client, job, this.instance.id)) || (await this.takeClaim(client, job, null, this.generations.get(job)))) return;
       const holder = await this.readClaim(client, job);
       const why = `another instance claimed job '${job}' (${holder ? describeHolder(holder) : 'unknown'}) while this one did not renew its claim`;
       this.lost.set(job, why);

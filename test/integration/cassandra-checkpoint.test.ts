@@ -251,6 +251,29 @@ test('a lapsed claim is not taken back once another instance held it, even after
   assert.equal((await openStore(t).load('rejoined'))?.epoch, 7);
 });
 
+test('a claim left to lapse (its partition went elsewhere) is not renewed once another instance held it, when the partition comes back', async (t) => {
+  if (!(await requireCluster(t))) return;
+  // Cut off from the group: the runtime says it does not run the task, so renewals stop and the claim runs out.
+  let owns = true;
+  const cutOff = openStore(t, { claimTtlMs: 3000 });
+  cutOff.renewClaimsWhile(() => owns);
+  await cutOff.claim('returned');
+  await cutOff.save(checkpoint('returned', 2));
+  owns = false;
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  // Another instance runs it further and lets go (the partition comes back to the first one in a rebalance).
+  const other = openStore(t);
+  await other.claim('returned');
+  await other.save(checkpoint('returned', 6));
+  await other.release('returned');
+  // Back in the group: renewals resume (every third of the TTL); they must not take the claim its state is behind.
+  owns = true;
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal(cutOff.holds('returned'), false);
+  await assert.rejects(cutOff.save(checkpoint('returned', 3)), ClaimLostError);
+  assert.equal((await openStore(t).load('returned'))?.epoch, 6);
+});
+
 test('a checkpoint table made before claims existed gets the claim columns', async (t) => {
   if (!(await requireCluster(t))) return;
   const client = await adminClient();
