@@ -398,6 +398,9 @@ export class KafkaSource implements Source {
   private readonly ready = new Set<number>();
   private joined = false;
   private lastHeartbeatAt = 0;
+  /** The last successful heartbeat or join: what the group itself said lately (fetches do not count). */
+  private lastGroupContactAt = 0;
+  private readonly heartbeatMs: number;
   private taskHandler: TaskHandler | null = null;
   /** A bounded run's own partitions are done: asking whether the others' are (see endWhenFinished). */
   private finishing = false;
@@ -422,6 +425,7 @@ export class KafkaSource implements Source {
     this.log = options.log ?? (() => {});
     this.kafka = createKafkaClient(spec, { log: this.log });
     this.sessionTimeoutMs = spec.sessionTimeoutMs ?? 30_000;
+    this.heartbeatMs = Math.min(1000, Math.floor(this.sessionTimeoutMs / 3));
     this.tracker = new PartitionTracker(spec.topic);
     // Correct either way; slower without it (about 2x the CPU per record in kafkajs), so say so.
     const reader = recordBatchReaderState() ?? { active: false, reason: 'the record-batch reader was not installed (installDependencyPatches): kafkajs reads record batches itself' };
@@ -457,6 +461,10 @@ export class KafkaSource implements Source {
   forget(partition: string): void {
     const number = parsePartitionKey(this.spec.topic, partition);
     if (number === undefined) return;
+    // The group still gives it to this instance, as its last heartbeats confirmed (a rejoin after a cut kept it here
+    // while another instance ran it): nobody else will read it until the next rebalance, so its task is taken up
+    // again. Not on older news: a paused instance's last heartbeat is from before the pause.
+    const stillOurs = this.assigned.has(number) && Date.now() - this.lastGroupContactAt < 3 * this.heartbeatMs;
     this.assigned.delete(number);
     this.ready.delete(number);
     this.tracker.forget(number);
@@ -465,6 +473,20 @@ export class KafkaSource implements Source {
     } catch {
       // Not running: nothing to pause.
     }
+    if (stillOurs) this.takeUpAgain(number);
+  }
+
+  /** A partition still assigned here whose task was lost: claimed (once the other instance lets go), restored from the latest checkpoint, read from there. */
+  private takeUpAgain(partition: number): void {
+    const consumer = this.consumer;
+    if (consumer === null || this.stopping.signal.aborted) return;
+    const key = partitionKey(this.spec.topic, partition);
+    this.assigned.add(partition);
+    this.log(`kafka: ${key} is still this instance's in group ${this.spec.group}: taking its task up again from its latest checkpoint`);
+    this.taskHandler!
+      .assigned([key])
+      .then(async (positions) => this.startPartitions(consumer, [partition], positions, await this.topicOffsetsNow()))
+      .catch((error: unknown) => this.queue?.fail(error));
   }
 
   endPartition(partition: string): void {
@@ -671,7 +693,7 @@ export class KafkaSource implements Source {
       sessionTimeout: this.sessionTimeoutMs,
       // A member learns of a rebalance (another joining or leaving) at its next heartbeat, and the whole
       // group waits for it: every second, not kafkajs' 3 s, so a group of several forms sooner.
-      heartbeatInterval: Math.min(1000, Math.floor(this.sessionTimeoutMs / 3)),
+      heartbeatInterval: this.heartbeatMs,
       // Short polls when idle so a graceful stop is not held up by a long fetch.
       maxWaitTimeInMs: 500,
       retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
@@ -679,6 +701,7 @@ export class KafkaSource implements Source {
     this.consumer = consumer;
     consumer.on(consumer.events.HEARTBEAT, () => {
       this.lastHeartbeatAt = Date.now();
+      this.lastGroupContactAt = this.lastHeartbeatAt;
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoin(consumer, event.payload.memberAssignment[topic] ?? []));
     consumer.on(consumer.events.CRASH, (event) => {
@@ -725,6 +748,7 @@ export class KafkaSource implements Source {
     this.assigned = now;
     this.joined = true;
     this.lastHeartbeatAt = Date.now();
+    this.lastGroupContactAt = this.lastHeartbeatAt;
     for (const partition of revoked) {
       this.ready.delete(partition);
       this.tracker.forget(partition);
