@@ -483,10 +483,7 @@ export class KafkaSource implements Source {
     const key = partitionKey(this.spec.topic, partition);
     this.assigned.add(partition);
     this.log(`kafka: ${key} is still this instance's in group ${this.spec.group}: taking its task up again from its latest checkpoint`);
-    this.taskHandler!
-      .assigned([key])
-      .then(async (positions) => this.startPartitions(consumer, [partition], positions, await this.topicOffsetsNow()))
-      .catch((error: unknown) => this.queue?.fail(error));
+    this.takeOver(consumer, [partition]);
   }
 
   endPartition(partition: string): void {
@@ -771,13 +768,16 @@ export class KafkaSource implements Source {
     if (revoked.length > 0) {
       handler.revoked(revoked.map((partition) => partitionKey(topic, partition))).catch((error: unknown) => this.queue?.fail(error));
     }
-    if (added.length > 0) {
-      handler
-        .assigned(added.map((partition) => partitionKey(topic, partition)))
-        .then(async (positions) => this.startPartitions(consumer, added, positions, await this.topicOffsetsNow()))
-        .catch((error: unknown) => this.queue?.fail(error));
-    }
+    if (added.length > 0) this.takeOver(consumer, added);
     this.endWhenFinished();
+  }
+
+  /** Partitions given to this instance: their tasks claim and restore them, then they are read from where the tasks say. */
+  private takeOver(consumer: Consumer, partitions: number[]): void {
+    this.taskHandler!
+      .assigned(partitions.map((partition) => partitionKey(this.spec.topic, partition)))
+      .then(async (positions) => this.startPartitions(consumer, partitions, positions, await this.topicOffsetsNow()))
+      .catch((error: unknown) => this.queue?.fail(error));
   }
 
   /** Waits out an unreachable cluster, saying so; a stop ends the wait. */
