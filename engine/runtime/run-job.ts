@@ -691,6 +691,8 @@ class JobRun {
       this.peekFailing = false;
       const finished =
         saved !== null &&
+        // --reset-state resets a task when it is assigned here: one saved before this run started is a previous run's.
+        !(this.options.resetState === true && Date.parse(saved.createdAt) < this.started) &&
         (end === null ? UpstreamWatermarks.endedIn(saved.watermarks, this.parts.upstream?.origins ?? [], partition) : (saved.positions[partition] ?? Number.NEGATIVE_INFINITY) >= end);
       if (!finished) return false;
       // Positions only move forward: finished stays finished.
