@@ -92,12 +92,12 @@ export interface TaskHandler {
    */
   ended?(partition: string): void;
   /**
-   * A bounded run whose own partitions are read to their end: whether every
-   * partition of the input is finished, here or on another instance, as the
-   * checkpoints say. `ends` holds where this instance's run ends each
-   * partition (null: where its records say so, see `endPartition`). Until
-   * then the instance stays in the group, so a partition another instance
-   * lets go of still finds an owner.
+   * A bounded run whose own partitions are read to their end: the first
+   * partition of the input not finished yet, here or on another instance as
+   * the checkpoints say, with why (for the log); null once every one is.
+   * `ends` holds where this instance's run ends each partition (null: where
+   * its records say so, see `endPartition`). Until then the instance stays in
+   * the group, so a partition another instance lets go of still finds an owner.
    */
-  finishedEverywhere?(ends: Record<string, number | null>): Promise<boolean>;
+  unfinishedPartition?(ends: Record<string, number | null>): Promise<string | null>;
 }

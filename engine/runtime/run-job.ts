@@ -248,7 +248,7 @@ class JobRun {
   /** A bounded run: partitions other instances' checkpoints show finished. */
   private readonly finishedElsewhere = new Set<string>();
   private peekFailing = false;
-  /** Called when a task of this run finishes (finishedEverywhere waiting for one whose last batch is on its way). */
+  /** Called when a task of this run finishes (unfinishedPartition waiting for one whose last batch is on its way). */
   private finishWaiters: Array<() => void> = [];
 
   constructor(
@@ -303,7 +303,7 @@ class JobRun {
           assigned: (partitions) => this.assign(partitions),
           revoked: (partitions) => this.revoke(partitions),
           ended: (partition) => this.finishAssigned(partition),
-          finishedEverywhere: (ends) => this.finishedEverywhere(ends),
+          unfinishedPartition: (ends) => this.unfinishedPartition(ends),
         });
         // A claim is renewed while the group gives this instance the partition: cut off from the group, it
         // runs out, and the instance the partition went to takes the task over.
@@ -658,25 +658,26 @@ class JobRun {
   }
 
   /**
-   * A bounded run whose own tasks are finished: whether every partition of `ends` is, here or as
-   * its last checkpoint shows (at or past this run's end offset, or every origin ended).
+   * A bounded run whose own tasks are finished: the first partition of `ends` not finished yet, here
+   * or as its last checkpoint shows (at or past this run's end offset, or every origin ended), with
+   * why; null once every one is.
    */
-  private async finishedEverywhere(ends: Record<string, number | null>): Promise<boolean> {
+  private async unfinishedPartition(ends: Record<string, number | null>): Promise<string | null> {
     // Without checkpoints nothing tells: this instance's tasks are all it knows of.
-    if (this.job.checkpoint.kind === 'none') return true;
+    if (this.job.checkpoint.kind === 'none') return null;
     // Asked once this instance's partitions are read: a task whose last batch is still on its way finishes in a moment.
-    const unfinishedHere = () => Object.keys(ends).some((partition) => {
+    const unfinishedHere = () => Object.keys(ends).find((partition) => {
       const task = this.taskOfPartition.get(partition);
       return task !== undefined && !task.lost && !task.finished;
     });
-    while (unfinishedHere()) {
+    for (let here = unfinishedHere(); here !== undefined; here = unfinishedHere()) {
       const finished = new Promise<boolean>((resolve) => this.finishWaiters.push(() => resolve(true)));
-      if (!(await raceTimeout(finished, LOCAL_FINISH_WAIT_MS))) return false;
+      if (!(await raceTimeout(finished, LOCAL_FINISH_WAIT_MS))) return `${here} (its task here has not ended yet)`;
     }
     for (const [partition, end] of Object.entries(ends)) {
       const task = this.taskOfPartition.get(partition);
       if (task !== undefined && !task.lost) {
-        if (!task.finished) return false;
+        if (!task.finished) return `${partition} (its task here has not ended yet)`;
         continue;
       }
       if (this.finishedElsewhere.has(partition)) continue;
@@ -686,19 +687,27 @@ class JobRun {
       } catch (error) {
         if (!this.peekFailing) this.log(`${this.job.job}: cannot read the checkpoint of ${partition} to see whether it is finished (asked again): ${(error as Error).message}`);
         this.peekFailing = true;
-        return false;
+        return `${partition} (its checkpoint cannot be read)`;
       }
       this.peekFailing = false;
-      const finished =
-        saved !== null &&
-        // --reset-state resets a task when it is assigned here: one saved before this run started is a previous run's.
-        !(this.options.resetState === true && Date.parse(saved.createdAt) < this.started) &&
-        (end === null ? UpstreamWatermarks.endedIn(saved.watermarks, this.parts.upstream?.origins ?? [], partition) : (saved.positions[partition] ?? Number.NEGATIVE_INFINITY) >= end);
-      if (!finished) return false;
+      const why = this.unfinishedBecause(partition, end, saved);
+      if (why !== null) return `${partition} (${why})`;
       // Positions only move forward: finished stays finished.
       this.finishedElsewhere.add(partition);
     }
-    return true;
+    return null;
+  }
+
+  /** Why a partition held elsewhere is not finished as its last checkpoint shows; null when it is. */
+  private unfinishedBecause(partition: string, end: number | null, saved: Checkpoint | null): string | null {
+    if (saved === null) return 'no checkpoint of it yet';
+    // --reset-state resets a task when it is assigned here: one saved before this run started is a previous run's.
+    if (this.options.resetState === true && Date.parse(saved.createdAt) < this.started) return `its last checkpoint, epoch ${saved.epoch}, is from before this --reset-state run`;
+    if (end === null) {
+      return UpstreamWatermarks.endedIn(saved.watermarks, this.parts.upstream?.origins ?? [], partition) ? null : `its last checkpoint, epoch ${saved.epoch}, has not seen every first-stage partition end`;
+    }
+    const position = saved.positions[partition];
+    return position !== undefined && position >= end ? null : `its last checkpoint, epoch ${saved.epoch}, is at offset ${position ?? 'none'} of ${end}`;
   }
 
   /**

@@ -87,9 +87,9 @@ class ScriptedGroup implements Source {
         yield { rows: rows.slice(from, to), offsets: Float64Array.from({ length: to - from }, (_, i) => from + i), source: { partition: action.deliver, fromOffset: from, toOffset: to }, ...ends };
       }
     }
-    if (this.bounded && this.handler!.finishedEverywhere) {
+    if (this.bounded && this.handler!.unfinishedPartition) {
       const ends = Object.fromEntries([...this.data].map(([partition, rows]) => [partition, rows.length]));
-      while (!(await this.handler!.finishedEverywhere(ends))) await new Promise((resolve) => setTimeout(resolve, 5));
+      while ((await this.handler!.unfinishedPartition(ends)) !== null) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     this.onEnd();
   }

@@ -355,6 +355,7 @@ export function startPositions(
 
 /** How often a bounded run that finished its own partitions asks whether the others' are finished. */
 const FINISHED_POLL_MS = 500;
+const WAITING_LOG_MS = 30_000;
 
 /** How long closing waits for the last group-offset commit. */
 const COMMIT_ON_CLOSE_MS = 5_000;
@@ -404,7 +405,9 @@ export class KafkaSource implements Source {
   private taskHandler: TaskHandler | null = null;
   /** A bounded run's own partitions are done: asking whether the others' are (see endWhenFinished). */
   private finishing = false;
-  private waitedForOthers = false;
+  /** A bounded run waiting for the other instances: since when, and when it last said so. */
+  private waitingSince: number | null = null;
+  private waitingLoggedAt = 0;
   /** Group-offset commits, one after another; positions waiting for the next one. */
   private commits: Promise<void> = Promise.resolve();
   private nextCommit: Positions | null = null;
@@ -845,7 +848,7 @@ export class KafkaSource implements Source {
   private endWhenFinished(): void {
     if (!this.boundedRunDone()) return;
     const handler = this.taskHandler;
-    if (handler?.finishedEverywhere === undefined) {
+    if (handler?.unfinishedPartition === undefined) {
       this.queue?.end();
       return;
     }
@@ -858,12 +861,12 @@ export class KafkaSource implements Source {
       try {
         // Given a partition meanwhile: reading it comes first (this runs again once it is read).
         while (!signal.aborted && this.boundedRunDone()) {
-          if (await handler.finishedEverywhere!(ends)) {
+          const unfinished = await handler.unfinishedPartition!(ends);
+          if (unfinished === null) {
             this.queue?.end();
             return;
           }
-          if (!this.waitedForOthers) this.log(`kafka: this instance's partitions of ${this.spec.topic} are read to their end; waiting for the other instances to finish theirs`);
-          this.waitedForOthers = true;
+          this.logWaiting(unfinished);
           await sleep(FINISHED_POLL_MS, undefined, { signal, ref: false }).catch(() => {});
         }
       } catch (error) {
@@ -872,6 +875,20 @@ export class KafkaSource implements Source {
         this.finishing = false;
       }
     })();
+  }
+
+  /** Says once that this instance waits for the others, then again now and then with what it waits for, so a long wait is never silent. */
+  private logWaiting(unfinished: string): void {
+    const now = Date.now();
+    if (this.waitingSince === null) {
+      this.waitingSince = now;
+      this.waitingLoggedAt = now;
+      this.log(`kafka: this instance's partitions of ${this.spec.topic} are read to their end; waiting for the other instances to finish theirs (first: ${unfinished})`);
+    } else if (now - this.waitingLoggedAt >= WAITING_LOG_MS) {
+      this.waitingLoggedAt = now;
+      const held = [...this.assigned].sort((a, b) => a - b).join(', ') || 'none';
+      this.log(`kafka: still waiting after ${Math.round((now - this.waitingSince) / 1000)} s for ${unfinished}; partitions held here: ${held}`);
+    }
   }
 
   /** A bounded run is over for this instance's own part once every partition assigned to it is restored and read to its end. */

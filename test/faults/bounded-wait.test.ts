@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { requireCluster } from '../support/cluster';
-import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, type CliExit, type JobName } from './harness';
+import { BOUNDED_RUN, compareWithPlain, describeComparison, logsOf, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, type CliExit, type JobName } from './harness';
 
 const PARTITIONS = 4;
 
@@ -41,7 +41,7 @@ test('bounded run: a member whose partitions are read waits for the partitions a
     silent.pause([{ topic: run.topic }]);
     while (joins.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
 
-    const engine = startCli(['run', run.jobFile(job), '--until-end'], run.env({ FAULTS_GROUP: group }));
+    const engine = startCli(['run', run.jobFile(job), '--until-end'], run.env({ FAULTS_GROUP: group }), BOUNDED_RUN);
     const waiting = await Promise.race([
       engine.waitForStderr(/partitions of \S+ are read to their end; waiting for the other instances to finish theirs/),
       new Promise<null>((resolve) => setTimeout(() => resolve(null), 120_000)),
@@ -50,6 +50,9 @@ test('bounded run: a member whose partitions are read waits for the partitions a
     const held = joins.at(-1)!;
     t.diagnostic(`the silent member holds partitions ${held.join(',')} of ${PARTITIONS}; the engine read its own and waits`);
     assert.ok(held.length > 0 && held.length < PARTITIONS, `the group split the partitions (silent member holds ${held.join(',')})`);
+    // It says what it waits for: a partition the silent member holds, never checkpointed.
+    const first = /waiting for the other instances to finish theirs \(first: \S+\/(\d+) \(no checkpoint of it yet\)\)/.exec(engine.stderrSoFar());
+    assert.ok(first !== null && held.includes(Number(first[1])), engine.stderrSoFar());
     // Still waiting a few seconds later: it does not end on its own share.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     assert.equal(engine.child.exitCode, null, `the engine ended with partitions ${held.join(',')} unread:\n${engine.stderrSoFar()}`);
@@ -77,8 +80,8 @@ test('bounded backfill: 2 and 3 processes started together all end, and the unio
       await run.produce(input, 6);
       await run.prepareKeyspace();
       const env = run.env({ FAULTS_GROUP: `backfill${count}-${run.id}` });
-      const exits: CliExit[] = await Promise.all(Array.from({ length: count }, (): Promise<CliExit> => runCli(['run', run.jobFile(job), '--until-end'], env)));
-      for (const exit of exits) assert.equal(exit.code, 0, exit.stderr);
+      const exits: CliExit[] = await Promise.all(Array.from({ length: count }, (): Promise<CliExit> => runCli(['run', run.jobFile(job), '--until-end'], env, BOUNDED_RUN)));
+      for (const exit of exits) assert.equal(exit.code, 0, logsOf(exits));
       const comparison = compareWithPlain(job, input, await run.table(RESULT_TABLE[job]));
       const final = await run.lastCheckpoint(job);
       t.diagnostic(`${count} processes: ${describeComparison(comparison)}; ends after ${exits.map((exit) => exit.durationMs).join(' / ')} ms`);

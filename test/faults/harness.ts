@@ -361,7 +361,23 @@ export interface CliExit {
   stdout: string;
   stderr: string;
   durationMs: number;
+  /** Stopped by the harness for running past its `timeoutMs`. */
+  timedOut: boolean;
 }
+
+export interface CliOptions {
+  /**
+   * A run that should end on its own but has not by then is stopped (SIGTERM, then SIGKILL), so a
+   * hang fails its test with the run's own log instead of the test's timeout, which prints nothing.
+   */
+  timeoutMs?: number;
+}
+
+/** For a bounded run of a CI-sized test, which takes seconds: far past that, it hangs. */
+export const BOUNDED_RUN: CliOptions = { timeoutMs: 180_000 };
+
+/** What a graceful stop may take before the harness kills a timed-out run. */
+const CLI_STOP_GRACE_MS = 20_000;
 
 export interface CliProcess {
   readonly child: ChildProcess;
@@ -377,11 +393,23 @@ export interface CliProcess {
 }
 
 /** Runs `tideflow <args>` from the repository root (reader schema paths in job files are relative to it). */
-export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
+export function startCli(args: string[], env: NodeJS.ProcessEnv, options: CliOptions = {}): CliProcess {
   const startedAt = Date.now();
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
+  let timedOut = false;
+  const timers: NodeJS.Timeout[] = [];
+  if (options.timeoutMs !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        stderr += `[test harness] still running after ${options.timeoutMs} ms: stopped (SIGTERM)\n`;
+        child.kill('SIGTERM');
+        timers.push(setTimeout(() => child.kill('SIGKILL'), CLI_STOP_GRACE_MS).unref());
+      }, options.timeoutMs).unref(),
+    );
+  }
   let partial = '';
   const lines: Array<{ at: number; line: string }> = [];
   const watchers: Array<{ pattern: RegExp; resolve: (at: number | null) => void }> = [];
@@ -400,8 +428,9 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   });
   const exited = new Promise<CliExit>((resolve) => {
     child.on('close', (code, signal) => {
+      for (const timer of timers) clearTimeout(timer);
       for (const watcher of watchers.splice(0)) watcher.resolve(null);
-      resolve({ code, signal, stdout, stderr, durationMs: Date.now() - startedAt });
+      resolve({ code, signal, stdout, stderr, durationMs: Date.now() - startedAt, timedOut });
     });
   });
   return {
@@ -422,8 +451,13 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
 }
 
 /** Runs the CLI to its end. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliExit> {
-  return startCli(args, env).exited;
+/** The logs of runs side by side, each under its own heading, for a failure message. */
+export function logsOf(exits: CliExit[]): string {
+  return exits.map((exit, i) => `--- run ${i + 1}: exit ${exit.code ?? exit.signal}${exit.timedOut ? ' (timed out)' : ''}\n${exit.stderr}`).join('\n');
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv, options: CliOptions = {}): Promise<CliExit> {
+  return startCli(args, env, options).exited;
 }
 
 // ---------------------------------------------------------------- comparison with the plain computation

@@ -19,7 +19,7 @@ import { lintJobFiles } from '../../engine/jobfile';
 import { formatProblem } from '../../engine/core/errors';
 import { Kafka, logLevel } from 'kafkajs';
 import { clusterEnv, requireCluster } from '../support/cluster';
-import { compareWithPlain, describeComparison, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, unaccountedOf, type FaultRun, type JobName } from './harness';
+import { BOUNDED_RUN, compareWithPlain, describeComparison, logsOf, observationSlice, openFaultRun, RESULT_TABLE, runCli, startCli, unaccountedOf, type FaultRun, type JobName } from './harness';
 
 const PARTITIONS = 6;
 
@@ -66,9 +66,9 @@ test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a 
     const file = repartitionedJob(run, { repartition: true });
     assert.deepEqual(lintJobFiles([file]).map(formatProblem), []);
     const env = run.env({ FAULTS_GROUP: group });
-    const instances = [startCli(['run', file, '--until-end'], env), startCli(['run', file, '--until-end'], env)];
+    const instances = [startCli(['run', file, '--until-end'], env, BOUNDED_RUN), startCli(['run', file, '--until-end'], env, BOUNDED_RUN)];
     const exits = await Promise.all(instances.map((cli) => cli.exited));
-    for (const exit of exits) assert.equal(exit.code, 0, exit.stderr);
+    for (const exit of exits) assert.equal(exit.code, 0, logsOf(exits));
     assert.match(exits[0].stderr, /two stages, re-keyed through topic repartition-\S+-by-station-repartition/);
     const comparison = compareWithPlain(JOB, input, await run.table(RESULT_TABLE[JOB]));
     t.diagnostic(`2 instances: ${describeComparison(comparison)} in ${Math.max(...exits.map((exit) => exit.durationMs))} ms`);
@@ -91,7 +91,7 @@ test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a 
     assert.ok(internal.some(({ low }) => low > 0), 'purged up to a checkpoint');
 
     // --reset-state starts both stages afresh: the internal topic too (a purged one could not be read again).
-    const again = await runCli(['run', file, '--until-end', '--reset-state'], env);
+    const again = await runCli(['run', file, '--until-end', '--reset-state'], env, BOUNDED_RUN);
     assert.equal(again.code, 0, again.stderr);
     const fresh = await internalTopicOffsets(`${group}-by-station-repartition`);
     assert.ok(fresh.every(({ high }) => high > 0), `written again: ${fresh.map(({ low, high }) => `${low}/${high}`).join(', ')}`);
@@ -133,7 +133,7 @@ test('repartition: a first stage killed between sending and its checkpoint, then
     const killed = await live.exited;
     t.diagnostic(`killed after the second stage checkpointed ${progress} of ${input.length} records`);
 
-    const rest = await runCli(['run', file, '--until-end'], env);
+    const rest = await runCli(['run', file, '--until-end'], env, BOUNDED_RUN);
     assert.equal(rest.code, 0, rest.stderr);
     assert.match(rest.stderr, /resuming tides-30m-average\.by-station from checkpoints/);
     // The replays are read by the killed run or by the last one, as far as the killed run got: either says so.
