@@ -195,7 +195,7 @@ test('backlog: millions of records waiting, a slow results store; memory stays b
   if (!(await requireCluster(t))) return;
   const started = Date.now();
   const { input, steps } = generate(RECORDS);
-  const run = await openFaultRun('backlog');
+  const run = await openFaultRun('backlog', t);
   const watches: JobWatch[] = [];
   try {
     await createTopic(run.kafka, run.topic, 3);

@@ -26,7 +26,7 @@ test('bounded run: a member whose partitions are read waits for the partitions a
   if (!(await requireCluster(t))) return;
   const input = await observationSlice(8);
   const job: JobName = 'tides-lunar-day';
-  const run = await openFaultRun('bounded-wait');
+  const run = await openFaultRun('bounded-wait', t);
   const group = `bounded-wait-${run.id}`;
   const silent = run.kafka.consumer({ groupId: group, sessionTimeout: 30_000, heartbeatInterval: 1_000 });
   try {
@@ -75,7 +75,7 @@ test('bounded backfill: 2 and 3 processes started together all end, and the unio
   const input = await observationSlice(8);
   const job: JobName = 'tides-30m-average';
   for (const count of [2, 3]) {
-    const run = await openFaultRun(`backfill${count}`);
+    const run = await openFaultRun(`backfill${count}`, t);
     try {
       await run.produce(input, 6);
       await run.prepareKeyspace();

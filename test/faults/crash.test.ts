@@ -67,7 +67,7 @@ test('crash: SIGKILL at random instants and fault points, restart, results exact
   const killsPerJob = full ? 30 : 10;
   const seed = seedFromEnvironment();
   t.diagnostic(`seed ${seed} (TIDEFLOW_TEST_SEED=${seed} reproduces the fault schedule)`);
-  const run = await openFaultRun('crash');
+  const run = await openFaultRun('crash', t);
   try {
     const input = await observationSlice(full ? 1 : 2);
     await run.produce(input);

@@ -114,7 +114,7 @@ async function cutOffScenario(t: TestContext, scenario: Scenario): Promise<void>
   let claims: ClaimPoller | null = null;
   const instances: CliProcess[] = [];
   try {
-    run = await withBrokers(kafka.brokers, () => openFaultRun('cut-off'));
+    run = await withBrokers(kafka.brokers, () => openFaultRun('cut-off', t));
     const input = await observationSlice(FULL ? 2 : 6);
     const { messages } = await encodeObservations(run.cluster.registryUrl, run.topic, input);
     await run.prepareKeyspace();

@@ -38,7 +38,7 @@ test('graceful stop: SIGTERM mid-stream checkpoints, commits, exits 0 within 10 
   if (!(await requireCluster(t))) return;
   const seed = seedFromEnvironment();
   const random = prng(seed);
-  const run = await openFaultRun('stop');
+  const run = await openFaultRun('stop', t);
   try {
     // Every record at both sizes: the stop must land mid-stream, and with a quarter of the data the
     // fastest job (lunar-day, which skips unread strings) sometimes finished before the SIGTERM (1 CI run).
@@ -120,7 +120,7 @@ test('graceful stop: SIGTERM mid-stream checkpoints, commits, exits 0 within 10 
 test('graceful stop: SIGTERM while a streaming job waits for new records exits 0 within 10 s', { timeout: 120_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
   const job: JobName = 'tides-30m-average';
-  const run = await openFaultRun('idle');
+  const run = await openFaultRun('idle', t);
   try {
     const input = await observationSlice(32);
     await run.produce(input);

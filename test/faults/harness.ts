@@ -136,7 +136,9 @@ export interface FaultRun {
  * Unique topic, keyspace and temp dir for one scenario run, so runs never see
  * each other's data (the servers are shared with other engineers and CI).
  */
-export async function openFaultRun(scenario: string): Promise<FaultRun> {
+export async function openFaultRun(scenario: string, test?: { readonly signal: AbortSignal }): Promise<FaultRun> {
+  // A test that times out is abandoned where it waits (its `finally` never runs): say where, and stop its processes.
+  test?.signal.addEventListener('abort', () => reportAbandoned(scenario), { once: true });
   const id = `${Date.now()}${Math.floor(Math.random() * 1000)}`;
   const cluster = clusterEnv();
   const topic = `tides-faults-${scenario}-${id}`;
@@ -355,6 +357,20 @@ function textHeaders(headers: IHeaders | undefined): Record<string, string> {
 
 // ---------------------------------------------------------------- the CLI as a child process
 
+/** CLI processes still running, for the report of a test that timed out. */
+const running = new Set<{ args: string[]; child: ChildProcess; startedAt: number; stderr: () => string }>();
+
+/** Written when a scenario's test timed out or was cancelled: every CLI still running, with the end of its log; then they are killed. */
+function reportAbandoned(scenario: string): void {
+  const lines = [`[faults] ${scenario}: the test was abandoned (timed out or cancelled); ${running.size} CLI process(es) still running`];
+  for (const cli of running) {
+    const tail = cli.stderr().trimEnd().split('\n').slice(-40).join('\n  ');
+    lines.push(`- tideflow ${cli.args.join(' ')} (pid ${cli.child.pid}, for ${Math.round((Date.now() - cli.startedAt) / 1000)} s); the end of its stderr:\n  ${tail}`);
+    cli.child.kill('SIGKILL');
+  }
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
 export interface CliExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -426,8 +442,11 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv, options: CliOpt
       }
     }
   });
+  const entry = { args, child, startedAt, stderr: () => stderr };
+  running.add(entry);
   const exited = new Promise<CliExit>((resolve) => {
     child.on('close', (code, signal) => {
+      running.delete(entry);
       for (const timer of timers) clearTimeout(timer);
       for (const watcher of watchers.splice(0)) watcher.resolve(null);
       resolve({ code, signal, stdout, stderr, durationMs: Date.now() - startedAt, timedOut });

@@ -33,7 +33,7 @@ function expectedHourly(input: Observation[]): Array<Record<string, unknown>> {
 
 test('job change vs state: incompatible change refused (exit 2, names the step), --reset-state starts fresh, a stateless step keeps state', { timeout: 300_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
-  const run = await openFaultRun('change');
+  const run = await openFaultRun('change', t);
   const started = Date.now();
   try {
     const input = await observationSlice(faultsSize() === 'full' ? 2 : 8);

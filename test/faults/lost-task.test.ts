@@ -21,7 +21,7 @@ const JOB: JobName = 'tides-30m-average';
 test('a task lost while its partition is still this instance\'s in the group is taken up again from the newer checkpoint; results exact', { timeout: 300_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
   const input = await observationSlice(8);
-  const run = await openFaultRun('lost-task');
+  const run = await openFaultRun('lost-task', t);
   const half = Math.floor(input.length / 2);
   try {
     await run.produce(input.slice(0, half), 2);

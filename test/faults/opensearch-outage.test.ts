@@ -27,7 +27,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test('opensearch outage: unreachable for 30 s mid-stream; the job into Cassandra and OpenSearch at once waits, resumes, both exact', { timeout: 600_000 }, async (t) => {
   if (!(await requireCluster(t)) || !(await requireOpenSearch(t))) return;
   const started = Date.now();
-  const run = await openFaultRun('opensearch-outage');
+  const run = await openFaultRun('opensearch-outage', t);
   const indices = `tideflow-faults-${run.id}`;
   const target = new URL(opensearchUrl());
   // A slow link (50 KB/s, about 12 s for the CI run's documents) keeps indexing behind the job, so the outage lands mid-stream however fast the job reads.

@@ -173,7 +173,7 @@ interface Sent {
 
 test('poison input: every bad record on the dead-letter topic with its exact reason and origin; good records exact', { timeout: 600_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
-  const run = await openFaultRun('poison');
+  const run = await openFaultRun('poison', t);
   try {
     const good = await observationSlice(faultsSize() === 'full' ? 2 : 16);
     const registry = new SchemaRegistry({ url: run.cluster.registryUrl });

@@ -80,7 +80,7 @@ test('registry outage: at start-up and mid-stream with a new schema id; records 
   const b2 = input.slice(cut(0.65), cut(0.9));
   const tail = input.slice(cut(0.9));
 
-  const run = await openFaultRun('registry-outage');
+  const run = await openFaultRun('registry-outage', t);
   const registry = new URL(clusterEnv().registryUrl);
   const proxy = new TcpProxy(registry.hostname, Number(registry.port || 80));
   const watches: Watch[] = [];

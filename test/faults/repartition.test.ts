@@ -53,7 +53,7 @@ function repartitionedJob(run: FaultRun, options: { repartition: boolean }): str
 test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a bounded backfill; the table is exact', { timeout: 600_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
   const input = await observationSlice(8);
-  const run = await openFaultRun('repartition');
+  const run = await openFaultRun('repartition', t);
   try {
     await run.produce(input, PARTITIONS, 't');
     await run.prepareKeyspace();
@@ -108,7 +108,7 @@ test('repartition: a topic keyed by time, re-keyed by station; 2 instances as a 
 test('repartition: a first stage killed between sending and its checkpoint, then an instance SIGKILLed mid-stream, then a bounded run; exact', { timeout: 600_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
   const input = await observationSlice(8);
-  const run = await openFaultRun('repartition-kill');
+  const run = await openFaultRun('repartition-kill', t);
   try {
     await run.produce(input, PARTITIONS, 't');
     await run.prepareKeyspace();

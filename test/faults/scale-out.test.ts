@@ -44,7 +44,7 @@ test(`scale out: ${INSTANCES} instances per job, ${CHANGES}+ membership changes 
   const seed = seedFromEnvironment();
   const random = prng(seed);
   t.diagnostic(`seed ${seed} (TIDEFLOW_TEST_SEED=${seed} reproduces the schedule)`);
-  const run = await openFaultRun('scale');
+  const run = await openFaultRun('scale', t);
   try {
     const input = await observationSlice(FULL ? 4 : 8);
     const third = Math.ceil(input.length / 3);

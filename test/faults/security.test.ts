@@ -131,7 +131,7 @@ function freePort(): Promise<number> {
 
 test('security: SASL/PLAIN end to end, wrong password exits 1 clearly, the password never printed, metrics on loopback only', { timeout: 300_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
-  const run = await openFaultRun('sasl');
+  const run = await openFaultRun('sasl', t);
   const started = Date.now();
   const password = run.cluster.kafkaSaslPassword;
   const wrongPassword = `wrong-${password}-x9`;
@@ -242,7 +242,7 @@ test('security: SASL/PLAIN end to end, wrong password exits 1 clearly, the passw
 
 test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end with the CA from NODE_EXTRA_CA_CERTS; an untrusted certificate fails clearly', { timeout: 300_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
-  const run = await openFaultRun('tls');
+  const run = await openFaultRun('tls', t);
   const started = Date.now();
   try {
     const input = await observationSlice(16);
@@ -306,7 +306,7 @@ test('security: TLS to Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra end to end 
 
 test('security: Cassandra password authentication (a node of its own) end to end; a wrong password exits 1 at once, never printed', { timeout: 480_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
-  const run = await openFaultRun('cassandra-auth');
+  const run = await openFaultRun('cassandra-auth', t);
   const started = Date.now();
   const node = await startPrivateCassandra('auth', 200, { CASSANDRA_AUTHENTICATOR: 'PasswordAuthenticator' });
   t.diagnostic(`Cassandra with PasswordAuthenticator on ${node.contactPoint}, up in ${node.startMs} ms`);

@@ -90,7 +90,7 @@ export function withLongIdleTimeout(text: string): string {
 export async function streamOutage(t: TestContext, cluster: OutageCluster, options: StreamOutageOptions): Promise<void> {
   const { scenario, server, jobs, input } = options;
   const started = Date.now();
-  const run = await openFaultRun(scenario);
+  const run = await openFaultRun(scenario, t);
   const watches: JobWatch[] = [];
   let serverDown = false;
   let monitorStop = false;

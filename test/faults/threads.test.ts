@@ -18,7 +18,7 @@ test('threads: the same bounded run on 1, 2 and 3 threads (--workers) over a 6-p
   if (!(await requireCluster(t))) return;
   const input = await observationSlice(8);
   for (const workers of [1, 2, 3]) {
-    const run = await openFaultRun(`threads${workers}`);
+    const run = await openFaultRun(`threads${workers}`, t);
     try {
       await run.produce(input, PARTITIONS);
       await run.prepareKeyspace();
@@ -51,7 +51,7 @@ test('threads: half the topic read live on 3 threads, stopped (SIGTERM), the res
   if (!(await requireCluster(t))) return;
   const input = await observationSlice(8);
   const job: JobName = 'tides-lunar-day';
-  const run = await openFaultRun('threads-stop');
+  const run = await openFaultRun('threads-stop', t);
   try {
     // The first half, read live by 3 threads, which stop with windows open in their tasks' checkpoints;
     // then the second half, read to the end by 2 threads: tasks resume on other threads than they left.

@@ -21,7 +21,7 @@ const JOINED = /kafka: joined group .* partitions \d/;
 test('a zombie (SIGSTOP past the session timeout and claim TTL, then SIGCONT) writes and saves nothing more; results exact', { timeout: 300_000 }, async (t) => {
   if (!(await requireCluster(t))) return;
   const job: JobName = 'tides-30m-average';
-  const run = await openFaultRun('zombie');
+  const run = await openFaultRun('zombie', t);
   try {
     const input = await observationSlice(6);
     const half = Math.floor(input.length / 2);
