@@ -399,8 +399,8 @@ export class KafkaSource implements Source {
   private readonly ready = new Set<number>();
   private joined = false;
   private lastHeartbeatAt = 0;
-  /** The last successful heartbeat or join: what the group itself said lately (fetches do not count). */
-  private lastGroupContactAt = 0;
+  /** Partitions whose tasks were lost while the group gave them to this instance: taken up again at the next successful heartbeat. */
+  private readonly lostWhileAssigned = new Set<number>();
   private readonly heartbeatMs: number;
   private taskHandler: TaskHandler | null = null;
   /** A bounded run's own partitions are done: asking whether the others' are (see endWhenFinished). */
@@ -464,10 +464,9 @@ export class KafkaSource implements Source {
   forget(partition: string): void {
     const number = parsePartitionKey(this.spec.topic, partition);
     if (number === undefined) return;
-    // The group still gives it to this instance, as its last heartbeats confirmed (a rejoin after a cut kept it here
-    // while another instance ran it): nobody else will read it until the next rebalance, so its task is taken up
-    // again. Not on older news: a paused instance's last heartbeat is from before the pause.
-    const stillOurs = this.assigned.has(number) && Date.now() - this.lastGroupContactAt < 3 * this.heartbeatMs;
+    // Should the group still give it to this instance (a rejoin after a cut kept it here while another instance ran
+    // it), nobody else reads it until the next rebalance: the next successful heartbeat says so (see takeUpLostTasks).
+    if (this.assigned.has(number)) this.lostWhileAssigned.add(number);
     this.assigned.delete(number);
     this.ready.delete(number);
     this.tracker.forget(number);
@@ -476,17 +475,24 @@ export class KafkaSource implements Source {
     } catch {
       // Not running: nothing to pause.
     }
-    if (stillOurs) this.takeUpAgain(number);
   }
 
-  /** A partition still assigned here whose task was lost: claimed (once the other instance lets go), restored from the latest checkpoint, read from there. */
-  private takeUpAgain(partition: number): void {
-    const consumer = this.consumer;
-    if (consumer === null || this.stopping.signal.aborted) return;
-    const key = partitionKey(this.spec.topic, partition);
-    this.assigned.add(partition);
-    this.log(`kafka: ${key} is still this instance's in group ${this.spec.group}: taking its task up again from its latest checkpoint`);
-    this.takeOver(consumer, [partition]);
+  /**
+   * A heartbeat succeeded: the group's generation is the one that gave this instance its partitions
+   * (a rebalance fails the heartbeat and ends in a join, which clears this), so a partition whose task
+   * was lost meanwhile is still this instance's, and nobody else reads it. Its task is taken up again:
+   * claimed once the other instance lets go, restored from the latest checkpoint, read from there. A
+   * paused instance's first heartbeat after the session timeout fails instead: it rejoins.
+   */
+  private takeUpLostTasks(consumer: Consumer): void {
+    if (this.lostWhileAssigned.size === 0 || this.stopping.signal.aborted) return;
+    const partitions = [...this.lostWhileAssigned];
+    this.lostWhileAssigned.clear();
+    for (const partition of partitions) {
+      this.assigned.add(partition);
+      this.log(`kafka: ${partitionKey(this.spec.topic, partition)} is still this instance's in group ${this.spec.group}: taking its task up again from its latest checkpoint`);
+    }
+    this.takeOver(consumer, partitions);
   }
 
   endPartition(partition: string): void {
@@ -701,7 +707,7 @@ export class KafkaSource implements Source {
     this.consumer = consumer;
     consumer.on(consumer.events.HEARTBEAT, () => {
       this.lastHeartbeatAt = Date.now();
-      this.lastGroupContactAt = this.lastHeartbeatAt;
+      this.takeUpLostTasks(consumer);
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoin(consumer, event.payload.memberAssignment[topic] ?? []));
     consumer.on(consumer.events.CRASH, (event) => {
@@ -748,7 +754,8 @@ export class KafkaSource implements Source {
     this.assigned = now;
     this.joined = true;
     this.lastHeartbeatAt = Date.now();
-    this.lastGroupContactAt = this.lastHeartbeatAt;
+    // The new assignment says what is this instance's now: a lost task's partition given again is among `added`.
+    this.lostWhileAssigned.clear();
     for (const partition of revoked) {
       this.ready.delete(partition);
       this.tracker.forget(partition);

@@ -137,8 +137,6 @@ export interface FaultRun {
  * each other's data (the servers are shared with other engineers and CI).
  */
 export async function openFaultRun(scenario: string, test?: { readonly signal: AbortSignal }): Promise<FaultRun> {
-  // A test that times out is abandoned where it waits (its `finally` never runs): say where, and stop its processes.
-  test?.signal.addEventListener('abort', () => reportAbandoned(scenario), { once: true });
   const id = `${Date.now()}${Math.floor(Math.random() * 1000)}`;
   const cluster = clusterEnv();
   const topic = `tides-faults-${scenario}-${id}`;
@@ -152,6 +150,10 @@ export async function openFaultRun(scenario: string, test?: { readonly signal: A
   const deadLetterTopic = (job: JobName) => `${topic}.${job}.dead-letters`;
   const lateTopic = (job: JobName) => `${topic}.${job}.late`;
 
+  let closed = false;
+  // The test's signal aborts when it ends. Ended without closing this run, it was abandoned where it waited (a
+  // timeout: its `finally` never ran): say where, and stop its processes.
+  test?.signal.addEventListener('abort', () => closed || reportAbandoned(scenario), { once: true });
   const run: FaultRun = {
     id,
     cluster,
@@ -268,6 +270,7 @@ export async function openFaultRun(scenario: string, test?: { readonly signal: A
     deadLetterTopic,
     lateTopic,
     close: async () => {
+      closed = true;
       await cassandra.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
       await cassandra.shutdown().catch(() => {});
       const admin = kafka.admin();
