@@ -472,12 +472,12 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv, options: CliOpt
   };
 }
 
-/** Runs the CLI to its end. */
 /** The logs of runs side by side, each under its own heading, for a failure message. */
 export function logsOf(exits: CliExit[]): string {
   return exits.map((exit, i) => `--- run ${i + 1}: exit ${exit.code ?? exit.signal}${exit.timedOut ? ' (timed out)' : ''}\n${exit.stderr}`).join('\n');
 }
 
+/** Runs the CLI to its end. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv, options: CliOptions = {}): Promise<CliExit> {
   return startCli(args, env, options).exited;
 }
