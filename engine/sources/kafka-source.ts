@@ -401,7 +401,6 @@ export class KafkaSource implements Source {
   private lastHeartbeatAt = 0;
   /** Partitions whose tasks were lost while the group gave them to this instance: taken up again at the next successful heartbeat. */
   private readonly lostWhileAssigned = new Set<number>();
-  private readonly heartbeatMs: number;
   private taskHandler: TaskHandler | null = null;
   /** A bounded run's own partitions are done: asking whether the others' are (see endWhenFinished). */
   private finishing = false;
@@ -428,7 +427,6 @@ export class KafkaSource implements Source {
     this.log = options.log ?? (() => {});
     this.kafka = createKafkaClient(spec, { log: this.log });
     this.sessionTimeoutMs = spec.sessionTimeoutMs ?? 30_000;
-    this.heartbeatMs = Math.min(1000, Math.floor(this.sessionTimeoutMs / 3));
     this.tracker = new PartitionTracker(spec.topic);
     // Correct either way; slower without it (about 2x the CPU per record in kafkajs), so say so.
     const reader = recordBatchReaderState() ?? { active: false, reason: 'the record-batch reader was not installed (installDependencyPatches): kafkajs reads record batches itself' };
@@ -699,7 +697,7 @@ export class KafkaSource implements Source {
       sessionTimeout: this.sessionTimeoutMs,
       // A member learns of a rebalance (another joining or leaving) at its next heartbeat, and the whole
       // group waits for it: every second, not kafkajs' 3 s, so a group of several forms sooner.
-      heartbeatInterval: this.heartbeatMs,
+      heartbeatInterval: Math.min(1000, Math.floor(this.sessionTimeoutMs / 3)),
       // Short polls when idle so a graceful stop is not held up by a long fetch.
       maxWaitTimeInMs: 500,
       retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
